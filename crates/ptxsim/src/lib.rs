@@ -1,0 +1,3 @@
+//! PTX simulator (work in progress).
+
+pub mod semantics;

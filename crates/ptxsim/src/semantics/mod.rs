@@ -1,0 +1,4 @@
+//! Pure semantics of PTX operations: functions of register values with no machine
+//! state, each written from the PTX ISA text and tested on its own.
+
+pub mod types;
