@@ -1,0 +1,339 @@
+/*
+ * gemm_w8a8.cu — W8A8: INT8 activations x INT8 weights on tensor cores, fused
+ * dequantizing epilogue.
+ *
+ *   C[m, n] = f16( f32(sum_k A[m, k] * W[n, k]) * a_scale[m] * w_scale[n] (+ bias[n]) )
+ *
+ *   A  int8 [M, K] row-major (per-token quantized activations)
+ *   W  int8 [N, K] row-major (per-channel quantized weights; "TN": K contiguous in both)
+ *   C  f16  [M, N] row-major
+ *
+ * Design
+ * ------
+ * Tiling. A block computes a BM x BN tile of C over a range of K; warps are arranged
+ * WARPS_M x WARPS_N, each owning a (BM/WARPS_M) x (BN/WARPS_N) sub-tile made of
+ * m16n8 MMA tiles. Configurations (constants in qk_abi.h):
+ *
+ *     config   BM x BN   warps   warp tile   stages   smem      for
+ *     small    16 x 64   1 x 4   16 x 16     4        40 KiB    M <= 16 (decode)
+ *     medium   64 x 128  2 x 2   32 x 64     4        96 KiB    M <= 64
+ *     large   128 x 128  2 x 4   64 x 32     3        96 KiB    M > 64 (compute-bound)
+ *
+ * Small M is memory-bound: the whole GPU must stream W exactly once. With a single
+ * 16-row M tile every W byte is loaded by exactly one block; to keep every SM busy at
+ * M = 1 the host splits K (grid z) until tiles x splits covers the SMs:
+ *
+ *        N tiles ->                  K ->  split 0 | split 1 | split 2
+ *     +----+----+----+--          W rows  [========|========|========]
+ *     | b0 | b1 | b2 | ..         each split is its own block; the last one to finish
+ *     +----+----+----+--          a tile (atomic counter) sums the int32 partials.
+ *
+ * Split-K reduction is exact: partials are int32, integer addition is associative, so
+ * the result does not depend on which split finishes last (deterministic). The last
+ * block resets the tile's counter to 0, so the counters need zeroing only once.
+ *
+ * Pipeline. STAGES shared-memory stages filled by cp.async.cg (16 B per copy, L2 only;
+ * PTX ISA "cp.async"). Iteration i waits until stage i has landed
+ * (cp.async.wait_group STAGES-2; "cp.async.wait_group"), passes a barrier (making every
+ * thread's copies visible to all, and guaranteeing that every warp finished computing
+ * on the stage about to be overwritten), issues the copy of stage i + STAGES - 1, then
+ * computes on stage i. Out-of-range rows/K are zero-filled by cp.async's src-size
+ * operand, so the MMAs need no bounds checks.
+ *
+ * Shared-memory layout. Each operand row of a stage is 128 bytes (BK = 128 int8 of K),
+ * stored as 8 chunks of 16 B with chunk c of row r at position c ^ (r % 8)
+ * (qk_pipeline.cuh). ldmatrix phases (8 rows x one chunk) and cp.async quarter-warps
+ * (one row x 8 chunks) then each touch all 32 banks exactly once: conflict-free.
+ *
+ * Fragments. ldmatrix.x4 (PTX ISA "ldmatrix") of four 8-row x 16-byte tiles yields
+ * exactly the registers of mma.m16n8k32.s8 ("Matrix Fragments for mma.m16n8k32"):
+ * for A the tiles (rows 0-7, k 0-15), (rows 8-15, k 0-15), (rows 0-7, k 16-31),
+ * (rows 8-15, k 16-31) are a0..a3; for W two n8 tiles at once, (n 0-7, k 0-15),
+ * (n 0-7, k 16-31), (n 8-15, k 0-15), (n 8-15, k 16-31) are b0, b1 of each.
+ *
+ * Epilogue. acc (exact int32) -> f32, times a_scale then w_scale (each __fmul_rn, so no
+ * FMA contraction changes the rounding), plus bias, rounded once to f16; staged in
+ * shared memory (rows padded by 16 B so the fragment-order half2 stores hit 32
+ * distinct banks) and written out as 16-byte row segments when N % 8 == 0.
+ */
+#include "qk_abi.h"
+#include "qk_mma.cuh"
+#include "qk_pipeline.cuh"
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+namespace {
+
+constexpr int kWarpThreads = 32;
+constexpr int kMmaM = 16;
+constexpr int kMmaN = 8;
+constexpr int kMmaK = 32;
+constexpr int kBk = QK_W8A8_BK;
+constexpr int kChunksPerRow = kBk / QK_CHUNK_BYTES;
+constexpr int kKSteps = kBk / kMmaK;
+/* Halves of padding per staged C row: 16 B shifts consecutive rows by 4 banks. */
+constexpr int kCRowPadHalves = 8;
+/* Halves per 16-byte store of C. */
+constexpr int kCVecHalves = 8;
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+struct Tile {
+    static constexpr int kThreads = WARPS_M * WARPS_N * kWarpThreads;
+    static constexpr int kWarpM = BM / WARPS_M;      // rows of C per warp
+    static constexpr int kWarpN = BN / WARPS_N;      // cols of C per warp
+    static constexpr int kMTiles = kWarpM / kMmaM;   // m16 tiles per warp
+    static constexpr int kNTiles = kWarpN / kMmaN;   // n8 tiles per warp
+    static constexpr int kStageBytes = (BM + BN) * kBk;
+    static constexpr int kSmemBytes = STAGES * kStageBytes;
+    static constexpr int kCStride = BN + kCRowPadHalves;  // halves per staged C row
+    static_assert(kWarpM % kMmaM == 0 && kWarpN % (2 * kMmaN) == 0, "warp tile must hold whole m16 / n16 tiles");
+    static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
+    static_assert(STAGES >= 3, "the pipeline needs >= 3 stages to overlap copy and compute");
+};
+
+/* Issues the cp.async copies of K-tile `kt` of A and W into one stage. */
+template <class T, int BM, int BN>
+__device__ __forceinline__ void load_stage(const QkGemmW8A8Args& args, uint32_t stage_addr, uint32_t m0, uint32_t n0,
+                                           uint32_t kt) {
+    const int8_t* a = reinterpret_cast<const int8_t*>(args.a_q);  // [M, K]
+    const int8_t* w = reinterpret_cast<const int8_t*>(args.w_q);  // [N, K]
+    const uint32_t k0 = kt * kBk;
+#pragma unroll
+    for (int i = threadIdx.x; i < BM * kChunksPerRow; i += T::kThreads) {
+        const uint32_t row = i / kChunksPerRow;
+        const uint32_t chunk = i % kChunksPerRow;
+        const uint32_t gm = m0 + row;
+        const uint32_t gk = k0 + chunk * QK_CHUNK_BYTES;
+        const bool valid = gm < args.m && gk < args.k;
+        const int8_t* src = valid ? a + static_cast<uint64_t>(gm) * args.k + gk : a;
+        qk_cp_async_16(stage_addr + qk_swizzle_128(row, chunk), src, valid ? QK_CHUNK_BYTES : 0);
+    }
+    const uint32_t w_addr = stage_addr + BM * kBk;
+#pragma unroll
+    for (int i = threadIdx.x; i < BN * kChunksPerRow; i += T::kThreads) {
+        const uint32_t row = i / kChunksPerRow;
+        const uint32_t chunk = i % kChunksPerRow;
+        const uint32_t gn = n0 + row;
+        const uint32_t gk = k0 + chunk * QK_CHUNK_BYTES;
+        const bool valid = gn < args.n && gk < args.k;
+        const int8_t* src = valid ? w + static_cast<uint64_t>(gn) * args.k + gk : w;
+        qk_cp_async_16(w_addr + qk_swizzle_128(row, chunk), src, valid ? QK_CHUNK_BYTES : 0);
+    }
+}
+
+/* acc[mt][nt] += A_tile(mt) * W_tile(nt) over the 128 K of one stage. */
+template <class T, int BM>
+__device__ __forceinline__ void compute_stage(int32_t (&acc)[T::kMTiles][T::kNTiles][4], uint32_t stage_addr,
+                                              int warp_m, int warp_n, int lane) {
+    const uint32_t a_addr = stage_addr;
+    const uint32_t w_addr = stage_addr + BM * kBk;
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {
+        uint32_t a_frag[T::kMTiles][4];
+        uint32_t b_frag[T::kNTiles][2];
+#pragma unroll
+        for (int mt = 0; mt < T::kMTiles; ++mt) {
+            // Lanes 0-7: rows 0-7 / k-chunk 0, 8-15: rows 8-15 / chunk 0,
+            // 16-23: rows 0-7 / chunk 1, 24-31: rows 8-15 / chunk 1 (-> a0..a3).
+            const uint32_t row = warp_m * T::kWarpM + mt * kMmaM + (lane % 8) + ((lane / 8) % 2) * 8;
+            const uint32_t chunk = ks * 2 + lane / 16;
+            qk_ldmatrix_x4(a_frag[mt], a_addr + qk_swizzle_128(row, chunk));
+        }
+#pragma unroll
+        for (int np = 0; np < T::kNTiles / 2; ++np) {
+            // Lanes 0-7: n 0-7 / chunk 0 (b0 of tile 2np), 8-15: n 0-7 / chunk 1 (b1),
+            // 16-23: n 8-15 / chunk 0 (b0 of tile 2np+1), 24-31: n 8-15 / chunk 1 (b1).
+            const uint32_t row = warp_n * T::kWarpN + np * 2 * kMmaN + (lane % 8) + (lane / 16) * 8;
+            const uint32_t chunk = ks * 2 + (lane / 8) % 2;
+            uint32_t r[4];
+            qk_ldmatrix_x4(r, w_addr + qk_swizzle_128(row, chunk));
+            b_frag[2 * np][0] = r[0];
+            b_frag[2 * np][1] = r[1];
+            b_frag[2 * np + 1][0] = r[2];
+            b_frag[2 * np + 1][1] = r[3];
+        }
+#pragma unroll
+        for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+            for (int nt = 0; nt < T::kNTiles; ++nt) {
+                qk_mma_s8_16832(acc[mt][nt], a_frag[mt], b_frag[nt][0], b_frag[nt][1]);
+            }
+        }
+    }
+}
+
+/* Split-K: stores this split's partial tile, and returns true in the block that
+ * finished the tile last, after adding every other split's partial into `acc`. */
+template <class T>
+__device__ __forceinline__ bool reduce_splits(const QkGemmW8A8Args& args, int32_t (&acc)[T::kMTiles][T::kNTiles][4]) {
+    __shared__ uint32_t is_last_split;
+    constexpr int kFrags = T::kMTiles * T::kNTiles;
+    int4* workspace = reinterpret_cast<int4*>(args.workspace);  // [tiles][splits][kFrags][kThreads]
+    uint32_t* counters = reinterpret_cast<uint32_t*>(args.tile_counters);  // [tiles]
+    const uint32_t tile = blockIdx.y * gridDim.x + blockIdx.x;
+    const uint64_t tile_base = static_cast<uint64_t>(tile) * gridDim.z;
+    // Fragment-major, thread-minor: a warp's 32 int4 stores are 512 contiguous bytes.
+#pragma unroll
+    for (int f = 0; f < kFrags; ++f) {
+        const int32_t* v = acc[f / T::kNTiles][f % T::kNTiles];
+        workspace[((tile_base + blockIdx.z) * kFrags + f) * T::kThreads + threadIdx.x] = make_int4(v[0], v[1], v[2], v[3]);
+    }
+    // Release: this block's partial is visible device-wide before the counter moves.
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        is_last_split = atomicAdd(&counters[tile], 1u) == gridDim.z - 1;
+    }
+    __syncthreads();
+    if (!is_last_split) {
+        return false;
+    }
+    // Acquire: the other splits' partials (they fenced before counting) are visible.
+    __threadfence();
+    for (uint32_t s = 0; s < gridDim.z; ++s) {
+        if (s == blockIdx.z) {
+            continue;
+        }
+#pragma unroll
+        for (int f = 0; f < kFrags; ++f) {
+            // .cg: read from L2, the coherence point, never from a stale L1 line.
+            const int4 p = __ldcg(&workspace[((tile_base + s) * kFrags + f) * T::kThreads + threadIdx.x]);
+            int32_t* v = acc[f / T::kNTiles][f % T::kNTiles];
+            v[0] += p.x;
+            v[1] += p.y;
+            v[2] += p.z;
+            v[3] += p.w;
+        }
+    }
+    if (threadIdx.x == 0) {
+        counters[tile] = 0;  // ready for the next launch
+    }
+    return true;
+}
+
+__device__ __forceinline__ float dequant_scale(int32_t acc, float a_scale, float w_scale) {
+    return __fmul_rn(__fmul_rn(__int2float_rn(acc), a_scale), w_scale);
+}
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+__device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
+    using T = Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
+    extern __shared__ __align__(128) uint8_t smem[];
+    const int lane = threadIdx.x % kWarpThreads;
+    const int warp = threadIdx.x / kWarpThreads;
+    const int warp_m = warp / WARPS_N;
+    const int warp_n = warp % WARPS_N;
+    const uint32_t m0 = blockIdx.y * BM;
+    const uint32_t n0 = blockIdx.x * BN;
+    const uint32_t k_tiles = (args.k + kBk - 1) / kBk;
+    const uint32_t kt_begin = blockIdx.z * args.k_tiles_per_split;
+    const uint32_t kt_end = min(k_tiles, kt_begin + args.k_tiles_per_split);
+    const int num_kt = static_cast<int>(kt_end - kt_begin);  // >= 1: the host sizes grid z
+    const uint32_t smem_base = qk_smem_addr(smem);
+
+    int32_t acc[T::kMTiles][T::kNTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < T::kNTiles; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
+
+    // Prologue: STAGES - 1 stages in flight. Every thread commits a group per stage even
+    // when it has nothing to copy, so wait_group counts the same groups in every thread.
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < num_kt) {
+            load_stage<T, BM, BN>(args, smem_base + s * T::kStageBytes, m0, n0, kt_begin + s);
+        }
+        qk_cp_async_commit();
+    }
+    for (int i = 0; i < num_kt; ++i) {
+        qk_cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        const int next = i + STAGES - 1;
+        if (next < num_kt) {
+            load_stage<T, BM, BN>(args, smem_base + (next % STAGES) * T::kStageBytes, m0, n0, kt_begin + next);
+        }
+        qk_cp_async_commit();
+        compute_stage<T, BM>(acc, smem_base + (i % STAGES) * T::kStageBytes, warp_m, warp_n, lane);
+    }
+    qk_cp_async_wait<0>();
+    __syncthreads();  // every warp is done with the stages: the C tile may reuse them
+
+    if (gridDim.z > 1 && !reduce_splits<T>(args, acc)) {
+        return;
+    }
+
+    // Epilogue 1: scale in registers, stage f16 in shared memory.
+    const float* a_scale = reinterpret_cast<const float*>(args.a_scale);  // [M]
+    const float* w_scale = reinterpret_cast<const float*>(args.w_scale);  // [N]
+    const __half* bias = reinterpret_cast<const __half*>(args.bias);      // [N] or null
+    __half* c_tile = reinterpret_cast<__half*>(smem);                     // [BM][kCStride]
+    const int g = lane / 4;  // fragment row within an m16 tile (and +8)
+    const int t = lane % 4;  // fragment column pair 2t, 2t+1
+#pragma unroll
+    for (int nt = 0; nt < T::kNTiles; ++nt) {
+        const uint32_t local_col = warp_n * T::kWarpN + nt * kMmaN + 2 * t;
+        const uint32_t gn = n0 + local_col;
+        const float ws0 = gn < args.n ? w_scale[gn] : 0.0f;
+        const float ws1 = gn + 1 < args.n ? w_scale[gn + 1] : 0.0f;
+        const float b0 = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
+        const float b1 = (bias != nullptr && gn + 1 < args.n) ? __half2float(bias[gn + 1]) : 0.0f;
+#pragma unroll
+        for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const uint32_t local_row = warp_m * T::kWarpM + mt * kMmaM + g + 8 * h;
+                const uint32_t gm = m0 + local_row;
+                const float as = gm < args.m ? a_scale[gm] : 0.0f;
+                const float v0 = __fadd_rn(dequant_scale(acc[mt][nt][2 * h], as, ws0), b0);
+                const float v1 = __fadd_rn(dequant_scale(acc[mt][nt][2 * h + 1], as, ws1), b1);
+                *reinterpret_cast<__half2*>(&c_tile[local_row * T::kCStride + local_col]) = __floats2half2_rn(v0, v1);
+            }
+        }
+    }
+    __syncthreads();
+
+    // Epilogue 2: shared -> global, 16-byte row segments when rows are 16-byte aligned.
+    __half* c = reinterpret_cast<__half*>(args.c);  // [M, N]
+    if (args.n % kCVecHalves == 0) {
+        constexpr int kVecPerRow = BN / kCVecHalves;
+        for (int i = threadIdx.x; i < BM * kVecPerRow; i += T::kThreads) {
+            const uint32_t row = i / kVecPerRow;
+            const uint32_t col = (i % kVecPerRow) * kCVecHalves;
+            const uint32_t gm = m0 + row;
+            const uint32_t gn = n0 + col;
+            if (gm < args.m && gn < args.n) {
+                *reinterpret_cast<uint4*>(&c[static_cast<uint64_t>(gm) * args.n + gn]) =
+                    *reinterpret_cast<const uint4*>(&c_tile[row * T::kCStride + col]);
+            }
+        }
+    } else {
+        for (int i = threadIdx.x; i < BM * BN; i += T::kThreads) {
+            const uint32_t row = i / BN;
+            const uint32_t col = i % BN;
+            const uint32_t gm = m0 + row;
+            const uint32_t gn = n0 + col;
+            if (gm < args.m && gn < args.n) {
+                c[static_cast<uint64_t>(gm) * args.n + gn] = c_tile[row * T::kCStride + col];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+/* One kernel per configuration; the tile shape is a template argument so that every
+ * loop over fragments unrolls into registers. */
+#define QK_W8A8_INSTANCE(NAME, CFG)                                                                          \
+    extern "C" __global__ void __launch_bounds__(QK_W8A8_##CFG##_WARPS_M * QK_W8A8_##CFG##_WARPS_N * 32)    \
+        qk_gemm_w8a8_##NAME(const QkGemmW8A8Args args) {                                                    \
+        gemm_w8a8<QK_W8A8_##CFG##_BM, QK_W8A8_##CFG##_BN, QK_W8A8_##CFG##_WARPS_M, QK_W8A8_##CFG##_WARPS_N, \
+                  QK_W8A8_##CFG##_STAGES>(args);                                                             \
+    }
+
+QK_W8A8_INSTANCE(small, SMALL)
+QK_W8A8_INSTANCE(medium, MEDIUM)
+QK_W8A8_INSTANCE(large, LARGE)

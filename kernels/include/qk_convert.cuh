@@ -1,0 +1,47 @@
+/*
+ * qk_convert.cuh — register-level conversions between quantized integers and f16.
+ */
+#ifndef QK_CONVERT_CUH
+#define QK_CONVERT_CUH
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+/* f16 0x6400 is 1024.0 with a zero 10-bit mantissa; OR-ing a 4-bit value v into the
+ * low mantissa bits gives exactly 1024 + v (the ulp at 1024 is 1). */
+#define QK_F16X2_MAGIC_1024 0x64006400u
+/* Selects the low nibble of each 16-bit half. */
+#define QK_NIBBLE_MASK_X2 0x000f000fu
+/* lop3 truth table of (a & b) | c, built from the canonical operand tables
+ * a = 0xF0, b = 0xCC, c = 0xAA (PTX ISA "lop3"). */
+#define QK_LOP3_AND_OR ((0xF0 & 0xCC) | 0xAA)
+
+/* Two nibbles -> two f16 holding 1024 + nibble: one lop3 for mask-and-or instead of
+ * two ALU ops. Takes the nibbles at bit offsets 0 and 16 of `word`. */
+__device__ __forceinline__ uint32_t qk_nibbles_to_f16x2_biased(uint32_t word) {
+    uint32_t out;
+    asm("lop3.b32 %0, %1, %2, %3, %4;"
+        : "=r"(out)
+        : "r"(word), "n"(QK_NIBBLE_MASK_X2), "n"(QK_F16X2_MAGIC_1024), "n"(QK_LOP3_AND_OR));
+    return out;
+}
+
+/* Interleaves the low (selector 0x5410) or high (0x7632) halves of two registers:
+ * prmt picks bytes of the 8-byte value {b, a} by the selector's nibbles (PTX ISA
+ * "prmt", default mode), so 0x5410 = {a.lo, b.lo} and 0x7632 = {a.hi, b.hi}. */
+#define QK_PRMT_LOW_HALVES 0x5410
+#define QK_PRMT_HIGH_HALVES 0x7632
+__device__ __forceinline__ uint32_t qk_prmt(uint32_t a, uint32_t b, uint32_t selector) {
+    uint32_t out;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(out) : "r"(a), "r"(b), "r"(selector));
+    return out;
+}
+
+__device__ __forceinline__ __half2 qk_as_half2(uint32_t bits) {
+    return *reinterpret_cast<__half2*>(&bits);
+}
+__device__ __forceinline__ uint32_t qk_half2_bits(__half2 h) {
+    return *reinterpret_cast<uint32_t*>(&h);
+}
+
+#endif /* QK_CONVERT_CUH */

@@ -1,0 +1,36 @@
+/*
+ * qk_memory.cuh — global-memory access helpers shared by all kernels.
+ *
+ * Each helper exists for a hardware reason given in its comment; the inline PTX is
+ * what lets a kernel choose a cache policy that plain C++ loads do not express.
+ */
+#ifndef QK_MEMORY_CUH
+#define QK_MEMORY_CUH
+
+#include <stdint.h>
+
+/* Streams 16 bytes that this kernel reads exactly once (quantized weights, inputs of
+ * an elementwise pass). `.nc` routes the load through the read-only (texture) path,
+ * legal because no thread of the launch writes these bytes; `L1::no_allocate` keeps
+ * the stream from evicting L1 lines that other data of the block reuses.
+ * PTX ISA: "Data Movement and Conversion Instructions: ld" (.nc, eviction priority).
+ * The address must be 16-byte aligned (the wrappers validate it). */
+__device__ __forceinline__ uint4 qk_ld_stream_v4(const void* ptr) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(ptr));
+    return v;
+}
+
+/* Stores 16 bytes that no thread of this launch reads back. `.cs` (cache streaming)
+ * marks the lines evict-first so a large output does not flush the L2 working set
+ * of the next kernel. PTX ISA: "st" cache operators. 16-byte aligned address. */
+__device__ __forceinline__ void qk_st_stream_v4(void* ptr, uint4 v) {
+    asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};"
+                 :
+                 : "l"(ptr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+                 : "memory");
+}
+
+#endif /* QK_MEMORY_CUH */

@@ -1,0 +1,58 @@
+/*
+ * qk_pipeline.cuh — the asynchronous global -> shared copy pipeline (sm_80 cp.async)
+ * and the swizzled shared-memory tile layout the GEMM kernels share.
+ */
+#ifndef QK_PIPELINE_CUH
+#define QK_PIPELINE_CUH
+
+#include <stdint.h>
+
+/* Bytes of one cp.async / ldmatrix row: the 16-byte unit both instructions move. */
+#define QK_CHUNK_BYTES 16
+
+/* Generic -> shared-window address: cp.async and ldmatrix take 32-bit .shared
+ * addresses (PTX ISA "Generic Addressing", cvta). */
+__device__ __forceinline__ uint32_t qk_smem_addr(const void* ptr) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
+}
+
+/* Copies 16 bytes global -> shared without passing through registers. `.cg` caches
+ * in L2 only: tiles are consumed once from shared memory, so L1 allocation would only
+ * evict useful lines. `src_bytes` < 16 zero-fills the rest (0 = a pure zero fill for
+ * rows/columns outside the matrix; the source address must still be valid, so callers
+ * pass the matrix base). PTX ISA "cp.async". */
+__device__ __forceinline__ void qk_cp_async_16(uint32_t smem_dst, const void* gmem_src, uint32_t src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_dst), "l"(gmem_src), "r"(src_bytes)
+                 : "memory");
+}
+
+/* Closes this thread's outstanding cp.async operations into one group (one stage). */
+__device__ __forceinline__ void qk_cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+/* Waits until at most `PENDING` of this thread's most recent groups are in flight. The
+ * data are visible to other threads only after this AND a barrier. */
+template <int PENDING>
+__device__ __forceinline__ void qk_cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
+}
+
+/* Shared-memory tile of ROWS rows of 128 bytes (8 chunks of 16 B), chunk c of row r
+ * stored at chunk position c ^ (r % 8).
+ *
+ * Why: an ldmatrix phase reads the same logical chunk of 8 consecutive rows, and a
+ * quarter-warp of cp.async writes 8 chunks of one row. Without the XOR every row
+ * starts at bank 0 (rows are 128 B = all 32 banks), so the 8 row reads would hit the
+ * same 4 banks 8 times (8-way conflict). With it, the 8 rows' chunks land on 8
+ * distinct 16-byte bank groups: one wavefront per phase, for reads and writes alike.
+ *
+ *   (row, chunk) -> byte offset:  row * 128 + ((chunk ^ (row & 7)) * 16)
+ */
+#define QK_SWIZZLE_ROW_BYTES 128
+#define QK_SWIZZLE_CHUNKS 8
+__device__ __forceinline__ uint32_t qk_swizzle_128(uint32_t row, uint32_t chunk) {
+    return row * QK_SWIZZLE_ROW_BYTES + ((chunk ^ (row % QK_SWIZZLE_CHUNKS)) * QK_CHUNK_BYTES);
+}
+
+#endif /* QK_PIPELINE_CUH */

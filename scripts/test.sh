@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command: installs what the build needs (idempotent), builds the kernels
+# (PTX + fatbins), runs every test of the workspace, and says where the kernel tests
+# ran: on the PTX simulator, on a GPU, or skipped for lack of one.
+#
+#   ./scripts/test.sh [extra cargo test args]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+./scripts/setup.sh
+
+log="target/tmp/qk-backends.log"
+rm -f "$log"
+start=$(date +%s)
+cargo test --workspace "$@"
+end=$(date +%s)
+
+echo
+echo "== kernel test backends =="
+if [[ -f "$log" ]]; then
+  sim=$(awk -F'\t' '$2=="sim" && $3=="ran"' "$log" | wc -l)
+  gpu=$(awk -F'\t' '$2=="cuda" && $3=="ran"' "$log" | wc -l)
+  skipped=$(awk -F'\t' '$2=="cuda" && $3 ~ /^skipped/' "$log" | wc -l)
+  echo "kernel tests run on the PTX simulator: $sim"
+  echo "kernel tests run on a CUDA GPU:        $gpu"
+  if [[ "$skipped" -gt 0 ]]; then
+    echo "kernel tests on a CUDA GPU skipped:    $skipped (skipped: no CUDA device)"
+  fi
+else
+  echo "no kernel test recorded a backend (filtered run?)"
+fi
+echo "test wall time: $((end - start)) s"

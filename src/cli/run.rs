@@ -1,0 +1,130 @@
+//! `qk run <kernel>`: read named tensors, validate them, run the kernel, write outputs.
+
+use std::path::Path;
+
+use half::f16;
+use safetensors::tensor::Dtype;
+
+use super::tensors::{self, OutTensor, TensorFile};
+use super::{open_device, BackendChoice};
+use crate::formats::GroupSize;
+use crate::{ops, Device};
+
+/// Shown under `qk run --help`: every kernel's tensors (names, dtypes, shapes).
+pub const KERNEL_HELP: &str = "\
+Kernels and their tensors (inputs in --inputs, outputs written to --out):
+
+  dequant_int8
+      in:  q       int8        [N, K]
+           scales  f32 or f16  [N]           one scale per row
+      out: out     f16         [N, K]        out = q * scale
+
+  dequant_int4
+      in:  packed  uint8       [N, K/2]      column 2j in the low nibble of byte j
+           scales  f16         [N, K/g]      g = 32, 64, 128 or K (per-channel)
+           zeros   uint8       [N, K/g]      optional: asymmetric zero points 0..15
+                                             (absent: symmetric, zero point 8)
+      out: out     f16         [N, K]        out = (q - zero) * scale
+
+  quantize_int8_per_token
+      in:  x       f16         [M, K]
+      out: q       int8        [M, K]        q = rint(x * 127 / absmax(row))
+           scales  f32         [M]           absmax(row) / 127
+";
+
+/// Runs `kernel` on the tensors of `inputs` and writes its outputs to `out`.
+pub fn run(kernel: &str, inputs: &Path, out: &Path, backend: BackendChoice, report: bool) -> Result<(), String> {
+    let file = TensorFile::read(inputs)?;
+    let runner: fn(&Device, &TensorFile) -> Result<Vec<OutTensor>, String> = match kernel {
+        "dequant_int8" => run_dequant_int8,
+        "dequant_int4" => run_dequant_int4,
+        "quantize_int8_per_token" => run_quantize_int8_per_token,
+        other => {
+            return Err(format!(
+                "unknown kernel `{other}` (known: dequant_int8, dequant_int4, quantize_int8_per_token)"
+            ))
+        }
+    };
+    let device = open_device(backend)?;
+    let outputs = runner(&device, &file)?;
+    if report {
+        eprintln!("backend: {} ({})", device.kind(), device.properties().name);
+        if let Some(r) = device.last_sim_report() {
+            eprintln!("{r}");
+        }
+    }
+    tensors::write(out, &outputs)
+}
+
+fn dims2(shape: &[usize]) -> (usize, usize) {
+    (shape[0], shape[1])
+}
+
+fn expect_shape(name: &str, got: &[usize], want: &[usize]) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("tensor `{name}` has shape {got:?}, expected {want:?}"))
+    }
+}
+
+fn run_dequant_int8(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>, String> {
+    let q = file.get("q", &[Dtype::I8], 2)?;
+    let (n, k) = dims2(&q.shape);
+    let scales = file.get("scales", &[Dtype::F32, Dtype::F16], 1)?;
+    expect_shape("scales", &scales.shape, &[n])?;
+    let q_dev = device.upload(&q.values::<i8>()).map_err(|e| e.to_string())?;
+    let out = device.alloc::<f16>(n * k).map_err(|e| e.to_string())?;
+    if scales.dtype == Dtype::F32 {
+        let s = device.upload(&scales.values::<f32>()).map_err(|e| e.to_string())?;
+        ops::dequant_int8(device, &q_dev, ops::Int8Scales::F32(&s), &out, n, k)
+    } else {
+        let s = device.upload(&scales.values::<f16>()).map_err(|e| e.to_string())?;
+        ops::dequant_int8(device, &q_dev, ops::Int8Scales::F16(&s), &out, n, k)
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(vec![OutTensor::f16("out", vec![n, k], &device.download(&out).map_err(|e| e.to_string())?)])
+}
+
+fn run_dequant_int4(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>, String> {
+    let packed = file.get("packed", &[Dtype::U8], 2)?;
+    let (n, half_k) = dims2(&packed.shape);
+    let k = half_k * 2;
+    let scales = file.get("scales", &[Dtype::F16], 2)?;
+    let groups = scales.shape[1];
+    if scales.shape[0] != n || groups == 0 || k % groups != 0 {
+        return Err(format!("tensor `scales` has shape {:?}, expected [{n}, K/g] with K = {k}", scales.shape));
+    }
+    let group = match GroupSize::try_from(k / groups) {
+        Ok(g) => g,
+        Err(_) if groups == 1 => GroupSize::PerChannel,
+        Err(_) => return Err(format!("group size {} (K = {k}, {groups} groups) is not 32, 64, 128 or K", k / groups)),
+    };
+    let zeros = file.get_optional("zeros", &[Dtype::U8], 2)?;
+    if let Some(z) = zeros {
+        expect_shape("zeros", &z.shape, &scales.shape)?;
+    }
+    let zeros_values = zeros.map(|z| z.values::<u8>());
+    if let Some(bad) = zeros_values.as_ref().and_then(|z| z.iter().find(|&&v| v > 15)) {
+        return Err(format!("tensor `zeros` holds {bad}; 4-bit zero points are 0..15"));
+    }
+    let out = ops::dequant_int4_host(
+        device,
+        &packed.values::<u8>(),
+        &scales.values::<f16>(),
+        zeros_values.as_deref(),
+        n,
+        k,
+        group,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(vec![OutTensor::f16("out", vec![n, k], &out)])
+}
+
+fn run_quantize_int8_per_token(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>, String> {
+    let x = file.get("x", &[Dtype::F16], 2)?;
+    let (m, k) = dims2(&x.shape);
+    let (q, scales) =
+        ops::quantize_int8_per_token_host(device, &x.values::<f16>(), m, k).map_err(|e| e.to_string())?;
+    Ok(vec![OutTensor::i8("q", vec![m, k], &q), OutTensor::f32("scales", vec![m], &scales)])
+}

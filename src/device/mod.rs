@@ -1,0 +1,275 @@
+//! Devices: one interface over a real CUDA GPU ([`Device::cuda`]) and the PTX simulator
+//! ([`Device::sim`]), so every kernel wrapper and every test is written once.
+//!
+//! A [`Device`] is a cheap, clonable handle. Memory is typed: [`DeviceBuffer<T>`] owns
+//! an allocation and frees it on drop. Kernel launches go through [`Device::launch`],
+//! which takes a kernel argument struct from [`crate::abi`]: on a GPU the struct's bytes
+//! are the kernel's parameter, on the simulator the same bytes fill the same `.param`.
+
+mod cuda;
+mod sim;
+
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use bytemuck::Pod;
+
+use crate::abi::KernelArgs;
+use crate::kernels::KernelRef;
+use crate::{QkError, Result};
+
+pub use cuda::{cuda_available, CudaTimer};
+
+/// Which backend a [`Device`] runs kernels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// A real NVIDIA GPU through the CUDA driver API.
+    Cuda,
+    /// The PTX simulator on the CPU.
+    Sim,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Cuda => "cuda",
+            BackendKind::Sim => "sim",
+        })
+    }
+}
+
+/// What a device is: read once when it is opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceProperties {
+    /// Device name (`NVIDIA H100 80GB HBM3`, or the simulator's description).
+    pub name: String,
+    /// Compute capability (major, minor).
+    pub compute_capability: (u32, u32),
+    /// Streaming multiprocessors (the simulator's resident-block count).
+    pub sm_count: u32,
+    /// Global memory, bytes (`None` where unknown).
+    pub total_memory_bytes: Option<u64>,
+    /// L2 cache size, bytes.
+    pub l2_cache_bytes: Option<u64>,
+    /// Maximum SM clock, kHz.
+    pub max_sm_clock_khz: Option<u32>,
+    /// Maximum memory clock, kHz.
+    pub max_memory_clock_khz: Option<u32>,
+    /// Memory bus width, bits.
+    pub memory_bus_width_bits: Option<u32>,
+    /// Largest dynamic shared memory a block may opt into, bytes.
+    pub max_shared_bytes_per_block: u32,
+    /// CUDA driver API version (e.g. 13000), `None` on the simulator.
+    pub driver_version: Option<u32>,
+}
+
+/// The operations a backend provides; [`Device`] adds typing and validation on top.
+pub(crate) trait Backend {
+    fn kind(&self) -> BackendKind;
+    fn properties(&self) -> &DeviceProperties;
+    fn alloc(&self, bytes: usize) -> Result<u64>;
+    fn free(&self, addr: u64);
+    fn write(&self, addr: u64, data: &[u8]) -> Result<()>;
+    fn read(&self, addr: u64, out: &mut [u8]) -> Result<()>;
+    fn launch(&self, launch: &Launch<'_>) -> Result<()>;
+    fn synchronize(&self) -> Result<()>;
+    /// The simulator's counters of the last launch (`None` on a GPU).
+    fn last_report(&self) -> Option<ptxsim::LaunchReport>;
+    fn as_cuda(&self) -> Option<&cuda::CudaBackend> {
+        None
+    }
+}
+
+/// One kernel launch, as a backend receives it.
+pub(crate) struct Launch<'a> {
+    pub kernel: KernelRef,
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub dynamic_shared_bytes: u32,
+    /// The kernel's one by-value parameter: its argument struct's bytes.
+    pub args: &'a [u8],
+}
+
+/// A handle to a GPU or to the simulator. Clones share the device.
+#[derive(Clone)]
+pub struct Device {
+    backend: Rc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("kind", &self.kind()).field("name", &self.properties().name).finish()
+    }
+}
+
+impl Device {
+    /// Opens CUDA device `ordinal`. Returns [`QkError::NoCudaDevice`] (never panics) when
+    /// the driver library is missing, no device exists or the driver fails to start.
+    pub fn cuda(ordinal: usize) -> Result<Device> {
+        Ok(Device { backend: Rc::new(cuda::CudaBackend::open(ordinal)?) })
+    }
+
+    /// A fresh simulated GPU (see `ptxsim`): every launch runs the kernel's PTX on the
+    /// CPU with hazard checks on.
+    pub fn sim() -> Device {
+        Device { backend: Rc::new(sim::SimBackend::new()) }
+    }
+
+    /// CUDA device 0 when one is usable, else the simulator.
+    pub fn auto() -> Result<Device> {
+        match Device::cuda(0) {
+            Ok(d) => Ok(d),
+            Err(QkError::NoCudaDevice { .. }) => Ok(Device::sim()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The backend this device runs on.
+    pub fn kind(&self) -> BackendKind {
+        self.backend.kind()
+    }
+
+    /// The device's properties.
+    pub fn properties(&self) -> &DeviceProperties {
+        self.backend.properties()
+    }
+
+    /// Allocates `len` elements of `T` (contents unspecified).
+    pub fn alloc<T: Pod>(&self, len: usize) -> Result<DeviceBuffer<T>> {
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or_else(|| QkError::invalid("len", format!("{len} elements overflow the address space")))?;
+        // A zero-sized request still gets a real (tiny) allocation, so every buffer has a
+        // valid, unique address.
+        let addr = self.backend.alloc(bytes.max(1))?;
+        Ok(DeviceBuffer { device: self.clone(), addr, len, _elem: PhantomData })
+    }
+
+    /// Allocates a buffer holding a copy of `data`.
+    pub fn upload<T: Pod>(&self, data: &[T]) -> Result<DeviceBuffer<T>> {
+        let buf = self.alloc::<T>(data.len())?;
+        self.backend.write(buf.addr, bytemuck::cast_slice(data))?;
+        Ok(buf)
+    }
+
+    /// Overwrites `buf` with `data` (lengths must match).
+    pub fn write<T: Pod>(&self, buf: &DeviceBuffer<T>, data: &[T]) -> Result<()> {
+        self.check_owned(buf, "buf")?;
+        if data.len() != buf.len {
+            return Err(QkError::invalid("data", format!("{} elements for a buffer of {}", data.len(), buf.len)));
+        }
+        self.backend.write(buf.addr, bytemuck::cast_slice(data))
+    }
+
+    /// Fills `buf` with copies of `value` (used to poison outputs before a test run).
+    pub fn fill<T: Pod>(&self, buf: &DeviceBuffer<T>, value: T) -> Result<()> {
+        self.write(buf, &vec![value; buf.len])
+    }
+
+    /// Copies `buf` to the host.
+    pub fn download<T: Pod>(&self, buf: &DeviceBuffer<T>) -> Result<Vec<T>> {
+        self.check_owned(buf, "buf")?;
+        let mut out = vec![T::zeroed(); buf.len];
+        self.backend.read(buf.addr, bytemuck::cast_slice_mut(&mut out))?;
+        Ok(out)
+    }
+
+    /// Copies `src` into `dst` on the device (same length). On a GPU this is a
+    /// device-to-device memcpy, the bandwidth reference of the benches.
+    pub fn copy<T: Pod>(&self, dst: &DeviceBuffer<T>, src: &DeviceBuffer<T>) -> Result<()> {
+        self.check_owned(dst, "dst")?;
+        self.check_owned(src, "src")?;
+        if dst.len != src.len {
+            return Err(QkError::invalid("dst", format!("{} elements, source has {}", dst.len, src.len)));
+        }
+        match self.backend.as_cuda() {
+            Some(cuda) => cuda.copy_device_to_device(dst.addr, src.addr, src.size_bytes()),
+            None => {
+                let data = self.download(src)?;
+                self.write(dst, &data)
+            }
+        }
+    }
+
+    /// Waits for all queued work.
+    pub fn synchronize(&self) -> Result<()> {
+        self.backend.synchronize()
+    }
+
+    /// The simulator's counters and hazard-free report of the last launch on this device
+    /// (`None` on a GPU or before any launch).
+    pub fn last_sim_report(&self) -> Option<ptxsim::LaunchReport> {
+        self.backend.last_report()
+    }
+
+    /// CUDA-event timing on this device (`None` on the simulator, which has no clock).
+    pub fn cuda_timer(&self) -> Option<Result<CudaTimer>> {
+        self.backend.as_cuda().map(CudaTimer::new)
+    }
+
+    /// Launches `kernel` with `args` (its argument struct) after checking the launch
+    /// shape. Callers (the wrappers in [`crate::ops`]) validate the arguments first.
+    pub(crate) fn launch<A: KernelArgs>(
+        &self,
+        kernel: KernelRef,
+        grid: [u32; 3],
+        block: [u32; 3],
+        dynamic_shared_bytes: u32,
+        args: &A,
+    ) -> Result<()> {
+        if grid.contains(&0) || block.contains(&0) {
+            return Err(QkError::invalid("launch", format!("empty grid {grid:?} or block {block:?}")));
+        }
+        self.backend.launch(&Launch { kernel, grid, block, dynamic_shared_bytes, args: args.as_bytes() })
+    }
+
+    pub(crate) fn check_owned<T>(&self, buf: &DeviceBuffer<T>, arg: &'static str) -> Result<()> {
+        if Rc::ptr_eq(&self.backend, &buf.device.backend) {
+            Ok(())
+        } else {
+            Err(QkError::ForeignBuffer { arg })
+        }
+    }
+}
+
+/// A typed device allocation of `len` elements of `T`, freed on drop.
+pub struct DeviceBuffer<T> {
+    device: Device,
+    addr: u64,
+    len: usize,
+    _elem: PhantomData<T>,
+}
+
+impl<T> DeviceBuffer<T> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the buffer holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Size in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.len * std::mem::size_of::<T>()
+    }
+
+    /// The device address (a CUdeviceptr on a GPU, a simulator address otherwise).
+    pub fn device_addr(&self) -> u64 {
+        self.addr
+    }
+}
+
+impl<T> std::fmt::Debug for DeviceBuffer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceBuffer<{}>[{}] @ {:#x}", std::any::type_name::<T>(), self.len, self.addr)
+    }
+}
+
+impl<T> Drop for DeviceBuffer<T> {
+    fn drop(&mut self) {
+        self.device.backend.free(self.addr);
+    }
+}

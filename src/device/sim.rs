@@ -1,0 +1,99 @@
+//! The simulator backend: kernels run as PTX on `ptxsim`, with its hazard checks on.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::{Backend, BackendKind, DeviceProperties, Launch};
+use crate::{kernels, QkError, Result};
+
+/// Simulated SMs: as many resident blocks as an H100 SXM has SMs, so kernels that size
+/// their grids from the SM count partition work as they would on the GPU we bench.
+const SIM_SM_COUNT: u32 = 132;
+/// Dynamic shared memory limit of sm_90 (227 KiB), which the simulator enforces.
+const SIM_MAX_SHARED_BYTES: u32 = 227 * 1024;
+
+pub(crate) struct SimBackend {
+    props: DeviceProperties,
+    gpu: RefCell<ptxsim::Gpu>,
+    /// Parsed modules by file stem: parsing is paid once per device.
+    modules: RefCell<HashMap<&'static str, ptxsim::Module>>,
+    last_report: RefCell<Option<ptxsim::LaunchReport>>,
+}
+
+impl SimBackend {
+    pub(crate) fn new() -> SimBackend {
+        SimBackend {
+            props: DeviceProperties {
+                name: format!("ptxsim (simulated GPU, {SIM_SM_COUNT} SMs, PTX {})", kernels::PTX_ARCH),
+                compute_capability: (8, 0),
+                sm_count: SIM_SM_COUNT,
+                total_memory_bytes: None,
+                l2_cache_bytes: None,
+                max_sm_clock_khz: None,
+                max_memory_clock_khz: None,
+                memory_bus_width_bits: None,
+                max_shared_bytes_per_block: SIM_MAX_SHARED_BYTES,
+                driver_version: None,
+            },
+            gpu: RefCell::new(ptxsim::Gpu::new()),
+            modules: RefCell::new(HashMap::new()),
+            last_report: RefCell::new(None),
+        }
+    }
+}
+
+impl Backend for SimBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sim
+    }
+
+    fn properties(&self) -> &DeviceProperties {
+        &self.props
+    }
+
+    fn alloc(&self, bytes: usize) -> Result<u64> {
+        Ok(self.gpu.borrow_mut().alloc(bytes)?)
+    }
+
+    fn free(&self, addr: u64) {
+        // Freeing an address this backend handed out cannot fail; nothing to report.
+        let _ = self.gpu.borrow_mut().free(addr);
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) -> Result<()> {
+        Ok(self.gpu.borrow_mut().write(addr, data)?)
+    }
+
+    fn read(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+        Ok(self.gpu.borrow().read(addr, out)?)
+    }
+
+    fn launch(&self, launch: &Launch<'_>) -> Result<()> {
+        let mut modules = self.modules.borrow_mut();
+        let name = launch.kernel.module;
+        if !modules.contains_key(name) {
+            let compiled = kernels::module(name)
+                .ok_or(QkError::MissingKernel { module: name, name: launch.kernel.name })?;
+            modules.insert(compiled.name, ptxsim::Module::from_ptx(compiled.ptx)?);
+        }
+        let module = &modules[name];
+        let report = self.gpu.borrow_mut().launch(
+            module,
+            launch.kernel.name,
+            launch.grid,
+            launch.block,
+            launch.dynamic_shared_bytes,
+            &[ptxsim::KernelArg::Bytes(launch.args.to_vec())],
+        )?;
+        *self.last_report.borrow_mut() = Some(report);
+        Ok(())
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn last_report(&self) -> Option<ptxsim::LaunchReport> {
+        self.last_report.borrow().clone()
+    }
+}

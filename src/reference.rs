@@ -1,0 +1,139 @@
+//! Host references of the GEMM kernels, in higher precision than the kernels: exact
+//! integer accumulation and f64 scaling, rounded once to f16. The tests compare kernel
+//! outputs against these with tolerances derived from the kernels' own rounding.
+//! (The dequant/quantize references are bit-exact models and live in [`crate::formats`].)
+
+use half::f16;
+
+use crate::formats::FormatError;
+
+/// Reference of `gemm_w8a8`: `C[m, n] = f16(Σ_k A[m,k]·W[n,k] · a_scale[m] · w_scale[n]
+/// + bias[n])` with the sum in exact integers and the scaling in f64.
+///
+/// Also returns, per element, the magnitude `|Σ·a_scale·w_scale| + |bias|` the kernel's
+/// f32 rounding errors are relative to (see the tests' tolerance).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_w8a8_reference(
+    a_q: &[i8],
+    a_scale: &[f32],
+    w_q: &[i8],
+    w_scale: &[f32],
+    bias: Option<&[f16]>,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<(Vec<f16>, Vec<f64>), FormatError> {
+    let expect = |arg: &'static str, want: usize, got: usize| {
+        if want == got {
+            Ok(())
+        } else {
+            Err(FormatError::LengthMismatch { arg, expected: want, got })
+        }
+    };
+    expect("a_q", m * k, a_q.len())?;
+    expect("a_scale", m, a_scale.len())?;
+    expect("w_q", n * k, w_q.len())?;
+    expect("w_scale", n, w_scale.len())?;
+    if let Some(b) = bias {
+        expect("bias", n, b.len())?;
+    }
+    let mut out = Vec::with_capacity(m * n);
+    let mut magnitude = Vec::with_capacity(m * n);
+    for i in 0..m {
+        let a_row = &a_q[i * k..(i + 1) * k];
+        for j in 0..n {
+            let w_row = &w_q[j * k..(j + 1) * k];
+            let acc: i64 = a_row.iter().zip(w_row).map(|(&a, &w)| i64::from(a) * i64::from(w)).sum();
+            let scaled = acc as f64 * f64::from(a_scale[i]) * f64::from(w_scale[j]);
+            let b = bias.map_or(0.0, |b| b[j].to_f64());
+            out.push(f16_from_f64_rn(scaled + b));
+            magnitude.push(scaled.abs() + b.abs());
+        }
+    }
+    Ok((out, magnitude))
+}
+
+/// The distance between `x` and the next f16 away from zero (for |x| beyond the f16
+/// range, the ulp at the largest finite f16).
+pub fn f16_ulp(x: f64) -> f64 {
+    let a = x.abs().min(f16::MAX.to_f64());
+    // Subnormal f16 spacing is 2^-24; normal spacing is 2^(exponent - 10).
+    if a < 2f64.powi(-14) {
+        2f64.powi(-24)
+    } else {
+        2f64.powi(a.log2().floor() as i32 - 10)
+    }
+}
+
+/// `x` rounded once to the nearest f16, ties to even (IEEE 754 roundTiesToEven).
+///
+/// `half::f16::from_f64` may round twice (through f32), which is not a valid reference
+/// for a kernel whose only rounding is the final one.
+pub fn f16_from_f64_rn(x: f64) -> f16 {
+    /// Largest finite f16 plus half its ulp: the tie between 65504 and the overflow
+    /// threshold, which rounds (to the even "mantissa") to infinity.
+    const F16_OVERFLOW: f64 = 65520.0;
+    /// Smallest normal f16, 2^-14; below it the spacing is the subnormal 2^-24.
+    const F16_MIN_NORMAL: f64 = 6.103515625e-5;
+    const F16_MANTISSA_BITS: i32 = 10;
+    const F16_EXPONENT_BIAS: i32 = 15;
+    if x.is_nan() {
+        return f16::NAN;
+    }
+    let sign: u16 = if x.is_sign_negative() { 0x8000 } else { 0 };
+    let a = x.abs();
+    if a >= F16_OVERFLOW {
+        return f16::from_bits(sign | 0x7c00);
+    }
+    if a < F16_MIN_NORMAL {
+        // Multiples of 2^-24; 1024 * 2^-24 is the smallest normal, whose encoding
+        // 0x0400 is exactly 1024, so a round-up into the normal range encodes itself.
+        let units = (a * 2f64.powi(24)).round_ties_even() as u16;
+        return f16::from_bits(sign | units);
+    }
+    // a is a normal f64 here: its exponent field is exact.
+    let exponent = ((a.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let mut mantissa = (a * 2f64.powi(F16_MANTISSA_BITS - exponent)).round_ties_even() as u32; // in [1024, 2048]
+    let mut exponent = exponent;
+    if mantissa == 2048 {
+        mantissa = 1024;
+        exponent += 1;
+    }
+    if exponent + F16_EXPONENT_BIAS >= 31 {
+        return f16::from_bits(sign | 0x7c00);
+    }
+    let bits = (((exponent + F16_EXPONENT_BIAS) as u32) << F16_MANTISSA_BITS) | (mantissa - 1024);
+    f16::from_bits(sign | bits as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_rounding_is_single_and_ties_to_even() {
+        // Every f16 is exact; midpoints between neighbours round to the even one.
+        for bits in 0u16..0x7bff {
+            let v = f16::from_bits(bits);
+            assert_eq!(f16_from_f64_rn(v.to_f64()).to_bits(), bits);
+            let next = f16::from_bits(bits + 1).to_f64();
+            let mid = (v.to_f64() + next) / 2.0;
+            let even = if bits % 2 == 0 { bits } else { bits + 1 };
+            assert_eq!(f16_from_f64_rn(mid).to_bits(), even, "midpoint above {v}");
+            assert_eq!(f16_from_f64_rn(-mid).to_bits(), even | 0x8000);
+            // Just above the midpoint rounds up, just below rounds down.
+            assert_eq!(f16_from_f64_rn(mid + mid * 1e-12).to_bits(), bits + 1);
+            assert_eq!(f16_from_f64_rn(mid - mid * 1e-12).to_bits(), bits);
+        }
+        assert!(f16_from_f64_rn(65520.0).is_infinite());
+        assert_eq!(f16_from_f64_rn(65519.99).to_f64(), 65504.0);
+    }
+
+    #[test]
+    fn ulp_matches_f16_spacing() {
+        assert_eq!(f16_ulp(1.0), 2f64.powi(-10));
+        assert_eq!(f16_ulp(1.5), 2f64.powi(-10));
+        assert_eq!(f16_ulp(2.0), 2f64.powi(-9));
+        assert_eq!(f16_ulp(1e-6), 2f64.powi(-24));
+    }
+}

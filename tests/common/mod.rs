@@ -1,0 +1,65 @@
+//! Shared scaffolding of the kernel tests: the backends a test runs on, fresh random
+//! seeds, poisoning, and the record of where each test ran.
+//!
+//! Every kernel test runs on the PTX simulator (always) and on a CUDA GPU (when one is
+//! present). A missing GPU is never a silent pass: each test prints "skipped: no CUDA
+//! device" and appends one line per backend to `target/tmp/qk-backends.log`, which
+//! `scripts/test.sh` summarizes after the run.
+#![allow(dead_code)] // each test binary uses a different subset of the helpers
+
+use std::io::Write;
+
+use qkernels::{BackendKind, Device};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+/// f16 bit pattern written into outputs before a kernel runs: a NaN with a payload no
+/// arithmetic produces, so an element the kernel forgot to write is caught by an exact
+/// comparison (a test's inputs are finite, so no correct output is NaN).
+pub const POISON_F16_BITS: u16 = 0x7e5a;
+/// int8 poison: a code the quantizers never emit (they clamp to ±127).
+pub const POISON_I8: i8 = -128;
+/// f32 poison (a NaN with a distinctive payload).
+pub const POISON_F32_BITS: u32 = 0x7fc0_5a5a;
+
+/// The devices a kernel test runs on: the simulator, plus CUDA device 0 when present.
+/// Records which ran (and the skip) for the summary.
+pub fn devices(test: &str) -> Vec<Device> {
+    let mut out = vec![Device::sim()];
+    match Device::cuda(0) {
+        Ok(d) => out.push(d),
+        Err(e) => {
+            println!("{test}: cuda: skipped: no CUDA device ({e})");
+            record(test, "cuda", "skipped: no CUDA device");
+        }
+    }
+    out
+}
+
+/// Records that `test` ran on `device` (call after its assertions passed).
+pub fn ran(test: &str, device: &Device) {
+    let backend = match device.kind() {
+        BackendKind::Sim => "sim",
+        BackendKind::Cuda => "cuda",
+    };
+    record(test, backend, "ran");
+}
+
+fn record(test: &str, backend: &str, what: &str) {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("qk-backends.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        // One short write per line: appends of this size are atomic across test threads.
+        let _ = f.write_all(format!("{test}\t{backend}\t{what}\n").as_bytes());
+    }
+}
+
+/// A fresh random generator; its seed is printed so a failure can be replayed with
+/// `QK_TEST_SEED=<seed>`.
+pub fn rng(test: &str) -> StdRng {
+    let seed = std::env::var("QK_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().next_u64());
+    println!("{test}: seed {seed} (replay with QK_TEST_SEED={seed})");
+    StdRng::seed_from_u64(seed)
+}
