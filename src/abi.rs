@@ -37,3 +37,7 @@ unsafe impl KernelArgs for QkDequantInt4Args {}
 unsafe impl KernelArgs for QkQuantizeInt8Args {}
 // SAFETY: as above (8 x u64 + 4 x u32 = 80 bytes, no padding).
 unsafe impl KernelArgs for QkGemmW8A8Args {}
+// SAFETY: as above (8 x u64 + 6 x u32 = 88 bytes, explicit pad0, no padding).
+unsafe impl KernelArgs for QkGemmWeightOnlyArgs {}
+// SAFETY: as above (3 x u64 + 2 x u32 = 32 bytes, no padding).
+unsafe impl KernelArgs for QkPermuteColsArgs {}

@@ -106,6 +106,49 @@ pub fn f16_from_f64_rn(x: f64) -> f16 {
     f16::from_bits(sign | bits as u16)
 }
 
+/// Reference of the weight-only GEMMs (`gemm_w4a16`, `gemm_w8a16`): `C[m, n] =
+/// f16(Σ_k A[m,k]·W[n,k] + bias[n])` with `W` the dequantized f16 weights `[N, K]`
+/// ([`WeightOnlyWeights::dequantize`](crate::formats::WeightOnlyWeights::dequantize)):
+/// each product of two f16 is exact in f64, the sum is accumulated in f64 and rounded
+/// once to f16.
+///
+/// Also returns, per element, `Σ_k |A[m,k]·W[n,k]| + |bias[n]|`, the magnitude the
+/// kernel's f32 accumulation error is bounded by (see the tests' tolerance).
+pub fn gemm_weight_only_reference(
+    a: &[f16],
+    w: &[f16],
+    bias: Option<&[f16]>,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<(Vec<f16>, Vec<f64>), FormatError> {
+    let expect = |arg: &'static str, want: usize, got: usize| {
+        if want == got {
+            Ok(())
+        } else {
+            Err(FormatError::LengthMismatch { arg, expected: want, got })
+        }
+    };
+    expect("a", m * k, a.len())?;
+    expect("w", n * k, w.len())?;
+    if let Some(b) = bias {
+        expect("bias", n, b.len())?;
+    }
+    let a64: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
+    let w64: Vec<f64> = w.iter().map(|v| v.to_f64()).collect();
+    let mut out = Vec::with_capacity(m * n);
+    let mut magnitude = Vec::with_capacity(m * n);
+    for a_row in a64.chunks_exact(k) {
+        for (j, w_row) in w64.chunks_exact(k).enumerate() {
+            let (sum, abs) = a_row.iter().zip(w_row).fold((0.0f64, 0.0f64), |(s, m), (&x, &y)| (s + x * y, m + (x * y).abs()));
+            let b = bias.map_or(0.0, |b| b[j].to_f64());
+            out.push(f16_from_f64_rn(sum + b));
+            magnitude.push(abs + b.abs());
+        }
+    }
+    Ok((out, magnitude))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

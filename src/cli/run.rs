@@ -30,30 +30,56 @@ Kernels and their tensors (inputs in --inputs, outputs written to --out):
       in:  x       f16         [M, K]
       out: q       int8        [M, K]        q = rint(x * 127 / absmax(row))
            scales  f32         [M]           absmax(row) / 127
+
+  gemm_w8a8                                  C = (A_q . W_q^T) * a_scale * w_scale + bias
+      in:  a_q     int8        [M, K]        K a multiple of 16, at most 131072
+           a_scale f32         [M]
+           (or instead of a_q/a_scale: a f16 [M, K], quantized per token on the device)
+           w_q     int8        [N, K]
+           w_scale f32         [N]
+           bias    f16         [N]           optional
+      out: c       f16         [M, N]
 ";
 
 /// Runs `kernel` on the tensors of `inputs` and writes its outputs to `out`.
 pub fn run(kernel: &str, inputs: &Path, out: &Path, backend: BackendChoice, report: bool) -> Result<(), String> {
     let file = TensorFile::read(inputs)?;
-    let runner: fn(&Device, &TensorFile) -> Result<Vec<OutTensor>, String> = match kernel {
+    let runner: fn(&Device, &TensorFile) -> Result<Ran, String> = match kernel {
         "dequant_int8" => run_dequant_int8,
         "dequant_int4" => run_dequant_int4,
         "quantize_int8_per_token" => run_quantize_int8_per_token,
+        "gemm_w8a8" => run_gemm_w8a8,
         other => {
             return Err(format!(
-                "unknown kernel `{other}` (known: dequant_int8, dequant_int4, quantize_int8_per_token)"
+                "unknown kernel `{other}` (known: dequant_int8, dequant_int4, quantize_int8_per_token, gemm_w8a8)"
             ))
         }
     };
     let device = open_device(backend)?;
-    let outputs = runner(&device, &file)?;
+    let ran = runner(&device, &file)?;
     if report {
         eprintln!("backend: {} ({})", device.kind(), device.properties().name);
+        for note in &ran.notes {
+            eprintln!("{kernel}: {note}");
+        }
         if let Some(r) = device.last_sim_report() {
-            eprintln!("{r}");
+            eprintln!("last launch:\n{r}");
         }
     }
-    tensors::write(out, &outputs)
+    tensors::write(out, &ran.outputs)
+}
+
+/// What a kernel runner produced: the output tensors and notes for `--report` (the
+/// configuration the wrapper chose, and why).
+struct Ran {
+    outputs: Vec<OutTensor>,
+    notes: Vec<String>,
+}
+
+impl From<Vec<OutTensor>> for Ran {
+    fn from(outputs: Vec<OutTensor>) -> Ran {
+        Ran { outputs, notes: Vec::new() }
+    }
 }
 
 fn dims2(shape: &[usize]) -> (usize, usize) {
@@ -68,7 +94,7 @@ fn expect_shape(name: &str, got: &[usize], want: &[usize]) -> Result<(), String>
     }
 }
 
-fn run_dequant_int8(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>, String> {
+fn run_dequant_int8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
     let q = file.get("q", &[Dtype::I8], 2)?;
     let (n, k) = dims2(&q.shape);
     let scales = file.get("scales", &[Dtype::F32, Dtype::F16], 1)?;
@@ -83,10 +109,10 @@ fn run_dequant_int8(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>
         ops::dequant_int8(device, &q_dev, ops::Int8Scales::F16(&s), &out, n, k)
     }
     .map_err(|e| e.to_string())?;
-    Ok(vec![OutTensor::f16("out", vec![n, k], &device.download(&out).map_err(|e| e.to_string())?)])
+    Ok(vec![OutTensor::f16("out", vec![n, k], &device.download(&out).map_err(|e| e.to_string())?)].into())
 }
 
-fn run_dequant_int4(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>, String> {
+fn run_dequant_int4(device: &Device, file: &TensorFile) -> Result<Ran, String> {
     let packed = file.get("packed", &[Dtype::U8], 2)?;
     let (n, half_k) = dims2(&packed.shape);
     let k = half_k * 2;
@@ -118,13 +144,57 @@ fn run_dequant_int4(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>
         group,
     )
     .map_err(|e| e.to_string())?;
-    Ok(vec![OutTensor::f16("out", vec![n, k], &out)])
+    Ok(vec![OutTensor::f16("out", vec![n, k], &out)].into())
 }
 
-fn run_quantize_int8_per_token(device: &Device, file: &TensorFile) -> Result<Vec<OutTensor>, String> {
+fn run_quantize_int8_per_token(device: &Device, file: &TensorFile) -> Result<Ran, String> {
     let x = file.get("x", &[Dtype::F16], 2)?;
     let (m, k) = dims2(&x.shape);
     let (q, scales) =
         ops::quantize_int8_per_token_host(device, &x.values::<f16>(), m, k).map_err(|e| e.to_string())?;
-    Ok(vec![OutTensor::i8("q", vec![m, k], &q), OutTensor::f32("scales", vec![m], &scales)])
+    Ok(vec![OutTensor::i8("q", vec![m, k], &q), OutTensor::f32("scales", vec![m], &scales)].into())
+}
+
+fn run_gemm_w8a8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
+    let err = |e: crate::QkError| e.to_string();
+    let w_q = file.get("w_q", &[Dtype::I8], 2)?;
+    let (n, k) = dims2(&w_q.shape);
+    let w_scale = file.get("w_scale", &[Dtype::F32], 1)?;
+    expect_shape("w_scale", &w_scale.shape, &[n])?;
+    let bias = file.get_optional("bias", &[Dtype::F16], 1)?;
+    if let Some(b) = bias {
+        expect_shape("bias", &b.shape, &[n])?;
+    }
+    let w_dev = device.upload(&w_q.values::<i8>()).map_err(err)?;
+    let w_scale_dev = device.upload(&w_scale.values::<f32>()).map_err(err)?;
+    let bias_dev = bias.map(|b| device.upload(&b.values::<f16>())).transpose().map_err(err)?;
+    let fused = file.get_optional("a", &[Dtype::F16], 2)?;
+    let m = match fused {
+        Some(a) => a.shape[0],
+        None => file.get("a_q", &[Dtype::I8], 2)?.shape[0],
+    };
+    let c = device.alloc::<f16>(m * n).map_err(err)?;
+    let plan = if let Some(a) = fused {
+        expect_shape("a", &a.shape, &[m, k])?;
+        let plan = ops::GemmW8A8F16Plan::new(device, m, n, k).map_err(err)?;
+        let a_dev = device.upload(&a.values::<f16>()).map_err(err)?;
+        plan.run(&a_dev, &w_dev, &w_scale_dev, bias_dev.as_ref(), &c).map_err(err)?;
+        format!("quantize_int8_per_token + {}", describe(plan.gemm()))
+    } else {
+        let a_q = file.get("a_q", &[Dtype::I8], 2)?;
+        expect_shape("a_q", &a_q.shape, &[m, k])?;
+        let a_scale = file.get("a_scale", &[Dtype::F32], 1)?;
+        expect_shape("a_scale", &a_scale.shape, &[m])?;
+        let plan = ops::GemmW8A8Plan::new(device, m, n, k).map_err(err)?;
+        let a_dev = device.upload(&a_q.values::<i8>()).map_err(err)?;
+        let a_scale_dev = device.upload(&a_scale.values::<f32>()).map_err(err)?;
+        plan.run(&a_dev, &a_scale_dev, &w_dev, &w_scale_dev, bias_dev.as_ref(), &c).map_err(err)?;
+        describe(&plan)
+    };
+    Ok(Ran { outputs: vec![OutTensor::f16("c", vec![m, n], &device.download(&c).map_err(err)?)], notes: vec![plan] })
+}
+
+fn describe(plan: &ops::GemmW8A8Plan) -> String {
+    let (m, n, k) = plan.dims();
+    format!("M={m} N={n} K={k}: {:?} configuration, grid {:?} ({} K splits)", plan.config(), plan.grid(), plan.splits())
 }

@@ -67,7 +67,14 @@ impl CudaBackend {
                 .unwrap_or(DEFAULT_DYNAMIC_SHARED_LIMIT_BYTES),
             driver_version,
         };
-        let stream = ctx.default_stream();
+        // A created stream, not the legacy default stream: CUDA-graph capture (the bench
+        // harness's graph mode) is not allowed on the legacy stream. This is still the only
+        // stream we use, so cudarc's per-buffer event tracking (turned on by a second
+        // stream) never matters: we pass raw pointers and never cudarc's tracked buffers.
+        // The stream is non-blocking (it does not wait for the legacy stream), so `write`
+        // ends with a context synchronize: a synchronous host-to-device copy may return
+        // before its DMA has landed when the source is pageable memory.
+        let stream = ctx.new_stream().map_err(cuda_err("cuStreamCreate"))?;
         Ok(CudaBackend {
             ctx,
             stream,
@@ -133,7 +140,8 @@ impl Backend for CudaBackend {
         self.ctx.bind_to_thread().map_err(cuda_err("cuCtxSetCurrent"))?;
         self.stream.synchronize().map_err(cuda_err("cuStreamSynchronize"))?;
         // SAFETY: addr is a live allocation of at least data.len() bytes (Device checks).
-        unsafe { cu::memcpy_htod_sync(addr, data) }.map_err(cuda_err("cuMemcpyHtoD"))
+        unsafe { cu::memcpy_htod_sync(addr, data) }.map_err(cuda_err("cuMemcpyHtoD"))?;
+        self.ctx.synchronize().map_err(cuda_err("cuCtxSynchronize"))
     }
 
     fn read(&self, addr: u64, out: &mut [u8]) -> Result<()> {

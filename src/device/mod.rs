@@ -207,6 +207,13 @@ impl Device {
         self.backend.as_cuda().map(CudaTimer::new)
     }
 
+    /// The CUDA stream that every launch, copy and timing event of this device is ordered
+    /// on (`None` on the simulator). The bench harness hands it to cuBLAS and captures CUDA
+    /// graphs on it, so library calls and our kernels share one stream.
+    pub(crate) fn cuda_stream(&self) -> Option<&std::sync::Arc<cudarc::driver::CudaStream>> {
+        self.backend.as_cuda().map(|cuda| cuda.stream())
+    }
+
     /// Launches `kernel` with `args` (its argument struct) after checking the launch
     /// shape. Callers (the wrappers in [`crate::ops`]) validate the arguments first.
     pub(crate) fn launch<A: KernelArgs>(

@@ -8,6 +8,10 @@
 //! * [`int4`]: group-wise INT4 (groups of 32, 64, 128 or one group per row),
 //!   symmetric or asymmetric, packed two values per byte in the "generic" layout the
 //!   dequant kernel reads.
+//! * [`weight_only`]: weight-only W4A16/W8A16 weights — the logical form, the kernel
+//!   layout of `gemm_w4a16`/`gemm_w8a16`, the repack (a bijection) and the dequant
+//!   reference; [`gptq`] and [`awq`] import checkpoints into it (typed
+//!   [`WeightOnlyError`]s).
 //! * [`error`]: [`FormatError`], the one error type of the module.
 //!
 //! All matrices are row-major `[rows, cols]`; for weights `rows` = N (output channels)
@@ -15,15 +19,23 @@
 //! Every function validates its input and returns a [`FormatError`] instead of
 //! panicking.
 
+pub mod awq;
 pub mod error;
+pub mod gptq;
 pub mod int4;
 pub mod int8;
+pub mod weight_only;
 
+pub use awq::{import_awq, AwqTensors, AWQ_ORDER};
 pub use error::FormatError;
+pub use gptq::{import_gptq, GptqTensors, GptqVersion};
 pub use int4::{dequant_int4_reference, pack_int4, quantize_int4, unpack_int4, GroupSize, Int4Scheme, Int4Weights};
 pub use int8::{
     dequant_int8_reference, quantize_int8_per_channel, quantize_int8_per_token, Int8Activations, Int8Scales,
     Int8Weights, ScaleDtype,
+};
+pub use weight_only::{
+    pack_weight_only, unpack_weight_only, PackedWeights, RawTensor, WeightBits, WeightOnlyError, WeightOnlyWeights,
 };
 
 use half::f16;

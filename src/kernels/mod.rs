@@ -70,6 +70,40 @@ pub const GEMM_W8A8_MEDIUM: KernelRef = KernelRef { module: "gemm_w8a8", name: "
 /// `qk_gemm_w8a8_large` in `kernels/gemm_w8a8.cu` (M > 64).
 pub const GEMM_W8A8_LARGE: KernelRef = KernelRef { module: "gemm_w8a8", name: "qk_gemm_w8a8_large" };
 
+/// `qk_gemm_w4a16_gemv` in `kernels/gemm_w4a16.cu` (decode: M <= 8, split-K).
+pub const GEMM_W4A16_GEMV: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_gemv" };
+/// `qk_gemm_w4a16_small` in `kernels/gemm_w4a16.cu` (M <= 32).
+pub const GEMM_W4A16_SMALL: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_small" };
+/// `qk_gemm_w4a16_medium` in `kernels/gemm_w4a16.cu` (M <= 64).
+pub const GEMM_W4A16_MEDIUM: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_medium" };
+/// `qk_gemm_w4a16_large` in `kernels/gemm_w4a16.cu` (M > 64).
+pub const GEMM_W4A16_LARGE: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_large" };
+/// `qk_gemm_w8a16_gemv` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 8).
+pub const GEMM_W8A16_GEMV: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_gemv" };
+/// `qk_gemm_w8a16_small` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 32).
+pub const GEMM_W8A16_SMALL: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_small" };
+/// `qk_gemm_w8a16_medium` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 64).
+pub const GEMM_W8A16_MEDIUM: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_medium" };
+/// `qk_gemm_w8a16_large` in `kernels/gemm_w4a16.cu` (8-bit weights, M > 64).
+pub const GEMM_W8A16_LARGE: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_large" };
+/// `qk_permute_cols_f16` in `kernels/permute.cu` (act-order: A's columns into packed K order).
+pub const PERMUTE_COLS_F16: KernelRef = KernelRef { module: "permute", name: "qk_permute_cols_f16" };
+
 /// Every kernel the crate launches, for listings (`qk kernels`) and checks.
-pub const ALL: &[KernelRef] =
-    &[DEQUANT_INT8, DEQUANT_INT4, QUANTIZE_INT8_PER_TOKEN, GEMM_W8A8_SMALL, GEMM_W8A8_MEDIUM, GEMM_W8A8_LARGE];
+pub const ALL: &[KernelRef] = &[
+    DEQUANT_INT8,
+    DEQUANT_INT4,
+    QUANTIZE_INT8_PER_TOKEN,
+    GEMM_W8A8_SMALL,
+    GEMM_W8A8_MEDIUM,
+    GEMM_W8A8_LARGE,
+    GEMM_W4A16_GEMV,
+    GEMM_W4A16_SMALL,
+    GEMM_W4A16_MEDIUM,
+    GEMM_W4A16_LARGE,
+    GEMM_W8A16_GEMV,
+    GEMM_W8A16_SMALL,
+    GEMM_W8A16_MEDIUM,
+    GEMM_W8A16_LARGE,
+    PERMUTE_COLS_F16,
+];

@@ -194,6 +194,11 @@ impl GemmW8A8Plan {
         self.config
     }
 
+    /// Rows of C per block of the plan's configuration.
+    pub fn block_m(&self) -> usize {
+        self.config.shape().block_m as usize
+    }
+
     /// Number of K splits (grid z).
     pub fn splits(&self) -> usize {
         self.grid[2] as usize

@@ -1,0 +1,564 @@
+//! The GEMM sweep (issue 5): W8A8 INT8 GEMM against FP16 cuBLAS over the linear-layer
+//! shapes of Llama-3-8B and Llama-3-70B and batch sizes M = 1 … 4096.
+//!
+//! Per point, each implementation gets its own weights, activations and outputs in
+//! `copies` rotating sets whose total exceeds twice the device's L2 (a 4096×4096 INT8
+//! weight is 16.7 MB: it would otherwise stay in an H100's 50 MB L2 and the sweep would
+//! time the cache), capped by a memory budget; buffers are freed between shapes.
+
+use half::f16;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::cublas::{Blas, LtGemm, LtKind};
+use super::point::{LaunchFn, Point, Record};
+use super::report::BenchResult;
+use super::timing::Timeline;
+use crate::ops::{GemmW8A8F16Plan, GemmW8A8Plan};
+use crate::{Device, DeviceBuffer, QkError, Result};
+
+/// One linear layer of a model: `y[M, N] = x[M, K] · W[N, K]ᵀ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Linear {
+    /// Name within the decoder layer (`qkv`, `o`, `gate_up`, `down`).
+    pub name: &'static str,
+    /// Reduction dimension.
+    pub k: usize,
+    /// Output features.
+    pub n: usize,
+}
+
+/// A decoder-only model's linear-layer geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Model {
+    /// Display name.
+    pub name: &'static str,
+    /// CLI name (`llama3-8b`).
+    pub key: &'static str,
+    /// Decoder layers.
+    pub layers: u32,
+    /// Hidden size.
+    pub hidden: usize,
+    /// MLP intermediate size.
+    pub intermediate: usize,
+    /// The four linear layers of one decoder layer: fused QKV (grouped-query attention:
+    /// hidden + 2 × 8 KV heads × 128), O, fused gate+up (2 × intermediate), down.
+    pub linears: [Linear; 4],
+}
+
+/// Llama-3-8B: 32 layers, hidden 4096, intermediate 14336, 8 KV heads of 128.
+pub const LLAMA3_8B: Model = Model {
+    name: "Llama-3-8B",
+    key: "llama3-8b",
+    layers: 32,
+    hidden: 4096,
+    intermediate: 14336,
+    linears: [
+        Linear { name: "qkv", k: 4096, n: 6144 },
+        Linear { name: "o", k: 4096, n: 4096 },
+        Linear { name: "gate_up", k: 4096, n: 28672 },
+        Linear { name: "down", k: 14336, n: 4096 },
+    ],
+};
+
+/// Llama-3-70B: 80 layers, hidden 8192, intermediate 28672, 8 KV heads of 128.
+pub const LLAMA3_70B: Model = Model {
+    name: "Llama-3-70B",
+    key: "llama3-70b",
+    layers: 80,
+    hidden: 8192,
+    intermediate: 28672,
+    linears: [
+        Linear { name: "qkv", k: 8192, n: 10240 },
+        Linear { name: "o", k: 8192, n: 8192 },
+        Linear { name: "gate_up", k: 8192, n: 57344 },
+        Linear { name: "down", k: 28672, n: 8192 },
+    ],
+};
+
+/// The models the sweep knows.
+pub const MODELS: [Model; 2] = [LLAMA3_8B, LLAMA3_70B];
+
+/// Batch sizes of the default sweep.
+pub const DEFAULT_M: [usize; 13] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+
+/// A GEMM shape of the sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GemmShape {
+    /// Reduction dimension.
+    pub k: usize,
+    /// Output features.
+    pub n: usize,
+    /// Where it comes from (`Llama-3-8B qkv`), or `custom`.
+    pub label: String,
+}
+
+/// Parses one `--shapes` item: `llama3-8b`, `llama3-70b` or `K,N`.
+pub fn parse_shapes(spec: &str) -> std::result::Result<Vec<GemmShape>, String> {
+    let spec = spec.trim();
+    if let Some(model) = MODELS.iter().find(|m| m.key.eq_ignore_ascii_case(spec)) {
+        return Ok(model
+            .linears
+            .iter()
+            .map(|l| GemmShape { k: l.k, n: l.n, label: format!("{} {}", model.name, l.name) })
+            .collect());
+    }
+    let dims: Vec<_> = spec.split([',', 'x']).map(|v| v.trim().parse::<usize>()).collect();
+    match dims.as_slice() {
+        [Ok(k), Ok(n)] if *k > 0 && *n > 0 => Ok(vec![GemmShape { k: *k, n: *n, label: "custom".into() }]),
+        _ => Err(format!("bad shape `{spec}`: expected llama3-8b, llama3-70b or K,N")),
+    }
+}
+
+/// A GEMM implementation of the sweep. To add one (the weight-only W4A16 / W8A16 GEMMs
+/// when `qkernels::ops` has them): a variant here, its arms in [`GemmImpl::name`],
+/// [`GemmImpl::bytes`], [`GemmImpl::tensor_rate_vs_fp16`], the buffers it reads in
+/// `Buffers`, and its launcher in `launcher`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmImpl {
+    /// cuBLAS FP16 (cublasGemmEx or cublasLtMatmul, whichever is faster at the point).
+    CublasF16,
+    /// cuBLASLt INT8 (s8 in, s32 out).
+    CublasLtInt8,
+    /// `gemm_w8a8` on pre-quantized activations.
+    W8A8,
+    /// `quantize_int8_per_token` + `gemm_w8a8` from f16 activations.
+    QuantW8A8,
+}
+
+impl GemmImpl {
+    /// Every implementation, baseline first.
+    pub const ALL: [GemmImpl; 4] = [GemmImpl::CublasF16, GemmImpl::CublasLtInt8, GemmImpl::W8A8, GemmImpl::QuantW8A8];
+
+    /// The kernel name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmImpl::CublasF16 => super::report::BASELINE_GEMM,
+            GemmImpl::CublasLtInt8 => "cublaslt_int8",
+            GemmImpl::W8A8 => "w8a8",
+            GemmImpl::QuantW8A8 => "quant_w8a8",
+        }
+    }
+
+    /// The implementation called `name`.
+    pub fn from_name(name: &str) -> Option<GemmImpl> {
+        GemmImpl::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// Compulsory bytes one launch moves: weights (and their scales), activations (and
+    /// theirs), outputs; for quantize+GEMM also the int8 activations written and re-read.
+    /// Split-K partials are not counted (they are the kernel's choice, not the problem's).
+    pub fn bytes(self, m: usize, n: usize, k: usize) -> f64 {
+        let (m, n, k) = (m as f64, n as f64, k as f64);
+        match self {
+            GemmImpl::CublasF16 => 2.0 * n * k + 2.0 * m * k + 2.0 * m * n,
+            GemmImpl::CublasLtInt8 => n * k + m * k + 4.0 * m * n,
+            GemmImpl::W8A8 => n * k + 4.0 * n + m * k + 4.0 * m + 2.0 * m * n,
+            GemmImpl::QuantW8A8 => n * k + 4.0 * n + 2.0 * m * k + 2.0 * (m * k + 4.0 * m) + 2.0 * m * n,
+        }
+    }
+
+    /// Tensor-core math rate relative to FP16 (INT8 MMA runs at twice the FP16 rate on
+    /// sm_80 and sm_90).
+    pub fn tensor_rate_vs_fp16(self) -> f64 {
+        match self {
+            GemmImpl::CublasF16 => 1.0,
+            GemmImpl::CublasLtInt8 | GemmImpl::W8A8 | GemmImpl::QuantW8A8 => 2.0,
+        }
+    }
+
+    fn needs_f16_weights(self) -> bool {
+        self == GemmImpl::CublasF16
+    }
+
+    fn needs_i8_weights(self) -> bool {
+        self != GemmImpl::CublasF16
+    }
+}
+
+/// Fraction of device memory the sweep may allocate: the rest is left to the CUDA
+/// context, cuBLAS workspaces and split-K workspaces.
+const MEMORY_BUDGET_FRACTION: f64 = 0.6;
+
+/// Assumed device memory when the driver does not report it (the smallest data-center
+/// card the kernels target has 16 GB).
+const FALLBACK_MEMORY_BYTES: u64 = 16 << 30;
+
+/// Assumed L2 size when the driver does not report it: larger than any current GPU's
+/// (B200: 126 MB), so rotation errs on the side of more copies.
+const FALLBACK_L2_BYTES: u64 = 256 << 20;
+
+/// The rotating working set must exceed this multiple of L2: after one pass over twice
+/// the cache, nothing of the first copy can still be resident (LRU-like replacement).
+const L2_ROTATION_FACTOR: u64 = 2;
+
+/// Upper bound on copies (tiny shapes would otherwise ask for thousands).
+const MAX_COPIES: usize = 64;
+
+/// Host pattern block: random data is generated once per block and repeated, so
+/// gigabyte-sized uploads do not spend seconds in the RNG.
+const PATTERN_BLOCK_ELEMS: usize = 1 << 20;
+
+/// Seed of the input data (any fixed value: data only has to be non-trivial, since
+/// all-zero operands draw less power and run faster on tensor cores).
+const DATA_SEED: u64 = 0x0da7a;
+
+/// The memory budget of the sweep, bytes.
+pub(crate) fn memory_budget_bytes(device: &Device) -> u64 {
+    (device.properties().total_memory_bytes.unwrap_or(FALLBACK_MEMORY_BYTES) as f64 * MEMORY_BUDGET_FRACTION) as u64
+}
+
+/// Copies of a working set of `set_bytes` (its smallest per-launch part) needed to exceed
+/// twice the L2, at least 1 and at most [`MAX_COPIES`]; 1 when rotation is off.
+pub fn rotation_copies(l2_bytes: Option<u64>, set_bytes: u64, rotation: bool) -> usize {
+    if !rotation || set_bytes == 0 {
+        return 1;
+    }
+    let target = L2_ROTATION_FACTOR * l2_bytes.unwrap_or(FALLBACK_L2_BYTES);
+    (target.div_ceil(set_bytes) as usize).clamp(1, MAX_COPIES)
+}
+
+fn pattern<T: Clone>(len: usize, seed: u64, gen: impl Fn(&mut StdRng) -> T) -> Vec<T> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let block: Vec<T> = (0..PATTERN_BLOCK_ELEMS.min(len)).map(|_| gen(&mut rng)).collect();
+    block.iter().cycle().take(len).cloned().collect()
+}
+
+/// `copies` device buffers holding the same host data (uploaded once, then copied on
+/// the device).
+fn upload_copies<T: bytemuck::Pod>(device: &Device, data: &[T], copies: usize) -> Result<Vec<DeviceBuffer<T>>> {
+    let first = device.upload(data)?;
+    let mut out = Vec::with_capacity(copies);
+    for _ in 1..copies {
+        let b = device.alloc::<T>(data.len())?;
+        device.copy(&b, &first)?;
+        out.push(b);
+    }
+    out.insert(0, first);
+    device.synchronize()?;
+    Ok(out)
+}
+
+fn i8_data(len: usize, seed: u64) -> Vec<i8> {
+    pattern(len, seed, |r| r.random_range(-127i8..=127))
+}
+
+fn f16_data(len: usize, seed: u64) -> Vec<f16> {
+    pattern(len, seed, |r| f16::from_f32(r.random_range(-1.0f32..1.0)))
+}
+
+fn scale_data(len: usize, seed: u64) -> Vec<f32> {
+    pattern(len, seed, |r| r.random_range(0.002f32..0.02))
+}
+
+/// Weights of one shape, in `copies` rotating sets.
+pub(crate) struct Weights {
+    n: usize,
+    k: usize,
+    w_f16: Vec<DeviceBuffer<f16>>,
+    w_i8: Vec<DeviceBuffer<i8>>,
+    w_scale: Vec<DeviceBuffer<f32>>,
+}
+
+impl Weights {
+    pub(crate) fn new(device: &Device, n: usize, k: usize, impls: &[GemmImpl], copies: usize) -> Result<Weights> {
+        let f16s = impls.iter().any(|i| i.needs_f16_weights());
+        let i8s = impls.iter().any(|i| i.needs_i8_weights());
+        Ok(Weights {
+            n,
+            k,
+            w_f16: if f16s { upload_copies(device, &f16_data(n * k, DATA_SEED), copies)? } else { Vec::new() },
+            w_i8: if i8s { upload_copies(device, &i8_data(n * k, DATA_SEED + 1), copies)? } else { Vec::new() },
+            w_scale: if i8s { upload_copies(device, &scale_data(n, DATA_SEED + 2), copies)? } else { Vec::new() },
+        })
+    }
+
+    /// The f16 weights of copy 0 (empty buffer list: a planning error upstream).
+    pub(crate) fn f16_weights(&self) -> &DeviceBuffer<f16> {
+        &self.w_f16[0]
+    }
+
+    /// The int8 weights and their scales, copy 0.
+    pub(crate) fn i8_weights(&self) -> (&DeviceBuffer<i8>, &DeviceBuffer<f32>) {
+        (&self.w_i8[0], &self.w_scale[0])
+    }
+
+    /// Bytes per copy for `impls`.
+    pub(crate) fn bytes_per_copy(n: usize, k: usize, impls: &[GemmImpl]) -> u64 {
+        let nk = (n * k) as u64;
+        let f16s = impls.iter().any(|i| i.needs_f16_weights());
+        let i8s = impls.iter().any(|i| i.needs_i8_weights());
+        u64::from(f16s) * 2 * nk + u64::from(i8s) * (nk + 4 * n as u64)
+    }
+}
+
+/// Activations and outputs of one (shape, M), in rotating sets.
+pub(crate) struct Activations {
+    m: usize,
+    a_f16: Vec<DeviceBuffer<f16>>,
+    a_i8: Vec<DeviceBuffer<i8>>,
+    a_scale: Vec<DeviceBuffer<f32>>,
+    c_f16: Vec<DeviceBuffer<f16>>,
+    c_i32: Vec<DeviceBuffer<i32>>,
+}
+
+impl Activations {
+    pub(crate) fn new(device: &Device, m: usize, w: &Weights, impls: &[GemmImpl], copies: usize) -> Result<Activations> {
+        let (n, k) = (w.n, w.k);
+        let has = |i: GemmImpl| impls.contains(&i);
+        let f16_in = has(GemmImpl::CublasF16) || has(GemmImpl::QuantW8A8);
+        let i8_in = has(GemmImpl::W8A8) || has(GemmImpl::CublasLtInt8);
+        let f16_out = impls.iter().any(|&i| i != GemmImpl::CublasLtInt8);
+        let alloc_copies = |len: usize| -> Result<Vec<DeviceBuffer<f16>>> {
+            (0..copies).map(|_| device.alloc::<f16>(len)).collect()
+        };
+        Ok(Activations {
+            m,
+            a_f16: if f16_in { upload_copies(device, &f16_data(m * k, DATA_SEED + 3), copies)? } else { Vec::new() },
+            a_i8: if i8_in { upload_copies(device, &i8_data(m * k, DATA_SEED + 4), copies)? } else { Vec::new() },
+            a_scale: if i8_in { upload_copies(device, &scale_data(m, DATA_SEED + 5), copies)? } else { Vec::new() },
+            c_f16: if f16_out { alloc_copies(m * n)? } else { Vec::new() },
+            c_i32: if has(GemmImpl::CublasLtInt8) {
+                (0..copies).map(|_| device.alloc::<i32>(m * n)).collect::<Result<_>>()?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// Bytes per copy for `impls` at (m, n, k).
+    pub(crate) fn bytes_per_copy(m: usize, n: usize, k: usize, impls: &[GemmImpl]) -> u64 {
+        let has = |i: GemmImpl| impls.contains(&i);
+        let (m, n, k) = (m as u64, n as u64, k as u64);
+        let f16_in = has(GemmImpl::CublasF16) || has(GemmImpl::QuantW8A8);
+        let i8_in = has(GemmImpl::W8A8) || has(GemmImpl::CublasLtInt8);
+        let f16_out = impls.iter().any(|&i| i != GemmImpl::CublasLtInt8);
+        u64::from(f16_in) * 2 * m * k
+            + u64::from(i8_in) * (m * k + 4 * m)
+            + u64::from(f16_out) * 2 * m * n
+            + u64::from(has(GemmImpl::CublasLtInt8)) * 4 * m * n
+    }
+}
+
+/// Plans of one point (kept alive while its launchers run).
+pub(crate) struct Plans {
+    blas: Option<std::result::Result<Blas, String>>,
+    lt_f16: Option<std::result::Result<LtGemm, String>>,
+    lt_i8: Option<std::result::Result<LtGemm, String>>,
+    w8a8: Option<std::result::Result<GemmW8A8Plan, String>>,
+    quant_w8a8: Option<std::result::Result<GemmW8A8F16Plan, String>>,
+}
+
+impl Plans {
+    pub(crate) fn new(device: &Device, (m, n, k): (usize, usize, usize), impls: &[GemmImpl]) -> Plans {
+        let has = |i: GemmImpl| impls.contains(&i);
+        let s = |r: Result<_>| r.map_err(|e: QkError| e.to_string());
+        Plans {
+            blas: has(GemmImpl::CublasF16).then(|| s(Blas::new(device))),
+            lt_f16: has(GemmImpl::CublasF16).then(|| s(LtGemm::new(device, LtKind::F16, (m, n, k)))),
+            lt_i8: has(GemmImpl::CublasLtInt8).then(|| s(LtGemm::new(device, LtKind::Int8, (m, n, k)))),
+            w8a8: has(GemmImpl::W8A8).then(|| s(GemmW8A8Plan::new(device, m, n, k))),
+            quant_w8a8: has(GemmImpl::QuantW8A8).then(|| s(GemmW8A8F16Plan::new(device, m, n, k))),
+        }
+    }
+}
+
+fn plan_ref<T>(p: &Option<std::result::Result<T, String>>) -> std::result::Result<&T, String> {
+    match p {
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => Err(e.clone()),
+        None => Err("not planned".into()),
+    }
+}
+
+/// Launches the cuBLAS FP16 path: GemmEx or Lt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum F16Path {
+    GemmEx,
+    Lt,
+}
+
+impl F16Path {
+    fn label(self) -> &'static str {
+        match self {
+            F16Path::GemmEx => "cublasGemmEx",
+            F16Path::Lt => "cublasLtMatmul",
+        }
+    }
+}
+
+/// The launcher of `imp` at this point, or why it cannot run.
+fn launcher<'a>(
+    imp: GemmImpl,
+    f16_path: F16Path,
+    w: &'a Weights,
+    a: &'a Activations,
+    plans: &'a Plans,
+) -> std::result::Result<LaunchFn<'a>, String> {
+    let (m, n, k) = (a.m, w.n, w.k);
+    let copies = w.w_f16.len().max(w.w_i8.len()).max(1);
+    let pick = move |i: usize| i % copies;
+    Ok(match imp {
+        GemmImpl::CublasF16 => match f16_path {
+            F16Path::GemmEx => {
+                let blas = plan_ref(&plans.blas)?;
+                Box::new(move |i| {
+                    let c = pick(i);
+                    blas.gemm_f16((m, n, k), &a.a_f16[c], &w.w_f16[c], &a.c_f16[c])
+                })
+            }
+            F16Path::Lt => {
+                let lt = plan_ref(&plans.lt_f16)?;
+                lt.check(a.a_f16[0].len(), w.w_f16[0].len(), a.c_f16[0].len()).map_err(|e| e.to_string())?;
+                Box::new(move |i| {
+                    let c = pick(i);
+                    lt.run(a.a_f16[c].device_addr(), w.w_f16[c].device_addr(), a.c_f16[c].device_addr())
+                })
+            }
+        },
+        GemmImpl::CublasLtInt8 => {
+            let lt = plan_ref(&plans.lt_i8)?;
+            debug_assert_eq!(lt.kind(), LtKind::Int8);
+            lt.check(a.a_i8[0].len(), w.w_i8[0].len(), a.c_i32[0].len()).map_err(|e| e.to_string())?;
+            Box::new(move |i| {
+                let c = pick(i);
+                lt.run(a.a_i8[c].device_addr(), w.w_i8[c].device_addr(), a.c_i32[c].device_addr())
+            })
+        }
+        GemmImpl::W8A8 => {
+            let plan = plan_ref(&plans.w8a8)?;
+            Box::new(move |i| {
+                let c = pick(i);
+                plan.run(&a.a_i8[c], &a.a_scale[c], &w.w_i8[c], &w.w_scale[c], None, &a.c_f16[c])
+            })
+        }
+        GemmImpl::QuantW8A8 => {
+            let plan = plan_ref(&plans.quant_w8a8)?;
+            Box::new(move |i| {
+                let c = pick(i);
+                plan.run(&a.a_f16[c], &w.w_i8[c], &w.w_scale[c], None, &a.c_f16[c])
+            })
+        }
+    })
+}
+
+/// Launches per path when choosing the faster cuBLAS FP16 path (after as many warm-ups).
+const F16_PATH_TRIAL_LAUNCHES: usize = 5;
+
+/// Times both cuBLAS FP16 paths briefly and returns the faster one that works.
+fn choose_f16_path(device: &Device, w: &Weights, a: &Activations, plans: &Plans) -> std::result::Result<F16Path, String> {
+    let mut best: Option<(F16Path, f64)> = None;
+    let mut errors = Vec::new();
+    let mut timeline = Timeline::new(device).map_err(|e| e.to_string())?;
+    for path in [F16Path::GemmEx, F16Path::Lt] {
+        let timed = launcher(GemmImpl::CublasF16, path, w, a, plans).and_then(|mut f| {
+            timeline.time(F16_PATH_TRIAL_LAUNCHES, &mut f).map_err(|e| e.to_string())?;
+            timeline.time(F16_PATH_TRIAL_LAUNCHES, &mut f).map_err(|e| e.to_string())
+        });
+        match timed {
+            Ok(mut t) => {
+                t.sort_by(f64::total_cmp);
+                let median = t[t.len() / 2];
+                if best.is_none_or(|(_, b)| median < b) {
+                    best = Some((path, median));
+                }
+            }
+            Err(e) => {
+                device.synchronize().map_err(|e| e.to_string())?;
+                errors.push(format!("{}: {e}", path.label()));
+            }
+        }
+    }
+    best.map(|(p, _)| p).ok_or_else(|| errors.join("; "))
+}
+
+/// The result skeleton of `imp` at (m, n, k).
+fn result_of(imp: GemmImpl, label: &str, (m, n, k): (usize, usize, usize)) -> BenchResult {
+    BenchResult {
+        kernel: imp.name().into(),
+        label: Some(label.into()),
+        m: m as u64,
+        n: n as u64,
+        k: k as u64,
+        bytes: Some(imp.bytes(m, n, k)),
+        tensor_rate_vs_fp16: Some(imp.tensor_rate_vs_fp16()),
+        ..BenchResult::default()
+    }
+}
+
+/// Builds the point (shape, M) with every implementation of `impls` (baseline first),
+/// warms each up with `warmup` interleaved rounds and, in graph mode, captures graphs of
+/// `graph_launches` launches. An implementation that cannot be planned or launched is
+/// recorded as skipped with the reason.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare_point<'a>(
+    device: &Device,
+    shape: &GemmShape,
+    impls: &[GemmImpl],
+    w: &'a Weights,
+    a: &'a Activations,
+    plans: &'a Plans,
+    warmup: usize,
+    graph_launches: Option<usize>,
+) -> Result<Point<'a>> {
+    let dims = (a.m, shape.n, shape.k);
+    let mut point = Point::new(device, format!("gemm/{}x{}", shape.k, shape.n), a.m)?;
+    let mut f16_note = None;
+    for &imp in impls {
+        let launch = if imp == GemmImpl::CublasF16 {
+            choose_f16_path(device, w, a, plans).and_then(|path| {
+                f16_note = Some(path.label());
+                launcher(imp, path, w, a, plans)
+            })
+        } else {
+            launcher(imp, F16Path::GemmEx, w, a, plans)
+        };
+        point.add(result_of(imp, &shape.label, dims), launch);
+    }
+    if let (Some(note), Some(label)) = (f16_note, point.label_mut(GemmImpl::CublasF16.name())) {
+        *label = Some(format!("{} ({note})", shape.label));
+    }
+    let all: Vec<usize> = point.runnable().into_iter().map(|(i, _)| i).collect();
+    point.time_rounds(&all, warmup, Record::Discard)?;
+    if let Some(launches) = graph_launches {
+        point.capture_graphs(launches);
+        let all: Vec<usize> = point.runnable().into_iter().map(|(i, _)| i).collect();
+        // One replay each: graph upload and first-launch costs stay out of the samples.
+        point.time_rounds(&all, 1, Record::Discard)?;
+    }
+    Ok(point)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse_from_models_and_pairs() {
+        let s = parse_shapes("llama3-70b").unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!((s[2].k, s[2].n), (8192, 57344));
+        assert_eq!(parse_shapes("4096,6144").unwrap()[0].n, 6144);
+        assert!(parse_shapes("4096").is_err());
+        assert!(parse_shapes("llama2").is_err());
+    }
+
+    #[test]
+    fn rotation_exceeds_twice_l2_and_is_bounded() {
+        let l2 = 50 << 20;
+        let set = 4096 * 4096;
+        let copies = rotation_copies(Some(l2), set, true);
+        assert!(copies as u64 * set > 2 * l2 && (copies as u64 - 1) * set <= 2 * l2);
+        assert_eq!(rotation_copies(Some(l2), 470 << 20, true), 1);
+        assert_eq!(rotation_copies(Some(l2), set, false), 1);
+        assert_eq!(rotation_copies(Some(l2), 1, true), MAX_COPIES);
+    }
+
+    #[test]
+    fn bytes_count_each_operand_once() {
+        // FP16: 2 bytes for each of W, A, C.
+        assert_eq!(GemmImpl::CublasF16.bytes(2, 3, 4), 2.0 * (12.0 + 8.0 + 6.0));
+        // W8A8: int8 W and A, f32 scales, f16 C.
+        assert_eq!(GemmImpl::W8A8.bytes(2, 3, 4), 12.0 + 12.0 + 8.0 + 8.0 + 12.0);
+    }
+}

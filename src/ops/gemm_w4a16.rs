@@ -1,0 +1,486 @@
+//! Wrapper of `kernels/gemm_w4a16.cu`: weight-only quantized GEMM (4-bit `gemm_w4a16` and
+//! 8-bit `gemm_w8a16`, one kernel template) with f16 activations, and of
+//! `kernels/permute.cu` (act-order column permutation of A).
+//!
+//! 1. Import or quantize weights into [`WeightOnlyWeights`](crate::formats::WeightOnlyWeights)
+//!    (GPTQ, AWQ, int8), repack them with
+//!    [`pack_weight_only`](crate::formats::pack_weight_only), upload with
+//!    [`DevicePackedWeights::upload`].
+//! 2. Plan once per (M, weights): [`GemmWeightOnlyPlan::new`] picks the configuration from
+//!    (M, N, K, SM count) and a split-K factor that gives every SM work.
+//! 3. [`GemmWeightOnlyPlan::run`] every step.
+//!
+//! Host reference: [`crate::reference::gemm_weight_only_reference`].
+
+use half::f16;
+
+use super::{check_buffer, grid_stride_blocks};
+use crate::abi::{self, QkGemmWeightOnlyArgs, QkPermuteColsArgs};
+use crate::device::DeviceBuffer;
+use crate::formats::{PackedWeights, WeightBits};
+use crate::kernels::{self, KernelRef};
+use crate::{Device, QkError, Result};
+
+/// Blocks per SM that split-K aims for at small M: two resident blocks per SM keep
+/// enough 16-byte weight copies in flight to cover DRAM latency while the number of f32
+/// partial tiles stays small.
+const SPLIT_K_BLOCKS_PER_SM: usize = 2;
+/// Threads per warp.
+const WARP_THREADS: u32 = 32;
+/// f16 elements of K per pipeline stage (a K tile).
+const BK: usize = abi::QK_WO_BK as usize;
+/// Bytes of the shared-memory A row of a stage (BK f16).
+const A_ROW_BYTES: u32 = abi::QK_WO_BK * 2;
+/// K-steps (16 deep) per stage.
+const K_STEPS_PER_STAGE: u32 = abi::QK_WO_BK / abi::QK_WO_K_STEP;
+/// Bytes of one packed 64 x 16 unit per bit of weight width (4-bit: 512 B).
+const UNIT_BYTES_PER_BIT: u32 = (abi::QK_WO_N_BLOCK * abi::QK_WO_K_STEP) / 8;
+/// Scale/zero slots per stage.
+const GROUP_SLOTS: u32 = abi::QK_WO_MAX_GROUPS_PER_STAGE;
+
+/// A tile configuration of the weight-only GEMM (kernel instances of `gemm_w4a16.cu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightOnlyConfig {
+    /// Decode (M <= 8): 16 x 256 tiles, 4 warps, 6 stages (4-bit) — a weight stream
+    /// split over K across all SMs.
+    Gemv,
+    /// M <= 32: 32 x 256 tiles, 4 warps, split-K.
+    Small,
+    /// M <= 64: 64 x 256 tiles, 4 warps.
+    Medium,
+    /// M > 64, compute-bound: 128 x 128 tiles, 2 x 2 warps of 64 x 64.
+    Large,
+}
+
+/// The shape constants of one configuration, from `qk_abi.h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightOnlyTileShape {
+    /// Rows of C per block.
+    pub block_m: u32,
+    /// Columns of C per block.
+    pub block_n: u32,
+    /// Threads per block.
+    pub threads: u32,
+    /// Pipeline stages.
+    pub stages: u32,
+    /// Dynamic shared memory per block, bytes.
+    pub shared_bytes: u32,
+}
+
+impl WeightOnlyConfig {
+    /// Every configuration.
+    pub const ALL: [WeightOnlyConfig; 4] =
+        [WeightOnlyConfig::Gemv, WeightOnlyConfig::Small, WeightOnlyConfig::Medium, WeightOnlyConfig::Large];
+
+    /// The configuration the wrapper picks for `m` rows of A: the smallest tile height
+    /// that holds M (one M tile streams W exactly once) up to 64, then the compute-bound
+    /// 128 x 128 tiles. N, K and the SM count decide the split-K factor
+    /// ([`GemmWeightOnlyPlan::new`]).
+    pub fn for_m(m: usize) -> WeightOnlyConfig {
+        if m <= abi::QK_WO_GEMV_MAX_M as usize {
+            WeightOnlyConfig::Gemv
+        } else if m <= abi::QK_WO_SMALL_BM as usize {
+            WeightOnlyConfig::Small
+        } else if m <= abi::QK_WO_MEDIUM_BM as usize {
+            WeightOnlyConfig::Medium
+        } else {
+            WeightOnlyConfig::Large
+        }
+    }
+
+    /// The configuration's tile shape for weights of width `bits`.
+    pub fn shape(self, bits: WeightBits) -> WeightOnlyTileShape {
+        let w8 = bits == WeightBits::Int8;
+        let (block_m, warps_m, warps_n, stages) = match self {
+            WeightOnlyConfig::Gemv => (
+                abi::QK_WO_GEMV_BM,
+                abi::QK_WO_GEMV_WARPS_M,
+                abi::QK_WO_GEMV_WARPS_N,
+                if w8 { abi::QK_WO_GEMV_STAGES_W8 } else { abi::QK_WO_GEMV_STAGES },
+            ),
+            WeightOnlyConfig::Small => (
+                abi::QK_WO_SMALL_BM,
+                abi::QK_WO_SMALL_WARPS_M,
+                abi::QK_WO_SMALL_WARPS_N,
+                if w8 { abi::QK_WO_SMALL_STAGES_W8 } else { abi::QK_WO_SMALL_STAGES },
+            ),
+            WeightOnlyConfig::Medium => (
+                abi::QK_WO_MEDIUM_BM,
+                abi::QK_WO_MEDIUM_WARPS_M,
+                abi::QK_WO_MEDIUM_WARPS_N,
+                if w8 { abi::QK_WO_MEDIUM_STAGES_W8 } else { abi::QK_WO_MEDIUM_STAGES },
+            ),
+            WeightOnlyConfig::Large => (
+                abi::QK_WO_LARGE_BM,
+                abi::QK_WO_LARGE_WARPS_M,
+                abi::QK_WO_LARGE_WARPS_N,
+                if w8 { abi::QK_WO_LARGE_STAGES_W8 } else { abi::QK_WO_LARGE_STAGES },
+            ),
+        };
+        let block_n = warps_n * abi::QK_WO_N_BLOCK;
+        // Must match `Tile::kStageBytes` in gemm_w4a16.cu: A rows, W units, scale slots
+        // (BN f16 each) and zero slots (BN nibbles each).
+        let units = (block_n / abi::QK_WO_N_BLOCK) * K_STEPS_PER_STAGE;
+        let stage_bytes = block_m * A_ROW_BYTES
+            + units * UNIT_BYTES_PER_BIT * bits.bits() as u32
+            + GROUP_SLOTS * block_n * 2
+            + GROUP_SLOTS * block_n / 2;
+        WeightOnlyTileShape {
+            block_m,
+            block_n,
+            threads: warps_m * warps_n * WARP_THREADS,
+            stages,
+            shared_bytes: stages * stage_bytes,
+        }
+    }
+
+    /// The kernel instance for weights of width `bits`.
+    pub fn kernel(self, bits: WeightBits) -> KernelRef {
+        match (bits, self) {
+            (WeightBits::Int4, WeightOnlyConfig::Gemv) => kernels::GEMM_W4A16_GEMV,
+            (WeightBits::Int4, WeightOnlyConfig::Small) => kernels::GEMM_W4A16_SMALL,
+            (WeightBits::Int4, WeightOnlyConfig::Medium) => kernels::GEMM_W4A16_MEDIUM,
+            (WeightBits::Int4, WeightOnlyConfig::Large) => kernels::GEMM_W4A16_LARGE,
+            (WeightBits::Int8, WeightOnlyConfig::Gemv) => kernels::GEMM_W8A16_GEMV,
+            (WeightBits::Int8, WeightOnlyConfig::Small) => kernels::GEMM_W8A16_SMALL,
+            (WeightBits::Int8, WeightOnlyConfig::Medium) => kernels::GEMM_W8A16_MEDIUM,
+            (WeightBits::Int8, WeightOnlyConfig::Large) => kernels::GEMM_W8A16_LARGE,
+        }
+    }
+}
+
+/// Packed weight-only weights on a device: what [`GemmWeightOnlyPlan::run`] reads.
+#[derive(Debug)]
+pub struct DevicePackedWeights {
+    bits: WeightBits,
+    n: usize,
+    k: usize,
+    group: usize,
+    words: DeviceBuffer<u32>,
+    scales: DeviceBuffer<f16>,
+    zeros: Option<DeviceBuffer<u32>>,
+    perm: Option<DeviceBuffer<u32>>,
+}
+
+impl DevicePackedWeights {
+    /// Uploads packed weights (validated by construction of [`PackedWeights`]).
+    pub fn upload(device: &Device, w: &PackedWeights) -> Result<DevicePackedWeights> {
+        Ok(DevicePackedWeights {
+            bits: w.bits(),
+            n: w.n(),
+            k: w.k(),
+            group: w.group(),
+            words: device.upload(w.words())?,
+            scales: device.upload(w.scales())?,
+            zeros: w.zeros().map(|z| device.upload(z)).transpose()?,
+            perm: w.perm().map(|p| device.upload(p)).transpose()?,
+        })
+    }
+
+    /// Weight width.
+    pub fn bits(&self) -> WeightBits {
+        self.bits
+    }
+    /// (N, K).
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+    /// Elements of K per group.
+    pub fn group(&self) -> usize {
+        self.group
+    }
+    /// The packed codes (for traffic accounting: their device address and size).
+    pub fn words(&self) -> &DeviceBuffer<u32> {
+        &self.words
+    }
+    /// The shuffled scales.
+    pub fn scales(&self) -> &DeviceBuffer<f16> {
+        &self.scales
+    }
+    /// The packed zero points, if asymmetric.
+    pub fn zeros(&self) -> Option<&DeviceBuffer<u32>> {
+        self.zeros.as_ref()
+    }
+    /// The act-order permutation, if any.
+    pub fn perm(&self) -> Option<&DeviceBuffer<u32>> {
+        self.perm.as_ref()
+    }
+}
+
+/// A prepared weight-only GEMM for one M and one set of weights' (bits, N, K, group):
+/// the configuration, the split-K factor, its workspace and (act-order) the permuted-A
+/// scratch buffer. Build once, [`run`](GemmWeightOnlyPlan::run) many times.
+#[derive(Debug)]
+pub struct GemmWeightOnlyPlan {
+    device: Device,
+    bits: WeightBits,
+    m: usize,
+    n: usize,
+    k: usize,
+    group: usize,
+    config: WeightOnlyConfig,
+    grid: [u32; 3],
+    k_tiles_per_split: u32,
+    /// f32 partial tiles, present when splits > 1.
+    workspace: Option<DeviceBuffer<f32>>,
+    /// One u32 per C tile, zero between launches (the kernel resets it).
+    tile_counters: DeviceBuffer<u32>,
+    /// A with its columns in the weights' (act-order) K order.
+    a_permuted: Option<DeviceBuffer<f16>>,
+}
+
+impl GemmWeightOnlyPlan {
+    /// Plans C[M,N] = A[M,K] · dequant(W)ᵀ for `weights`, choosing the configuration from
+    /// M and the split-K factor from (N, K, SM count).
+    pub fn new(device: &Device, weights: &DevicePackedWeights, m: usize) -> Result<GemmWeightOnlyPlan> {
+        GemmWeightOnlyPlan::with_config(device, weights, m, WeightOnlyConfig::for_m(m), None)
+    }
+
+    /// Plans with an explicit configuration and optionally an explicit number of K splits
+    /// (clamped to the number of 64-deep K tiles).
+    pub fn with_config(
+        device: &Device,
+        weights: &DevicePackedWeights,
+        m: usize,
+        config: WeightOnlyConfig,
+        splits: Option<usize>,
+    ) -> Result<GemmWeightOnlyPlan> {
+        let (n, k) = weights.dims();
+        if m == 0 {
+            return Err(QkError::invalid("m", "M = 0: must be >= 1"));
+        }
+        if m > u32::MAX as usize / 2 || n > u32::MAX as usize / 2 || k > u32::MAX as usize / 2 {
+            return Err(QkError::invalid("shape", format!("M = {m}, N = {n}, K = {k}: too large for 32-bit indices")));
+        }
+        let shape = config.shape(weights.bits);
+        if shape.shared_bytes > device.properties().max_shared_bytes_per_block {
+            return Err(QkError::invalid(
+                "config",
+                format!(
+                    "{config:?} needs {} bytes of shared memory; the device allows {}",
+                    shape.shared_bytes,
+                    device.properties().max_shared_bytes_per_block
+                ),
+            ));
+        }
+        let tiles_n = n.div_ceil(shape.block_n as usize);
+        let tiles_m = m.div_ceil(shape.block_m as usize);
+        if tiles_m > u16::MAX as usize {
+            return Err(QkError::invalid("m", format!("M = {m} needs {tiles_m} row tiles; grid y allows 65535")));
+        }
+        let tiles = tiles_n * tiles_m;
+        let k_tiles = k.div_ceil(BK);
+        let wanted = splits.unwrap_or_else(|| {
+            let target_blocks = device.properties().sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
+            target_blocks.div_ceil(tiles)
+        });
+        let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
+        // A group spanning several K tiles (128) is best not cut by a split: each split
+        // re-reads the scales of the group it starts in.
+        let tiles_per_group = weights.group / BK;
+        if splits.is_none() && tiles_per_group > 1 && weights.group < k {
+            k_tiles_per_split = k_tiles_per_split.next_multiple_of(tiles_per_group);
+        }
+        // No empty split: recompute the count from the per-split length.
+        let splits = k_tiles.div_ceil(k_tiles_per_split);
+        let workspace = if splits > 1 {
+            Some(device.alloc::<f32>(tiles * splits * (shape.block_m * shape.block_n) as usize)?)
+        } else {
+            None
+        };
+        let a_permuted = weights.perm.as_ref().map(|_| device.alloc::<f16>(m * k)).transpose()?;
+        Ok(GemmWeightOnlyPlan {
+            device: device.clone(),
+            bits: weights.bits,
+            m,
+            n,
+            k,
+            group: weights.group,
+            config,
+            grid: [tiles_n as u32, tiles_m as u32, splits as u32],
+            k_tiles_per_split: k_tiles_per_split as u32,
+            workspace,
+            tile_counters: device.upload(&vec![0u32; tiles])?,
+            a_permuted,
+        })
+    }
+
+    /// The configuration this plan launches.
+    pub fn config(&self) -> WeightOnlyConfig {
+        self.config
+    }
+
+    /// Number of K splits (grid z).
+    pub fn splits(&self) -> usize {
+        self.grid[2] as usize
+    }
+
+    /// Launch grid (N tiles, M tiles, K splits).
+    pub fn grid(&self) -> [u32; 3] {
+        self.grid
+    }
+
+    /// (M, N, K).
+    pub fn dims(&self) -> (usize, usize, usize) {
+        (self.m, self.n, self.k)
+    }
+
+    /// One line describing the choice, for `qk run --report`: kernel, tile shape, grid,
+    /// splits, and the inputs it was chosen from.
+    pub fn describe(&self) -> String {
+        let s = self.config.shape(self.bits);
+        format!(
+            "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {} for M={} N={} K={} group={} on {} SMs{}",
+            self.config.kernel(self.bits).name,
+            self.config,
+            s.block_m,
+            s.block_n,
+            s.threads,
+            s.stages,
+            s.shared_bytes,
+            self.grid,
+            self.splits(),
+            self.m,
+            self.n,
+            self.k,
+            self.group,
+            self.device.properties().sm_count,
+            if self.a_permuted.is_some() { ", act-order permute of A" } else { "" }
+        )
+    }
+
+    /// Runs `c = a · dequant(weights)ᵀ (+ bias)`. Shapes: `a` f16 `[M, K]` (original K
+    /// order), `bias` f16 `[N]`, `c` f16 `[M, N]`; all on the plan's device, 16-byte
+    /// aligned. `weights` must have the (bits, N, K, group) the plan was made for.
+    pub fn run(
+        &self,
+        a: &DeviceBuffer<f16>,
+        weights: &DevicePackedWeights,
+        bias: Option<&DeviceBuffer<f16>>,
+        c: &DeviceBuffer<f16>,
+    ) -> Result<()> {
+        let d = &self.device;
+        let (m, n, k) = (self.m, self.n, self.k);
+        if (weights.bits, weights.n, weights.k, weights.group) != (self.bits, n, k, self.group)
+            || weights.perm.is_some() != self.a_permuted.is_some()
+        {
+            return Err(QkError::invalid(
+                "weights",
+                format!(
+                    "{:?} N={} K={} group={} act-order={}; the plan is for {:?} N={n} K={k} group={} act-order={}",
+                    weights.bits,
+                    weights.n,
+                    weights.k,
+                    weights.group,
+                    weights.perm.is_some(),
+                    self.bits,
+                    self.group,
+                    self.a_permuted.is_some()
+                ),
+            ));
+        }
+        check_buffer(d, a, "a", m * k)?;
+        check_buffer(d, &weights.words, "weights.words", self.bits.packed_words(n, k))?;
+        check_buffer(d, &weights.scales, "weights.scales", k / self.group * n)?;
+        if let Some(z) = &weights.zeros {
+            check_buffer(d, z, "weights.zeros", k / self.group * n / 8)?;
+        }
+        if let Some(b) = bias {
+            check_buffer(d, b, "bias", n)?;
+        }
+        check_buffer(d, c, "c", m * n)?;
+        let a_in = match (&self.a_permuted, &weights.perm) {
+            (Some(scratch), Some(perm)) => {
+                permute_cols_f16(d, a, perm, scratch, m, k)?;
+                scratch
+            }
+            _ => a,
+        };
+        let args = QkGemmWeightOnlyArgs {
+            a: a_in.device_addr(),
+            w: weights.words.device_addr(),
+            scales: weights.scales.device_addr(),
+            zeros: weights.zeros.as_ref().map_or(0, |z| z.device_addr()),
+            bias: bias.map_or(0, |b| b.device_addr()),
+            c: c.device_addr(),
+            workspace: self.workspace.as_ref().map_or(0, |w| w.device_addr()),
+            tile_counters: self.tile_counters.device_addr(),
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            group_size: self.group as u32,
+            k_tiles_per_split: self.k_tiles_per_split,
+            pad0: 0,
+        };
+        let shape = self.config.shape(self.bits);
+        d.launch(self.config.kernel(self.bits), self.grid, [shape.threads, 1, 1], shape.shared_bytes, &args)
+    }
+}
+
+/// `dst[r, j] = src[r, perm[j]]` for f16 `[rows, cols]` matrices (`perm` u32 `[cols]`, a
+/// permutation; `cols` a multiple of 8): the act-order gather of A's columns.
+pub fn permute_cols_f16(
+    device: &Device,
+    src: &DeviceBuffer<f16>,
+    perm: &DeviceBuffer<u32>,
+    dst: &DeviceBuffer<f16>,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    let vec = abi::QK_PERMUTE_VEC as usize;
+    let len = super::check_shape(rows, cols)?;
+    if cols % vec != 0 {
+        return Err(QkError::invalid("cols", format!("{cols} is not a multiple of {vec}")));
+    }
+    check_buffer(device, src, "src", len)?;
+    check_buffer(device, perm, "perm", cols)?;
+    check_buffer(device, dst, "dst", len)?;
+    let args = QkPermuteColsArgs {
+        src: src.device_addr(),
+        dst: dst.device_addr(),
+        perm: perm.device_addr(),
+        rows: rows as u32,
+        cols: cols as u32,
+    };
+    let threads = abi::QK_PERMUTE_BLOCK_THREADS;
+    let blocks = grid_stride_blocks(device, len / vec, threads);
+    device.launch(kernels::PERMUTE_COLS_F16, [blocks, 1, 1], [threads, 1, 1], 0, &args)
+}
+
+/// One-shot `gemm_w4a16` on host data: uploads the packed 4-bit weights, plans for `m`,
+/// runs and returns C f16 `[M, N]` (`a` f16 `[M, K]`, `bias` f16 `[N]`).
+pub fn gemm_w4a16_host(
+    device: &Device,
+    a: &[f16],
+    weights: &PackedWeights,
+    bias: Option<&[f16]>,
+    m: usize,
+) -> Result<Vec<f16>> {
+    if weights.bits() != WeightBits::Int4 {
+        return Err(QkError::invalid("weights", "gemm_w4a16 takes 4-bit weights (use gemm_w8a16 for 8-bit)"));
+    }
+    gemm_weight_only_host(device, a, weights, bias, m).map(|(c, _)| c)
+}
+
+/// Host-data weight-only GEMM for either width; returns C and the plan's
+/// [`describe`](GemmWeightOnlyPlan::describe) line.
+pub fn gemm_weight_only_host(
+    device: &Device,
+    a: &[f16],
+    weights: &PackedWeights,
+    bias: Option<&[f16]>,
+    m: usize,
+) -> Result<(Vec<f16>, String)> {
+    let (n, k) = (weights.n(), weights.k());
+    super::check_len(a, "a", m * k)?;
+    if let Some(b) = bias {
+        super::check_len(b, "bias", n)?;
+    }
+    let w = DevicePackedWeights::upload(device, weights)?;
+    let plan = GemmWeightOnlyPlan::new(device, &w, m)?;
+    let a = device.upload(a)?;
+    let bias = bias.map(|b| device.upload(b)).transpose()?;
+    let c = device.alloc::<f16>(m * n)?;
+    plan.run(&a, &w, bias.as_ref(), &c)?;
+    Ok((device.download(&c)?, plan.describe()))
+}

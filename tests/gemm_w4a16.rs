@@ -1,0 +1,226 @@
+//! `gemm_w4a16` against the f64 reference, on every backend.
+//!
+//! Reference: A and the dequantized f16 weights (`WeightOnlyWeights::dequantize`, which
+//! the kernel reproduces bit for bit: `(1024 + q) − (1024 + z)` is exact in f16 and the
+//! scale multiply rounds once), products summed in f64, rounded once to f16.
+//!
+//! Tolerance: |c − ref| ≤ 1 ulp_f16(ref) + K·2⁻²³·(Σ_k |a·w| + |bias|).
+//! Why: each f16 x f16 product is exact in f32; the f32 accumulation of K terms (in the
+//! tensor cores and across split-K partials) errs by at most about K·2⁻²⁴·Σ|a·w|, the bias
+//! add by 2⁻²⁴ of the magnitude; the final rounding to f16 can then land on the
+//! neighbouring f16 of the correctly rounded reference (1 ulp). The bound is doubled for
+//! margin (2⁻²³).
+//!
+//! The simulator also checks what a GPU cannot: no hazards (a hazard fails the launch),
+//! 0 shared-memory bank conflicts, and at M ≤ 16 that the weight + scale + zero bytes
+//! read from global memory are at most 1.05× their size (the weights are streamed once).
+
+mod common;
+
+use common::{devices, ran, rng, POISON_F16_BITS};
+use half::f16;
+use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyWeights};
+use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
+use qkernels::reference::{f16_ulp, gemm_weight_only_reference};
+use qkernels::{BackendKind, Device};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+/// f32 accumulation error per term of K, relative to Σ|a·w| (2⁻²⁴ doubled for margin).
+const F32_ACC_REL_ERROR_PER_K: f64 = 1.0 / (1u64 << 23) as f64;
+/// Allowed weight + scale + zero traffic at M ≤ 16, as a multiple of their size.
+const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
+/// M up to which the weights must be streamed exactly once.
+const STREAMING_MAX_M: usize = 16;
+
+/// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
+/// for act-order a random assignment of K rows to groups of equal size.
+fn random_int4(
+    rng: &mut StdRng,
+    n: usize,
+    k: usize,
+    group: usize,
+    asymmetric: bool,
+    act_order: bool,
+) -> WeightOnlyWeights {
+    let groups = k / group;
+    let codes = (0..n * k).map(|_| rng.random_range(0..16u8)).collect();
+    let scales = (0..groups * n)
+        .map(|_| {
+            let s = rng.random_range(0.002f32..0.03);
+            f16::from_f32(if rng.random_bool(0.5) { s } else { -s })
+        })
+        .collect();
+    let zeros = asymmetric.then(|| (0..groups * n).map(|_| rng.random_range(0..16u8)).collect());
+    let g_idx = act_order.then(|| {
+        let mut order: Vec<usize> = (0..k).collect();
+        order.shuffle(rng);
+        let mut g = vec![0u32; k];
+        for (pos, &kk) in order.iter().enumerate() {
+            g[kk] = (pos / group) as u32;
+        }
+        g
+    });
+    WeightOnlyWeights::new(WeightBits::Int4, n, k, group, codes, scales, zeros, g_idx).unwrap()
+}
+
+/// Random activations in ±4 (never all zero).
+fn random_a(rng: &mut StdRng, m: usize, k: usize) -> Vec<f16> {
+    (0..m * k).map(|_| f16::from_f32(rng.random_range(-4.0f32..4.0))).collect()
+}
+
+/// Runs `weights` for `a` through `plan` on `device` and checks the result, the traffic
+/// and the bank conflicts.
+fn check(
+    label: &str,
+    device: &Device,
+    weights: &WeightOnlyWeights,
+    a: &[f16],
+    bias: Option<&[f16]>,
+    m: usize,
+    plan_with: impl Fn(&DevicePackedWeights) -> GemmWeightOnlyPlan,
+) {
+    let (n, k) = (weights.n(), weights.k());
+    let packed = pack_weight_only(weights).unwrap();
+    let w = DevicePackedWeights::upload(device, &packed).unwrap();
+    let plan = plan_with(&w);
+    let a_dev = device.upload(a).unwrap();
+    let bias_dev = bias.map(|b| device.upload(b).unwrap());
+    let c = device.alloc::<f16>(m * n).unwrap();
+    device.fill(&c, f16::from_bits(POISON_F16_BITS)).unwrap();
+    plan.run(&a_dev, &w, bias_dev.as_ref(), &c).unwrap();
+    let got = device.download(&c).unwrap();
+    let (want, magnitude) = gemm_weight_only_reference(a, &weights.dequantize(), bias, m, n, k).unwrap();
+    let label = format!("{label} M={m} N={n} K={k} group={} {}", weights.group(), plan.describe());
+    for i in 0..m * n {
+        let (g, r) = (got[i], want[i]);
+        assert_ne!(g.to_bits(), POISON_F16_BITS, "{label}: C[{}, {}] never written", i / n, i % n);
+        let tol = f16_ulp(r.to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude[i];
+        assert!(
+            (g.to_f64() - r.to_f64()).abs() <= tol,
+            "{label}: C[{}, {}] = {g}, reference {r} (tolerance {tol:e})",
+            i / n,
+            i % n
+        );
+    }
+    if device.kind() == BackendKind::Sim {
+        let report = device.last_sim_report().expect("the simulator reports every launch");
+        assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
+        if m <= STREAMING_MAX_M {
+            let traffic = |addr: u64| report.per_alloc.get(&addr).map_or(0, |t| t.load_bytes);
+            let mut read = traffic(w.words().device_addr()) + traffic(w.scales().device_addr());
+            let mut size = w.words().size_bytes() + w.scales().size_bytes();
+            if let Some(z) = w.zeros() {
+                read += traffic(z.device_addr());
+                size += z.size_bytes();
+            }
+            assert!(
+                read as f64 <= SMALL_M_WEIGHT_TRAFFIC_LIMIT * size as f64,
+                "{label}: read {read} weight/scale/zero bytes for {size} (limit {SMALL_M_WEIGHT_TRAFFIC_LIMIT}x)"
+            );
+            assert!(read >= size as u64, "{label}: read only {read} of {size} weight/scale/zero bytes");
+        }
+    }
+}
+
+#[test]
+fn gemm_w4a16_every_m_on_non_tile_shapes() {
+    let test = "gemm_w4a16_m_sweep";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        // N = 192: not a multiple of any BN (256, 128); K = 208: not a multiple of the
+        // 64-deep stage (a partial last stage), groups of 16 x... K / 16 = 13 k-steps.
+        let weights = random_int4(&mut rng, 192, 208, 208, true, false);
+        for &m in &[1usize, 2, 5, 8, 9, 16, 33, 100, 257] {
+            let a = random_a(&mut rng, m, weights.k());
+            let bias: Vec<f16> = (0..weights.n()).map(|_| f16::from_f32(rng.random_range(-2.0f32..2.0))).collect();
+            let bias = (m % 2 == 1).then_some(bias);
+            check(test, &device, &weights, &a, bias.as_deref(), m, |w| GemmWeightOnlyPlan::new(&device, w, m).unwrap());
+        }
+        ran(test, &device);
+    }
+}
+
+#[test]
+fn gemm_w4a16_every_group_scheme_and_act_order() {
+    let test = "gemm_w4a16_groups";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        // (group, K): K a multiple of the group, not of the 64-deep stage where possible.
+        for (group, k) in [(32usize, 160usize), (64, 192), (128, 384), (144, 144)] {
+            for asymmetric in [false, true] {
+                for act_order in [false, true] {
+                    if act_order && group == k {
+                        continue; // one group: act-order is the identity grouping
+                    }
+                    let weights = random_int4(&mut rng, 128, k, group, asymmetric, act_order);
+                    for &m in &[1usize, 9] {
+                        let a = random_a(&mut rng, m, k);
+                        let label = format!("{test} asym={asymmetric} act_order={act_order}");
+                        check(&label, &device, &weights, &a, None, m, |w| {
+                            GemmWeightOnlyPlan::new(&device, w, m).unwrap()
+                        });
+                    }
+                }
+            }
+        }
+        ran(test, &device);
+    }
+}
+
+#[test]
+fn gemm_w4a16_every_configuration_with_and_without_split_k() {
+    let test = "gemm_w4a16_configs";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        let weights = random_int4(&mut rng, 320, 320, 64, true, false);
+        for config in WeightOnlyConfig::ALL {
+            for splits in [Some(1), Some(3), None] {
+                let m = 17;
+                let a = random_a(&mut rng, m, weights.k());
+                let label = format!("{test} {config:?}");
+                check(&label, &device, &weights, &a, None, m, |w| {
+                    GemmWeightOnlyPlan::with_config(&device, w, m, config, splits).unwrap()
+                });
+            }
+        }
+        ran(test, &device);
+    }
+}
+
+#[test]
+fn gemm_w4a16_decode_uses_gemv_and_splits_k_over_the_sms() {
+    let device = Device::sim();
+    let mut rng = rng("gemm_w4a16_decode");
+    let weights = random_int4(&mut rng, 256, 1024, 128, false, false);
+    let w = DevicePackedWeights::upload(&device, &pack_weight_only(&weights).unwrap()).unwrap();
+    for m in 1..=8 {
+        let plan = GemmWeightOnlyPlan::new(&device, &w, m).unwrap();
+        assert_eq!(plan.config(), WeightOnlyConfig::Gemv, "M={m}");
+        // One 256-wide N tile cannot fill the SMs: K must be split.
+        assert!(plan.splits() > 1, "M={m}: expected split-K, got {}", plan.describe());
+    }
+    assert_eq!(GemmWeightOnlyPlan::new(&device, &w, 9).unwrap().config(), WeightOnlyConfig::Small);
+    assert_eq!(GemmWeightOnlyPlan::new(&device, &w, 64).unwrap().config(), WeightOnlyConfig::Medium);
+    assert_eq!(GemmWeightOnlyPlan::new(&device, &w, 65).unwrap().config(), WeightOnlyConfig::Large);
+}
+
+#[test]
+fn gemm_w4a16_layout_rejects_shapes_it_cannot_hold() {
+    let mut rng = rng("gemm_w4a16_reject");
+    // N not a multiple of 64.
+    let w = random_int4(&mut rng, 96, 64, 32, false, false);
+    assert!(matches!(pack_weight_only(&w), Err(WeightOnlyError::NotMultiple { arg: "N", multiple: 64, .. })));
+    // K not a multiple of 16 (per-channel, K = 40).
+    let w = random_int4(&mut rng, 64, 40, 40, false, false);
+    assert!(matches!(pack_weight_only(&w), Err(WeightOnlyError::NotMultiple { arg: "K", multiple: 16, .. })));
+    // Unsupported group sizes.
+    let err = WeightOnlyWeights::new(WeightBits::Int4, 64, 96, 48, vec![0; 64 * 96], vec![f16::ONE; 2 * 64], None, None);
+    assert!(matches!(err, Err(WeightOnlyError::UnsupportedGroup { group: 48, .. })));
+    let err = WeightOnlyWeights::new(WeightBits::Int4, 64, 96, 64, vec![0; 64 * 96], vec![f16::ONE; 64], None, None);
+    assert!(matches!(err, Err(WeightOnlyError::UnsupportedGroup { group: 64, k: 96 })));
+    // Codes out of range.
+    let err = WeightOnlyWeights::new(WeightBits::Int4, 64, 32, 32, vec![16; 64 * 32], vec![f16::ONE; 64], None, None);
+    assert!(matches!(err, Err(WeightOnlyError::ValueOutOfRange { arg: "codes", .. })));
+}
