@@ -59,10 +59,8 @@ fn main() {
 
     // Kernel files compile independently: one thread each (nvcc itself is serial).
     let compiled: Vec<Compiled> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sources
-            .iter()
-            .map(|src| scope.spawn(|| compile(&nvcc, src, &include_dir, &out_dir, &archs)))
-            .collect();
+        let handles: Vec<_> =
+            sources.iter().map(|src| scope.spawn(|| compile(&nvcc, src, &include_dir, &out_dir, &archs))).collect();
         handles.into_iter().map(|h| h.join().expect("nvcc thread")).collect()
     });
 

@@ -33,7 +33,13 @@ fn main() {
             return;
         }
     };
-    println!("device: {} (sm_{}{}), {} SMs", device.properties().name, device.properties().compute_capability.0, device.properties().compute_capability.1, device.properties().sm_count);
+    println!(
+        "device: {} (sm_{}{}), {} SMs",
+        device.properties().name,
+        device.properties().compute_capability.0,
+        device.properties().compute_capability.1,
+        device.properties().sm_count
+    );
     let mut criterion = Criterion::default().configure_from_args().warm_up_time(Duration::from_millis(500));
     if let Err(e) = run(&device, &mut criterion) {
         eprintln!("bench failed: {e}");
@@ -69,7 +75,11 @@ fn report(label: &str, bytes: u64, samples: &[f64], copy_p50_us: f64) {
         let gbps = bytes as f64 / (s.p50_us * 1e-6) / 1e9;
         println!(
             "{label:<48} p50 {:>9.2} us  p95 {:>9.2}  p99 {:>9.2}  {:>7.1} GB/s  {:>5.1}% of copy",
-            s.p50_us, s.p95_us, s.p99_us, gbps, 100.0 * copy_p50_us / s.p50_us
+            s.p50_us,
+            s.p95_us,
+            s.p99_us,
+            gbps,
+            100.0 * copy_p50_us / s.p50_us
         );
     }
 }
@@ -92,9 +102,15 @@ fn run(device: &Device, c: &mut Criterion) -> Result<(), QkError> {
         let bytes = (elems + 4 * n + 2 * elems) as u64;
         let copy = copy_p50_us(device, bytes as usize / 2)?;
         let mut samples = Vec::new();
-        bench_launches(c, device, "dequant_int8", BenchmarkId::from_parameter(format!("{n}x{k}")), bytes, &mut samples, || {
-            ops::dequant_int8(device, &q, Int8Scales::F32(&scales), &out, n, k)
-        });
+        bench_launches(
+            c,
+            device,
+            "dequant_int8",
+            BenchmarkId::from_parameter(format!("{n}x{k}")),
+            bytes,
+            &mut samples,
+            || ops::dequant_int8(device, &q, Int8Scales::F32(&scales), &out, n, k),
+        );
         report(&format!("dequant_int8 {n}x{k}"), bytes, &samples, copy);
 
         // dequant_int4 g128: read nibbles + f16 scales (+ zeros), write f16.
@@ -121,9 +137,15 @@ fn run(device: &Device, c: &mut Criterion) -> Result<(), QkError> {
         let bytes = (2 * m * k + m * k + 4 * m) as u64;
         let copy = copy_p50_us(device, bytes as usize / 2)?;
         let mut samples = Vec::new();
-        bench_launches(c, device, "quantize_int8_per_token", BenchmarkId::from_parameter(format!("{m}x{k}")), bytes, &mut samples, || {
-            ops::quantize_int8_per_token(device, &x, &q, &scales, m, k)
-        });
+        bench_launches(
+            c,
+            device,
+            "quantize_int8_per_token",
+            BenchmarkId::from_parameter(format!("{m}x{k}")),
+            bytes,
+            &mut samples,
+            || ops::quantize_int8_per_token(device, &x, &q, &scales, m, k),
+        );
         report(&format!("quantize_int8_per_token {m}x{k}"), bytes, &samples, copy);
     }
     Ok(())

@@ -28,9 +28,10 @@
  *     | b0 | b1 | b2 | ..         each split is its own block; the last one to finish
  *     +----+----+----+--          a tile (atomic counter) sums the int32 partials.
  *
- * Split-K reduction is exact: partials are int32, integer addition is associative, so
- * the result does not depend on which split finishes last (deterministic). The last
- * block resets the tile's counter to 0, so the counters need zeroing only once.
+ * Split-K reduction is exact: partials are int32 and integer addition is associative;
+ * the last block sums every split's partial in split order (qk_gemm.cuh, shared with the
+ * f32 weight-only GEMM, where that order makes the result deterministic) and resets the
+ * tile's counter to 0, so the counters need zeroing only once.
  *
  * Pipeline. STAGES shared-memory stages filled by cp.async.cg (16 B per copy, L2 only;
  * PTX ISA "cp.async"). Iteration i waits until stage i has landed
@@ -57,6 +58,7 @@
  * distinct banks) and written out as 16-byte row segments when N % 8 == 0.
  */
 #include "qk_abi.h"
+#include "qk_gemm.cuh"
 #include "qk_mma.cuh"
 #include "qk_pipeline.cuh"
 
@@ -72,10 +74,6 @@ constexpr int kMmaK = 32;
 constexpr int kBk = QK_W8A8_BK;
 constexpr int kChunksPerRow = kBk / QK_CHUNK_BYTES;
 constexpr int kKSteps = kBk / kMmaK;
-/* Halves of padding per staged C row: 16 B shifts consecutive rows by 4 banks. */
-constexpr int kCRowPadHalves = 8;
-/* Halves per 16-byte store of C. */
-constexpr int kCVecHalves = 8;
 
 template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
 struct Tile {
@@ -86,10 +84,9 @@ struct Tile {
     static constexpr int kNTiles = kWarpN / kMmaN;   // n8 tiles per warp
     static constexpr int kStageBytes = (BM + BN) * kBk;
     static constexpr int kSmemBytes = STAGES * kStageBytes;
-    static constexpr int kCStride = BN + kCRowPadHalves;  // halves per staged C row
+    static constexpr int kCStride = BN + QK_C_ROW_PAD_HALVES;  // halves per staged C row
     static_assert(kWarpM % kMmaM == 0 && kWarpN % (2 * kMmaN) == 0, "warp tile must hold whole m16 / n16 tiles");
     static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
-    static_assert(STAGES >= 3, "the pipeline needs >= 3 stages to overlap copy and compute");
 };
 
 /* Issues the cp.async copies of K-tile `kt` of A and W into one stage. */
@@ -163,55 +160,6 @@ __device__ __forceinline__ void compute_stage(int32_t (&acc)[T::kMTiles][T::kNTi
     }
 }
 
-/* Split-K: stores this split's partial tile, and returns true in the block that
- * finished the tile last, after adding every other split's partial into `acc`. */
-template <class T>
-__device__ __forceinline__ bool reduce_splits(const QkGemmW8A8Args& args, int32_t (&acc)[T::kMTiles][T::kNTiles][4]) {
-    __shared__ uint32_t is_last_split;
-    constexpr int kFrags = T::kMTiles * T::kNTiles;
-    int4* workspace = reinterpret_cast<int4*>(args.workspace);  // [tiles][splits][kFrags][kThreads]
-    uint32_t* counters = reinterpret_cast<uint32_t*>(args.tile_counters);  // [tiles]
-    const uint32_t tile = blockIdx.y * gridDim.x + blockIdx.x;
-    const uint64_t tile_base = static_cast<uint64_t>(tile) * gridDim.z;
-    // Fragment-major, thread-minor: a warp's 32 int4 stores are 512 contiguous bytes.
-#pragma unroll
-    for (int f = 0; f < kFrags; ++f) {
-        const int32_t* v = acc[f / T::kNTiles][f % T::kNTiles];
-        workspace[((tile_base + blockIdx.z) * kFrags + f) * T::kThreads + threadIdx.x] = make_int4(v[0], v[1], v[2], v[3]);
-    }
-    // Release: this block's partial is visible device-wide before the counter moves.
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        is_last_split = atomicAdd(&counters[tile], 1u) == gridDim.z - 1;
-    }
-    __syncthreads();
-    if (!is_last_split) {
-        return false;
-    }
-    // Acquire: the other splits' partials (they fenced before counting) are visible.
-    __threadfence();
-    for (uint32_t s = 0; s < gridDim.z; ++s) {
-        if (s == blockIdx.z) {
-            continue;
-        }
-#pragma unroll
-        for (int f = 0; f < kFrags; ++f) {
-            // .cg: read from L2, the coherence point, never from a stale L1 line.
-            const int4 p = __ldcg(&workspace[((tile_base + s) * kFrags + f) * T::kThreads + threadIdx.x]);
-            int32_t* v = acc[f / T::kNTiles][f % T::kNTiles];
-            v[0] += p.x;
-            v[1] += p.y;
-            v[2] += p.z;
-            v[3] += p.w;
-        }
-    }
-    if (threadIdx.x == 0) {
-        counters[tile] = 0;  // ready for the next launch
-    }
-    return true;
-}
-
 __device__ __forceinline__ float dequant_scale(int32_t acc, float a_scale, float w_scale) {
     return __fmul_rn(__fmul_rn(__int2float_rn(acc), a_scale), w_scale);
 }
@@ -240,29 +188,18 @@ __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
 #pragma unroll
             for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
 
-    // Prologue: STAGES - 1 stages in flight. Every thread commits a group per stage even
-    // when it has nothing to copy, so wait_group counts the same groups in every thread.
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < num_kt) {
-            load_stage<T, BM, BN>(args, smem_base + s * T::kStageBytes, m0, n0, kt_begin + s);
-        }
-        qk_cp_async_commit();
-    }
-    for (int i = 0; i < num_kt; ++i) {
-        qk_cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        const int next = i + STAGES - 1;
-        if (next < num_kt) {
-            load_stage<T, BM, BN>(args, smem_base + (next % STAGES) * T::kStageBytes, m0, n0, kt_begin + next);
-        }
-        qk_cp_async_commit();
-        compute_stage<T, BM>(acc, smem_base + (i % STAGES) * T::kStageBytes, warp_m, warp_n, lane);
-    }
-    qk_cp_async_wait<0>();
-    __syncthreads();  // every warp is done with the stages: the C tile may reuse them
+    qk_pipeline_main_loop<STAGES>(
+        num_kt,
+        [&](int stage, int i) {
+            load_stage<T, BM, BN>(args, smem_base + stage * T::kStageBytes, m0, n0, kt_begin + i);
+        },
+        [&](int stage, int) {
+            compute_stage<T, BM>(acc, smem_base + stage * T::kStageBytes, warp_m, warp_n, lane);
+        });
+    // The stages are drained: the C tile may reuse them.
 
-    if (gridDim.z > 1 && !reduce_splits<T>(args, acc)) {
+    if (gridDim.z > 1 &&
+        !qk_split_k_reduce<int32_t, T::kMTiles, T::kNTiles, T::kThreads>(acc, args.workspace, args.tile_counters)) {
         return;
     }
 
@@ -296,31 +233,8 @@ __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
     }
     __syncthreads();
 
-    // Epilogue 2: shared -> global, 16-byte row segments when rows are 16-byte aligned.
-    __half* c = reinterpret_cast<__half*>(args.c);  // [M, N]
-    if (args.n % kCVecHalves == 0) {
-        constexpr int kVecPerRow = BN / kCVecHalves;
-        for (int i = threadIdx.x; i < BM * kVecPerRow; i += T::kThreads) {
-            const uint32_t row = i / kVecPerRow;
-            const uint32_t col = (i % kVecPerRow) * kCVecHalves;
-            const uint32_t gm = m0 + row;
-            const uint32_t gn = n0 + col;
-            if (gm < args.m && gn < args.n) {
-                *reinterpret_cast<uint4*>(&c[static_cast<uint64_t>(gm) * args.n + gn]) =
-                    *reinterpret_cast<const uint4*>(&c_tile[row * T::kCStride + col]);
-            }
-        }
-    } else {
-        for (int i = threadIdx.x; i < BM * BN; i += T::kThreads) {
-            const uint32_t row = i / BN;
-            const uint32_t col = i % BN;
-            const uint32_t gm = m0 + row;
-            const uint32_t gn = n0 + col;
-            if (gm < args.m && gn < args.n) {
-                c[static_cast<uint64_t>(gm) * args.n + gn] = c_tile[row * T::kCStride + col];
-            }
-        }
-    }
+    // Epilogue 2: shared -> global, 16-byte row segments.
+    qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, m0, n0, args.m, args.n);
 }
 
 }  // namespace

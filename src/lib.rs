@@ -29,6 +29,8 @@
 //! index), [`ops`] (kernel wrappers), [`bench`] (the CUDA-event timing harness), [`cli`]
 //! (the `qk` command).
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod bench;
 pub mod cli;

@@ -140,7 +140,8 @@ pub fn gemm_weight_only_reference(
     let mut magnitude = Vec::with_capacity(m * n);
     for a_row in a64.chunks_exact(k) {
         for (j, w_row) in w64.chunks_exact(k).enumerate() {
-            let (sum, abs) = a_row.iter().zip(w_row).fold((0.0f64, 0.0f64), |(s, m), (&x, &y)| (s + x * y, m + (x * y).abs()));
+            let (sum, abs) =
+                a_row.iter().zip(w_row).fold((0.0f64, 0.0f64), |(s, m), (&x, &y)| (s + x * y, m + (x * y).abs()));
             let b = bias.map_or(0.0, |b| b[j].to_f64());
             out.push(f16_from_f64_rn(sum + b));
             magnitude.push(abs + b.abs());

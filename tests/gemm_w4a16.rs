@@ -16,23 +16,17 @@
 //! read from global memory are at most 1.05× their size (the weights are streamed once).
 
 mod common;
+mod weight_only_common;
 
-use common::{devices, ran, rng, POISON_F16_BITS};
+use common::{devices, ran, rng};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
-use qkernels::reference::{f16_ulp, gemm_weight_only_reference};
-use qkernels::{BackendKind, Device};
+use qkernels::Device;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
-
-/// f32 accumulation error per term of K, relative to Σ|a·w| (2⁻²⁴ doubled for margin).
-const F32_ACC_REL_ERROR_PER_K: f64 = 1.0 / (1u64 << 23) as f64;
-/// Allowed weight + scale + zero traffic at M ≤ 16, as a multiple of their size.
-const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
-/// M up to which the weights must be streamed exactly once.
-const STREAMING_MAX_M: usize = 16;
+use weight_only_common::{check, random_a, M_SWEEP};
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
 /// for act-order a random assignment of K rows to groups of equal size.
@@ -65,65 +59,6 @@ fn random_int4(
     WeightOnlyWeights::new(WeightBits::Int4, n, k, group, codes, scales, zeros, g_idx).unwrap()
 }
 
-/// Random activations in ±4 (never all zero).
-fn random_a(rng: &mut StdRng, m: usize, k: usize) -> Vec<f16> {
-    (0..m * k).map(|_| f16::from_f32(rng.random_range(-4.0f32..4.0))).collect()
-}
-
-/// Runs `weights` for `a` through `plan` on `device` and checks the result, the traffic
-/// and the bank conflicts.
-fn check(
-    label: &str,
-    device: &Device,
-    weights: &WeightOnlyWeights,
-    a: &[f16],
-    bias: Option<&[f16]>,
-    m: usize,
-    plan_with: impl Fn(&DevicePackedWeights) -> GemmWeightOnlyPlan,
-) {
-    let (n, k) = (weights.n(), weights.k());
-    let packed = pack_weight_only(weights).unwrap();
-    let w = DevicePackedWeights::upload(device, &packed).unwrap();
-    let plan = plan_with(&w);
-    let a_dev = device.upload(a).unwrap();
-    let bias_dev = bias.map(|b| device.upload(b).unwrap());
-    let c = device.alloc::<f16>(m * n).unwrap();
-    device.fill(&c, f16::from_bits(POISON_F16_BITS)).unwrap();
-    plan.run(&a_dev, &w, bias_dev.as_ref(), &c).unwrap();
-    let got = device.download(&c).unwrap();
-    let (want, magnitude) = gemm_weight_only_reference(a, &weights.dequantize(), bias, m, n, k).unwrap();
-    let label = format!("{label} M={m} N={n} K={k} group={} {}", weights.group(), plan.describe());
-    for i in 0..m * n {
-        let (g, r) = (got[i], want[i]);
-        assert_ne!(g.to_bits(), POISON_F16_BITS, "{label}: C[{}, {}] never written", i / n, i % n);
-        let tol = f16_ulp(r.to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude[i];
-        assert!(
-            (g.to_f64() - r.to_f64()).abs() <= tol,
-            "{label}: C[{}, {}] = {g}, reference {r} (tolerance {tol:e})",
-            i / n,
-            i % n
-        );
-    }
-    if device.kind() == BackendKind::Sim {
-        let report = device.last_sim_report().expect("the simulator reports every launch");
-        assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
-        if m <= STREAMING_MAX_M {
-            let traffic = |addr: u64| report.per_alloc.get(&addr).map_or(0, |t| t.load_bytes);
-            let mut read = traffic(w.words().device_addr()) + traffic(w.scales().device_addr());
-            let mut size = w.words().size_bytes() + w.scales().size_bytes();
-            if let Some(z) = w.zeros() {
-                read += traffic(z.device_addr());
-                size += z.size_bytes();
-            }
-            assert!(
-                read as f64 <= SMALL_M_WEIGHT_TRAFFIC_LIMIT * size as f64,
-                "{label}: read {read} weight/scale/zero bytes for {size} (limit {SMALL_M_WEIGHT_TRAFFIC_LIMIT}x)"
-            );
-            assert!(read >= size as u64, "{label}: read only {read} of {size} weight/scale/zero bytes");
-        }
-    }
-}
-
 #[test]
 fn gemm_w4a16_every_m_on_non_tile_shapes() {
     let test = "gemm_w4a16_m_sweep";
@@ -132,7 +67,7 @@ fn gemm_w4a16_every_m_on_non_tile_shapes() {
         // N = 192: not a multiple of any BN (256, 128); K = 208: not a multiple of the
         // 64-deep stage (a partial last stage), groups of 16 x... K / 16 = 13 k-steps.
         let weights = random_int4(&mut rng, 192, 208, 208, true, false);
-        for &m in &[1usize, 2, 5, 8, 9, 16, 33, 100, 257] {
+        for &m in &M_SWEEP {
             let a = random_a(&mut rng, m, weights.k());
             let bias: Vec<f16> = (0..weights.n()).map(|_| f16::from_f32(rng.random_range(-2.0f32..2.0))).collect();
             let bias = (m % 2 == 1).then_some(bias);
@@ -155,7 +90,7 @@ fn gemm_w4a16_every_group_scheme_and_act_order() {
                         continue; // one group: act-order is the identity grouping
                     }
                     let weights = random_int4(&mut rng, 128, k, group, asymmetric, act_order);
-                    for &m in &[1usize, 9] {
+                    for &m in &M_SWEEP {
                         let a = random_a(&mut rng, m, k);
                         let label = format!("{test} asym={asymmetric} act_order={act_order}");
                         check(&label, &device, &weights, &a, None, m, |w| {
@@ -216,7 +151,8 @@ fn gemm_w4a16_layout_rejects_shapes_it_cannot_hold() {
     let w = random_int4(&mut rng, 64, 40, 40, false, false);
     assert!(matches!(pack_weight_only(&w), Err(WeightOnlyError::NotMultiple { arg: "K", multiple: 16, .. })));
     // Unsupported group sizes.
-    let err = WeightOnlyWeights::new(WeightBits::Int4, 64, 96, 48, vec![0; 64 * 96], vec![f16::ONE; 2 * 64], None, None);
+    let err =
+        WeightOnlyWeights::new(WeightBits::Int4, 64, 96, 48, vec![0; 64 * 96], vec![f16::ONE; 2 * 64], None, None);
     assert!(matches!(err, Err(WeightOnlyError::UnsupportedGroup { group: 48, .. })));
     let err = WeightOnlyWeights::new(WeightBits::Int4, 64, 96, 64, vec![0; 64 * 96], vec![f16::ONE; 64], None, None);
     assert!(matches!(err, Err(WeightOnlyError::UnsupportedGroup { group: 64, k: 96 })));

@@ -79,17 +79,9 @@ impl Problem {
         device.fill(&c, f16::from_bits(POISON_F16_BITS)).unwrap();
         plan.run(&a_q, &a_scale, &w_q, &w_scale, bias.as_ref(), &c).unwrap();
         let got = device.download(&c).unwrap();
-        let (want, magnitude) = gemm_w8a8_reference(
-            &self.a_q,
-            &self.a_scale,
-            &self.w_q,
-            &self.w_scale,
-            self.bias.as_deref(),
-            m,
-            n,
-            k,
-        )
-        .unwrap();
+        let (want, magnitude) =
+            gemm_w8a8_reference(&self.a_q, &self.a_scale, &self.w_q, &self.w_scale, self.bias.as_deref(), m, n, k)
+                .unwrap();
         let label = format!("{test} M={m} N={n} K={k} {:?} splits={}", plan.config(), plan.splits());
         for i in 0..m * n {
             let (g, w) = (got[i], want[i]);
@@ -234,11 +226,17 @@ fn gemm_w8a8_rejects_bad_shapes_and_buffers() {
     let c = device.alloc::<f16>(16).unwrap();
     let short = device.alloc::<f16>(15).unwrap();
     let wrong_bias = device.alloc::<f16>(7).unwrap();
-    assert!(matches!(plan.run(&a, &a_scale, &w, &w_scale, None, &short), Err(QkError::InvalidArgument { arg: "c", .. })));
+    assert!(matches!(
+        plan.run(&a, &a_scale, &w, &w_scale, None, &short),
+        Err(QkError::InvalidArgument { arg: "c", .. })
+    ));
     assert!(matches!(
         plan.run(&a, &a_scale, &w, &w_scale, Some(&wrong_bias), &c),
         Err(QkError::InvalidArgument { arg: "bias", .. })
     ));
-    assert!(matches!(plan.run(&a, &w_scale, &w, &w_scale, None, &c), Err(QkError::InvalidArgument { arg: "a_scale", .. })));
+    assert!(matches!(
+        plan.run(&a, &w_scale, &w, &w_scale, None, &c),
+        Err(QkError::InvalidArgument { arg: "a_scale", .. })
+    ));
     plan.run(&a, &a_scale, &w, &w_scale, None, &c).unwrap();
 }

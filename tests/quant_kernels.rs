@@ -30,7 +30,13 @@ fn assert_f16_bits_eq(test: &str, got: &[f16], want: &[f16]) {
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert_ne!(g.to_bits(), POISON_F16_BITS, "{test}: element {i} was never written");
-        assert_eq!(g.to_bits(), w.to_bits(), "{test}: element {i}: got {g} ({:#06x}), want {w} ({:#06x})", g.to_bits(), w.to_bits());
+        assert_eq!(
+            g.to_bits(),
+            w.to_bits(),
+            "{test}: element {i}: got {g} ({:#06x}), want {w} ({:#06x})",
+            g.to_bits(),
+            w.to_bits()
+        );
     }
 }
 

@@ -156,4 +156,129 @@ typedef struct QkGemmW8A8Args {
     uint32_t k_tiles_per_split;/**< BK-tiles per split (grid z) */
 } QkGemmW8A8Args;
 
+/* ------------------------------------------------------------------------------- */
+/* gemm_w4a16 / gemm_w8a16: weight-only quantized GEMM, f16 activations             */
+/* ------------------------------------------------------------------------------- */
+
+/* Kernel weight layout ("packed", produced offline by src/formats/weight_only.rs)
+ * ===========================================================================
+ * Logical weights W[n, k] (N output channels x K) are cut into units of 64 columns
+ * (QK_WO_N_BLOCK) x 16 K (QK_WO_K_STEP, one mma.m16n8k16 k-step). A unit is what one
+ * warp consumes per k-step: its 8 n8-tiles. Units are stored n-block-major, so each
+ * 64-column strip of W is one contiguous stream along K:
+ *
+ *     unit(nb, ks) at byte offset (nb * K/16 + ks) * UNIT_BYTES   (nb = n / 64, ks = k / 16)
+ *     UNIT_BYTES = 512 (4-bit) or 1024 (8-bit)
+ *
+ * Inside a unit, lane l = 4 * g + t (g = l / 4, t = l % 4; mma fragment notation) owns
+ * 16 bytes (4-bit: one chunk at l * 16; 8-bit: two chunks at h * 512 + l * 16, h = 0, 1)
+ * holding exactly its B fragments: column g of each n8-tile, K rows 2t, 2t+1 (b0) and
+ * 2t+8, 2t+9 (b1) of the k-step (PTX ISA "Matrix Fragments for mma.m16n8k16").
+ * A logical element (c = n % 64, kk = k % 16) lives at
+ *     nt = c / 8 (n8-tile), g = c % 8, r = kk / 8 (b0/b1), t = (kk % 8) / 2, hi = kk % 2
+ *   4-bit: 32-bit word j = nt / 2 of the lane's chunk, nibble (2 * (nt % 2) + r) + 4 * hi.
+ *          So `(word >> 4p) & 0x000f000f` holds the (k, k+1) pair of one b register in
+ *          bits 0-3 and 16-19: one lop3 with 0x64006400 makes the half2 directly.
+ *   8-bit: chunk h = nt / 4, word j = nt % 4, byte 2r + hi, stored biased: u = q + 128.
+ *          `prmt` with 0x64 bytes makes the half2 (1024 + u_k, 1024 + u_k+1).
+ * Scales: f16 [K/g, N]; inside each 64-column block, position 8 * g + nt holds column
+ *   8 * nt + g, so a lane's 8 scales (one per n8-tile) are one 16-byte load.
+ * Zero points (4-bit asymmetric only): u32 [K/g, N/8]; word 8 * nb + g of a group row
+ *   holds in nibble nt the zero point of column 64 * nb + 8 * nt + g.
+ * Symmetric 4-bit weights have the implicit zero point 8; 8-bit weights are symmetric.
+ *
+ * Requirements (validated by the host, each for a layout reason):
+ *   N % 64 == 0  -- a unit spans 64 columns (a warp's 8 n8-tiles share one 16-byte load);
+ *   K % 16 == 0  -- a unit spans one k16 mma step;
+ *   group g in {32, 64, 128} or g = K (per-channel), K % g == 0; g >= 32 keeps at most
+ *                   two groups per 64-wide K stage (QK_WO_MAX_GROUPS_PER_STAGE).
+ * Act-order GPTQ (g_idx) is stored with K permuted so that groups are contiguous; the
+ * permutation travels with the weights and A's columns are permuted on the device
+ * (qk_permute_cols_f16) before the GEMM. */
+
+/** f16 elements of K per pipeline stage: one 128-byte swizzled shared-memory row of A. */
+#define QK_WO_BK 64
+/** K of one mma.m16n8k16 step: the K granule of the weight layout (K must be a multiple). */
+#define QK_WO_K_STEP 16
+/** Columns of one weight unit: a warp's 8 n8-tiles (N must be a multiple). */
+#define QK_WO_N_BLOCK 64
+/** Smallest supported group: 32. A 64-wide stage then spans at most 2 groups. */
+#define QK_WO_MIN_GROUP 32
+#define QK_WO_MAX_GROUPS_PER_STAGE 2
+
+/* Tile configurations. Every warp owns 64 columns (one weight unit per k-step), so
+ * BN = WARPS_N * 64. Shared memory per stage: BM * 128 (A) + BN/64 * 4 * UNIT_BYTES (W)
+ * + 2 * BN * 2 (scales) + BN (zeros, two slots); stages * that stays <= 96 KiB, under
+ * the 99 KiB opt-in limit of sm_86/sm_89. (4-bit: gemv 67.5 KiB, small 53, medium 69,
+ * large 82.5; 8-bit with the *_W8 stage counts: 77, 85, 75.8, 73.9 KiB.)
+ * gemv:   M <= 8 (decode). One 16-row M tile: W is streamed exactly once; 6 stages keep
+ *         enough weight bytes in flight per SM; split-K spreads K over all SMs.
+ * small:  M <= 32. One 32-row M tile (warp tile 32 x 64), split-K.
+ * medium: M <= 64. Warp tile 64 x 64.
+ * large:  M > 64, compute-bound. 128 x 128 tiles, warp tile 64 x 64: 32 mma per
+ *         k-step per warp against 16 dequantized B registers. */
+/** Largest M the decode (gemv) configuration is chosen for. */
+#define QK_WO_GEMV_MAX_M 8
+#define QK_WO_GEMV_BM 16
+#define QK_WO_GEMV_WARPS_M 1
+#define QK_WO_GEMV_WARPS_N 4
+#define QK_WO_GEMV_STAGES 6
+#define QK_WO_SMALL_BM 32
+#define QK_WO_SMALL_WARPS_M 1
+#define QK_WO_SMALL_WARPS_N 4
+#define QK_WO_SMALL_STAGES 4
+#define QK_WO_MEDIUM_BM 64
+#define QK_WO_MEDIUM_WARPS_M 1
+#define QK_WO_MEDIUM_WARPS_N 4
+#define QK_WO_MEDIUM_STAGES 4
+#define QK_WO_LARGE_BM 128
+#define QK_WO_LARGE_WARPS_M 2
+#define QK_WO_LARGE_WARPS_N 2
+#define QK_WO_LARGE_STAGES 4
+/* 8-bit weights double the W bytes of a stage; these stage counts keep them <= 96 KiB. */
+#define QK_WO_GEMV_STAGES_W8 4
+#define QK_WO_SMALL_STAGES_W8 4
+#define QK_WO_MEDIUM_STAGES_W8 3
+#define QK_WO_LARGE_STAGES_W8 3
+
+/** `qk_gemm_w4a16_*` and `qk_gemm_w8a16_*`:
+ *  C[m, n] = f16( f32( sum_k A[m, k] * w[n, k] ) (+ bias[n]) ),
+ *  w[n, k] = f16((q[n, k] - z[grp(k), n]) * s[grp(k), n]) dequantized in registers.
+ *  Grid: (ceil(N / BN), ceil(M / BM), splits); split z covers BK-tiles
+ *  [z * k_tiles_per_split, (z + 1) * k_tiles_per_split). With splits > 1 each split
+ *  writes its f32 partial tile to `workspace`; the last to finish a tile sums all
+ *  partials in split order 0..splits-1 (deterministic), runs the epilogue and resets
+ *  the tile's counter to 0. */
+typedef struct QkGemmWeightOnlyArgs {
+    qk_dptr a;                 /**< f16 [M, K] row-major (K permuted for act-order), 16-byte aligned */
+    qk_dptr w;                 /**< packed weights (layout above), 16-byte aligned */
+    qk_dptr scales;            /**< f16 [K/g, N], shuffled per 64-column block */
+    qk_dptr zeros;             /**< u32 [K/g, N/8] 4-bit zero points, or 0 = symmetric */
+    qk_dptr bias;              /**< f16 [N], or 0 for none */
+    qk_dptr c;                 /**< f16 [M, N] row-major, 16-byte aligned */
+    qk_dptr workspace;         /**< f32 [tiles * splits * BM * BN] when splits > 1, else 0 */
+    qk_dptr tile_counters;     /**< u32 [tiles], all 0 before the launch (and after it) */
+    uint32_t m;                /**< M >= 1 */
+    uint32_t n;                /**< N: multiple of 64 */
+    uint32_t k;                /**< K: multiple of 16 and of group_size */
+    uint32_t group_size;       /**< K elements per group: 32, 64, 128 or K */
+    uint32_t k_tiles_per_split;/**< BK-tiles per split (grid z) */
+    uint32_t pad0;             /**< explicit padding to a multiple of 8 bytes */
+} QkGemmWeightOnlyArgs;
+
+/** Columns of A gathered per thread by `qk_permute_cols_f16`: one 16-byte store. */
+#define QK_PERMUTE_VEC 8
+/** Threads per block of `qk_permute_cols_f16`. */
+#define QK_PERMUTE_BLOCK_THREADS 256
+
+/** `qk_permute_cols_f16`: dst[r, j] = src[r, perm[j]] (act-order: A's K into the
+ *  weights' permuted K order). Grid-stride over rows x cols / QK_PERMUTE_VEC. */
+typedef struct QkPermuteColsArgs {
+    qk_dptr src;               /**< f16 [rows, cols] row-major */
+    qk_dptr dst;               /**< f16 [rows, cols] row-major, 16-byte aligned */
+    qk_dptr perm;              /**< u32 [cols], a permutation of 0..cols */
+    uint32_t rows;             /**< rows >= 1 */
+    uint32_t cols;             /**< cols: multiple of QK_PERMUTE_VEC */
+} QkPermuteColsArgs;
+
 #endif /* QK_ABI_H */

@@ -37,6 +37,23 @@ __device__ __forceinline__ uint32_t qk_prmt(uint32_t a, uint32_t b, uint32_t sel
     return out;
 }
 
+/* Two unsigned bytes -> two f16 holding 1024 + byte. prmt picks bytes of {b, a} by the
+ * selector's nibbles (PTX ISA "prmt", default mode): with a = word and b = 0x64646464,
+ * selector 0x4140 builds {word.byte0, 0x64, word.byte1, 0x64} and 0x4342 the same from
+ * bytes 2 and 3. 0x64NN is the f16 1024 + NN (the ulp at 1024 is 1 and NN < 256 fits the
+ * 10-bit mantissa), exact like the nibble trick above. */
+#define QK_F16X2_MAGIC_BYTES 0x64646464u
+#define QK_PRMT_BYTES_01_F16 0x4140
+#define QK_PRMT_BYTES_23_F16 0x4342
+__device__ __forceinline__ uint32_t qk_bytes_to_f16x2_biased(uint32_t word, uint32_t selector) {
+    return qk_prmt(word, QK_F16X2_MAGIC_BYTES, selector);
+}
+
+/* Replicates the low (selector 0x1010) or high (0x3232) half of a register into both
+ * halves: a scale or zero point shared by the two K elements of a b register. */
+#define QK_PRMT_DUP_LOW_HALF 0x1010
+#define QK_PRMT_DUP_HIGH_HALF 0x3232
+
 __device__ __forceinline__ __half2 qk_as_half2(uint32_t bits) {
     return *reinterpret_cast<__half2*>(&bits);
 }

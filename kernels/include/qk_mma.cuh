@@ -27,4 +27,29 @@ __device__ __forceinline__ void qk_mma_s8_16832(int32_t (&d)[4], const uint32_t 
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/* D = A(16x16 f16) * B(16x8 f16) + C with f32 accumulation ("Matrix Fragments for
+ * mma.m16n8k16"): a0..a3 are ldmatrix.x4 of the (rows 0-7 | 8-15) x (k 0-7 | 8-15)
+ * 8x8 tiles, b0 = (k 2t, 2t+1; n g), b1 = (k 2t+8, 2t+9; n g). */
+__device__ __forceinline__ void qk_mma_f16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* 16 bytes from shared memory (a lane's chunk of a packed weight unit, or 8 scales). */
+__device__ __forceinline__ uint4 qk_lds_v4(uint32_t smem_addr) {
+    uint4 v;
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(smem_addr));
+    return v;
+}
+
+/* 4 bytes from shared memory. */
+__device__ __forceinline__ uint32_t qk_lds_u32(uint32_t smem_addr) {
+    uint32_t v;
+    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(smem_addr));
+    return v;
+}
+
 #endif /* QK_MMA_CUH */

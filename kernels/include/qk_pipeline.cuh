@@ -38,6 +38,43 @@ __device__ __forceinline__ void qk_cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
 }
 
+/* The multi-stage main loop of the GEMM kernels. `load(stage, i)` issues the cp.async
+ * copies of the i-th K tile into shared-memory stage `stage`; `compute(stage, i)`
+ * consumes it. STAGES - 1 tiles are in flight while one is computed:
+ *
+ *   prologue: load tiles 0 .. STAGES-2, one commit group each
+ *   iteration i: wait until tile i landed (wait_group STAGES-2: the newer groups may
+ *                still be pending), barrier (every thread's copies visible to all, and
+ *                every warp done with the stage about to be refilled), load tile
+ *                i + STAGES - 1 into the stage that tile i - 1 used, compute tile i.
+ *
+ * Every thread commits a group per tile even when it has nothing to copy, so
+ * wait_group counts the same groups in every thread. Ends with all copies drained and a
+ * barrier, so the caller may reuse the stages (e.g. to stage the output tile). */
+template <int STAGES, class Load, class Compute>
+__device__ __forceinline__ void qk_pipeline_main_loop(int num_tiles, Load&& load, Compute&& compute) {
+    static_assert(STAGES >= 3, "the pipeline needs >= 3 stages to overlap copy and compute");
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < num_tiles) {
+            load(s, s);
+        }
+        qk_cp_async_commit();
+    }
+    for (int i = 0; i < num_tiles; ++i) {
+        qk_cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        const int next = i + STAGES - 1;
+        if (next < num_tiles) {
+            load(next % STAGES, next);
+        }
+        qk_cp_async_commit();
+        compute(i % STAGES, i);
+    }
+    qk_cp_async_wait<0>();
+    __syncthreads();
+}
+
 /* Shared-memory tile of ROWS rows of 128 bytes (8 chunks of 16 B), chunk c of row r
  * stored at chunk position c ^ (r % 8).
  *

@@ -250,9 +250,12 @@ impl LtGemm {
             .map_err(|e| blas_err("cublasLtMatmulDescSetAttribute", e))?;
             // W: column-major [K, N] (ld K), transposed by TRANSA; A: column-major [K, M]
             // (ld K); C: column-major [N, M] (ld N).
-            plan.layouts[0] = r::create_matrix_layout(in_type, k64, n64, k64 as i64).map_err(|e| blas_err("layout", e))?;
-            plan.layouts[1] = r::create_matrix_layout(in_type, k64, m64, k64 as i64).map_err(|e| blas_err("layout", e))?;
-            plan.layouts[2] = r::create_matrix_layout(out_type, n64, m64, n64 as i64).map_err(|e| blas_err("layout", e))?;
+            plan.layouts[0] =
+                r::create_matrix_layout(in_type, k64, n64, k64 as i64).map_err(|e| blas_err("layout", e))?;
+            plan.layouts[1] =
+                r::create_matrix_layout(in_type, k64, m64, k64 as i64).map_err(|e| blas_err("layout", e))?;
+            plan.layouts[2] =
+                r::create_matrix_layout(out_type, n64, m64, n64 as i64).map_err(|e| blas_err("layout", e))?;
             let pref = r::create_matmul_pref().map_err(|e| blas_err("cublasLtMatmulPreferenceCreate", e))?;
             let max_ws = WORKSPACE_BYTES as u64;
             let mut results: Vec<lt::cublasLtMatmulHeuristicResult_t> = Vec::with_capacity(LT_HEURISTIC_ALGOS);
@@ -289,9 +292,7 @@ impl LtGemm {
             unsafe { results.set_len(found.clamp(0, LT_HEURISTIC_ALGOS as i32) as usize) };
             let best = results
                 .iter()
-                .find(|h| {
-                    h.state == lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS && h.workspaceSize <= WORKSPACE_BYTES
-                })
+                .find(|h| h.state == lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS && h.workspaceSize <= WORKSPACE_BYTES)
                 .ok_or_else(|| blas_err("cublasLtMatmulAlgoGetHeuristic", "no algorithm supports this problem"))?;
             plan.algo = best.algo;
             Ok(plan)

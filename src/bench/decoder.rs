@@ -102,8 +102,11 @@ const INPUT_VALUE: f32 = 0.5;
 
 impl LayerActivations {
     pub(crate) fn new(device: &Device, model: &Model, m: usize) -> Result<LayerActivations> {
-        let inputs =
-            model.linears.iter().map(|l| device.upload(&vec![f16::from_f32(INPUT_VALUE); m * l.k])).collect::<Result<_>>()?;
+        let inputs = model
+            .linears
+            .iter()
+            .map(|l| device.upload(&vec![f16::from_f32(INPUT_VALUE); m * l.k]))
+            .collect::<Result<_>>()?;
         let outputs = model.linears.iter().map(|l| device.alloc::<f16>(m * l.n)).collect::<Result<_>>()?;
         Ok(LayerActivations { m, inputs, outputs })
     }

@@ -105,7 +105,9 @@ impl Environment {
                 env.fill_device(d);
             }
             None => {
-                env.cuda_device = Some(format!("no CUDA device ({})", no_device_reason.unwrap_or("none found")));
+                let reason = no_device_reason.unwrap_or("none found");
+                let reason = reason.strip_prefix("no CUDA device: ").unwrap_or(reason);
+                env.cuda_device = Some(format!("no CUDA device ({reason})"));
             }
         }
         env
@@ -115,9 +117,7 @@ impl Environment {
     pub fn host() -> Environment {
         let git = |args: &[&str]| run_command("git", args);
         let os = std::fs::read_to_string("/etc/os-release").ok().and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
+            text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_string())
         });
         Environment {
             utc_time: utc_now(),
@@ -135,7 +135,10 @@ impl Environment {
                 .or_else(|| run_command("rustc", &["--version"])),
             build_profile: Some(if cfg!(debug_assertions) { "debug" } else { "release" }.into()),
             cpu_model: std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|text| {
-                text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().into())
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|v| v.trim().into())
             }),
             os,
             kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|v| v.trim().to_string()),
@@ -211,7 +214,9 @@ impl Environment {
         }
         for (when, t) in [("start", self.temperature_start_c), ("end", self.temperature_end_c)] {
             if let Some(t) = t.filter(|t| *t >= HOT_GPU_CELSIUS) {
-                out.push(format!("GPU is hot at the {when} of the run ({t} °C >= {HOT_GPU_CELSIUS} °C): clocks may throttle"));
+                out.push(format!(
+                    "GPU is hot at the {when} of the run ({t} °C >= {HOT_GPU_CELSIUS} °C): clocks may throttle"
+                ));
             }
         }
         out

@@ -303,15 +303,20 @@ pub(crate) struct Activations {
 }
 
 impl Activations {
-    pub(crate) fn new(device: &Device, m: usize, w: &Weights, impls: &[GemmImpl], copies: usize) -> Result<Activations> {
+    pub(crate) fn new(
+        device: &Device,
+        m: usize,
+        w: &Weights,
+        impls: &[GemmImpl],
+        copies: usize,
+    ) -> Result<Activations> {
         let (n, k) = (w.n, w.k);
         let has = |i: GemmImpl| impls.contains(&i);
         let f16_in = has(GemmImpl::CublasF16) || has(GemmImpl::QuantW8A8);
         let i8_in = has(GemmImpl::W8A8) || has(GemmImpl::CublasLtInt8);
         let f16_out = impls.iter().any(|&i| i != GemmImpl::CublasLtInt8);
-        let alloc_copies = |len: usize| -> Result<Vec<DeviceBuffer<f16>>> {
-            (0..copies).map(|_| device.alloc::<f16>(len)).collect()
-        };
+        let alloc_copies =
+            |len: usize| -> Result<Vec<DeviceBuffer<f16>>> { (0..copies).map(|_| device.alloc::<f16>(len)).collect() };
         Ok(Activations {
             m,
             a_f16: if f16_in { upload_copies(device, &f16_data(m * k, DATA_SEED + 3), copies)? } else { Vec::new() },
@@ -352,7 +357,9 @@ pub(crate) struct Plans {
 impl Plans {
     pub(crate) fn new(device: &Device, (m, n, k): (usize, usize, usize), impls: &[GemmImpl]) -> Plans {
         let has = |i: GemmImpl| impls.contains(&i);
-        let s = |r: Result<_>| r.map_err(|e: QkError| e.to_string());
+        fn s<T>(r: Result<T>) -> std::result::Result<T, String> {
+            r.map_err(|e: QkError| e.to_string())
+        }
         Plans {
             blas: has(GemmImpl::CublasF16).then(|| s(Blas::new(device))),
             lt_f16: has(GemmImpl::CublasF16).then(|| s(LtGemm::new(device, LtKind::F16, (m, n, k)))),
@@ -446,7 +453,12 @@ fn launcher<'a>(
 const F16_PATH_TRIAL_LAUNCHES: usize = 5;
 
 /// Times both cuBLAS FP16 paths briefly and returns the faster one that works.
-fn choose_f16_path(device: &Device, w: &Weights, a: &Activations, plans: &Plans) -> std::result::Result<F16Path, String> {
+fn choose_f16_path(
+    device: &Device,
+    w: &Weights,
+    a: &Activations,
+    plans: &Plans,
+) -> std::result::Result<F16Path, String> {
     let mut best: Option<(F16Path, f64)> = None;
     let mut errors = Vec::new();
     let mut timeline = Timeline::new(device).map_err(|e| e.to_string())?;

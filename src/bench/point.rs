@@ -3,7 +3,7 @@
 //! rounds (baseline, candidate, baseline, candidate …) so that clock drift during a long
 //! sweep affects every implementation alike rather than whichever ran last.
 //!
-//! Every launch is timed by the [`Timeline`]; in graph mode an implementation's launch is
+//! Every launch is timed by the `Timeline` (crate-internal); in graph mode an implementation's launch is
 //! one replay of a CUDA graph holding several launches, and its sample is the replay's
 //! time divided by that count.
 
@@ -133,8 +133,11 @@ impl<'a> Point<'a> {
             let n = active.len();
             let failed = std::cell::Cell::new(None);
             let entries = &mut self.entries;
-            let times = self.timeline.time(n * remaining, |i| {
-                let w = active[i % n];
+            // Sequence index 0 is an untimed lead-in launch of the first implementation:
+            // it absorbs the GPU's idle gap after the last synchronization, so the first
+            // timed launch is already queued behind work, like every other one.
+            let times = self.timeline.time(n * remaining + 1, |i| {
+                let w = active[i.saturating_sub(1) % n];
                 let e = &mut entries[which[w]];
                 let launch_index = e.launches;
                 e.launches += 1;
@@ -150,7 +153,7 @@ impl<'a> Point<'a> {
             });
             match times {
                 Ok(times) => {
-                    for (i, t) in times.into_iter().enumerate() {
+                    for (i, t) in times.into_iter().skip(1).enumerate() {
                         let w = active[i % n];
                         let per_launch = match &self.entries[which[w]].runner {
                             Some(Runner::Graph { launches, .. }) => t / *launches as f64,

@@ -267,7 +267,8 @@ impl Report {
     /// their roofline times (memory-bound: bytes ratio; compute-bound: the tensor-core
     /// rate ratio, 2× for INT8 MMA). `None` without calibration or metadata.
     pub fn ideal_speedup(&self, r: &BenchResult) -> Option<f64> {
-        let base = self.results.iter().find(|b| b.kernel == r.baseline_kernel() && (b.m, b.n, b.k) == (r.m, r.n, r.k))?;
+        let base =
+            self.results.iter().find(|b| b.kernel == r.baseline_kernel() && (b.m, b.n, b.k) == (r.m, r.n, r.k))?;
         let peak = self.measured_fp16_peak_tflops();
         let copy = self.calibration.copy_gbps;
         Some(roofline_time_s(base, copy, peak)? / roofline_time_s(r, copy, peak)?)

@@ -15,7 +15,7 @@ use super::render;
 use super::report::{Calibration, Report, RunConfigRecord};
 use super::stats::{Summary, BOOTSTRAP_RESAMPLES};
 use super::timing::Timeline;
-use crate::{Device, QkError, Result};
+use crate::{Device, Result};
 
 /// Default discarded warm-up rounds per point.
 pub const DEFAULT_WARMUP: usize = 5;
@@ -99,7 +99,10 @@ impl BenchConfig {
                 return Err(format!("unknown kernel `{name}` (known: {})", kernel_names().join(", ")));
             }
         }
-        self.gemm = GemmImpl::ALL.into_iter().filter(|i| gemm.contains(i) || (i == &GemmImpl::CublasF16 && !gemm.is_empty())).collect();
+        self.gemm = GemmImpl::ALL
+            .into_iter()
+            .filter(|i| gemm.contains(i) || (i == &GemmImpl::CublasF16 && !gemm.is_empty()))
+            .collect();
         self.layers = LayerPrecision::ALL
             .into_iter()
             .filter(|p| layers.contains(p) || (p == &LayerPrecision::Fp16 && !layers.is_empty()))
@@ -149,7 +152,11 @@ impl BenchConfig {
             cuda_graph: Some(self.graph_launches.is_some()),
             graph_launches: self.graph_launches,
             kernels: Some(
-                self.gemm.iter().map(|i| i.name().to_string()).chain(self.layers.iter().map(|p| p.name().into())).collect(),
+                self.gemm
+                    .iter()
+                    .map(|i| i.name().to_string())
+                    .chain(self.layers.iter().map(|p| p.name().into()))
+                    .collect(),
             ),
             shapes: Some(self.shapes.iter().map(|s| (s.k, s.n)).collect()),
             m: Some(self.m.clone()),
@@ -200,8 +207,7 @@ impl Driver for FixedRounds {
 /// Theoretical dense FP16 (f32 accumulate) tensor peak of `device`, TFLOP/s.
 pub fn fp16_peak_tflops(device: &Device) -> Option<f64> {
     let p = device.properties();
-    let per_clock =
-        FP16_FLOPS_PER_CLOCK_PER_SM.iter().find(|(cc, _)| *cc == p.compute_capability).map(|(_, f)| *f)?;
+    let per_clock = FP16_FLOPS_PER_CLOCK_PER_SM.iter().find(|(cc, _)| *cc == p.compute_capability).map(|(_, f)| *f)?;
     Some(f64::from(p.sm_count) * f64::from(p.max_sm_clock_khz?) * 1e3 * per_clock / 1e12)
 }
 
@@ -220,7 +226,8 @@ fn measure_copy_gbps(device: &Device, budget_bytes: u64) -> Result<(f64, u64)> {
 
 fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} points, ETA {eta} {msg}") {
+    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} points, ETA {eta} {msg}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -281,8 +288,10 @@ fn sweep(
                 continue;
             }
             let smallest_weight = cfg.gemm.iter().map(|i| Weights::bytes_per_copy(n, k, &[*i])).min().unwrap_or(1);
-            let per_copy = Weights::bytes_per_copy(n, k, &cfg.gemm) + Activations::bytes_per_copy(m_max, n, k, &cfg.gemm);
-            let copies = gemm::rotation_copies(l2, smallest_weight, cfg.l2_rotation).min((budget / per_copy.max(1)).max(1) as usize);
+            let per_copy =
+                Weights::bytes_per_copy(n, k, &cfg.gemm) + Activations::bytes_per_copy(m_max, n, k, &cfg.gemm);
+            let copies = gemm::rotation_copies(l2, smallest_weight, cfg.l2_rotation)
+                .min((budget / per_copy.max(1)).max(1) as usize);
             bar.set_message(format!("{} ({k}x{n}): uploading {copies} weight copies", shape.label));
             let weights = Weights::new(device, n, k, &cfg.gemm, copies)?;
             for (&m, id) in cfg.m.iter().zip(&ids) {
@@ -291,7 +300,8 @@ fn sweep(
                     bar.inc(1);
                     continue;
                 }
-                let need = copies as u64 * (Weights::bytes_per_copy(n, k, &cfg.gemm) + Activations::bytes_per_copy(m, n, k, &cfg.gemm));
+                let need = copies as u64
+                    * (Weights::bytes_per_copy(n, k, &cfg.gemm) + Activations::bytes_per_copy(m, n, k, &cfg.gemm));
                 if need > budget {
                     skip_all(report, &cfg.gemm, shape, m, format!("needs {need} bytes; the memory budget is {budget}"));
                     bar.inc(1);
@@ -299,8 +309,16 @@ fn sweep(
                 }
                 let acts = Activations::new(device, m, &weights, &cfg.gemm, copies)?;
                 let plans = Plans::new(device, (m, n, k), &cfg.gemm);
-                let mut point =
-                    gemm::prepare_point(device, shape, &cfg.gemm, &weights, &acts, &plans, cfg.warmup, cfg.graph_launches)?;
+                let mut point = gemm::prepare_point(
+                    device,
+                    shape,
+                    &cfg.gemm,
+                    &weights,
+                    &acts,
+                    &plans,
+                    cfg.warmup,
+                    cfg.graph_launches,
+                )?;
                 driver.measure(&mut point)?;
                 report.results.extend(point.into_results());
                 bar.inc(1);
@@ -325,7 +343,8 @@ fn sweep(
                 }
                 let acts = LayerActivations::new(device, model, m)?;
                 let plans = LayerPlans::new(device, model, m, &cfg.layers);
-                let mut point = decoder::prepare_point(device, model, &cfg.layers, &weights, &acts, &plans, cfg.warmup)?;
+                let mut point =
+                    decoder::prepare_point(device, model, &cfg.layers, &weights, &acts, &plans, cfg.warmup)?;
                 driver.measure(&mut point)?;
                 report.results.extend(point.into_results());
                 bar.inc(1);
@@ -379,9 +398,4 @@ pub fn write_report(report: &Report, dir: &Path) -> std::result::Result<Vec<Path
 /// "no CUDA device") and the configuration.
 pub fn environment_only(cfg: &BenchConfig, reason: &str) -> Report {
     Report::new(Environment::capture(None, Some(reason)), cfg.record())
-}
-
-/// Converts a harness error for callers that report strings.
-pub fn describe(e: &QkError) -> String {
-    e.to_string()
 }

@@ -1,9 +1,11 @@
-//! The `qk` command: `info`, `kernels`, `run`. Parsing (clap) is kept apart from the
+//! The `qk` command: `info`, `kernels`, `run`, `bench`. Parsing (clap) is kept apart from the
 //! work: each subcommand is a function returning `Result<(), String>`, and `main` turns
 //! an error into one line on stderr and a non-zero exit code (never a panic).
 
+pub mod bench;
 mod run;
 pub mod tensors;
+mod weight_only;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,8 +31,13 @@ enum Command {
     /// Every kernel with its ptxas resource usage per architecture.
     Kernels,
     /// Run one kernel on tensors from a safetensors file and write its outputs.
-    #[command(after_help = run::KERNEL_HELP)]
+    #[command(after_help = format!("{}\n{}", run::KERNEL_HELP, weight_only::WEIGHT_ONLY_HELP))]
     Run(RunArgs),
+    /// Repack GPTQ / GPTQ v2 / AWQ checkpoint tensors into the gemm_w4a16 kernel layout.
+    Repack(RepackArgs),
+    /// Benchmarks: run the sweep, render a report, compare two reports.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Where `qk run` executes a kernel.
@@ -61,6 +68,22 @@ struct RunArgs {
     /// bank conflicts).
     #[arg(long)]
     report: bool,
+    /// Weight format of gemm_w4a16 (gptq, gptq_v2, awq, packed).
+    #[arg(long, value_enum)]
+    format: Option<weight_only::WeightFormat>,
+}
+
+#[derive(clap::Args)]
+struct RepackArgs {
+    /// Checkpoint format of the input tensors.
+    #[arg(long, value_enum)]
+    format: weight_only::WeightFormat,
+    /// Input tensors (safetensors).
+    #[arg(long)]
+    inputs: PathBuf,
+    /// Output file (safetensors), overwritten.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// Entry point of the `qk` binary.
@@ -72,7 +95,13 @@ pub fn main() -> ExitCode {
             print!("{}", kernels_table());
             Ok(())
         }
-        Command::Run(args) => run::run(&args.kernel, &args.inputs, &args.out, args.backend, args.report),
+        Command::Run(args) => run::run(&args.kernel, &args.inputs, &args.out, args.backend, args.report, args.format),
+        Command::Repack(args) => weight_only::repack(args.format, &args.inputs, &args.out),
+        Command::Bench(cmd) => match bench::run(cmd) {
+            Ok(0) => Ok(()),
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

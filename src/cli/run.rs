@@ -6,6 +6,7 @@ use half::f16;
 use safetensors::tensor::Dtype;
 
 use super::tensors::{self, OutTensor, TensorFile};
+use super::weight_only::{self, WeightFormat};
 use super::{open_device, BackendChoice};
 use crate::formats::GroupSize;
 use crate::{ops, Device};
@@ -41,22 +42,39 @@ Kernels and their tensors (inputs in --inputs, outputs written to --out):
       out: c       f16         [M, N]
 ";
 
+/// The kernels `qk run` knows.
+const KERNELS: &[&str] =
+    &["dequant_int8", "dequant_int4", "quantize_int8_per_token", "gemm_w8a8", "gemm_w4a16", "gemm_w8a16"];
+
 /// Runs `kernel` on the tensors of `inputs` and writes its outputs to `out`.
-pub fn run(kernel: &str, inputs: &Path, out: &Path, backend: BackendChoice, report: bool) -> Result<(), String> {
-    let file = TensorFile::read(inputs)?;
-    let runner: fn(&Device, &TensorFile) -> Result<Ran, String> = match kernel {
-        "dequant_int8" => run_dequant_int8,
-        "dequant_int4" => run_dequant_int4,
-        "quantize_int8_per_token" => run_quantize_int8_per_token,
-        "gemm_w8a8" => run_gemm_w8a8,
-        other => {
-            return Err(format!(
-                "unknown kernel `{other}` (known: dequant_int8, dequant_int4, quantize_int8_per_token, gemm_w8a8)"
-            ))
-        }
+pub fn run(
+    kernel: &str,
+    inputs: &Path,
+    out: &Path,
+    backend: BackendChoice,
+    report: bool,
+    format: Option<WeightFormat>,
+) -> Result<(), String> {
+    if !KERNELS.contains(&kernel) {
+        return Err(format!("unknown kernel `{kernel}` (known: {})", KERNELS.join(", ")));
+    }
+    if format.is_some() && kernel != "gemm_w4a16" {
+        return Err(format!("--format applies to gemm_w4a16, not {kernel}"));
+    }
+    let format = match (kernel, format) {
+        ("gemm_w4a16", None) => return Err("gemm_w4a16 needs --format gptq|gptq_v2|awq|packed".into()),
+        (_, f) => f,
     };
+    let file = TensorFile::read(inputs)?;
     let device = open_device(backend)?;
-    let ran = runner(&device, &file)?;
+    let ran = match (kernel, format) {
+        ("dequant_int8", _) => run_dequant_int8(&device, &file)?,
+        ("dequant_int4", _) => run_dequant_int4(&device, &file)?,
+        ("quantize_int8_per_token", _) => run_quantize_int8_per_token(&device, &file)?,
+        ("gemm_w8a8", _) => run_gemm_w8a8(&device, &file)?,
+        ("gemm_w4a16", Some(format)) => weight_only::run_gemm_w4a16(&device, &file, format)?.into(),
+        _ => weight_only::run_gemm_w8a16(&device, &file)?.into(),
+    };
     if report {
         eprintln!("backend: {} ({})", device.kind(), device.properties().name);
         for note in &ran.notes {
@@ -74,6 +92,12 @@ pub fn run(kernel: &str, inputs: &Path, out: &Path, backend: BackendChoice, repo
 struct Ran {
     outputs: Vec<OutTensor>,
     notes: Vec<String>,
+}
+
+impl From<(Vec<OutTensor>, Vec<String>)> for Ran {
+    fn from((outputs, notes): (Vec<OutTensor>, Vec<String>)) -> Ran {
+        Ran { outputs, notes }
+    }
 }
 
 impl From<Vec<OutTensor>> for Ran {

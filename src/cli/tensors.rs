@@ -98,6 +98,10 @@ impl OutTensor {
     pub fn f32(name: &'static str, shape: Vec<usize>, values: &[f32]) -> OutTensor {
         OutTensor { name, dtype: Dtype::F32, shape, data: bytemuck::cast_slice(values).to_vec() }
     }
+    /// An int32 tensor.
+    pub fn i32(name: &'static str, shape: Vec<usize>, values: &[i32]) -> OutTensor {
+        OutTensor { name, dtype: Dtype::I32, shape, data: bytemuck::cast_slice(values).to_vec() }
+    }
     /// An int8 tensor.
     pub fn i8(name: &'static str, shape: Vec<usize>, values: &[i8]) -> OutTensor {
         OutTensor { name, dtype: Dtype::I8, shape, data: bytemuck::cast_slice(values).to_vec() }

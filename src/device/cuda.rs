@@ -41,7 +41,9 @@ impl CudaBackend {
     pub(crate) fn open(ordinal: usize) -> Result<CudaBackend> {
         // SAFETY: only probes whether the shared library can be loaded.
         if !unsafe { sys::is_culib_present() } {
-            return Err(QkError::NoCudaDevice { reason: "the CUDA driver library (libcuda.so) is not installed".into() });
+            return Err(QkError::NoCudaDevice {
+                reason: "the CUDA driver library (libcuda.so) is not installed".into(),
+            });
         }
         // cudarc unwraps internally on some driver failures; keep a panic from crossing
         // our API (the default hook still prints it, which is acceptable for a fault).
@@ -53,7 +55,8 @@ impl CudaBackend {
         let cc = ctx.compute_capability().map_err(cuda_err("cuDeviceGetAttribute"))?;
         let mut driver_version = 0;
         // SAFETY: cuDriverGetVersion writes one int.
-        let driver_version = unsafe { sys::cuDriverGetVersion(&mut driver_version) }.result().ok().map(|_| driver_version as u32);
+        let driver_version =
+            unsafe { sys::cuDriverGetVersion(&mut driver_version) }.result().ok().map(|_| driver_version as u32);
         let props = DeviceProperties {
             name: ctx.name().map_err(cuda_err("cuDeviceGetName"))?,
             compute_capability: (cc.0 as u32, cc.1 as u32),
@@ -110,7 +113,8 @@ impl CudaBackend {
     /// benches).
     pub(crate) fn copy_device_to_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
         // SAFETY: both addresses are live allocations of at least `bytes` (caller).
-        unsafe { cu::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }.map_err(cuda_err("cuMemcpyDtoDAsync"))
+        unsafe { cu::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }
+            .map_err(cuda_err("cuMemcpyDtoDAsync"))
     }
 }
 

@@ -72,8 +72,8 @@ impl Backend for SimBackend {
         let mut modules = self.modules.borrow_mut();
         let name = launch.kernel.module;
         if !modules.contains_key(name) {
-            let compiled = kernels::module(name)
-                .ok_or(QkError::MissingKernel { module: name, name: launch.kernel.name })?;
+            let compiled =
+                kernels::module(name).ok_or(QkError::MissingKernel { module: name, name: launch.kernel.name })?;
             modules.insert(compiled.name, ptxsim::Module::from_ptx(compiled.ptx)?);
         }
         let module = &modules[name];

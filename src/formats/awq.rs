@@ -73,14 +73,5 @@ pub fn import_awq(t: &AwqTensors<'_>) -> Result<WeightOnlyWeights, WeightOnlyErr
     let mut zeros = vec![0u8; groups * n];
     unpack(&t.qzeros.i32s(), groups, &mut zeros, None);
     let symmetric = zeros.iter().all(|&z| z == WeightBits::Int4.symmetric_zero());
-    WeightOnlyWeights::new(
-        WeightBits::Int4,
-        n,
-        k,
-        group,
-        codes,
-        t.scales.f16s(),
-        (!symmetric).then_some(zeros),
-        None,
-    )
+    WeightOnlyWeights::new(WeightBits::Int4, n, k, group, codes, t.scales.f16s(), (!symmetric).then_some(zeros), None)
 }

@@ -108,16 +108,7 @@ pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOn
     }
     let symmetric = zeros.iter().all(|&z| z == WeightBits::Int4.symmetric_zero());
     let g_idx = t.g_idx.as_ref().map(|g| import_g_idx(g, k, groups, group)).transpose()?;
-    WeightOnlyWeights::new(
-        WeightBits::Int4,
-        n,
-        k,
-        group,
-        codes,
-        t.scales.f16s(),
-        (!symmetric).then_some(zeros),
-        g_idx,
-    )
+    WeightOnlyWeights::new(WeightBits::Int4, n, k, group, codes, t.scales.f16s(), (!symmetric).then_some(zeros), g_idx)
 }
 
 /// Reads and validates `g_idx` int32 `[K]`.

@@ -560,7 +560,7 @@ fn check_dims(n: usize, k: usize, group: usize) -> Result<(), WeightOnlyError> {
     if k == 0 {
         return Err(WeightOnlyError::ZeroDimension { arg: "K" });
     }
-    if !(group == k || GROUP_SIZES.contains(&group)) || k % group != 0 {
+    if !(group == k || GROUP_SIZES.contains(&group)) || !k.is_multiple_of(group) {
         return Err(WeightOnlyError::UnsupportedGroup { k, group });
     }
     Ok(())
@@ -569,7 +569,7 @@ fn check_dims(n: usize, k: usize, group: usize) -> Result<(), WeightOnlyError> {
 /// Checks what the kernel layout needs on top of [`check_dims`].
 pub(crate) fn check_layout(n: usize, k: usize, group: usize) -> Result<(), WeightOnlyError> {
     check_dims(n, k, group)?;
-    if n % N_BLOCK != 0 {
+    if !n.is_multiple_of(N_BLOCK) {
         return Err(WeightOnlyError::NotMultiple {
             arg: "N",
             value: n,
@@ -577,7 +577,7 @@ pub(crate) fn check_layout(n: usize, k: usize, group: usize) -> Result<(), Weigh
             reason: "a packed unit spans 64 columns (a warp's 8 n8-tiles in one 16-byte load)",
         });
     }
-    if k % K_STEP != 0 {
+    if !k.is_multiple_of(K_STEP) {
         return Err(WeightOnlyError::NotMultiple {
             arg: "K",
             value: k,
@@ -656,7 +656,12 @@ impl RawTensor<'_> {
     }
 
     /// Checks that the shape is exactly `want`.
-    pub(crate) fn expect_shape(&self, tensor: &'static str, want: &[usize], words: &str) -> Result<(), WeightOnlyError> {
+    pub(crate) fn expect_shape(
+        &self,
+        tensor: &'static str,
+        want: &[usize],
+        words: &str,
+    ) -> Result<(), WeightOnlyError> {
         if self.shape == want {
             Ok(())
         } else {

@@ -87,11 +87,11 @@ pub fn dequant_int4(
     group: GroupSize,
 ) -> Result<()> {
     let total = check_shape(rows, cols)?;
-    if cols % 2 != 0 {
+    if !cols.is_multiple_of(2) {
         return Err(QkError::invalid("cols", format!("{cols} is odd; int4 packs two columns per byte")));
     }
     let group_elems = group.elems(cols);
-    if cols % group_elems != 0 {
+    if !cols.is_multiple_of(group_elems) {
         return Err(QkError::invalid("group", format!("cols {cols} is not divisible by the group size {group_elems}")));
     }
     let groups = rows * (cols / group_elems);

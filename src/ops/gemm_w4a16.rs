@@ -25,6 +25,14 @@ use crate::{Device, QkError, Result};
 /// enough 16-byte weight copies in flight to cover DRAM latency while the number of f32
 /// partial tiles stays small.
 const SPLIT_K_BLOCKS_PER_SM: usize = 2;
+/// Extra global bytes split-K may cost, as a fraction of the weight bytes. Every split
+/// reads the scale (and zero) row of the group it starts in; with one group per column
+/// (per-channel) that is one extra row per split, so the split count is capped to keep
+/// those re-reads within this budget. (Groups of 32 and 64 start at every split
+/// boundary and 128-groups are never cut: they cost nothing.)
+const SPLIT_REREAD_BUDGET: f64 = 0.02;
+/// Bytes of scale plus zero point per column and group (f16 + one nibble, rounded up).
+const SCALE_ZERO_BYTES_PER_COLUMN: f64 = 2.5;
 /// Threads per warp.
 const WARP_THREADS: u32 = 32;
 /// f16 elements of K per pipeline stage (a K tile).
@@ -272,7 +280,15 @@ impl GemmWeightOnlyPlan {
         let k_tiles = k.div_ceil(BK);
         let wanted = splits.unwrap_or_else(|| {
             let target_blocks = device.properties().sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
-            target_blocks.div_ceil(tiles)
+            let wanted = target_blocks.div_ceil(tiles);
+            if weights.group == k {
+                let weight_bytes_per_column = (k * weights.bits.bits()) as f64 / 8.0;
+                let max_splits =
+                    1 + (SPLIT_REREAD_BUDGET * weight_bytes_per_column / SCALE_ZERO_BYTES_PER_COLUMN) as usize;
+                wanted.min(max_splits)
+            } else {
+                wanted
+            }
         });
         let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
         // A group spanning several K tiles (128) is best not cut by a split: each split
@@ -429,7 +445,7 @@ pub fn permute_cols_f16(
 ) -> Result<()> {
     let vec = abi::QK_PERMUTE_VEC as usize;
     let len = super::check_shape(rows, cols)?;
-    if cols % vec != 0 {
+    if !cols.is_multiple_of(vec) {
         return Err(QkError::invalid("cols", format!("{cols} is not a multiple of {vec}")));
     }
     check_buffer(device, src, "src", len)?;

@@ -135,7 +135,7 @@ impl GemmW8A8Plan {
             return Err(QkError::invalid("shape", format!("M = {m}, N = {n}: both must be >= 1")));
         }
         let k_multiple = abi::QK_W8A8_K_MULTIPLE as usize;
-        if k == 0 || k % k_multiple != 0 || k > abi::QK_W8A8_MAX_K as usize {
+        if k == 0 || !k.is_multiple_of(k_multiple) || k > abi::QK_W8A8_MAX_K as usize {
             return Err(QkError::invalid(
                 "k",
                 format!("K = {k}: must be a positive multiple of {k_multiple} and at most {}", abi::QK_W8A8_MAX_K),

@@ -51,8 +51,11 @@ pub(crate) fn check_buffer<T>(device: &Device, buf: &DeviceBuffer<T>, arg: &'sta
     if buf.len() != len {
         return Err(QkError::invalid(arg, format!("holds {} elements, expected {len}", buf.len())));
     }
-    if buf.device_addr() % VECTOR_ALIGN_BYTES != 0 {
-        return Err(QkError::invalid(arg, format!("address {:#x} is not {VECTOR_ALIGN_BYTES}-byte aligned", buf.device_addr())));
+    if !buf.device_addr().is_multiple_of(VECTOR_ALIGN_BYTES) {
+        return Err(QkError::invalid(
+            arg,
+            format!("address {:#x} is not {VECTOR_ALIGN_BYTES}-byte aligned", buf.device_addr()),
+        ));
     }
     Ok(())
 }

@@ -33,17 +33,16 @@ pub fn quantize_int8_per_token(
     };
     // One block per row, grid-stride beyond a few waves of resident blocks.
     let blocks = rows.min((device.properties().sm_count * GRID_BLOCKS_PER_SM) as usize) as u32;
-    device.launch(
-        kernels::QUANTIZE_INT8_PER_TOKEN,
-        [blocks, 1, 1],
-        [abi::QK_QUANTIZE_BLOCK_THREADS, 1, 1],
-        0,
-        &args,
-    )
+    device.launch(kernels::QUANTIZE_INT8_PER_TOKEN, [blocks, 1, 1], [abi::QK_QUANTIZE_BLOCK_THREADS, 1, 1], 0, &args)
 }
 
 /// Host-slice form of [`quantize_int8_per_token`]: returns `(q, scales)`.
-pub fn quantize_int8_per_token_host(device: &Device, x: &[f16], rows: usize, cols: usize) -> Result<(Vec<i8>, Vec<f32>)> {
+pub fn quantize_int8_per_token_host(
+    device: &Device,
+    x: &[f16],
+    rows: usize,
+    cols: usize,
+) -> Result<(Vec<i8>, Vec<f32>)> {
     let total = check_shape(rows, cols)?;
     check_len(x, "x", total)?;
     let x_dev = device.upload(x)?;

@@ -56,10 +56,8 @@ fn record(test: &str, backend: &str, what: &str) {
 /// A fresh random generator; its seed is printed so a failure can be replayed with
 /// `QK_TEST_SEED=<seed>`.
 pub fn rng(test: &str) -> StdRng {
-    let seed = std::env::var("QK_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().next_u64());
+    let seed =
+        std::env::var("QK_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::rng().next_u64());
     println!("{test}: seed {seed} (replay with QK_TEST_SEED={seed})");
     StdRng::seed_from_u64(seed)
 }

@@ -1,3 +1,361 @@
-//! PTX simulator (work in progress).
+//! `ptxsim`: a pure-Rust simulator of the PTX that nvcc emits, for testing CUDA
+//! kernels on machines without a GPU. It checks the simulated program for hazards
+//! (out-of-bounds and misaligned accesses, shared-memory races, uninitialized shared
+//! reads, cp.async misuse, barrier misuse, deadlocks) and counts instructions and
+//! memory traffic.
+//!
+//! # Execution model
+//!
+//! Each warp executes in lockstep over the lanes that share the lowest PC (per-lane
+//! PCs, so divergence needs no reconvergence heuristics); registers are stored
+//! `[reg][lane]`. Blocks become resident up to the simulated SM count and run in
+//! quanta on worker threads; a block spinning on a flag set by another block of the
+//! same launch makes progress. Global memory is shared atomically between workers;
+//! `atom`/`red`/fences are sequentially consistent, plain accesses relaxed.
+//!
+//! Generic addressing: global allocations are at their device addresses; the shared
+//! window is [`SHARED_WINDOW`]`..+4 GiB`, the local window [`LOCAL_WINDOW`]`..+4 GiB`,
+//! the kernel-param window [`PARAM_WINDOW`]`..+4 GiB` (`cvta` adds/subtracts the base).
+//! Shared-space addresses (`mov.u32 %r, smem_var`) are offsets into the block's shared
+//! memory: static variables first, then the `extern` dynamic array at the largest
+//! shared alignment.
+//!
+//! # Hazards
+//!
+//! With checks on (the default) a launch fails with [`SimError::Hazard`] on:
+//! out-of-bounds / unallocated / freed global accesses, shared or local accesses past
+//! their size, misaligned accesses (address not a multiple of the access size, vector
+//! size included), shared-memory races (see `step` for the model: block-barrier and
+//! warp-sync epochs; atomics never race with atomics; may miss races, never reports a
+//! false one), reads of never-written shared bytes, reads of cp.async destinations not
+//! yet waited for, divergent or never-completing barriers, and `trap`. A launch in
+//! which no resident block can make progress fails with [`SimError::Deadlock`].
+//!
+//! # Not supported (fails at load time, or with `Unsupported` when executed)
+//!
+//! Indirect calls and recursion (direct `call`s of `.func`s are inlined), textures
+//! and surfaces, `.b128` accesses, sm_90 features (clusters, TMA/bulk copies,
+//! `wgmma`, `mbarrier` transaction counts), `bar.red`, video (SIMD) instructions,
+//! `set`, `mul24.hi`, `mad.sat` and other rarities that `ir` does not decode.
+//!
+//! Layout: `lex`/`parse` read PTX into the decoded form of `ir`; `state` holds device
+//! memory and per-block state; `step` executes one warp instruction; `driver` runs a
+//! launch (block residency, scheduling, barriers, deadlock detection); `report` has
+//! the counters; `semantics` holds pure bit-level instruction semantics.
+//!
+//! ```no_run
+//! let m = ptxsim::Module::from_ptx(include_str!("../tests/ptx/vecadd.ptx")).unwrap();
+//! let mut gpu = ptxsim::Gpu::new();
+//! let a = gpu.alloc(1024).unwrap();
+//! # let (b, c) = (a, a);
+//! let r = gpu
+//!     .launch(&m, "vecadd", [1, 1, 1], [256, 1, 1], 0, &[
+//!         ptxsim::KernelArg::U64(a),
+//!         ptxsim::KernelArg::U64(b),
+//!         ptxsim::KernelArg::U64(c),
+//!         ptxsim::KernelArg::I32(256),
+//!     ])
+//!     .unwrap();
+//! println!("{r}");
+//! ```
 
+#![warn(missing_docs)]
+
+mod driver;
+mod error;
+mod ir;
+mod lex;
+mod parse;
+mod report;
 pub mod semantics;
+mod state;
+mod step;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use error::{Access, Hazard, HazardKind, SimError};
+pub use report::{AllocTraffic, LaunchReport, LineTraffic};
+pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};
+
+use state::{Alloc, GlobalMem, GLOBAL_BASE};
+
+static NEXT_MODULE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A loaded PTX module: its kernels decoded and ready to launch.
+pub struct Module {
+    kernels: Vec<ir::Kernel>,
+    globals: Vec<ir::GlobalVar>,
+    id: u64,
+}
+
+impl Module {
+    /// Parses and decodes PTX text. Unknown instructions fail here with their line.
+    pub fn from_ptx(src: &str) -> Result<Module, SimError> {
+        let p = parse::parse_module(src)?;
+        Ok(Module { kernels: p.kernels, globals: p.globals, id: NEXT_MODULE_ID.fetch_add(1, Ordering::Relaxed) })
+    }
+
+    /// Names of the `.entry` kernels, in file order.
+    pub fn kernels(&self) -> Vec<&str> {
+        self.kernels.iter().map(|k| k.name.as_str()).collect()
+    }
+}
+
+/// One kernel argument; each fills one `.param` in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KernelArg {
+    /// A 32-bit unsigned scalar.
+    U32(u32),
+    /// A 32-bit signed scalar.
+    I32(i32),
+    /// A 64-bit scalar or device pointer.
+    U64(u64),
+    /// A 32-bit float.
+    F32(f32),
+    /// A by-value struct (`.param .align N .b8 name[M]`): exactly M bytes.
+    Bytes(Vec<u8>),
+}
+
+/// Simulator settings.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Simulated SM count = max resident blocks (default 132).
+    pub sm_count: u32,
+    /// Worker threads (default: `PTXSIM_THREADS` or the available parallelism).
+    pub threads: usize,
+    /// Max dynamic shared bytes per block (default 227 KiB = 232448).
+    pub max_dynamic_shared: u32,
+    /// Hazard checks on (default true).
+    pub hazard_checks: bool,
+    /// Warp instructions a warp runs before its block may yield (default 20000).
+    pub quantum: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let threads = std::env::var("PTXSIM_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        SimConfig { sm_count: 132, threads, max_dynamic_shared: 232_448, hazard_checks: true, quantum: 20_000 }
+    }
+}
+
+/// A simulated GPU: device memory plus settings.
+pub struct Gpu {
+    mem: GlobalMem,
+    cfg: SimConfig,
+    module_globals: HashMap<(u64, usize), u64>,
+}
+
+impl Default for Gpu {
+    fn default() -> Self {
+        Gpu::new()
+    }
+}
+
+fn align_up(x: u64, a: u64) -> u64 {
+    x.div_ceil(a) * a
+}
+
+impl Gpu {
+    /// A GPU with the default configuration.
+    pub fn new() -> Gpu {
+        Gpu::with_config(SimConfig::default())
+    }
+
+    /// A GPU with the given configuration.
+    pub fn with_config(cfg: SimConfig) -> Gpu {
+        Gpu { mem: GlobalMem { allocs: Vec::new(), next: GLOBAL_BASE }, cfg, module_globals: HashMap::new() }
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Sets the simulated SM count (max resident blocks, at least 1).
+    pub fn set_sm_count(&mut self, n: u32) {
+        self.cfg.sm_count = n.max(1);
+    }
+
+    /// Sets the number of worker threads (at least 1).
+    pub fn set_threads(&mut self, n: usize) {
+        self.cfg.threads = n.max(1);
+    }
+
+    /// Sets the max dynamic shared bytes per block.
+    pub fn set_max_dynamic_shared(&mut self, bytes: u32) {
+        self.cfg.max_dynamic_shared = bytes;
+    }
+
+    /// Turns hazard checks on or off.
+    pub fn set_hazard_checks(&mut self, on: bool) {
+        self.cfg.hazard_checks = on;
+    }
+
+    /// Sets the scheduling quantum (warp instructions, at least 1).
+    pub fn set_quantum(&mut self, q: u64) {
+        self.cfg.quantum = q.max(1);
+    }
+
+    /// Allocates zeroed device memory; returns its 256-byte aligned, nonzero address.
+    /// Allocations are separated by unmapped gaps so overruns fault.
+    pub fn alloc(&mut self, bytes: usize) -> Result<u64, SimError> {
+        if bytes as u64 > 1 << 36 {
+            return Err(SimError::Memory(format!("allocation of {bytes} bytes is too large")));
+        }
+        let base = align_up(self.mem.next, 256);
+        self.mem.next = base + align_up(bytes.max(1) as u64, 256) + 256;
+        self.mem.allocs.push(Alloc::new(base, bytes as u64));
+        Ok(base)
+    }
+
+    /// Frees an allocation by its base address; its addresses are never reused.
+    pub fn free(&mut self, addr: u64) -> Result<(), SimError> {
+        let i = self
+            .mem
+            .allocs
+            .iter()
+            .position(|a| a.base == addr)
+            .ok_or_else(|| SimError::Memory(format!("free of {addr:#x}, which is not an allocation's base")))?;
+        self.mem.allocs.remove(i);
+        Ok(())
+    }
+
+    fn locate(&self, addr: u64, len: usize) -> Result<(usize, u64), SimError> {
+        let i = self
+            .mem
+            .find(addr, len as u64)
+            .ok_or_else(|| SimError::Memory(format!("{len} bytes at {addr:#x} are not inside one allocation")))?;
+        Ok((i, addr - self.mem.allocs[i].base))
+    }
+
+    /// Copies host bytes to device memory (`addr` may point inside an allocation).
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), SimError> {
+        let (i, o) = self.locate(addr, data.len())?;
+        self.mem.allocs[i].write_bytes(o, data);
+        Ok(())
+    }
+
+    /// Copies device memory to host bytes.
+    pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), SimError> {
+        let (i, o) = self.locate(addr, out.len())?;
+        self.mem.allocs[i].read_bytes(o, out);
+        Ok(())
+    }
+
+    /// Runs `kernel` over `grid` blocks of `block` threads and returns its counters,
+    /// or the first hazard / deadlock / interpreter error.
+    #[allow(clippy::too_many_arguments)]
+    pub fn launch(
+        &mut self,
+        module: &Module,
+        kernel: &str,
+        grid: [u32; 3],
+        block: [u32; 3],
+        dynamic_shared_bytes: u32,
+        args: &[KernelArg],
+    ) -> Result<LaunchReport, SimError> {
+        let k = module
+            .kernels
+            .iter()
+            .find(|k| k.name == kernel)
+            .ok_or_else(|| SimError::UnknownKernel(kernel.to_string()))?;
+        let params = build_params(k, args)?;
+        let nthreads = block.iter().map(|&b| b as u64).product::<u64>();
+        if grid.contains(&0) || block.contains(&0) {
+            return Err(SimError::BadLaunch(format!("empty grid {grid:?} or block {block:?}")));
+        }
+        if nthreads > 1024 || block[2] > 64 || grid[1] > 65535 || grid[2] > 65535 {
+            return Err(SimError::BadLaunch(format!("grid {grid:?} / block {block:?} exceed the hardware limits")));
+        }
+        if let Some(m) = k.max_threads {
+            if nthreads > m as u64 {
+                return Err(SimError::BadLaunch(format!("block of {nthreads} threads exceeds .maxntid/.reqntid {m}")));
+            }
+        }
+        if let Some(r) = k.reqntid {
+            if r != block {
+                return Err(SimError::BadLaunch(format!("block {block:?} differs from .reqntid {r:?}")));
+            }
+        }
+        if dynamic_shared_bytes > self.cfg.max_dynamic_shared {
+            return Err(SimError::BadLaunch(format!(
+                "{dynamic_shared_bytes} dynamic shared bytes exceed the limit {}",
+                self.cfg.max_dynamic_shared
+            )));
+        }
+        let smem_size = if dynamic_shared_bytes > 0 { k.dyn_smem_offset + dynamic_shared_bytes } else { k.static_smem };
+        if smem_size > self.cfg.max_dynamic_shared.max(48 * 1024) {
+            return Err(SimError::BadLaunch(format!(
+                "{smem_size} bytes of shared memory per block (static {} + dynamic {dynamic_shared_bytes}) exceed the limit {}",
+                k.static_smem, self.cfg.max_dynamic_shared
+            )));
+        }
+        let mut gsyms = Vec::with_capacity(module.globals.len());
+        for (i, g) in module.globals.iter().enumerate() {
+            let addr = match self.module_globals.get(&(module.id, i)) {
+                Some(&a) => a,
+                None => {
+                    let a = self.alloc(g.size as usize)?;
+                    self.write(a, &g.init)?;
+                    self.module_globals.insert((module.id, i), a);
+                    a
+                }
+            };
+            gsyms.push(addr);
+        }
+        let ctx = step::Ctx {
+            k,
+            mem: &self.mem,
+            params: &params,
+            gsyms: &gsyms,
+            grid,
+            block,
+            nthreads: nthreads as u32,
+            smem_size,
+            dyn_smem: dynamic_shared_bytes,
+            hazards: self.cfg.hazard_checks,
+            nsm: self.cfg.sm_count,
+        };
+        let cfg = driver::RunCfg {
+            max_resident: self.cfg.sm_count.max(1) as u64,
+            threads: self.cfg.threads,
+            quantum: self.cfg.quantum.max(1),
+            bases: self.mem.allocs.iter().map(|a| a.base).collect(),
+            lines: k.insts.iter().map(|i| i.line).collect(),
+        };
+        driver::run(&ctx, &cfg)
+    }
+}
+
+/// Lays the arguments out in the param buffer, checking count, size and kind.
+fn build_params(k: &ir::Kernel, args: &[KernelArg]) -> Result<Vec<u8>, SimError> {
+    let bad = |message: String| SimError::BadArgs { kernel: k.name.clone(), message };
+    if args.len() != k.params.len() {
+        return Err(bad(format!("{} arguments given, the kernel has {} parameters", args.len(), k.params.len())));
+    }
+    let mut buf = vec![0u8; k.param_size as usize];
+    for (i, (p, a)) in k.params.iter().zip(args).enumerate() {
+        let bytes: Vec<u8> = match a {
+            KernelArg::U32(v) => v.to_le_bytes().to_vec(),
+            KernelArg::I32(v) => v.to_le_bytes().to_vec(),
+            KernelArg::F32(v) => v.to_le_bytes().to_vec(),
+            KernelArg::U64(v) => v.to_le_bytes().to_vec(),
+            KernelArg::Bytes(b) => b.clone(),
+        };
+        let scalar_in_array = p.is_array && !matches!(a, KernelArg::Bytes(_));
+        if bytes.len() != p.size as usize || scalar_in_array {
+            return Err(bad(format!(
+                "argument {i} ({a:?}) does not fit parameter `{}` of {} bytes{}",
+                p.name,
+                p.size,
+                if p.is_array { " (a by-value array: pass KernelArg::Bytes)" } else { "" }
+            )));
+        }
+        buf[p.offset as usize..p.offset as usize + bytes.len()].copy_from_slice(&bytes);
+    }
+    Ok(buf)
+}

@@ -76,7 +76,12 @@ impl ScalarType {
     pub fn is_float(self) -> bool {
         matches!(
             self,
-            ScalarType::F16 | ScalarType::F16x2 | ScalarType::Bf16 | ScalarType::Bf16x2 | ScalarType::F32 | ScalarType::F64
+            ScalarType::F16
+                | ScalarType::F16x2
+                | ScalarType::Bf16
+                | ScalarType::Bf16x2
+                | ScalarType::F32
+                | ScalarType::F64
         )
     }
 

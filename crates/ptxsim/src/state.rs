@@ -1,0 +1,292 @@
+//! Machine state: device (global) memory shared by all worker threads, and the
+//! per-block state (warps with `[reg][lane]` register files, shared memory with its
+//! hazard shadow, per-thread local memory and pending cp.async copies).
+//!
+//! Generic address space (PTX ISA "Generic Addressing"): global allocations live at
+//! `GLOBAL_BASE..`; the shared window is `SHARED_WINDOW..+4 GiB` (generic = window +
+//! shared offset), the local window `LOCAL_WINDOW..+4 GiB`, the kernel-param window
+//! `PARAM_WINDOW..+4 GiB`. `cvta` adds/subtracts the window base.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// First device address handed out by `Gpu::alloc`.
+pub const GLOBAL_BASE: u64 = 0x0000_0001_0000_0000;
+/// Base of the shared-memory window in the generic address space.
+pub const SHARED_WINDOW: u64 = 0x0001_0000_0000_0000;
+/// Base of the local-memory window in the generic address space.
+pub const LOCAL_WINDOW: u64 = 0x0002_0000_0000_0000;
+/// Base of the kernel-parameter window in the generic address space.
+pub const PARAM_WINDOW: u64 = 0x0003_0000_0000_0000;
+/// Size of each non-global window.
+pub const WINDOW_SIZE: u64 = 1 << 32;
+
+/// One device allocation, stored as atomic 64-bit words so blocks running on
+/// different host threads can share it (Relaxed ordering: plain moves on x86).
+pub struct Alloc {
+    /// Device address of byte 0.
+    pub base: u64,
+    /// Size in bytes.
+    pub size: u64,
+    words: Box<[AtomicU64]>,
+}
+
+impl Alloc {
+    /// A zero-filled allocation.
+    pub fn new(base: u64, size: u64) -> Alloc {
+        let n = size.div_ceil(8) as usize;
+        Alloc { base, size, words: (0..n).map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    /// Reads `size` (1, 2, 4, 8) bytes at offset `o`, little-endian; the access must
+    /// not cross an 8-byte word unless it falls back to byte reads.
+    #[inline]
+    pub fn load(&self, o: u64, size: u32) -> u64 {
+        let sh = (o % 8) * 8;
+        if sh as u32 / 8 + size <= 8 {
+            let w = self.words[(o / 8) as usize].load(Ordering::Relaxed);
+            if size == 8 {
+                w
+            } else {
+                (w >> sh) & ((1u64 << (size * 8)) - 1)
+            }
+        } else {
+            let mut v = 0u64;
+            for i in 0..size as u64 {
+                v |= self.load(o + i, 1) << (8 * i);
+            }
+            v
+        }
+    }
+
+    /// Writes `size` (1, 2, 4, 8) bytes at offset `o`.
+    #[inline]
+    pub fn store(&self, o: u64, size: u32, v: u64) {
+        let sh = (o % 8) * 8;
+        if size == 8 && sh == 0 {
+            self.words[(o / 8) as usize].store(v, Ordering::Relaxed);
+        } else if sh as u32 / 8 + size <= 8 {
+            let mask = ((1u64 << (size * 8)) - 1) << sh;
+            let w = &self.words[(o / 8) as usize];
+            let mut cur = w.load(Ordering::Relaxed);
+            loop {
+                let new = (cur & !mask) | ((v << sh) & mask);
+                match w.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(x) => cur = x,
+                }
+            }
+        } else {
+            for i in 0..size as u64 {
+                self.store(o + i, 1, v >> (8 * i));
+            }
+        }
+    }
+
+    /// Atomic read-modify-write of an aligned 4- or 8-byte value: `f(old)` gives
+    /// the new value (`None` = no write); returns the old value.
+    pub fn rmw(&self, o: u64, size: u32, f: &mut dyn FnMut(u64) -> Option<u64>) -> u64 {
+        let w = &self.words[(o / 8) as usize];
+        let sh = (o % 8) * 8;
+        let mask = if size == 8 { u64::MAX } else { ((1u64 << (size * 8)) - 1) << sh };
+        let mut cur = w.load(Ordering::SeqCst);
+        loop {
+            let old = (cur & mask) >> sh;
+            let Some(nv) = f(old) else { return old };
+            let new = (cur & !mask) | ((nv << sh) & mask);
+            match w.compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return old,
+                Err(x) => cur = x,
+            }
+        }
+    }
+}
+
+/// All device allocations, sorted by base address.
+#[derive(Default)]
+pub struct GlobalMem {
+    /// Allocations sorted by `base`.
+    pub allocs: Vec<Alloc>,
+    /// Next free device address.
+    pub next: u64,
+}
+
+impl GlobalMem {
+    /// Index of the allocation containing `[addr, addr+len)`, if any.
+    #[inline]
+    pub fn find(&self, addr: u64, len: u64) -> Option<usize> {
+        let i = self.allocs.partition_point(|a| a.base <= addr).checked_sub(1)?;
+        let a = &self.allocs[i];
+        (addr - a.base + len <= a.size).then_some(i)
+    }
+}
+
+/// No thread has touched this shared byte.
+pub const NO_TID: u16 = u16::MAX;
+
+/// Record of one access in the shared-memory shadow.
+#[derive(Clone, Copy, Debug)]
+pub struct ShadowAcc {
+    /// Linear thread index in the block (`NO_TID` = none).
+    pub tid: u16,
+    /// Flags: `ATOMIC`, `PENDING`.
+    pub flags: u16,
+    /// Block-barrier epoch at the access.
+    pub epoch: u32,
+    /// Warp-sync epoch of the accessing warp at the access.
+    pub wsync: u32,
+    /// Instruction index of the access.
+    pub pc: u32,
+}
+
+/// Access was an atomic.
+pub const F_ATOMIC: u16 = 1;
+/// Write is a cp.async not yet landed by its issuing thread's wait.
+pub const F_PENDING: u16 = 2;
+
+impl ShadowAcc {
+    /// The empty record.
+    pub const NONE: ShadowAcc = ShadowAcc { tid: NO_TID, flags: 0, epoch: 0, wsync: 0, pc: 0 };
+}
+
+/// Shadow state of one shared byte: its last write and the last two reads by
+/// different threads (see `step::shared_check` for the race model).
+#[derive(Clone, Copy, Debug)]
+pub struct ShadowByte {
+    /// Last write.
+    pub w: ShadowAcc,
+    /// Latest read since the last write.
+    pub r1: ShadowAcc,
+    /// Latest read by a thread other than `r1`'s since the last write.
+    pub r2: ShadowAcc,
+}
+
+impl ShadowByte {
+    /// Never touched.
+    pub const NONE: ShadowByte = ShadowByte { w: ShadowAcc::NONE, r1: ShadowAcc::NONE, r2: ShadowAcc::NONE };
+}
+
+/// One cp.async copy not yet landed in shared memory.
+#[derive(Clone, Debug)]
+pub struct CpPending {
+    /// Shared destination offset.
+    pub dst: u32,
+    /// Data read from global memory at issue (zero-filled past src-size).
+    pub data: [u8; 16],
+    /// Bytes.
+    pub len: u32,
+    /// Commit group sequence number (`u32::MAX` = not yet committed).
+    pub group: u32,
+    /// Instruction index of the cp.async.
+    pub pc: u32,
+}
+
+/// Per-warp state. Registers are `[reg][lane]`.
+pub struct Warp {
+    /// Register file, `regs[r * 32 + lane]`.
+    pub regs: Vec<u64>,
+    /// Per-lane program counter (stale while `uni` holds).
+    pub pc: [u32; 32],
+    /// True when every runnable lane is at `upc`.
+    pub uni: bool,
+    /// The common PC while `uni` holds.
+    pub upc: u32,
+    /// Lanes that exist and have not exited.
+    pub live: u32,
+    /// Lanes waiting at a block barrier.
+    pub bar_wait: u32,
+    /// Lanes waiting at a warp collective for the other members.
+    pub coll_wait: u32,
+    /// Barrier id and barrier instruction of each waiting lane.
+    pub bar_at: [(u32, u32); 32],
+    /// Warp-sync epoch (bumped by `bar.warp.sync` and every block barrier).
+    pub wsync: u32,
+    /// Per-lane local memory, `local_size` bytes each.
+    pub local: Vec<u8>,
+    /// Per-lane pending cp.async copies.
+    pub cp: Vec<Vec<CpPending>>,
+    /// Per-lane next commit-group number.
+    pub cp_next_group: [u32; 32],
+    /// While diverged, run the lane group with the highest PC first (set when a
+    /// quantum ends inside a divergent loop, so a lane holding a lock that its
+    /// spinning warp-mates wait for gets to run; cleared at its next backward branch).
+    pub rr: bool,
+    /// Warp instructions executed in the current quantum.
+    pub budget_used: u64,
+}
+
+impl Warp {
+    /// Lanes that can execute now.
+    #[inline]
+    pub fn runnable(&self) -> u32 {
+        self.live & !self.bar_wait & !self.coll_wait
+    }
+
+    /// Writes the common PC into the per-lane array and leaves uniform mode.
+    #[inline]
+    pub fn materialize(&mut self) {
+        if self.uni {
+            let mut m = self.runnable();
+            while m != 0 {
+                let l = m.trailing_zeros() as usize;
+                m &= m - 1;
+                self.pc[l] = self.upc;
+            }
+            self.uni = false;
+        }
+    }
+
+    /// Re-enters uniform mode if all runnable lanes share a PC.
+    #[inline]
+    pub fn try_converge(&mut self) {
+        if self.uni {
+            return;
+        }
+        let r = self.runnable();
+        if r == 0 {
+            return;
+        }
+        let first = self.pc[r.trailing_zeros() as usize];
+        let mut m = r;
+        while m != 0 {
+            let l = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if self.pc[l] != first {
+                return;
+            }
+        }
+        self.uni = true;
+        self.upc = first;
+    }
+}
+
+/// Per-block barrier bookkeeping for one barrier id.
+#[derive(Clone, Copy, Default)]
+pub struct BarState {
+    /// Threads arrived (sync and arrive).
+    pub arrived: u32,
+    /// Expected count given with the barrier, if any.
+    pub count: Option<u32>,
+}
+
+impl Alloc {
+    /// Host copy into the allocation (exclusive access: no atomics needed).
+    pub fn write_bytes(&mut self, o: u64, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
+            let at = o + i as u64;
+            let w = self.words[(at / 8) as usize].get_mut();
+            let sh = (at % 8) * 8;
+            *w = (*w & !(0xffu64 << sh)) | ((b as u64) << sh);
+        }
+    }
+
+    /// Host copy out of the allocation.
+    pub fn read_bytes(&self, o: u64, out: &mut [u8]) {
+        let mut i = 0usize;
+        while i < out.len() {
+            let at = o + i as u64;
+            let w = self.words[(at / 8) as usize].load(Ordering::Relaxed);
+            out[i] = (w >> ((at % 8) * 8)) as u8;
+            i += 1;
+        }
+    }
+}

@@ -1,0 +1,1911 @@
+//! Semantics of one warp-level step: picks the lanes at the lowest PC (all runnable
+//! lanes when converged), evaluates the guard and executes one decoded instruction
+//! for them, including memory accesses with hazard checks and traffic counters.
+//!
+//! Shared-memory race model (documented contract: may miss a race, never reports a
+//! false one): each shared byte records its last write and the last two reads by
+//! different threads, with the block-barrier epoch and the accessing warp's
+//! warp-sync epoch. Two accesses by different threads are ordered iff their block
+//! epochs differ, or they are in the same warp and its warp-sync epoch (bumped by
+//! `bar.warp.sync` and every block barrier) differs; two atomics never race. An
+//! unordered pair with at least one write is a race. Named barriers with a thread
+//! count also bump the block epoch, so races across them may be missed.
+
+use crate::error::{Access, HazardKind, SimError};
+use crate::ir::*;
+use crate::report::Counters;
+use crate::semantics::types::{Rounding, ScalarType};
+use crate::semantics::{bits, convert, float, mma, warp};
+use crate::state::*;
+
+/// Launch-wide read-only context.
+pub struct Ctx<'a> {
+    /// The kernel.
+    pub k: &'a Kernel,
+    /// Device memory.
+    pub mem: &'a GlobalMem,
+    /// Param buffer.
+    pub params: &'a [u8],
+    /// Addresses of module-scope globals.
+    pub gsyms: &'a [u64],
+    /// Grid shape.
+    pub grid: [u32; 3],
+    /// Block shape.
+    pub block: [u32; 3],
+    /// Threads per block.
+    pub nthreads: u32,
+    /// Shared bytes per block (static + dynamic).
+    pub smem_size: u32,
+    /// Dynamic shared bytes.
+    pub dyn_smem: u32,
+    /// Hazard checks on.
+    pub hazards: bool,
+    /// Simulated SM count.
+    pub nsm: u32,
+}
+
+/// State of one resident block.
+pub struct Block {
+    /// Block index.
+    pub ctaid: [u32; 3],
+    /// Warps.
+    pub warps: Vec<Warp>,
+    /// Shared memory.
+    pub shared: Vec<u8>,
+    /// Hazard shadow of shared memory (empty when checks are off).
+    pub shadow: Vec<ShadowByte>,
+    /// Block-barrier epoch.
+    pub epoch: u32,
+    /// Barrier state per id.
+    pub bars: [BarState; 16],
+    /// Counters.
+    pub c: Counters,
+    /// Wrote global memory in the current quantum.
+    pub wrote_global: bool,
+    /// First read of never-written shared bytes in the current epoch: (linear tid,
+    /// pc, shared offset).
+    pub uninit: Option<(u32, u32, u32)>,
+    /// A lane exited in the current quantum.
+    pub progressed: bool,
+    /// Clock counter.
+    pub clock: u64,
+    /// Linear block index in the grid.
+    pub idx: u64,
+    /// Scheduler: the progress epoch when the current quantum started.
+    pub start_epoch: u64,
+    /// Scheduler: state hash at the end of the last quantum.
+    pub last_hash: u64,
+    /// Scheduler: this block's current quantum (shrinks while it makes no progress,
+    /// so blocks spinning on a flag cost little while the producer runs).
+    pub quantum: u64,
+}
+
+/// A fault raised while executing, located by warp, lane and instruction.
+pub enum Fault {
+    /// A hazard of the simulated program.
+    Hazard { kind: HazardKind, warp: usize, lane: usize, pc: u32, addr: Option<u64> },
+    /// An interpreter error.
+    Error(SimError),
+}
+
+/// Outcome of one step.
+pub enum Step {
+    /// No runnable lane.
+    Blocked,
+    /// Executed; `backward` = a taken backward branch (quantum boundary candidate).
+    Ran { backward: bool },
+}
+
+type R<T> = Result<T, Fault>;
+
+#[inline(always)]
+fn lanes(mut m: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if m == 0 {
+            None
+        } else {
+            let l = m.trailing_zeros() as usize;
+            m &= m - 1;
+            Some(l)
+        }
+    })
+}
+
+#[inline(always)]
+fn mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+#[inline(always)]
+fn sext(v: u64, bits: u32) -> i64 {
+    if bits >= 64 {
+        v as i64
+    } else {
+        ((v << (64 - bits)) as i64) >> (64 - bits)
+    }
+}
+
+fn unsup(what: String, line: u32) -> Fault {
+    Fault::Error(SimError::Unsupported { what, line })
+}
+
+/// Values of special registers and symbols for one warp.
+struct Env<'a> {
+    ctx: &'a Ctx<'a>,
+    ctaid: [u32; 3],
+    wi: usize,
+    clock: u64,
+}
+
+impl Env<'_> {
+    fn tid(&self, lane: usize) -> [u32; 3] {
+        let t = self.wi as u32 * 32 + lane as u32;
+        let [bx, by, _] = self.ctx.block;
+        [t % bx, (t / bx) % by, t / (bx * by)]
+    }
+    #[inline(always)]
+    fn rd(&self, regs: &[u64], o: &Operand, l: usize) -> u64 {
+        match o {
+            Operand::Reg(r) => regs[*r as usize * 32 + l],
+            Operand::Imm(v) => *v,
+            Operand::Sreg(s) => self.sreg(*s, l),
+            Operand::GlobalSym(i) => self.ctx.gsyms[*i as usize],
+        }
+    }
+    fn sreg(&self, s: Sreg, l: usize) -> u64 {
+        let c = self.ctx;
+        let lm = 1u64 << l;
+        (match s {
+            Sreg::Tid(d) => self.tid(l)[d as usize],
+            Sreg::Ntid(d) => c.block[d as usize],
+            Sreg::Ctaid(d) => self.ctaid[d as usize],
+            Sreg::Nctaid(d) => c.grid[d as usize],
+            Sreg::LaneId => l as u32,
+            Sreg::WarpId => self.wi as u32,
+            Sreg::NWarpId => c.nthreads.div_ceil(32),
+            Sreg::SmId => 0,
+            Sreg::NSmId => c.nsm,
+            Sreg::Clock => return self.clock,
+            Sreg::LanemaskEq => lm as u32,
+            Sreg::LanemaskLe => ((lm << 1) - 1) as u32,
+            Sreg::LanemaskLt => (lm - 1) as u32,
+            Sreg::LanemaskGe => !((lm - 1) as u32),
+            Sreg::LanemaskGt => !(((lm << 1) - 1) as u32),
+            Sreg::DynSmem => c.dyn_smem,
+            Sreg::TotalSmem => c.smem_size,
+        }) as u64
+    }
+}
+
+/// Where an address points.
+#[derive(Clone, Copy)]
+enum Loc {
+    Global(usize, u64),
+    Shared(u32),
+    Local(u32),
+    Param(u32),
+}
+
+/// Why an address could not be resolved (converted to a `HazardKind` on the cold path).
+#[derive(Clone, Copy)]
+enum BadAddr {
+    Oob(&'static str, u32),
+    Misaligned(&'static str, u32),
+}
+
+impl From<BadAddr> for HazardKind {
+    fn from(b: BadAddr) -> HazardKind {
+        match b {
+            BadAddr::Oob(space, size) => HazardKind::OutOfBounds { space, size },
+            BadAddr::Misaligned(space, size) => HazardKind::Misaligned { space, size },
+        }
+    }
+}
+
+/// Translates an address of `space` to a location, checking bounds and alignment.
+#[inline(always)]
+fn resolve(ctx: &Ctx, space: Space, addr: u64, size: u32, align: u32, local_size: u32) -> Result<Loc, BadAddr> {
+    let (space, a) = match space {
+        Space::Generic => {
+            if (SHARED_WINDOW..SHARED_WINDOW + WINDOW_SIZE).contains(&addr) {
+                (Space::Shared, addr - SHARED_WINDOW)
+            } else if (LOCAL_WINDOW..LOCAL_WINDOW + WINDOW_SIZE).contains(&addr) {
+                (Space::Local, addr - LOCAL_WINDOW)
+            } else if (PARAM_WINDOW..PARAM_WINDOW + WINDOW_SIZE).contains(&addr) {
+                (Space::Param, addr - PARAM_WINDOW)
+            } else {
+                (Space::Global, addr)
+            }
+        }
+        s => (s, addr),
+    };
+    let name = match space {
+        Space::Shared => "shared",
+        Space::Local => "local",
+        Space::Param => "param",
+        _ => "global",
+    };
+    let misaligned = if align.is_power_of_two() { a & (align as u64 - 1) != 0 } else { a % align as u64 != 0 };
+    if ctx.hazards && misaligned {
+        return Err(BadAddr::Misaligned(name, align));
+    }
+    let oob = BadAddr::Oob(name, size);
+    let end = a.checked_add(size as u64).ok_or(oob)?;
+    match space {
+        Space::Shared if end <= ctx.smem_size as u64 => Ok(Loc::Shared(a as u32)),
+        Space::Local if end <= local_size as u64 => Ok(Loc::Local(a as u32)),
+        Space::Param if end <= ctx.params.len() as u64 => Ok(Loc::Param(a as u32)),
+        Space::Global | Space::Const => {
+            ctx.mem.find(a, size as u64).map(|i| Loc::Global(i, a - ctx.mem.allocs[i].base)).ok_or(oob)
+        }
+        _ => Err(oob),
+    }
+}
+
+#[inline(always)]
+fn rd_bytes(b: &[u8], o: usize, size: u32) -> u64 {
+    // Fixed-size loads (a byte-wise copy into a buffer stalls store forwarding).
+    match size {
+        1 => b[o] as u64,
+        2 => u16::from_le_bytes([b[o], b[o + 1]]) as u64,
+        4 => u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or([0; 4])) as u64,
+        8 => u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8])),
+        _ => {
+            let mut v = [0u8; 8];
+            v[..size as usize].copy_from_slice(&b[o..o + size as usize]);
+            u64::from_le_bytes(v)
+        }
+    }
+}
+
+#[inline(always)]
+fn wr_bytes(b: &mut [u8], o: usize, size: u32, v: u64) {
+    match size {
+        1 => b[o] = v as u8,
+        2 => b[o..o + 2].copy_from_slice(&(v as u16).to_le_bytes()),
+        4 => b[o..o + 4].copy_from_slice(&(v as u32).to_le_bytes()),
+        8 => b[o..o + 8].copy_from_slice(&v.to_le_bytes()),
+        _ => b[o..o + size as usize].copy_from_slice(&v.to_le_bytes()[..size as usize]),
+    }
+}
+
+/// Per-warp-instruction memory access log for the sector/wavefront counters.
+struct AccLog {
+    n: usize,
+    addr: [u64; 32],
+    lane: [u8; 32],
+}
+
+impl AccLog {
+    fn new() -> AccLog {
+        AccLog { n: 0, addr: [0; 32], lane: [0; 32] }
+    }
+    fn push(&mut self, lane: usize, a: u64) {
+        if self.n < 32 {
+            self.addr[self.n] = a;
+            self.lane[self.n] = lane as u8;
+            self.n += 1;
+        }
+    }
+}
+
+/// True when lane i of the log accesses `addr[0] + (lane[i] - lane[0]) * size`
+/// (consecutive elements in lane order; the common coalesced case).
+fn is_lane_linear(log: &AccLog, size: u32) -> bool {
+    let (a0, l0) = (log.addr[0], log.lane[0] as u64);
+    (1..log.n).all(|i| log.addr[i] == a0.wrapping_add((log.lane[i] as u64 - l0) * size as u64))
+}
+
+/// Distinct 32-byte sectors touched by a warp-level global access of `size` bytes per lane.
+fn sectors(log: &AccLog, size: u32) -> u64 {
+    if log.n == 0 {
+        return 0;
+    }
+    let sz = size as u64;
+    let contiguous = log.lane[log.n - 1] as usize - log.lane[0] as usize + 1 == log.n;
+    if contiguous && is_lane_linear(log, size) {
+        let first = log.addr[0] >> 5;
+        let last = (log.addr[log.n - 1] + sz - 1) >> 5;
+        return last - first + 1;
+    }
+    // Count distinct sectors with a small open-addressing set (at most 64 entries).
+    let mut set = [u64::MAX; 128];
+    let mut count = 0;
+    for &a in &log.addr[..log.n] {
+        let (first, last) = (a >> 5, (a + sz - 1) >> 5);
+        for x in first..=last.min(first + 1) {
+            let mut h = (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57) as usize;
+            loop {
+                if set[h] == x {
+                    break;
+                }
+                if set[h] == u64::MAX {
+                    set[h] = x;
+                    count += 1;
+                    break;
+                }
+                h = (h + 1) & 127;
+            }
+        }
+    }
+    count
+}
+
+/// Wavefronts of a warp-level shared access (32 banks x 4 bytes): lanes are split into
+/// phases of 128 bytes (8-byte: half-warps, 16-byte: quarter-warps); per phase the
+/// wavefronts are the max over banks of distinct words. Returns (wavefronts, minimum).
+fn wavefronts(log: &AccLog, size: u32) -> (u64, u64) {
+    // Lanes per phase: 32 (<= 4 bytes), 16 (8 bytes), 8 (16 bytes) -> phase = lane >> sh.
+    let sh = (128 / size.clamp(4, 16)).trailing_zeros();
+    let mut active = [false; 4];
+    for &l in &log.lane[..log.n] {
+        active[((l >> sh) as usize).min(3)] = true;
+    }
+    let min = active.iter().filter(|&&a| a).count() as u64;
+    if log.n == 0 || (size >= 4 && log.addr[0].is_multiple_of(4) && is_lane_linear(log, size)) {
+        // Consecutive words: each bank at most once per phase.
+        return (min, min);
+    }
+    let mut total = 0;
+    for (ph, _) in active.iter().enumerate().filter(|(_, &a)| a) {
+        let mut ws = [0u64; 128];
+        let mut n = 0;
+        for i in 0..log.n {
+            if ((log.lane[i] >> sh) as usize).min(3) != ph {
+                continue;
+            }
+            let a = log.addr[i];
+            for wd in (a >> 2)..=((a + size as u64 - 1) >> 2) {
+                // Skipping repeats of the previous word keeps broadcasts cheap.
+                if n < ws.len() && (n == 0 || ws[n - 1] != wd) {
+                    ws[n] = wd;
+                    n += 1;
+                }
+            }
+        }
+        let ws = &mut ws[..n];
+        // Fast path: no bank holds two different words.
+        let mut bank_word = [u64::MAX; 32];
+        let mut conflict = false;
+        for &w in ws.iter() {
+            let b = &mut bank_word[(w % 32) as usize];
+            if *b == u64::MAX {
+                *b = w;
+            } else if *b != w {
+                conflict = true;
+                break;
+            }
+        }
+        if !conflict {
+            total += 1;
+            continue;
+        }
+        ws.sort_unstable();
+        let mut banks = [0u8; 32];
+        for (i, w) in ws.iter().enumerate() {
+            if i == 0 || ws[i - 1] != *w {
+                banks[(w % 32) as usize] += 1;
+            }
+        }
+        total += *banks.iter().max().unwrap_or(&1) as u64;
+    }
+    (total, min)
+}
+
+/// Checks and records one shared access of `[off, off+size)` by linear thread `tid`
+/// (see the module doc for the model).
+#[allow(clippy::too_many_arguments)]
+fn shared_check(
+    shadow: &mut [ShadowByte],
+    uninit: &mut Option<(u32, u32, u32)>,
+    epoch: u32,
+    wsync: u32,
+    tid: u32,
+    off: u32,
+    size: u32,
+    write: bool,
+    atomic: bool,
+    pc: u32,
+    pending: bool,
+) -> Result<(), (HazardKind, Option<ShadowAcc>)> {
+    let t = tid as u16;
+    let me = ShadowAcc {
+        tid: t,
+        flags: (if atomic { F_ATOMIC } else { 0 }) | (if pending { F_PENDING } else { 0 }),
+        epoch,
+        wsync,
+        pc,
+    };
+    let ordered = |p: &ShadowAcc| {
+        p.tid == NO_TID
+            || p.tid == t
+            || p.epoch != epoch
+            || (p.tid / 32 == t / 32 && p.wsync != wsync)
+            || (atomic && p.flags & F_ATOMIC != 0)
+    };
+    for s in &mut shadow[off as usize..(off + size) as usize] {
+        if !write || atomic {
+            if s.w.tid == NO_TID {
+                // Reported when the epoch ends (barrier or block end) unless a write by
+                // another thread in this epoch turns it into a race first.
+                uninit.get_or_insert((tid, pc, off));
+            }
+            if s.w.flags & F_PENDING != 0 {
+                return Err((HazardKind::CpAsyncNotWaited { issuer: [0; 3], issue_line: 0 }, Some(s.w)));
+            }
+        }
+        if !ordered(&s.w) {
+            return Err((HazardKind::Uninitialized, Some(s.w)));
+        }
+        if write {
+            for r in [s.r1, s.r2] {
+                if !ordered(&r) {
+                    return Err((HazardKind::Uninitialized, Some(r)));
+                }
+            }
+            s.w = me;
+            s.r1 = ShadowAcc::NONE;
+            s.r2 = ShadowAcc::NONE;
+        } else if s.r1.tid == t || s.r1.tid == NO_TID {
+            s.r1 = me;
+        } else {
+            s.r2 = s.r1;
+            s.r1 = me;
+        }
+    }
+    Ok(())
+}
+
+/// Executes one step of warp `wi`.
+pub fn step(ctx: &Ctx, b: &mut Block, wi: usize) -> R<Step> {
+    let w = &mut b.warps[wi];
+    let run = w.runnable();
+    if run == 0 {
+        return Ok(Step::Blocked);
+    }
+    let (pc, mask) = if w.uni {
+        (w.upc, run)
+    } else {
+        // Lowest PC first (reconverges forward branches); highest first while `rr`.
+        let mut best = if w.rr { 0 } else { u32::MAX };
+        let mut m = 0u32;
+        for l in lanes(run) {
+            let p = w.pc[l];
+            if p == best {
+                m |= 1 << l;
+            } else if (p < best) != w.rr {
+                best = p;
+                m = 1 << l;
+            }
+        }
+        (best, m)
+    };
+    let Some(inst) = ctx.k.insts.get(pc as usize) else {
+        return Err(unsup(format!("program counter {pc} past the end of the kernel"), 0));
+    };
+    let exec = match inst.guard {
+        None => mask,
+        Some((r, neg)) => {
+            let base = r as usize * 32;
+            let mut e = 0;
+            for l in lanes(mask) {
+                if (w.regs[base + l] & 1 != 0) != neg {
+                    e |= 1 << l;
+                }
+            }
+            e
+        }
+    };
+    b.clock += 1;
+    b.c.warp_insts += 1;
+    b.c.class[inst.class as usize] += exec.count_ones() as u64;
+    let next = pc + 1;
+    let mut backward = false;
+    match &inst.kind {
+        Kind::Bra { target } => {
+            let t = *target;
+            if exec == mask {
+                advance(w, mask, t);
+            } else {
+                advance(w, exec, t);
+                advance(w, mask & !exec, next);
+            }
+            backward = exec != 0 && t <= pc;
+            if backward {
+                w.rr = false;
+            }
+        }
+        Kind::Exit => {
+            w.materialize();
+            w.live &= !exec;
+            for l in lanes(mask & !exec) {
+                w.pc[l] = next;
+            }
+            if exec != 0 {
+                b.progressed = true;
+            }
+        }
+        Kind::Trap => {
+            if exec != 0 {
+                let lane = exec.trailing_zeros() as usize;
+                return Err(Fault::Hazard { kind: HazardKind::Trap, warp: wi, lane, pc, addr: None });
+            }
+            advance(w, mask, next);
+        }
+        Kind::Bar { id, count, arrive } => {
+            let env = Env { ctx, ctaid: b.ctaid, wi, clock: b.clock };
+            w.materialize();
+            if exec != 0 {
+                let l0 = exec.trailing_zeros() as usize;
+                let idv = env.rd(&w.regs, id, l0) as u32;
+                if idv >= 16 {
+                    return Err(unsup(format!("barrier id {idv}"), inst.line));
+                }
+                let cnt = count.as_ref().map(|c| env.rd(&w.regs, c, l0) as u32);
+                let bs = &mut b.bars[idv as usize];
+                bs.arrived += exec.count_ones();
+                if cnt.is_some() {
+                    bs.count = cnt;
+                }
+                if !*arrive {
+                    w.bar_wait |= exec;
+                    for l in lanes(exec) {
+                        w.bar_at[l] = (idv, pc);
+                    }
+                }
+            }
+            for l in lanes(mask) {
+                w.pc[l] = next;
+            }
+        }
+        _ if inst.collective => {
+            let env = Env { ctx, ctaid: b.ctaid, wi, clock: b.clock };
+            w.materialize();
+            let mut here = mask;
+            for l in lanes(w.coll_wait & w.live & !w.bar_wait) {
+                if w.pc[l] == pc {
+                    here |= 1 << l;
+                }
+            }
+            let l0 = mask.trailing_zeros() as usize;
+            let required = match &inst.kind {
+                Kind::Shfl { mask: m, .. }
+                | Kind::Vote { mask: m, .. }
+                | Kind::Redux { mask: m, .. }
+                | Kind::WarpSync { mask: m } => env.rd(&w.regs, m, l0) as u32,
+                _ => w.live,
+            };
+            if required & !w.live != 0 {
+                return Err(Fault::Hazard {
+                    kind: HazardKind::Barrier {
+                        detail: format!(
+                            "warp collective member mask names lanes {:#010x} that are not active (exited or outside the block)",
+                            required & !w.live
+                        ),
+                    },
+                    warp: wi,
+                    lane: l0,
+                    pc,
+                    addr: None,
+                });
+            }
+            if required & !here != 0 {
+                w.coll_wait |= mask;
+                for l in lanes(mask) {
+                    w.pc[l] = pc;
+                }
+            } else {
+                let exec = match inst.guard {
+                    None => here,
+                    Some((r, neg)) => {
+                        let mut e = 0;
+                        for l in lanes(here) {
+                            if (w.regs[r as usize * 32 + l] & 1 != 0) != neg {
+                                e |= 1 << l;
+                            }
+                        }
+                        e
+                    }
+                };
+                w.coll_wait &= !here;
+                for l in lanes(here) {
+                    w.pc[l] = next;
+                }
+                collective(ctx, b, wi, inst, exec, pc)?;
+            }
+        }
+        _ => {
+            if exec != 0 {
+                exec_simple(ctx, b, wi, inst, exec, pc)?;
+            }
+            let w = &mut b.warps[wi];
+            advance(w, mask, next);
+        }
+    }
+    let w = &mut b.warps[wi];
+    w.try_converge();
+    w.budget_used += 1;
+    Ok(Step::Ran { backward })
+}
+
+#[inline(always)]
+fn advance(w: &mut Warp, m: u32, to: u32) {
+    if w.uni && m == w.runnable() {
+        w.upc = to;
+        return;
+    }
+    w.materialize();
+    for l in lanes(m) {
+        w.pc[l] = to;
+    }
+}
+
+#[cold]
+fn fault_at(kind: impl Into<HazardKind>, wi: usize, lane: usize, pc: u32, addr: u64) -> Fault {
+    Fault::Hazard { kind: kind.into(), warp: wi, lane, pc, addr: Some(addr) }
+}
+
+fn race_fault(
+    ctx: &Ctx,
+    (kind, prev): (HazardKind, Option<ShadowAcc>),
+    wi: usize,
+    lane: usize,
+    pc: u32,
+    addr: u64,
+    write: bool,
+) -> Fault {
+    let env = Env { ctx, ctaid: [0; 3], wi, clock: 0 };
+    let line_of = |p: u32| ctx.k.insts.get(p as usize).map_or(0, |i| i.line);
+    let tid3 = |t: u16| {
+        let e = Env { ctx, ctaid: [0; 3], wi: t as usize / 32, clock: 0 };
+        e.tid(t as usize % 32)
+    };
+    let kind = match (kind, prev) {
+        (HazardKind::CpAsyncNotWaited { .. }, Some(p)) => {
+            HazardKind::CpAsyncNotWaited { issuer: tid3(p.tid), issue_line: line_of(p.pc) }
+        }
+        (HazardKind::Uninitialized, Some(p)) => HazardKind::SharedRace {
+            first: Access {
+                tid: tid3(p.tid),
+                warp: p.tid as u32 / 32,
+                line: line_of(p.pc),
+                write: p.flags & F_ATOMIC != 0 || p.flags & F_PENDING != 0 || is_write_pc(ctx, p.pc),
+            },
+            second: Access { tid: env.tid(lane), warp: wi as u32, line: line_of(pc), write },
+        },
+        (k, _) => k,
+    };
+    fault_at(kind, wi, lane, pc, addr)
+}
+
+fn is_write_pc(ctx: &Ctx, pc: u32) -> bool {
+    matches!(
+        ctx.k.insts.get(pc as usize).map(|i| &i.kind),
+        Some(Kind::St { .. } | Kind::Atom { .. } | Kind::CpAsync { .. } | Kind::CpWait(_) | Kind::CpWaitAll)
+    )
+}
+
+/// Reads `size` bytes at a resolved location.
+fn load(ctx: &Ctx, shared: &[u8], local: &[u8], lane: usize, lsize: u32, loc: Loc, size: u32) -> u64 {
+    match loc {
+        Loc::Global(i, o) => ctx.mem.allocs[i].load(o, size),
+        Loc::Shared(o) => rd_bytes(shared, o as usize, size),
+        Loc::Local(o) => rd_bytes(local, lane * lsize as usize + o as usize, size),
+        Loc::Param(o) => rd_bytes(ctx.params, o as usize, size),
+    }
+}
+
+fn elem_size(ty: ScalarType) -> u32 {
+    ty.bits().max(8) / 8
+}
+
+fn f32_of(v: u64) -> f32 {
+    f32::from_bits(v as u32)
+}
+
+fn ftz32(x: f32, ftz: bool) -> f32 {
+    if ftz && x.is_subnormal() {
+        0.0f32.copysign(x)
+    } else {
+        x
+    }
+}
+
+fn sat32(x: f32, sat: bool) -> f32 {
+    if !sat {
+        x
+    } else if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
+    }
+}
+
+/// Integer compare (PTX ISA "setp": `lo/ls/hi/hs` are the unsigned forms).
+fn cmp_int(c: Cmp, a: u64, b: u64, ty: ScalarType) -> bool {
+    let bits = ty.bits();
+    let (x, y) = if ty.is_signed_int() {
+        (sext(a, bits) as i128, sext(b, bits) as i128)
+    } else {
+        ((a & mask(bits)) as i128, (b & mask(bits)) as i128)
+    };
+    match c {
+        Cmp::Eq => x == y,
+        Cmp::Ne => x != y,
+        Cmp::Lt => x < y,
+        Cmp::Le => x <= y,
+        Cmp::Gt => x > y,
+        Cmp::Ge => x >= y,
+        _ => false,
+    }
+}
+
+/// Float compare: ordered forms are false on NaN, `u` forms true (PTX ISA "setp").
+fn cmp_f(c: Cmp, a: f64, b: f64) -> bool {
+    let nan = a.is_nan() || b.is_nan();
+    match c {
+        Cmp::Eq => !nan && a == b,
+        Cmp::Ne => !nan && a != b,
+        Cmp::Lt => !nan && a < b,
+        Cmp::Le => !nan && a <= b,
+        Cmp::Gt => !nan && a > b,
+        Cmp::Ge => !nan && a >= b,
+        Cmp::Equ => nan || a == b,
+        Cmp::Neu => nan || a != b,
+        Cmp::Ltu => nan || a < b,
+        Cmp::Leu => nan || a <= b,
+        Cmp::Gtu => nan || a > b,
+        Cmp::Geu => nan || a >= b,
+        Cmp::Num => !nan,
+        Cmp::Nan => nan,
+    }
+}
+
+/// Integer two-operand op (PTX ISA "Integer Arithmetic Instructions"; shift amounts
+/// larger than the width clamp to the width; division by zero is unspecified in the
+/// ISA: unsigned gives all ones, signed gives -1, `rem` by zero gives the dividend).
+fn int2(op: IntOp, ty: ScalarType, a: u64, b: u64) -> u64 {
+    let bits = ty.bits();
+    let m = mask(bits);
+    let s = ty.is_signed_int();
+    let (a, b) = (a & m, b & m);
+    let r = match op {
+        IntOp::Add => a.wrapping_add(b),
+        IntOp::Sub => a.wrapping_sub(b),
+        IntOp::MulLo => a.wrapping_mul(b),
+        IntOp::MulHi => {
+            let p = if s { (sext(a, bits) as i128 * sext(b, bits) as i128) as u128 } else { a as u128 * b as u128 };
+            (p >> bits) as u64
+        }
+        IntOp::Mul24Lo => {
+            let (x, y) = if s {
+                (sext(a, 24) as i128, sext(b, 24) as i128)
+            } else {
+                ((a & 0xff_ffff) as i128, (b & 0xff_ffff) as i128)
+            };
+            (x * y) as u64
+        }
+        IntOp::Div => {
+            if b == 0 {
+                u64::MAX
+            } else if s {
+                sext(a, bits).wrapping_div(sext(b, bits)) as u64
+            } else {
+                a / b
+            }
+        }
+        IntOp::Rem => {
+            if b == 0 {
+                a
+            } else if s {
+                sext(a, bits).wrapping_rem(sext(b, bits)) as u64
+            } else {
+                a % b
+            }
+        }
+        IntOp::Min => {
+            if s {
+                sext(a, bits).min(sext(b, bits)) as u64
+            } else {
+                a.min(b)
+            }
+        }
+        IntOp::Max => {
+            if s {
+                sext(a, bits).max(sext(b, bits)) as u64
+            } else {
+                a.max(b)
+            }
+        }
+        IntOp::And => a & b,
+        IntOp::Or => a | b,
+        IntOp::Xor => a ^ b,
+        IntOp::Shl => {
+            let sh = (b & 0xffff_ffff) as u32;
+            if sh >= bits {
+                0
+            } else {
+                a << sh
+            }
+        }
+        IntOp::Shr => {
+            let sh = (b & 0xffff_ffff) as u32;
+            if s {
+                (sext(a, bits) >> sh.min(bits - 1)) as u64
+            } else if sh >= bits {
+                0
+            } else {
+                a >> sh
+            }
+        }
+    };
+    r & m
+}
+
+fn int1(op: IntUn, ty: ScalarType, a: u64) -> u64 {
+    let bits = ty.bits();
+    let m = mask(bits);
+    let a = a & m;
+    match op {
+        IntUn::Not => !a & m,
+        IntUn::Cnot => (a == 0) as u64,
+        IntUn::Neg => a.wrapping_neg() & m,
+        IntUn::Abs => (sext(a, bits).wrapping_abs() as u64) & m,
+        IntUn::Popc => a.count_ones() as u64,
+        IntUn::Clz => (a.leading_zeros() - (64 - bits)) as u64,
+        IntUn::Brev => a.reverse_bits() >> (64 - bits),
+    }
+}
+
+/// Integer-to-integer `cvt` (PTX ISA "cvt": `.sat` clamps to the destination range).
+fn cvt_int(v: u64, sty: ScalarType, dty: ScalarType, sat: bool) -> u64 {
+    let sb = sty.bits();
+    let db = dty.bits();
+    let x: i128 = if sty.is_signed_int() { sext(v, sb) as i128 } else { (v & mask(sb)) as i128 };
+    let y = if sat {
+        let (lo, hi) =
+            if dty.is_signed_int() { (-(1i128 << (db - 1)), (1i128 << (db - 1)) - 1) } else { (0, (1i128 << db) - 1) };
+        x.clamp(lo, hi)
+    } else {
+        x
+    };
+    // Sign-extend into the (possibly wider) register when the destination is signed.
+    if dty.is_signed_int() {
+        (sext(y as u64, db) as u64) & mask(db.max(32))
+    } else {
+        y as u64 & mask(db)
+    }
+}
+
+fn is_int(t: ScalarType) -> bool {
+    !t.is_float() && t != ScalarType::Pred
+}
+
+fn rnd_default(m: &FMods) -> bool {
+    matches!(m.rnd, None | Some(Rounding::Rn))
+}
+
+fn f2(op: float::FBinOp, ty: ScalarType, m: &FMods, a: u64, b: u64, line: u32) -> R<u64> {
+    use float::FBinOp as F;
+    let rnd = m.rnd.unwrap_or(Rounding::Rn);
+    Ok(match ty {
+        ScalarType::F32 => {
+            let (x, y) = (ftz32(f32_of(a), m.ftz), ftz32(f32_of(b), m.ftz));
+            let r = if rnd_default(m) {
+                match op {
+                    F::Add => x + y,
+                    F::Sub => x - y,
+                    F::Mul => x * y,
+                    F::Min => x.min(y),
+                    F::Max => x.max(y),
+                    F::MinNaN => {
+                        if x.is_nan() || y.is_nan() {
+                            f32::NAN
+                        } else {
+                            x.min(y)
+                        }
+                    }
+                    F::MaxNaN => {
+                        if x.is_nan() || y.is_nan() {
+                            f32::NAN
+                        } else {
+                            x.max(y)
+                        }
+                    }
+                }
+            } else {
+                float::f32_bin(op, x, y, rnd, m.ftz, false)
+            };
+            sat32(ftz32(r, m.ftz), m.sat).to_bits() as u64
+        }
+        ScalarType::F64 => {
+            let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+            let r = if rnd_default(m) {
+                match op {
+                    F::Add => x + y,
+                    F::Sub => x - y,
+                    F::Mul => x * y,
+                    F::Min | F::MinNaN => x.min(y),
+                    F::Max | F::MaxNaN => x.max(y),
+                }
+            } else {
+                float::f64_bin(op, x, y, rnd)
+            };
+            r.to_bits()
+        }
+        ScalarType::F16 => float::f16_bin(op, a as u16, b as u16, rnd, m.ftz, m.sat) as u64,
+        ScalarType::Bf16 => float::bf16_bin(op, a as u16, b as u16, rnd, m.ftz, m.sat) as u64,
+        ScalarType::F16x2 => float::f16x2_bin(op, a as u32, b as u32, rnd, m.ftz, m.sat) as u64,
+        ScalarType::Bf16x2 => float::bf16x2_bin(op, a as u32, b as u32, rnd, m.ftz, m.sat) as u64,
+        _ => return Err(unsup(format!("float op on {ty:?}"), line)),
+    })
+}
+
+fn f1(op: FUn, ty: ScalarType, m: &FMods, a: u64, line: u32) -> R<u64> {
+    Ok(match ty {
+        ScalarType::F32 => {
+            let x = ftz32(f32_of(a), m.ftz);
+            let r = match op {
+                FUn::Neg => -x,
+                FUn::Abs => x.abs(),
+                FUn::Sqrt => {
+                    if rnd_default(m) {
+                        x.sqrt()
+                    } else {
+                        float::f32_sqrt(x, m.rnd, m.ftz)
+                    }
+                }
+                FUn::Rcp => {
+                    if rnd_default(m) {
+                        1.0 / x
+                    } else {
+                        float::f32_rcp(x, m.rnd, m.ftz)
+                    }
+                }
+                FUn::Rsqrt => float::f32_rsqrt(x, m.ftz),
+                FUn::Ex2 => float::f32_ex2_approx(x, m.ftz),
+                FUn::Lg2 => float::f32_lg2_approx(x, m.ftz),
+                FUn::Sin => float::f32_sin_approx(x, m.ftz),
+                FUn::Cos => float::f32_cos_approx(x, m.ftz),
+                FUn::Tanh => x.tanh(),
+            };
+            sat32(ftz32(r, m.ftz), m.sat).to_bits() as u64
+        }
+        ScalarType::F64 => {
+            let x = f64::from_bits(a);
+            let r = match op {
+                FUn::Neg => -x,
+                FUn::Abs => x.abs(),
+                FUn::Sqrt if rnd_default(m) => x.sqrt(),
+                FUn::Rcp if rnd_default(m) || m.rnd.is_none() => 1.0 / x,
+                FUn::Rsqrt => 1.0 / x.sqrt(),
+                _ => return Err(unsup(format!("{op:?} on f64 with {:?}", m.rnd), line)),
+            };
+            r.to_bits()
+        }
+        ScalarType::F16 | ScalarType::Bf16 => match op {
+            FUn::Neg => float::f16_neg(a as u16) as u64,
+            FUn::Abs => float::f16_abs(a as u16) as u64,
+            _ => return Err(unsup(format!("{op:?} on {ty:?}"), line)),
+        },
+        ScalarType::F16x2 | ScalarType::Bf16x2 => match op {
+            FUn::Neg => float::f16x2_neg(a as u32) as u64,
+            FUn::Abs => float::f16x2_abs(a as u32) as u64,
+            _ => return Err(unsup(format!("{op:?} on {ty:?}"), line)),
+        },
+        _ => return Err(unsup(format!("float op on {ty:?}"), line)),
+    })
+}
+
+/// Atomic update (PTX ISA "atom": `inc`/`dec` wrap at `b`).
+fn atom_new(op: AtomOp, ty: ScalarType, old: u64, b: u64, c: u64) -> Option<u64> {
+    let bits = ty.bits();
+    Some(
+        match (op, ty) {
+            (AtomOp::Add, ScalarType::F32) => (f32_of(old) + f32_of(b)).to_bits() as u64,
+            (AtomOp::Min, ScalarType::F32) => f32_of(old).min(f32_of(b)).to_bits() as u64,
+            (AtomOp::Max, ScalarType::F32) => f32_of(old).max(f32_of(b)).to_bits() as u64,
+            (AtomOp::Add, ScalarType::F64) => (f64::from_bits(old) + f64::from_bits(b)).to_bits(),
+            (AtomOp::Add, ScalarType::F16x2) => {
+                float::f16x2_bin(float::FBinOp::Add, old as u32, b as u32, Rounding::Rn, false, false) as u64
+            }
+            (AtomOp::Add, ScalarType::Bf16x2) => {
+                float::bf16x2_bin(float::FBinOp::Add, old as u32, b as u32, Rounding::Rn, false, false) as u64
+            }
+            (AtomOp::Add, ScalarType::F16) => {
+                float::f16_bin(float::FBinOp::Add, old as u16, b as u16, Rounding::Rn, false, false) as u64
+            }
+            (AtomOp::Add, _) => old.wrapping_add(b),
+            (AtomOp::Min, _) => int2(IntOp::Min, ty, old, b),
+            (AtomOp::Max, _) => int2(IntOp::Max, ty, old, b),
+            (AtomOp::Inc, _) => {
+                if old >= b {
+                    0
+                } else {
+                    old + 1
+                }
+            }
+            (AtomOp::Dec, _) => {
+                if old == 0 || old > b {
+                    b
+                } else {
+                    old - 1
+                }
+            }
+            (AtomOp::And, _) => old & b,
+            (AtomOp::Or, _) => old | b,
+            (AtomOp::Xor, _) => old ^ b,
+            (AtomOp::Exch, _) => b,
+            (AtomOp::Cas, _) => {
+                if old & mask(bits) == b & mask(bits) {
+                    c
+                } else {
+                    return None;
+                }
+            }
+        } & mask(bits),
+    )
+}
+
+/// Executes a non-control, non-collective instruction for lanes `exec`.
+fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u32) -> R<()> {
+    let Block { warps, shared, shadow, c, ctaid, epoch, clock, wrote_global, uninit, .. } = b;
+    let w = &mut warps[wi];
+    let env = Env { ctx, ctaid: *ctaid, wi, clock: *clock };
+    let line = inst.line;
+    macro_rules! each {
+        ($d:expr, |$l:ident, $regs:ident| $e:expr) => {{
+            let d = *$d as usize * 32;
+            for $l in lanes(exec) {
+                let $regs = &w.regs;
+                let v = $e;
+                w.regs[d + $l] = v;
+            }
+        }};
+    }
+    macro_rules! each_r {
+        ($d:expr, |$l:ident, $regs:ident| $e:expr) => {{
+            let d = *$d as usize * 32;
+            for $l in lanes(exec) {
+                let $regs = &w.regs;
+                let v = $e?;
+                w.regs[d + $l] = v;
+            }
+        }};
+    }
+    match &inst.kind {
+        Kind::Mov { d, a, bits } => each!(d, |l, r| env.rd(r, a, l) & mask(*bits)),
+        Kind::Pack { d, parts, part_bits } => each!(d, |l, r| {
+            let mut v = 0u64;
+            for (i, p) in parts.iter().enumerate() {
+                v |= (env.rd(r, p, l) & mask(*part_bits)) << (i as u32 * part_bits);
+            }
+            v
+        }),
+        Kind::Unpack { ds, a, part_bits } => {
+            for l in lanes(exec) {
+                let v = env.rd(&w.regs, a, l);
+                for (i, d) in ds.iter().enumerate() {
+                    if let Some(d) = d {
+                        w.regs[*d as usize * 32 + l] = (v >> (i as u32 * part_bits)) & mask(*part_bits);
+                    }
+                }
+            }
+        }
+        Kind::Int2 { op, ty, d, a, b } => each!(d, |l, r| int2(*op, *ty, env.rd(r, a, l), env.rd(r, b, l))),
+        Kind::MulWide { ty, d, a, b } => {
+            let bits = ty.bits();
+            each!(d, |l, r| {
+                let (x, y) = (env.rd(r, a, l), env.rd(r, b, l));
+                if ty.is_signed_int() {
+                    (sext(x, bits).wrapping_mul(sext(y, bits)) as u64) & mask(2 * bits)
+                } else {
+                    ((x & mask(bits)).wrapping_mul(y & mask(bits))) & mask(2 * bits)
+                }
+            })
+        }
+        Kind::Int1 { op, ty, d, a } => each!(d, |l, r| int1(*op, *ty, env.rd(r, a, l))),
+        Kind::AddCarry { sub, cin, cout, ty, d, a, b, cc } => {
+            let bits = ty.bits();
+            for l in lanes(exec) {
+                let (x, y) = (env.rd(&w.regs, a, l) & mask(bits), env.rd(&w.regs, b, l) & mask(bits));
+                let cf = if *cin { w.regs[*cc as usize * 32 + l] & 1 } else { 0 } as u128;
+                let (v, carry) = if *sub {
+                    // Borrow out of a - (b + CF).
+                    let rhs = y as u128 + cf;
+                    ((x as u128).wrapping_sub(rhs), (x as u128) < rhs)
+                } else {
+                    let t = x as u128 + y as u128 + cf;
+                    (t, t >> bits != 0)
+                };
+                w.regs[*d as usize * 32 + l] = v as u64 & mask(bits);
+                if *cout {
+                    w.regs[*cc as usize * 32 + l] = carry as u64;
+                }
+            }
+        }
+        Kind::MadCarry { hi, cin, cout, ty, d, a, b, c: cc3, cc } => {
+            let bits = ty.bits();
+            for l in lanes(exec) {
+                let (x, y, z) = (env.rd(&w.regs, a, l), env.rd(&w.regs, b, l), env.rd(&w.regs, cc3, l) & mask(bits));
+                let prod = if *hi { int2(IntOp::MulHi, *ty, x, y) } else { int2(IntOp::MulLo, *ty, x, y) };
+                let cf = if *cin { w.regs[*cc as usize * 32 + l] & 1 } else { 0 } as u128;
+                let t = prod as u128 + z as u128 + cf;
+                w.regs[*d as usize * 32 + l] = t as u64 & mask(bits);
+                if *cout {
+                    w.regs[*cc as usize * 32 + l] = (t >> bits != 0) as u64;
+                }
+            }
+        }
+        Kind::SatAdd { sub, d, a, b } => each!(d, |l, r| {
+            let (x, y) = (env.rd(r, a, l) as u32 as i32 as i64, env.rd(r, b, l) as u32 as i32 as i64);
+            let v = if *sub { x - y } else { x + y };
+            v.clamp(i32::MIN as i64, i32::MAX as i64) as i32 as u32 as u64
+        }),
+        Kind::Dp { two, hi, sa, sb, d, a, b, c: cc } => each!(d, |l, r| {
+            // PTX ISA "dp4a"/"dp2a": byte (and for dp2a, half-word) dot product plus c.
+            let (x, y, z) = (env.rd(r, a, l) as u32, env.rd(r, b, l) as u32, env.rd(r, cc, l) as u32);
+            let byte = |v: u32, i: u32, s: bool| {
+                if s {
+                    (v >> (8 * i)) as u8 as i8 as i64
+                } else {
+                    ((v >> (8 * i)) & 0xff) as i64
+                }
+            };
+            let half = |v: u32, i: u32, s: bool| {
+                if s {
+                    (v >> (16 * i)) as u16 as i16 as i64
+                } else {
+                    ((v >> (16 * i)) & 0xffff) as i64
+                }
+            };
+            let mut acc = z as i32 as i64;
+            if *two {
+                let base = if *hi { 2 } else { 0 };
+                for i in 0..2 {
+                    acc += half(x, i, *sa) * byte(y, base + i, *sb);
+                }
+            } else {
+                for i in 0..4 {
+                    acc += byte(x, i, *sa) * byte(y, i, *sb);
+                }
+            }
+            acc as u32 as u64
+        }),
+        Kind::Shf { left, clamp, d, a, b, c: cc } => each!(d, |l, r| {
+            // PTX ISA "shf": shift the 64-bit b:a; `.wrap` takes the amount mod 32,
+            // `.clamp` clamps it to 32.
+            let v = (env.rd(r, b, l) & 0xffff_ffff) << 32 | (env.rd(r, a, l) & 0xffff_ffff);
+            let n = env.rd(r, cc, l) as u32;
+            let n = if *clamp { n.min(32) } else { n & 31 };
+            if *left {
+                (v << n) >> 32 & 0xffff_ffff
+            } else {
+                (v >> n) & 0xffff_ffff
+            }
+        }),
+        Kind::Bfind { ty, shiftamt, d, a } => each!(d, |l, r| {
+            // PTX ISA "bfind": most significant non-sign bit, 0xffffffff if none.
+            let bits = ty.bits();
+            let mut v = env.rd(r, a, l) & mask(bits);
+            if ty.is_signed_int() && sext(v, bits) < 0 {
+                v = !v & mask(bits);
+            }
+            if v == 0 {
+                0xffff_ffff
+            } else {
+                let pos = 63 - v.leading_zeros() as u64;
+                if *shiftamt {
+                    bits as u64 - 1 - pos
+                } else {
+                    pos
+                }
+            }
+        }),
+        Kind::Copysign { ty, d, a, b } => each!(d, |l, r| {
+            let (x, y) = (env.rd(r, a, l), env.rd(r, b, l));
+            let sign = if *ty == ScalarType::F64 { 1u64 << 63 } else { 1u64 << 31 };
+            (y & !sign) | (x & sign)
+        }),
+        Kind::Testp { op, ty, d, a } => each!(d, |l, r| {
+            let v = env.rd(r, a, l);
+            let x = if *ty == ScalarType::F64 { f64::from_bits(v) } else { f32_of(v) as f64 };
+            let sub = if *ty == ScalarType::F64 { x.is_subnormal() } else { f32_of(v).is_subnormal() };
+            (match op {
+                TestOp::Finite => x.is_finite(),
+                TestOp::Infinite => x.is_infinite(),
+                TestOp::Number => !x.is_nan(),
+                TestOp::NotANumber => x.is_nan(),
+                TestOp::Normal => x.is_finite() && x != 0.0 && !sub,
+                TestOp::Subnormal => sub,
+            }) as u64
+        }),
+        Kind::Isspacep { space, d, a } => each!(d, |l, r| {
+            let v = env.rd(r, a, l);
+            let in_win = |base: u64| (base..base + WINDOW_SIZE).contains(&v);
+            (match space {
+                Space::Shared => in_win(SHARED_WINDOW),
+                Space::Local => in_win(LOCAL_WINDOW),
+                Space::Param => in_win(PARAM_WINDOW),
+                _ => !in_win(SHARED_WINDOW) && !in_win(LOCAL_WINDOW) && !in_win(PARAM_WINDOW),
+            }) as u64
+        }),
+        Kind::Mad { mode, ty, d, a, b, c: cc } => {
+            let bits = ty.bits();
+            let s = ty.is_signed_int();
+            each!(d, |l, r| {
+                let (x, y, z) = (env.rd(r, a, l), env.rd(r, b, l), env.rd(r, cc, l));
+                match mode {
+                    MadMode::Lo => x.wrapping_mul(y).wrapping_add(z) & mask(bits),
+                    MadMode::Hi => int2(IntOp::MulHi, *ty, x, y).wrapping_add(z) & mask(bits),
+                    MadMode::Wide => {
+                        let p = if s {
+                            sext(x, bits).wrapping_mul(sext(y, bits)) as u64
+                        } else {
+                            (x & mask(bits)).wrapping_mul(y & mask(bits))
+                        };
+                        p.wrapping_add(z) & mask(2 * bits)
+                    }
+                }
+            })
+        }
+        Kind::F2 { op, ty, m, d, a, b } => each_r!(d, |l, r| f2(*op, *ty, m, env.rd(r, a, l), env.rd(r, b, l), line)),
+        Kind::FDiv { ty, m, d, a, b } => each!(d, |l, r| {
+            let (x, y) = (env.rd(r, a, l), env.rd(r, b, l));
+            if *ty == ScalarType::F64 {
+                if rnd_default(m) {
+                    (f64::from_bits(x) / f64::from_bits(y)).to_bits()
+                } else {
+                    float::f64_div(f64::from_bits(x), f64::from_bits(y), m.rnd.unwrap_or(Rounding::Rn)).to_bits()
+                }
+            } else {
+                let (x, y) = (ftz32(f32_of(x), m.ftz), ftz32(f32_of(y), m.ftz));
+                let q = if rnd_default(m) { x / y } else { float::f32_div(x, y, m.rnd, m.ftz) };
+                sat32(ftz32(q, m.ftz), m.sat).to_bits() as u64
+            }
+        }),
+        Kind::F1 { op, ty, m, d, a } => each_r!(d, |l, r| f1(*op, *ty, m, env.rd(r, a, l), line)),
+        Kind::Fma { ty, m, d, a, b, c: cc } => {
+            let rnd = m.rnd.unwrap_or(Rounding::Rn);
+            each_r!(d, |l, r| {
+                let (x, y, z) = (env.rd(r, a, l), env.rd(r, b, l), env.rd(r, cc, l));
+                Ok::<u64, Fault>(match ty {
+                    ScalarType::F32 => {
+                        let (x, y, z) = (ftz32(f32_of(x), m.ftz), ftz32(f32_of(y), m.ftz), ftz32(f32_of(z), m.ftz));
+                        let v =
+                            if rnd_default(m) { x.mul_add(y, z) } else { float::f32_fma(x, y, z, rnd, m.ftz, false) };
+                        sat32(ftz32(v, m.ftz), m.sat).to_bits() as u64
+                    }
+                    ScalarType::F64 => {
+                        let (x, y, z) = (f64::from_bits(x), f64::from_bits(y), f64::from_bits(z));
+                        if rnd_default(m) { x.mul_add(y, z) } else { float::f64_fma(x, y, z, rnd) }.to_bits()
+                    }
+                    ScalarType::F16 => float::f16_fma(x as u16, y as u16, z as u16, rnd, m.ftz, m.sat, m.relu) as u64,
+                    ScalarType::Bf16 => float::bf16_fma(x as u16, y as u16, z as u16, rnd, m.ftz, m.sat, m.relu) as u64,
+                    ScalarType::F16x2 => {
+                        float::f16x2_fma(x as u32, y as u32, z as u32, rnd, m.ftz, m.sat, m.relu) as u64
+                    }
+                    ScalarType::Bf16x2 => {
+                        float::bf16x2_fma(x as u32, y as u32, z as u32, rnd, m.ftz, m.sat, m.relu) as u64
+                    }
+                    _ => return Err(unsup(format!("fma on {ty:?}"), line)),
+                })
+            })
+        }
+        Kind::Setp { cmp, ty, d, d2, a, b, comb } => {
+            for l in lanes(exec) {
+                let (x, y) = (env.rd(&w.regs, a, l), env.rd(&w.regs, b, l));
+                let t = match ty {
+                    ScalarType::F32 => cmp_f(*cmp, f32_of(x) as f64, f32_of(y) as f64),
+                    ScalarType::F64 => cmp_f(*cmp, f64::from_bits(x), f64::from_bits(y)),
+                    ScalarType::F16 => float::setp_f16(*cmp, x as u16, y as u16),
+                    ScalarType::Bf16 => float::setp_bf16(*cmp, x as u16, y as u16),
+                    t if is_int(*t) => cmp_int(*cmp, x, y, *t),
+                    _ => return Err(unsup(format!("setp on {ty:?}"), line)),
+                };
+                let (p, q) = match comb {
+                    None => (t, !t),
+                    Some((op, cp, neg)) => {
+                        let cv = (env.rd(&w.regs, cp, l) & 1 != 0) != *neg;
+                        let f = |v: bool| match op {
+                            BoolOp::And => v && cv,
+                            BoolOp::Or => v || cv,
+                            BoolOp::Xor => v ^ cv,
+                        };
+                        (f(t), f(!t))
+                    }
+                };
+                if let Some(d) = d {
+                    w.regs[*d as usize * 32 + l] = p as u64;
+                }
+                if let Some(d2) = d2 {
+                    w.regs[*d2 as usize * 32 + l] = q as u64;
+                }
+            }
+        }
+        Kind::Selp { bits, d, a, b, p } => each!(d, |l, r| {
+            if env.rd(r, p, l) & 1 != 0 {
+                env.rd(r, a, l) & mask(*bits)
+            } else {
+                env.rd(r, b, l) & mask(*bits)
+            }
+        }),
+        Kind::Slct { bits, float_c, d, a, b, c: cc } => each!(d, |l, r| {
+            let cv = env.rd(r, cc, l);
+            let pos = if *float_c { f32_of(cv) >= 0.0 } else { cv as u32 as i32 >= 0 };
+            if pos {
+                env.rd(r, a, l) & mask(*bits)
+            } else {
+                env.rd(r, b, l) & mask(*bits)
+            }
+        }),
+        Kind::Lop3 { d, a, b, c: cc, lut } => {
+            each!(d, |l, r| bits::lop3(env.rd(r, a, l) as u32, env.rd(r, b, l) as u32, env.rd(r, cc, l) as u32, *lut)
+                as u64)
+        }
+        Kind::Prmt { d, a, b, c: cc, mode } => {
+            each!(d, |l, r| bits::prmt(env.rd(r, a, l) as u32, env.rd(r, b, l) as u32, env.rd(r, cc, l) as u32, *mode)
+                as u64)
+        }
+        Kind::Bfe { ty, d, a, b, c: cc } => each!(d, |l, r| {
+            let (x, p, n) = (env.rd(r, a, l), env.rd(r, b, l) as u32, env.rd(r, cc, l) as u32);
+            match ty {
+                ScalarType::S32 => bits::bfe_s32(x as u32, p, n) as u64,
+                ScalarType::U64 | ScalarType::B64 => bits::bfe_u64(x, p, n),
+                ScalarType::S64 => bits::bfe_s64(x, p, n),
+                _ => bits::bfe_u32(x as u32, p, n) as u64,
+            }
+        }),
+        Kind::Bfi { bits: nb, d, f, b, c: cc, e } => each!(d, |l, r| {
+            let (x, y, p, n) = (env.rd(r, f, l), env.rd(r, b, l), env.rd(r, cc, l) as u32, env.rd(r, e, l) as u32);
+            if *nb == 64 {
+                bits::bfi_b64(x, y, p, n)
+            } else {
+                bits::bfi_b32(x as u32, y as u32, p, n) as u64
+            }
+        }),
+        Kind::Cvt { dty, sty, m, d, a } => {
+            let both_int = is_int(*dty) && is_int(*sty);
+            each_r!(d, |l, r| {
+                let v = env.rd(r, a, l);
+                if both_int {
+                    Ok(cvt_int(v, *sty, *dty, m.sat))
+                } else if *dty == *sty && m.rnd.is_none() && !m.sat && !m.ftz {
+                    Ok(v & mask(dty.bits()))
+                } else {
+                    convert::cvt(v & mask(sty.bits()), *sty, *dty, m.rnd, m.sat, m.ftz)
+                        .map_err(|e| unsup(format!("cvt: {e}"), line))
+                }
+            })
+        }
+        Kind::CvtPack { bf16, m, d, a, b } => each!(d, |l, r| convert::cvt_pack_f16x2(
+            f32_of(env.rd(r, a, l)),
+            f32_of(env.rd(r, b, l)),
+            m.rnd.unwrap_or(Rounding::Rn),
+            *bf16,
+            m.relu,
+            m.sat
+        ) as u64),
+        Kind::Cvta { to, space, bits: nb, d, a } => {
+            let base = match space {
+                Space::Shared => SHARED_WINDOW,
+                Space::Local => LOCAL_WINDOW,
+                Space::Param => PARAM_WINDOW,
+                _ => 0,
+            };
+            each!(d, |l, r| {
+                let v = env.rd(r, a, l);
+                (if *to { v.wrapping_sub(base) } else { v.wrapping_add(base) }) & mask(*nb)
+            })
+        }
+        Kind::CreatePolicy { d } => each!(d, |_l, _r| 0x1000_0000_0000_0000u64),
+        Kind::ActiveMask { d } => each!(d, |_l, _r| exec as u64),
+        Kind::Nop => {}
+        Kind::Ld { space, ty, ds, addr } => {
+            let es = elem_size(*ty);
+            let total = es * ds.len() as u32;
+            let mut log = AccLog::new();
+            let mut space_seen = None;
+            let lsize = ctx.k.local_size;
+            for l in lanes(exec) {
+                let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
+                let loc = resolve(ctx, *space, a, total, total, lsize).map_err(|k| fault_at(k, wi, l, pc, a))?;
+                log.push(l, a);
+                match loc {
+                    Loc::Global(i, _) => {
+                        c.alloc[i].0 += total as u64;
+                        space_seen = Some(Space::Global);
+                    }
+                    Loc::Shared(o) => {
+                        space_seen = Some(Space::Shared);
+                        if ctx.hazards {
+                            shared_check(
+                                shadow,
+                                uninit,
+                                *epoch,
+                                w.wsync,
+                                wi as u32 * 32 + l as u32,
+                                o,
+                                total,
+                                false,
+                                false,
+                                pc,
+                                false,
+                            )
+                            .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, false))?;
+                        }
+                    }
+                    _ => {}
+                }
+                for (i, d) in ds.iter().enumerate() {
+                    let el = match loc {
+                        Loc::Global(ai, o) => Loc::Global(ai, o + (i as u32 * es) as u64),
+                        Loc::Shared(o) => Loc::Shared(o + i as u32 * es),
+                        Loc::Local(o) => Loc::Local(o + i as u32 * es),
+                        Loc::Param(o) => Loc::Param(o + i as u32 * es),
+                    };
+                    let v = load(ctx, shared, &w.local, l, lsize, el, es);
+                    if let Some(d) = d {
+                        // Signed loads sign-extend into the register (PTX ISA "ld").
+                        w.regs[*d as usize * 32 + l] = if ty.is_signed_int() { sext(v, es * 8) as u64 } else { v };
+                    }
+                }
+            }
+            account(c, pc, space_seen, &log, total);
+        }
+        Kind::St { space, ty, srcs, addr } => {
+            let es = elem_size(*ty);
+            let total = es * srcs.len() as u32;
+            let mut log = AccLog::new();
+            let mut space_seen = None;
+            let lsize = ctx.k.local_size as usize;
+            for l in lanes(exec) {
+                let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
+                let loc = resolve(ctx, *space, a, total, total, lsize as u32).map_err(|k| fault_at(k, wi, l, pc, a))?;
+                log.push(l, a);
+                if let Loc::Shared(o) = loc {
+                    space_seen = Some(Space::Shared);
+                    if ctx.hazards {
+                        shared_check(
+                            shadow,
+                            uninit,
+                            *epoch,
+                            w.wsync,
+                            wi as u32 * 32 + l as u32,
+                            o,
+                            total,
+                            true,
+                            false,
+                            pc,
+                            false,
+                        )
+                        .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, true))?;
+                    }
+                }
+                for (i, s) in srcs.iter().enumerate() {
+                    let v = env.rd(&w.regs, s, l);
+                    let off = i as u32 * es;
+                    match loc {
+                        Loc::Global(ai, o) => {
+                            ctx.mem.allocs[ai].store(o + off as u64, es, v);
+                            c.alloc[ai].1 += es as u64;
+                            space_seen = Some(Space::Global);
+                            *wrote_global = true;
+                        }
+                        Loc::Shared(o) => wr_bytes(shared, (o + off) as usize, es, v),
+                        Loc::Local(o) => wr_bytes(&mut w.local, l * lsize + (o + off) as usize, es, v),
+                        Loc::Param(_) => return Err(unsup("store to the param space".into(), line)),
+                    }
+                }
+            }
+            account(c, pc, space_seen, &log, total);
+        }
+        Kind::Atom { space, op, ty, d, addr, b: bo, c: co } => {
+            let es = elem_size(*ty);
+            let mut log = AccLog::new();
+            let mut space_seen = None;
+            for l in lanes(exec) {
+                let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
+                let loc = resolve(ctx, *space, a, es, es, 0).map_err(|k| fault_at(k, wi, l, pc, a))?;
+                log.push(l, a);
+                let bv = env.rd(&w.regs, bo, l) & mask(ty.bits());
+                let cv = co.as_ref().map_or(0, |x| env.rd(&w.regs, x, l)) & mask(ty.bits());
+                let old = match loc {
+                    Loc::Global(ai, o) => {
+                        space_seen = Some(Space::Global);
+                        c.alloc[ai].0 += es as u64;
+                        c.alloc[ai].1 += es as u64;
+                        let mut changed = false;
+                        let old = ctx.mem.allocs[ai].rmw(o, es, &mut |old| {
+                            let n = atom_new(*op, *ty, old, bv, cv)?;
+                            changed = n != old;
+                            Some(n)
+                        });
+                        // An atomic that leaves the value unchanged (failed CAS, add 0)
+                        // is not progress for deadlock detection.
+                        *wrote_global |= changed;
+                        old
+                    }
+                    Loc::Shared(o) => {
+                        space_seen = Some(Space::Shared);
+                        if ctx.hazards {
+                            shared_check(
+                                shadow,
+                                uninit,
+                                *epoch,
+                                w.wsync,
+                                wi as u32 * 32 + l as u32,
+                                o,
+                                es,
+                                true,
+                                true,
+                                pc,
+                                false,
+                            )
+                            .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, true))?;
+                        }
+                        let old = rd_bytes(shared, o as usize, es);
+                        if let Some(nv) = atom_new(*op, *ty, old, bv, cv) {
+                            wr_bytes(shared, o as usize, es, nv);
+                        }
+                        old
+                    }
+                    _ => return Err(unsup("atomic outside global/shared".into(), line)),
+                };
+                if let Some(d) = d {
+                    w.regs[*d as usize * 32 + l] = if ty.is_signed_int() { sext(old, es * 8) as u64 } else { old };
+                }
+            }
+            account(c, pc, space_seen, &log, es);
+        }
+        Kind::CpAsync { dst, src, size, src_size } => {
+            let mut glog = AccLog::new();
+            let mut slog = AccLog::new();
+            for l in lanes(exec) {
+                let ga = env.rd(&w.regs, &src.base, l).wrapping_add(src.offset as u64);
+                let sa = env.rd(&w.regs, &dst.base, l).wrapping_add(dst.offset as u64);
+                let n = src_size.as_ref().map_or(*size, |s| (env.rd(&w.regs, s, l) as u32).min(*size));
+                let mut data = [0u8; 16];
+                if n > 0 {
+                    let loc = resolve(ctx, Space::Global, ga, n, *size, 0).map_err(|k| fault_at(k, wi, l, pc, ga))?;
+                    if let Loc::Global(ai, o) = loc {
+                        for (i, byte) in data.iter_mut().enumerate().take(n as usize) {
+                            *byte = ctx.mem.allocs[ai].load(o + i as u64, 1) as u8;
+                        }
+                        c.alloc[ai].0 += n as u64;
+                    }
+                    glog.push(l, ga);
+                }
+                let Loc::Shared(so) =
+                    resolve(ctx, Space::Shared, sa, *size, *size, 0).map_err(|k| fault_at(k, wi, l, pc, sa))?
+                else {
+                    return Err(unsup("cp.async destination".into(), line));
+                };
+                slog.push(l, sa);
+                if ctx.hazards {
+                    shared_check(
+                        shadow,
+                        uninit,
+                        *epoch,
+                        w.wsync,
+                        wi as u32 * 32 + l as u32,
+                        so,
+                        *size,
+                        true,
+                        false,
+                        pc,
+                        true,
+                    )
+                    .map_err(|e| race_fault(ctx, e, wi, l, pc, so as u64, true))?;
+                }
+                w.cp[l].push(CpPending { dst: so, data, len: *size, group: u32::MAX, pc });
+            }
+            account(c, pc, Some(Space::Global), &glog, *size);
+            account(c, pc, Some(Space::Shared), &slog, *size);
+        }
+        Kind::Mbar { op, d, addr, b: bo } => {
+            // Object layout (ours; opaque in the ISA): pending arrivals in bits 0..21,
+            // expected arrivals in bits 21..42, phase number in bits 42..64. A phase
+            // completion orders all earlier accesses before all later ones (block epoch).
+            const M21: u64 = (1 << 21) - 1;
+            for l in lanes(exec) {
+                let bv = bo.as_ref().map_or(1, |x| env.rd(&w.regs, x, l));
+                if *op == MbarOp::PendingCount {
+                    if let Some(d) = d {
+                        w.regs[*d as usize * 32 + l] = bv & M21;
+                    }
+                    continue;
+                }
+                let Some(addr) = addr else { continue };
+                let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
+                let space = if a >= SHARED_WINDOW { Space::Generic } else { Space::Shared };
+                let Loc::Shared(o) = resolve(ctx, space, a, 8, 8, 0).map_err(|k| fault_at(k, wi, l, pc, a))? else {
+                    return Err(unsup("mbarrier object outside shared memory".into(), line));
+                };
+                let tid = wi as u32 * 32 + l as u32;
+                let write = !matches!(op, MbarOp::TestWait { .. });
+                if ctx.hazards {
+                    let atomic = !matches!(op, MbarOp::Init | MbarOp::Inval);
+                    shared_check(shadow, uninit, *epoch, w.wsync, tid, o, 8, write, atomic, pc, false)
+                        .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, write))?;
+                }
+                let v = rd_bytes(shared, o as usize, 8);
+                let (pending, expected, phase) = (v & M21, (v >> 21) & M21, v >> 42);
+                let pack = |p: u64, e: u64, ph: u64| (p & M21) | (e & M21) << 21 | ph << 42;
+                match op {
+                    MbarOp::Init => wr_bytes(shared, o as usize, 8, pack(bv, bv, 0)),
+                    MbarOp::Inval => wr_bytes(shared, o as usize, 8, 0),
+                    MbarOp::Arrive { drop } => {
+                        let expected = if *drop { expected.saturating_sub(1) } else { expected };
+                        let left = pending.saturating_sub(bv);
+                        let nv = if left == 0 {
+                            *epoch += 1;
+                            pack(expected, expected, phase + 1)
+                        } else {
+                            pack(left, expected, phase)
+                        };
+                        wr_bytes(shared, o as usize, 8, nv);
+                        if let Some(d) = d {
+                            w.regs[*d as usize * 32 + l] = pack(left, 0, phase);
+                        }
+                    }
+                    MbarOp::TestWait { parity } => {
+                        let done = if *parity { (phase & 1) != (bv & 1) } else { phase != bv >> 42 };
+                        if let Some(d) = d {
+                            w.regs[*d as usize * 32 + l] = done as u64;
+                        }
+                    }
+                    MbarOp::PendingCount => {}
+                }
+            }
+        }
+        Kind::CpMbarArrive { noinc, addr } => {
+            for l in lanes(exec) {
+                // All earlier cp.async of this thread complete before the arrive-on.
+                land_cp(shared, shadow, *epoch, w, wi, l, None);
+                if !*noinc {
+                    continue;
+                }
+                let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
+                let Loc::Shared(o) = resolve(ctx, Space::Shared, a, 8, 8, 0).map_err(|k| fault_at(k, wi, l, pc, a))?
+                else {
+                    return Err(unsup("mbarrier object outside shared memory".into(), line));
+                };
+                let v = rd_bytes(shared, o as usize, 8);
+                const M21: u64 = (1 << 21) - 1;
+                let (pending, expected, phase) = (v & M21, (v >> 21) & M21, v >> 42);
+                let nv = if pending <= 1 {
+                    *epoch += 1;
+                    expected | expected << 21 | (phase + 1) << 42
+                } else {
+                    (pending - 1) | expected << 21 | phase << 42
+                };
+                wr_bytes(shared, o as usize, 8, nv);
+            }
+        }
+        Kind::CpCommit => {
+            for l in lanes(exec) {
+                let g = w.cp_next_group[l];
+                for p in w.cp[l].iter_mut().filter(|p| p.group == u32::MAX) {
+                    p.group = g;
+                }
+                w.cp_next_group[l] += 1;
+            }
+        }
+        Kind::CpWait(n) => {
+            for l in lanes(exec) {
+                let keep_from = w.cp_next_group[l].saturating_sub(*n);
+                land_cp(shared, shadow, *epoch, w, wi, l, Some(keep_from));
+            }
+        }
+        Kind::CpWaitAll => {
+            for l in lanes(exec) {
+                land_cp(shared, shadow, *epoch, w, wi, l, None);
+            }
+        }
+        _ => return Err(unsup(format!("instruction at pc {pc}"), line)),
+    }
+    Ok(())
+}
+
+/// Lands lane `l`'s pending cp.async copies: all of them (`None`), or those of
+/// committed groups older than `keep_from` (PTX ISA "cp.async.wait_group"). Landing
+/// is a write by the issuing thread now.
+fn land_cp(
+    shared: &mut [u8],
+    shadow: &mut [ShadowByte],
+    epoch: u32,
+    w: &mut Warp,
+    wi: usize,
+    l: usize,
+    keep_from: Option<u32>,
+) {
+    let tid = (wi * 32 + l) as u16;
+    let pend = std::mem::take(&mut w.cp[l]);
+    for p in pend {
+        let keep = match keep_from {
+            None => false,
+            Some(k) => p.group == u32::MAX || p.group >= k,
+        };
+        if keep {
+            w.cp[l].push(p);
+            continue;
+        }
+        shared[p.dst as usize..(p.dst + p.len) as usize].copy_from_slice(&p.data[..p.len as usize]);
+        if let Some(sh) = shadow.get_mut(p.dst as usize..(p.dst + p.len) as usize) {
+            for s in sh {
+                if s.w.tid == tid && s.w.flags & F_PENDING != 0 {
+                    s.w = ShadowAcc { tid, flags: 0, epoch, wsync: w.wsync, pc: p.pc };
+                }
+            }
+        }
+    }
+}
+
+fn account(c: &mut Counters, pc: u32, space: Option<Space>, log: &AccLog, size: u32) {
+    let at = pc as usize;
+    if c.per_pc.len() <= at {
+        c.per_pc.resize(at + 1, Default::default());
+    }
+    match space {
+        Some(Space::Global) => {
+            let n = sectors(log, size);
+            c.sectors += n;
+            c.gaccesses += 1;
+            let e = &mut c.per_pc[at];
+            e.global_warp_accesses += 1;
+            e.global_sectors += n;
+        }
+        Some(Space::Shared) => {
+            let (wf, min) = wavefronts(log, size);
+            c.wavefronts += wf;
+            c.min_wavefronts += min;
+            c.saccesses += 1;
+            let e = &mut c.per_pc[at];
+            e.shared_warp_accesses += 1;
+            e.shared_wavefronts += wf;
+            e.shared_min_wavefronts += min;
+        }
+        _ => {}
+    }
+}
+
+/// Executes a warp collective for lanes `exec` (all required members are present).
+fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u32) -> R<()> {
+    let Block { warps, shared, shadow, c, ctaid, epoch, clock, uninit, .. } = b;
+    let w = &mut warps[wi];
+    let env = Env { ctx, ctaid: *ctaid, wi, clock: *clock };
+    let line = inst.line;
+    let gather = |w: &Warp, o: &Operand| {
+        let mut v = [0u32; 32];
+        for l in lanes(exec) {
+            v[l] = env.rd(&w.regs, o, l) as u32;
+        }
+        v
+    };
+    let l0 = exec.trailing_zeros() as usize;
+    if exec == 0 {
+        return Ok(());
+    }
+    match &inst.kind {
+        Kind::WarpSync { .. } => w.wsync += 1,
+        Kind::Shfl { mode, d, dp, a, b: bo, c: co, mask: mo } => {
+            let m = env.rd(&w.regs, mo, l0) as u32;
+            let (va, vb, vc) = (gather(w, a), gather(w, bo), gather(w, co));
+            let (res, ok) = warp::shfl(*mode, &va, &vb, &vc, m & exec);
+            for l in lanes(exec) {
+                w.regs[*d as usize * 32 + l] = res[l] as u64;
+                if let Some(p) = dp {
+                    w.regs[*p as usize * 32 + l] = ok[l] as u64;
+                }
+            }
+        }
+        Kind::Vote { mode, d, a, neg, mask: mo } => {
+            let m = env.rd(&w.regs, mo, l0) as u32;
+            let mut preds = [false; 32];
+            for l in lanes(exec) {
+                preds[l] = (env.rd(&w.regs, a, l) & 1 != 0) != *neg;
+            }
+            let res = warp::vote(*mode, &preds, m & exec);
+            for l in lanes(exec) {
+                w.regs[*d as usize * 32 + l] = res[l] as u64;
+            }
+        }
+        Kind::Redux { op, signed, d, a, mask: mo } => {
+            let m = env.rd(&w.regs, mo, l0) as u32;
+            let res = warp::redux(*op, *signed, &gather(w, a), m & exec);
+            for l in lanes(exec) {
+                w.regs[*d as usize * 32 + l] = res as u64;
+            }
+        }
+        Kind::Mma { desc, ds, a, b: bo, c: co } => {
+            let pack = |w: &Warp, ops: &[Operand]| -> R<[[u32; 4]; 32]> {
+                if ops.len() > 4 {
+                    return Err(unsup(format!("mma with {} registers per operand", ops.len()), line));
+                }
+                let mut v = [[0u32; 4]; 32];
+                for l in lanes(exec) {
+                    for (i, o) in ops.iter().enumerate() {
+                        v[l][i] = env.rd(&w.regs, o, l) as u32;
+                    }
+                }
+                Ok(v)
+            };
+            let (va, vb, vc) = (pack(w, a)?, pack(w, bo)?, pack(w, co)?);
+            let res = mma::mma_sync(desc, &va, &vb, &vc).map_err(|e| unsup(format!("mma: {e}"), line))?;
+            if ds.len() > 4 {
+                return Err(unsup("mma with more than 4 destination registers".into(), line));
+            }
+            for l in lanes(exec) {
+                for (i, d) in ds.iter().enumerate() {
+                    w.regs[*d as usize * 32 + l] = res[l][i] as u64;
+                }
+            }
+            c.mma += 1;
+        }
+        Kind::Ldmatrix { count, trans, ds, addr } => {
+            let mut rows = [0u32; 32];
+            let mut log = AccLog::new();
+            for l in lanes(exec) {
+                rows[l] = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64) as u32;
+            }
+            // Lanes 8i..8i+7 give the row addresses of matrix i (PTX ISA "ldmatrix").
+            for (l, &row) in rows.iter().enumerate().take(*count as usize * 8) {
+                let a = row as u64;
+                if exec & (1 << l) == 0 {
+                    return Err(Fault::Hazard {
+                        kind: HazardKind::Barrier { detail: format!("ldmatrix row-address lane {l} is not active") },
+                        warp: wi,
+                        lane: l0,
+                        pc,
+                        addr: None,
+                    });
+                }
+                let Loc::Shared(o) =
+                    resolve(ctx, Space::Shared, a, 16, 16, 0).map_err(|k| fault_at(k, wi, l, pc, a))?
+                else {
+                    return Err(unsup("ldmatrix address".into(), line));
+                };
+                if ctx.hazards {
+                    shared_check(
+                        shadow,
+                        uninit,
+                        *epoch,
+                        w.wsync,
+                        wi as u32 * 32 + l as u32,
+                        o,
+                        16,
+                        false,
+                        false,
+                        pc,
+                        false,
+                    )
+                    .map_err(|e| race_fault(ctx, e, wi, l, pc, a, false))?;
+                }
+                log.push(l, a);
+            }
+            let sh: &[u8] = shared;
+            let mut read16 = |a: u32| -> Result<[u8; 16], String> {
+                let s =
+                    sh.get(a as usize..a as usize + 16).ok_or_else(|| format!("row address {a:#x} out of bounds"))?;
+                let mut r = [0u8; 16];
+                r.copy_from_slice(s);
+                Ok(r)
+            };
+            let res = warp::ldmatrix(*count, *trans, &rows, &mut read16)
+                .map_err(|e| unsup(format!("ldmatrix: {e}"), line))?;
+            for l in lanes(exec) {
+                for (i, d) in ds.iter().enumerate() {
+                    w.regs[*d as usize * 32 + l] = res[l][i] as u64;
+                }
+            }
+            account(c, pc, Some(Space::Shared), &log, 16);
+        }
+        _ => return Err(unsup(format!("collective at pc {pc}"), line)),
+    }
+    Ok(())
+}

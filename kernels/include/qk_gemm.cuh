@@ -1,0 +1,119 @@
+/*
+ * qk_gemm.cuh — the parts of a tensor-core GEMM that do not depend on its operand
+ * types: the split-K fix-up of partial tiles and the 16-byte store of a C tile staged
+ * in shared memory. Used by gemm_w8a8.cu (int32 partials) and gemm_w4a16.cu (f32).
+ */
+#ifndef QK_GEMM_CUH
+#define QK_GEMM_CUH
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "qk_abi.h"
+
+/* The 16-byte vector type of an accumulator element type. */
+template <typename T>
+struct QkVec4;
+template <>
+struct QkVec4<int32_t> {
+    using type = int4;
+    __device__ static type pack(const int32_t (&v)[4]) { return make_int4(v[0], v[1], v[2], v[3]); }
+};
+template <>
+struct QkVec4<float> {
+    using type = float4;
+    __device__ static type pack(const float (&v)[4]) { return make_float4(v[0], v[1], v[2], v[3]); }
+};
+
+/* Split-K fix-up. Grid z is the K split; every block stores its partial accumulators
+ * (MT x NT fragments of 4 values per thread) into `workspace`, laid out
+ * [tile][split][fragment][thread] as 16-byte vectors (fragment-major, thread-minor: a
+ * warp's 32 stores are 512 contiguous bytes). The block that increments the tile's
+ * counter last returns true with `acc` replaced by the sum of ALL splits' partials,
+ * read back from the workspace in split order 0 .. splits-1 (its own included), so an
+ * f32 result does not depend on which split finished last: deterministic. It also
+ * resets the counter to 0 for the next launch. Every other block returns false. */
+template <typename T, int MT, int NT, int THREADS>
+__device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr workspace_addr, qk_dptr counters_addr) {
+    using V = typename QkVec4<T>::type;
+    __shared__ uint32_t is_last_split;
+    constexpr int kFrags = MT * NT;
+    V* workspace = reinterpret_cast<V*>(workspace_addr);             // [tiles][splits][kFrags][THREADS]
+    uint32_t* counters = reinterpret_cast<uint32_t*>(counters_addr);  // [tiles]
+    const uint32_t tile = blockIdx.y * gridDim.x + blockIdx.x;
+    const uint64_t tile_base = static_cast<uint64_t>(tile) * gridDim.z;
+#pragma unroll
+    for (int f = 0; f < kFrags; ++f) {
+        workspace[((tile_base + blockIdx.z) * kFrags + f) * THREADS + threadIdx.x] =
+            QkVec4<T>::pack(acc[f / NT][f % NT]);
+    }
+    // Release: this block's partial is visible device-wide before the counter moves.
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        is_last_split = atomicAdd(&counters[tile], 1u) == gridDim.z - 1;
+    }
+    __syncthreads();
+    if (!is_last_split) {
+        return false;
+    }
+    // Acquire: the other splits' partials (each fenced before counting) are visible.
+    __threadfence();
+#pragma unroll
+    for (int f = 0; f < kFrags; ++f) {
+        T* v = acc[f / NT][f % NT];
+        v[0] = v[1] = v[2] = v[3] = T(0);
+        for (uint32_t s = 0; s < gridDim.z; ++s) {
+            // .cg: read from L2, the coherence point, never from a stale L1 line.
+            const V p = __ldcg(&workspace[((tile_base + s) * kFrags + f) * THREADS + threadIdx.x]);
+            v[0] += p.x;
+            v[1] += p.y;
+            v[2] += p.z;
+            v[3] += p.w;
+        }
+    }
+    if (threadIdx.x == 0) {
+        counters[tile] = 0;  // ready for the next launch
+    }
+    return true;
+}
+
+/* Halves per 16-byte store of C. */
+#define QK_C_VEC_HALVES 8
+/* Halves of padding per staged C row: 16 B shifts consecutive rows by 4 banks, so the
+ * fragment-order half2 stores of a warp (8 rows x 4 columns) hit 32 distinct banks. */
+#define QK_C_ROW_PAD_HALVES 8
+
+/* Writes the BM x BN f16 tile staged in shared memory (row stride C_STRIDE halves) to
+ * C [m, n] at (m0, n0): 16-byte row segments when rows are 16-byte aligned (n % 8 == 0),
+ * else element by element. Rows/columns outside C are skipped. */
+template <int BM, int BN, int THREADS, int C_STRIDE>
+__device__ __forceinline__ void qk_store_c_tile(const __half* c_tile, qk_dptr c_addr, uint32_t m0, uint32_t n0,
+                                                uint32_t m, uint32_t n) {
+    __half* c = reinterpret_cast<__half*>(c_addr);  // [m, n]
+    if (n % QK_C_VEC_HALVES == 0) {
+        constexpr int kVecPerRow = BN / QK_C_VEC_HALVES;
+        for (int i = threadIdx.x; i < BM * kVecPerRow; i += THREADS) {
+            const uint32_t row = i / kVecPerRow;
+            const uint32_t col = (i % kVecPerRow) * QK_C_VEC_HALVES;
+            const uint32_t gm = m0 + row;
+            const uint32_t gn = n0 + col;
+            if (gm < m && gn < n) {
+                *reinterpret_cast<uint4*>(&c[static_cast<uint64_t>(gm) * n + gn]) =
+                    *reinterpret_cast<const uint4*>(&c_tile[row * C_STRIDE + col]);
+            }
+        }
+    } else {
+        for (int i = threadIdx.x; i < BM * BN; i += THREADS) {
+            const uint32_t row = i / BN;
+            const uint32_t col = i % BN;
+            const uint32_t gm = m0 + row;
+            const uint32_t gn = n0 + col;
+            if (gm < m && gn < n) {
+                c[static_cast<uint64_t>(gm) * n + gn] = c_tile[row * C_STRIDE + col];
+            }
+        }
+    }
+}
+
+#endif /* QK_GEMM_CUH */

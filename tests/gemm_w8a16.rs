@@ -1,0 +1,117 @@
+//! `gemm_w8a16` (symmetric 8-bit weights, per-channel or group-wise f16 scales) against
+//! the f64 reference, on every backend. Same reference, tolerance and simulator
+//! assertions as tests/gemm_w4a16.rs: the 8-bit dequant is exact too ((1024 + u) − 1152
+//! = q in f16, one rounding in the scale multiply).
+
+mod common;
+mod weight_only_common;
+
+use common::{devices, ran, rng};
+use half::f16;
+use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
+use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan, WeightOnlyConfig};
+use qkernels::reference::{f16_ulp, gemm_weight_only_reference};
+use qkernels::{Device, QkError};
+use rand::rngs::StdRng;
+use rand::Rng;
+use weight_only_common::{check, random_a, F32_ACC_REL_ERROR_PER_K, M_SWEEP};
+
+/// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
+fn random_int8(rng: &mut StdRng, n: usize, k: usize, group: usize) -> WeightOnlyWeights {
+    let q: Vec<i8> = (0..n * k).map(|_| rng.random::<i8>()).collect();
+    let scales = (0..k / group * n)
+        .map(|_| {
+            let s = rng.random_range(0.0003f32..0.004);
+            f16::from_f32(if rng.random_bool(0.5) { s } else { -s })
+        })
+        .collect();
+    WeightOnlyWeights::from_int8(&q, scales, n, k, group).unwrap()
+}
+
+#[test]
+fn gemm_w8a16_every_m_and_group() {
+    let test = "gemm_w8a16_sweep";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        for (group, k) in [(32usize, 96usize), (64, 192), (128, 256), (208, 208)] {
+            let weights = random_int8(&mut rng, 192, k, group);
+            for &m in &M_SWEEP {
+                let a = random_a(&mut rng, m, k);
+                check(test, &device, &weights, &a, None, m, |w| GemmWeightOnlyPlan::new(&device, w, m).unwrap());
+            }
+        }
+        ran(test, &device);
+    }
+}
+
+#[test]
+fn gemm_w8a16_every_configuration_with_and_without_split_k() {
+    let test = "gemm_w8a16_configs";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        let weights = random_int8(&mut rng, 320, 320, 320);
+        for config in WeightOnlyConfig::ALL {
+            for splits in [Some(1), Some(3), None] {
+                let m = 17;
+                let a = random_a(&mut rng, m, weights.k());
+                let label = format!("{test} {config:?}");
+                check(&label, &device, &weights, &a, None, m, |w| {
+                    GemmWeightOnlyPlan::with_config(&device, w, m, config, splits).unwrap()
+                });
+            }
+        }
+        ran(test, &device);
+    }
+}
+
+#[test]
+fn gemm_w8a16_host_entry_point_with_bias() {
+    let test = "gemm_w8a16_host";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        let (m, n, k) = (3, 128, 80);
+        let w_q: Vec<i8> = (0..n * k).map(|_| rng.random::<i8>()).collect();
+        let w_scale: Vec<f16> = (0..n).map(|_| f16::from_f32(rng.random_range(0.0003f32..0.004))).collect();
+        let bias: Vec<f16> = (0..n).map(|_| f16::from_f32(rng.random_range(-1.0f32..1.0))).collect();
+        let a = random_a(&mut rng, m, k);
+        let (got, _) = gemm_w8a16_host(&device, &a, &w_q, &w_scale, k, Some(&bias), (m, n, k)).unwrap();
+        let weights = WeightOnlyWeights::from_int8(&w_q, w_scale.clone(), n, k, k).unwrap();
+        let (want, magnitude) = gemm_weight_only_reference(&a, &weights.dequantize(), Some(&bias), m, n, k).unwrap();
+        for i in 0..m * n {
+            let tol = f16_ulp(want[i].to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude[i];
+            assert!((got[i].to_f64() - want[i].to_f64()).abs() <= tol, "{test}: C[{i}] = {}, want {}", got[i], want[i]);
+        }
+        ran(test, &device);
+    }
+}
+
+#[test]
+fn gemm_w8a16_rejects_shapes_the_layout_cannot_hold() {
+    let device = Device::sim();
+    let bad = |r: Result<_, QkError>| matches!(r, Err(QkError::InvalidArgument { arg: "weights", .. }));
+    // N not a multiple of 64, K not a multiple of 16, group not dividing K, lengths.
+    assert!(bad(pack_w8a16(&[0; 32 * 64], &[f16::ONE; 32], 32, 64, 64)));
+    assert!(bad(pack_w8a16(&[0; 64 * 40], &[f16::ONE; 64], 64, 40, 40)));
+    assert!(bad(pack_w8a16(&[0; 64 * 96], &[f16::ONE; 64 * 2], 64, 96, 48)));
+    assert!(bad(pack_w8a16(&[0; 64 * 64 - 1], &[f16::ONE; 64], 64, 64, 64)));
+    // 8-bit weights carry no zero points.
+    let w = WeightOnlyWeights::new(
+        qkernels::formats::WeightBits::Int8,
+        64,
+        64,
+        64,
+        vec![0; 64 * 64],
+        vec![f16::ONE; 64],
+        Some(vec![0; 64]),
+        None,
+    );
+    assert!(w.is_err());
+    let w = pack_weight_only(&random_int8(&mut rng("gemm_w8a16_reject"), 64, 64, 64)).unwrap();
+    assert!(gemm_w8a16_plan_rejects_m0(&device, &w));
+}
+
+/// M = 0 is rejected before anything is launched.
+fn gemm_w8a16_plan_rejects_m0(device: &Device, w: &qkernels::formats::PackedWeights) -> bool {
+    let dw = qkernels::ops::DevicePackedWeights::upload(device, w).unwrap();
+    matches!(GemmWeightOnlyPlan::new(device, &dw, 0), Err(QkError::InvalidArgument { arg: "m", .. }))
+}

@@ -1,0 +1,342 @@
+//! The weight-only formats on the host: the kernel layout's position maps and repack are
+//! bijections, and the GPTQ / AWQ importers agree with an independent unpacking written
+//! from the format descriptions (in this file, directly on the raw int32 words; it never
+//! calls the packer). Malformed inputs give typed errors.
+
+use std::collections::HashSet;
+
+use half::f16;
+use qkernels::formats::weight_only::{int4_position, int8_position, scale_position, zero_position};
+use qkernels::formats::{
+    import_awq, import_gptq, pack_weight_only, unpack_weight_only, AwqTensors, GptqTensors, GptqVersion, RawTensor,
+    WeightBits, WeightOnlyError, WeightOnlyWeights,
+};
+use qkernels::reference::f16_from_f64_rn;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use safetensors::Dtype;
+
+fn rng(test: &str) -> StdRng {
+    let seed = rand::rng().random::<u64>();
+    println!("{test}: seed {seed}");
+    StdRng::seed_from_u64(seed)
+}
+
+fn bytes_i32(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn bytes_f16(v: &[f16]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect()
+}
+
+fn random_scales(rng: &mut StdRng, len: usize) -> Vec<f16> {
+    (0..len).map(|_| f16::from_f32(rng.random_range(-0.05f32..0.05))).collect()
+}
+
+/// A balanced act-order g_idx: K rows shuffled into groups of `group`.
+fn random_g_idx(rng: &mut StdRng, k: usize, group: usize) -> Vec<i32> {
+    let mut order: Vec<usize> = (0..k).collect();
+    order.shuffle(rng);
+    let mut g = vec![0i32; k];
+    for (pos, &kk) in order.iter().enumerate() {
+        g[kk] = (pos / group) as i32;
+    }
+    g
+}
+
+#[test]
+fn kernel_layout_positions_are_bijections() {
+    for (n, k) in [(64usize, 16usize), (128, 48), (192, 80)] {
+        let mut seen = HashSet::new();
+        for nn in 0..n {
+            for kk in 0..k {
+                let (word, nibble) = int4_position(k, nn, kk);
+                assert!(word < n * k / 8 && nibble < 8);
+                assert!(seen.insert((word, nibble)), "int4 ({nn}, {kk}) collides");
+            }
+        }
+        assert_eq!(seen.len(), n * k);
+        let mut seen = HashSet::new();
+        for nn in 0..n {
+            for kk in 0..k {
+                let (word, byte) = int8_position(k, nn, kk);
+                assert!(word < n * k / 4 && byte < 4);
+                assert!(seen.insert((word, byte)), "int8 ({nn}, {kk}) collides");
+            }
+        }
+        let groups = 3;
+        let scales: HashSet<usize> = (0..groups).flat_map(|g| (0..n).map(move |nn| scale_position(n, g, nn))).collect();
+        assert_eq!(scales, (0..groups * n).collect());
+        let zeros: HashSet<(usize, usize)> =
+            (0..groups).flat_map(|g| (0..n).map(move |nn| zero_position(n, g, nn))).collect();
+        assert_eq!(zeros.len(), groups * n);
+        assert!(zeros.iter().all(|&(w, nib)| w < groups * n / 8 && nib < 8));
+    }
+}
+
+#[test]
+fn kernel_layout_matches_the_mma_fragment_of_its_lane() {
+    // Element (n, k) must sit in the chunk of lane 4 * (n % 8) + (k % 8) / 2 of its unit,
+    // in the word of its n8-tile pair, as the (k, k+1) pair of its b register.
+    let (n_total, k_total) = (128, 32);
+    for n in 0..n_total {
+        for k in 0..k_total {
+            let (word, nibble) = int4_position(k_total, n, k);
+            let unit = (n / 64) * (k_total / 16) + k / 16;
+            let lane = 4 * (n % 8) + (k % 8) / 2;
+            let tile = (n % 64) / 8;
+            assert_eq!(word, (unit * 32 + lane) * 4 + tile / 2);
+            assert_eq!(nibble % 4, 2 * (tile % 2) + (k % 16) / 8);
+            assert_eq!(nibble / 4, k % 2);
+        }
+    }
+}
+
+#[test]
+fn repack_is_a_bijection() {
+    let mut rng = rng("repack_bijection");
+    for (bits, group, asym, act) in [
+        (WeightBits::Int4, 32, false, false),
+        (WeightBits::Int4, 64, true, false),
+        (WeightBits::Int4, 128, true, true),
+        (WeightBits::Int4, 32, false, true),
+        (WeightBits::Int4, 256, true, false),
+        (WeightBits::Int8, 64, false, false),
+        (WeightBits::Int8, 256, false, false),
+    ] {
+        let (n, k) = (128, 256);
+        let max = if bits == WeightBits::Int4 { 16u16 } else { 256 };
+        let codes = (0..n * k).map(|_| rng.random_range(0..max) as u8).collect();
+        let zeros = asym.then(|| (0..k / group * n).map(|_| rng.random_range(0..16u8)).collect());
+        let g_idx = act.then(|| random_g_idx(&mut rng, k, group).into_iter().map(|v| v as u32).collect());
+        let w = WeightOnlyWeights::new(bits, n, k, group, codes, random_scales(&mut rng, k / group * n), zeros, g_idx)
+            .unwrap();
+        let packed = pack_weight_only(&w).unwrap();
+        assert_eq!(packed.perm().is_some(), act);
+        let back = unpack_weight_only(&packed);
+        assert_eq!(back, w, "{bits:?} group {group} asym {asym} act {act}");
+        assert_eq!(pack_weight_only(&back).unwrap(), packed);
+        assert_eq!(back.dequantize(), w.dequantize());
+    }
+}
+
+/// The dequantized weight straight from the description: f16((q − z) · s), exact product.
+fn deq(q: u32, z: u32, s: f16) -> f16 {
+    f16_from_f64_rn((f64::from(q) - f64::from(z)) * s.to_f64())
+}
+
+#[test]
+fn gptq_import_matches_independent_unpacking() {
+    let mut rng = rng("gptq_import");
+    for (version, group, act) in [
+        (GptqVersion::V1, 32, false),
+        (GptqVersion::V2, 64, true),
+        (GptqVersion::V1, 128, true),
+        (GptqVersion::V2, 256, false),
+    ] {
+        let (k, n) = (256usize, 64usize);
+        let groups = k / group;
+        let qweight: Vec<i32> = (0..k / 8 * n).map(|_| rng.random::<i32>()).collect();
+        let max_stored = if version == GptqVersion::V1 { 15 } else { 16 };
+        let qzeros: Vec<i32> = (0..groups * n / 8)
+            .map(|_| (0..8).fold(0u32, |w, i| w | (rng.random_range(0..max_stored) << (4 * i))) as i32)
+            .collect();
+        let scales = random_scales(&mut rng, groups * n);
+        let g_idx = if act { random_g_idx(&mut rng, k, group) } else { (0..k).map(|kk| (kk / group) as i32).collect() };
+        let (qw, qz, sc, gi) = (bytes_i32(&qweight), bytes_i32(&qzeros), bytes_f16(&scales), bytes_i32(&g_idx));
+        let (s_qw, s_qz, s_sc, s_gi) = ([k / 8, n], [groups, n / 8], [groups, n], [k]);
+        let tensors = GptqTensors {
+            qweight: RawTensor { dtype: Dtype::I32, shape: &s_qw, data: &qw },
+            qzeros: RawTensor { dtype: Dtype::I32, shape: &s_qz, data: &qz },
+            scales: RawTensor { dtype: Dtype::F16, shape: &s_sc, data: &sc },
+            g_idx: Some(RawTensor { dtype: Dtype::I32, shape: &s_gi, data: &gi }),
+        };
+        let imported = import_gptq(&tensors, version).unwrap();
+        assert_eq!(imported.g_idx().is_some(), act);
+        let got = imported.dequantize(); // [N, K]
+        for kk in 0..k {
+            let grp = g_idx[kk] as usize;
+            for nn in 0..n {
+                let q = (qweight[(kk / 8) * n + nn] as u32 >> (4 * (kk % 8))) & 0xf;
+                let stored = (qzeros[grp * (n / 8) + nn / 8] as u32 >> (4 * (nn % 8))) & 0xf;
+                let z = if version == GptqVersion::V1 { stored + 1 } else { stored };
+                let want = deq(q, z, scales[grp * n + nn]);
+                assert_eq!(got[nn * k + kk], want, "{version:?} w[k={kk}, n={nn}]");
+            }
+        }
+    }
+}
+
+#[test]
+fn awq_import_matches_independent_unpacking() {
+    const ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
+    let mut rng = rng("awq_import");
+    for group in [32usize, 64, 128] {
+        let (k, n) = (256usize, 128usize);
+        let groups = k / group;
+        let qweight: Vec<i32> = (0..k * n / 8).map(|_| rng.random::<i32>()).collect();
+        let qzeros: Vec<i32> = (0..groups * n / 8).map(|_| rng.random::<i32>()).collect();
+        let scales = random_scales(&mut rng, groups * n);
+        let (qw, qz, sc) = (bytes_i32(&qweight), bytes_i32(&qzeros), bytes_f16(&scales));
+        let (s_qw, s_qz, s_sc) = ([k, n / 8], [groups, n / 8], [groups, n]);
+        let tensors = AwqTensors {
+            qweight: RawTensor { dtype: Dtype::I32, shape: &s_qw, data: &qw },
+            qzeros: RawTensor { dtype: Dtype::I32, shape: &s_qz, data: &qz },
+            scales: RawTensor { dtype: Dtype::F16, shape: &s_sc, data: &sc },
+        };
+        let got = import_awq(&tensors).unwrap().dequantize();
+        for kk in 0..k {
+            for j in 0..n / 8 {
+                for (i, &col) in ORDER.iter().enumerate() {
+                    let nn = 8 * j + col;
+                    let q = (qweight[kk * (n / 8) + j] as u32 >> (4 * i)) & 0xf;
+                    let z = (qzeros[(kk / group) * (n / 8) + j] as u32 >> (4 * i)) & 0xf;
+                    assert_eq!(got[nn * k + kk], deq(q, z, scales[(kk / group) * n + nn]), "w[k={kk}, n={nn}]");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn malformed_checkpoints_get_typed_errors() {
+    let (k, n, groups) = (64usize, 64usize, 2usize);
+    let qw = bytes_i32(&vec![0x7777_7777; k / 8 * n]);
+    let qz = bytes_i32(&vec![0x7777_7777; groups * n / 8]);
+    let sc = bytes_f16(&vec![f16::ONE; groups * n]);
+    let (s_qw, s_qz, s_sc) = ([k / 8, n], [groups, n / 8], [groups, n]);
+    let good = GptqTensors {
+        qweight: RawTensor { dtype: Dtype::I32, shape: &s_qw, data: &qw },
+        qzeros: RawTensor { dtype: Dtype::I32, shape: &s_qz, data: &qz },
+        scales: RawTensor { dtype: Dtype::F16, shape: &s_sc, data: &sc },
+        g_idx: None,
+    };
+    let sym = import_gptq(&good, GptqVersion::V1).unwrap(); // stored 7 + 1 = 8: symmetric
+    assert!(sym.zeros().is_none());
+    // Wrong dtype.
+    let t = GptqTensors { scales: RawTensor { dtype: Dtype::F32, ..good.scales }, ..good };
+    assert!(matches!(import_gptq(&t, GptqVersion::V2), Err(WeightOnlyError::Dtype { tensor: "scales", .. })));
+    // Wrong shape (qzeros rows disagree with scales).
+    let bad_qz = [groups + 1, n / 8];
+    let qz_extra = bytes_i32(&vec![0; (groups + 1) * n / 8]);
+    let t = GptqTensors { qzeros: RawTensor { dtype: Dtype::I32, shape: &bad_qz, data: &qz_extra }, ..good };
+    assert!(matches!(import_gptq(&t, GptqVersion::V2), Err(WeightOnlyError::Shape { tensor: "qzeros", .. })));
+    // K not divisible by the number of groups.
+    let sc3 = bytes_f16(&vec![f16::ONE; 3 * n]);
+    let qz3 = bytes_i32(&vec![0; 3 * n / 8]);
+    let (s_sc3, s_qz3) = ([3, n], [3, n / 8]);
+    let t = GptqTensors {
+        scales: RawTensor { dtype: Dtype::F16, shape: &s_sc3, data: &sc3 },
+        qzeros: RawTensor { dtype: Dtype::I32, shape: &s_qz3, data: &qz3 },
+        ..good
+    };
+    assert!(matches!(import_gptq(&t, GptqVersion::V2), Err(WeightOnlyError::NotMultiple { arg: "K", .. })));
+    // g_idx out of range, and unbalanced.
+    let s_gi = [k];
+    let gi = bytes_i32(&(0..k as i32).map(|kk| if kk == 5 { 2 } else { kk / 32 }).collect::<Vec<_>>());
+    let t = GptqTensors { g_idx: Some(RawTensor { dtype: Dtype::I32, shape: &s_gi, data: &gi }), ..good };
+    assert!(matches!(import_gptq(&t, GptqVersion::V2), Err(WeightOnlyError::GIdxOutOfRange { index: 5, .. })));
+    let gi = bytes_i32(&(0..k as i32).map(|kk| if kk == 5 { 1 } else { kk / 32 }).collect::<Vec<_>>());
+    let t = GptqTensors { g_idx: Some(RawTensor { dtype: Dtype::I32, shape: &s_gi, data: &gi }), ..good };
+    assert!(matches!(import_gptq(&t, GptqVersion::V2), Err(WeightOnlyError::GIdxUnbalanced { group: 0, .. })));
+    // v1 cannot store a zero point of 16 (stored nibble 15).
+    let qz15 = bytes_i32(&vec![0x7777_777f; groups * n / 8]);
+    let t = GptqTensors { qzeros: RawTensor { data: &qz15, ..good.qzeros }, ..good };
+    assert!(matches!(import_gptq(&t, GptqVersion::V1), Err(WeightOnlyError::ValueOutOfRange { arg: "zeros", .. })));
+    // N not a multiple of 8.
+    let s_qw12 = [k / 8, 12];
+    let qw12 = bytes_i32(&vec![0; k / 8 * 12]);
+    let t = GptqTensors { qweight: RawTensor { dtype: Dtype::I32, shape: &s_qw12, data: &qw12 }, ..good };
+    assert!(matches!(
+        import_gptq(&t, GptqVersion::V2),
+        Err(WeightOnlyError::NotMultiple { arg: "N", multiple: 8, .. })
+    ));
+    // Byte length disagreeing with the shape.
+    let t = GptqTensors { qweight: RawTensor { data: &qw[4..], ..good.qweight }, ..good };
+    assert!(matches!(import_gptq(&t, GptqVersion::V2), Err(WeightOnlyError::LengthMismatch { .. })));
+    // AWQ: scales width disagrees with 8 x qweight columns.
+    let s_awq_qw = [k, n / 8];
+    let awq_qw = bytes_i32(&vec![0; k * n / 8]);
+    let s_sc_wide = [groups, n + 8];
+    let sc_wide = bytes_f16(&vec![f16::ONE; groups * (n + 8)]);
+    let t = AwqTensors {
+        qweight: RawTensor { dtype: Dtype::I32, shape: &s_awq_qw, data: &awq_qw },
+        qzeros: good.qzeros,
+        scales: RawTensor { dtype: Dtype::F16, shape: &s_sc_wide, data: &sc_wide },
+    };
+    assert!(matches!(import_awq(&t), Err(WeightOnlyError::Shape { tensor: "scales", .. })));
+    // A group size the kernels do not support (K = 64 in 4 groups of 16).
+    let sc4 = bytes_f16(&vec![f16::ONE; 4 * n]);
+    let qz4 = bytes_i32(&vec![0; 4 * n / 8]);
+    let (s_sc4, s_qz4) = ([4, n], [4, n / 8]);
+    let t = AwqTensors {
+        qweight: RawTensor { dtype: Dtype::I32, shape: &s_awq_qw, data: &awq_qw },
+        qzeros: RawTensor { dtype: Dtype::I32, shape: &s_qz4, data: &qz4 },
+        scales: RawTensor { dtype: Dtype::F16, shape: &s_sc4, data: &sc4 },
+    };
+    assert!(matches!(import_awq(&t), Err(WeightOnlyError::UnsupportedGroup { group: 16, .. })));
+}
+
+/// `qk run gemm_w4a16` (and `qk repack` + `--format packed`) on GPTQ and AWQ files written
+/// by an independent Python script, against that script's own f64 reference, with the
+/// tolerance of tests/gemm_w4a16.rs: 1 ulp_f16(ref) + K·2⁻²³·(Σ|a·w| + |bias|).
+#[test]
+fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = rand::rng().random::<u32>().to_string();
+    println!("script seed {seed}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/make_gptq_awq.py");
+    let status = std::process::Command::new("python3").arg(script).arg(dir.path()).arg(&seed).status().unwrap();
+    assert!(status.success(), "python3 {script} failed");
+    let qk = env!("CARGO_BIN_EXE_qk");
+    for (kind, format) in [("gptq", "gptq"), ("awq", "awq")] {
+        let inputs = dir.path().join(format!("{kind}.safetensors"));
+        let reference: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("{kind}_ref.json"))).unwrap())
+                .unwrap();
+        let k = reference["k"].as_u64().unwrap() as f64;
+        let want: Vec<f64> = reference["c"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let mag: Vec<f64> = reference["magnitude"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let out = dir.path().join(format!("{kind}_c.safetensors"));
+        let run = std::process::Command::new(qk)
+            .args(["run", "gemm_w4a16", "--format", format, "--backend", "sim", "--report", "--inputs"])
+            .arg(&inputs)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "qk run failed: {}", String::from_utf8_lossy(&run.stderr));
+        assert!(String::from_utf8_lossy(&run.stderr).contains("qk_gemm_w4a16_"), "--report names the configuration");
+        let bytes = std::fs::read(&out).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let c = st.tensor("c").unwrap();
+        assert_eq!(c.dtype(), Dtype::F16);
+        let got: Vec<f64> =
+            c.data().chunks_exact(2).map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f64()).collect();
+        assert_eq!(got.len(), want.len());
+        for i in 0..got.len() {
+            let tol = qkernels::reference::f16_ulp(want[i]) + k * (1.0 / (1u64 << 23) as f64) * mag[i];
+            assert!(
+                (got[i] - want[i]).abs() <= tol,
+                "{kind}: c[{i}] = {}, script reference {} (tol {tol:e})",
+                got[i],
+                want[i]
+            );
+        }
+        let packed = dir.path().join(format!("{kind}_packed.safetensors"));
+        let repack = std::process::Command::new(qk)
+            .args(["repack", "--format", format, "--inputs"])
+            .arg(&inputs)
+            .arg("--out")
+            .arg(&packed)
+            .output()
+            .unwrap();
+        assert!(repack.status.success(), "qk repack failed: {}", String::from_utf8_lossy(&repack.stderr));
+        let packed_bytes = std::fs::read(&packed).unwrap();
+        let st_packed = safetensors::SafeTensors::deserialize(&packed_bytes).unwrap();
+        assert!(st_packed.tensor("w_packed").is_ok() && st_packed.tensor("scales_packed").is_ok());
+        assert_eq!(st_packed.tensor("perm").is_ok(), kind == "gptq", "act-order keeps its permutation");
+    }
+}

@@ -1,0 +1,81 @@
+//! Shared checks of the weight-only GEMM tests (`gemm_w4a16`, `gemm_w8a16`): the f64
+//! reference comparison with the f32-accumulation tolerance, and the simulator's
+//! traffic and bank-conflict assertions. The tolerance is derived in tests/gemm_w4a16.rs.
+#![allow(dead_code)] // each test binary uses a different subset of the helpers
+
+use crate::common::POISON_F16_BITS;
+use half::f16;
+use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
+use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan};
+use qkernels::reference::{f16_ulp, gemm_weight_only_reference};
+use qkernels::{BackendKind, Device};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+/// f32 accumulation error per term of K, relative to Σ|a·w| (2⁻²⁴ doubled for margin).
+pub const F32_ACC_REL_ERROR_PER_K: f64 = 1.0 / (1u64 << 23) as f64;
+/// Allowed weight + scale + zero traffic at M ≤ 16, as a multiple of their size.
+pub const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
+/// Every M the tests sweep: each configuration, its boundaries and partial M tiles.
+pub const M_SWEEP: [usize; 9] = [1, 2, 5, 8, 9, 16, 33, 100, 257];
+/// M up to which the weights must be streamed exactly once.
+pub const STREAMING_MAX_M: usize = 16;
+
+/// Random activations in ±4 (never all zero).
+pub fn random_a(rng: &mut StdRng, m: usize, k: usize) -> Vec<f16> {
+    (0..m * k).map(|_| f16::from_f32(rng.random_range(-4.0f32..4.0))).collect()
+}
+
+/// Runs `weights` for `a` through `plan` on `device` and checks the result, the traffic
+/// and the bank conflicts.
+pub fn check(
+    label: &str,
+    device: &Device,
+    weights: &WeightOnlyWeights,
+    a: &[f16],
+    bias: Option<&[f16]>,
+    m: usize,
+    plan_with: impl Fn(&DevicePackedWeights) -> GemmWeightOnlyPlan,
+) {
+    let (n, k) = (weights.n(), weights.k());
+    let packed = pack_weight_only(weights).unwrap();
+    let w = DevicePackedWeights::upload(device, &packed).unwrap();
+    let plan = plan_with(&w);
+    let a_dev = device.upload(a).unwrap();
+    let bias_dev = bias.map(|b| device.upload(b).unwrap());
+    let c = device.alloc::<f16>(m * n).unwrap();
+    device.fill(&c, f16::from_bits(POISON_F16_BITS)).unwrap();
+    plan.run(&a_dev, &w, bias_dev.as_ref(), &c).unwrap();
+    let got = device.download(&c).unwrap();
+    let (want, magnitude) = gemm_weight_only_reference(a, &weights.dequantize(), bias, m, n, k).unwrap();
+    let label = format!("{label} M={m} N={n} K={k} group={} {}", weights.group(), plan.describe());
+    for i in 0..m * n {
+        let (g, r) = (got[i], want[i]);
+        assert_ne!(g.to_bits(), POISON_F16_BITS, "{label}: C[{}, {}] never written", i / n, i % n);
+        let tol = f16_ulp(r.to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude[i];
+        assert!(
+            (g.to_f64() - r.to_f64()).abs() <= tol,
+            "{label}: C[{}, {}] = {g}, reference {r} (tolerance {tol:e})",
+            i / n,
+            i % n
+        );
+    }
+    if device.kind() == BackendKind::Sim {
+        let report = device.last_sim_report().expect("the simulator reports every launch");
+        assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
+        if m <= STREAMING_MAX_M {
+            let traffic = |addr: u64| report.per_alloc.get(&addr).map_or(0, |t| t.load_bytes);
+            let mut read = traffic(w.words().device_addr()) + traffic(w.scales().device_addr());
+            let mut size = w.words().size_bytes() + w.scales().size_bytes();
+            if let Some(z) = w.zeros() {
+                read += traffic(z.device_addr());
+                size += z.size_bytes();
+            }
+            assert!(
+                read as f64 <= SMALL_M_WEIGHT_TRAFFIC_LIMIT * size as f64,
+                "{label}: read {read} weight/scale/zero bytes for {size} (limit {SMALL_M_WEIGHT_TRAFFIC_LIMIT}x)"
+            );
+            assert!(read >= size as u64, "{label}: read only {read} of {size} weight/scale/zero bytes");
+        }
+    }
+}
