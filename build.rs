@@ -57,15 +57,75 @@ fn main() {
         }
     }
 
-    // Kernel files compile independently: one thread each (nvcc itself is serial).
-    let compiled: Vec<Compiled> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            sources.iter().map(|src| scope.spawn(|| compile(&nvcc, src, &include_dir, &out_dir, &archs))).collect();
-        handles.into_iter().map(|h| h.join().expect("nvcc thread")).collect()
-    });
+    // The script also reruns when only git's HEAD moved (provenance below): skip nvcc
+    // when the kernel sources, the compiler and the architectures are what the last
+    // compilation in this OUT_DIR saw.
+    let stamp = out_dir.join("kernels.stamp");
+    let fingerprint = fingerprint(&nvcc, &archs, &[&kernel_dir, &include_dir]);
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(fingerprint.as_str()) {
+        // Kernel files compile independently: one thread each (nvcc itself is serial).
+        let compiled: Vec<Compiled> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                sources.iter().map(|src| scope.spawn(|| compile(&nvcc, src, &include_dir, &out_dir, &archs))).collect();
+            handles.into_iter().map(|h| h.join().expect("nvcc thread")).collect()
+        });
+        write_index(&out_dir, &nvcc, &archs, &compiled);
+        generate_abi(&include_dir, &out_dir);
+        fs::write(&stamp, &fingerprint).expect("write kernels.stamp");
+    }
+    record_provenance(&manifest_dir);
+}
 
-    write_index(&out_dir, &nvcc, &archs, &compiled);
-    generate_abi(&include_dir, &out_dir);
+/// Bakes the git commit and rustc version into the crate, so benchmark
+/// reports state them even on a machine with neither git nor rustc (the GPU machines the
+/// binaries are carried to). Unknown values are left unset, never guessed.
+fn record_provenance(manifest_dir: &Path) {
+    let output = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .current_dir(manifest_dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    // The dirty flag is not baked in: it would describe the tree at build time, not the
+    // binary's sources, once files change without a rebuild. Reports read it at run time
+    // (unknown where there is no git).
+    if let Some(commit) = output("git", &["rev-parse", "HEAD"]) {
+        println!("cargo:rustc-env=QK_GIT_COMMIT={commit}");
+        // Re-read when HEAD moves: HEAD itself (branch switch) and the branch's ref (commit).
+        let head = manifest_dir.join(".git/HEAD");
+        if let Ok(text) = fs::read_to_string(&head) {
+            println!("cargo:rerun-if-changed={}", head.display());
+            if let Some(reference) = text.trim().strip_prefix("ref: ") {
+                println!("cargo:rerun-if-changed={}", manifest_dir.join(".git").join(reference).display());
+            }
+        }
+    }
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    if let Some(version) = output(&rustc, &["--version"]) {
+        println!("cargo:rustc-env=QK_RUSTC_VERSION={version}");
+    }
+}
+
+/// A digest of everything the kernel build depends on: every file in `dirs` (names and
+/// contents), the nvcc path and the architecture list.
+fn fingerprint(nvcc: &Path, archs: &[String], dirs: &[&Path]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    nvcc.hash(&mut hasher);
+    archs.hash(&mut hasher);
+    for dir in dirs {
+        let mut files: Vec<PathBuf> =
+            fs::read_dir(dir).expect("readable kernel dir").map(|e| e.expect("entry").path()).collect();
+        files.sort();
+        for f in files.iter().filter(|f| f.is_file()) {
+            f.hash(&mut hasher);
+            fs::read(f).expect("readable kernel source").hash(&mut hasher);
+        }
+    }
+    format!("{:016x}", hasher.finish())
 }
 
 /// nvcc from, in order: `NVCC`, `CUDA_HOME`/`CUDA_PATH`, the project toolchain, `PATH`.

@@ -98,9 +98,9 @@
 
 namespace {
 
-constexpr int kWarpThreads = 32;
-constexpr int kMmaM = 16;
-constexpr int kMmaN = 8;
+constexpr int kWarpThreads = QK_WARP_THREADS;
+constexpr int kMmaM = QK_MMA_M;
+constexpr int kMmaN = QK_MMA_N;
 constexpr int kMmaK = QK_WO_K_STEP;
 constexpr int kBk = QK_WO_BK;
 constexpr int kKSteps = kBk / kMmaK;                           // k-steps per stage
@@ -332,36 +332,22 @@ template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
 __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& args) {
     using T = Tile<BITS, BM, BN, WARPS_M, WARPS_N, STAGES>;
     extern __shared__ __align__(128) uint8_t smem[];
-    const int lane = threadIdx.x % kWarpThreads;
-    const int warp = threadIdx.x / kWarpThreads;
-    const int warp_m = warp / WARPS_N;
-    const int warp_n = warp % WARPS_N;
-    const uint32_t m0 = blockIdx.y * BM;
-    const uint32_t n0 = blockIdx.x * BN;
-    const uint32_t k_tiles = (args.k + kBk - 1) / kBk;
-    const uint32_t kt_begin = blockIdx.z * args.k_tiles_per_split;
-    const uint32_t kt_end = min(k_tiles, kt_begin + args.k_tiles_per_split);
-    const int num_kt = static_cast<int>(kt_end - kt_begin);  // >= 1: the host sizes grid z
+    const QkGemmBlock blk = qk_gemm_block<BM, BN, WARPS_N, kBk>(args.k, args.k_tiles_per_split);
     const uint32_t smem_base = qk_smem_addr(smem);
 
     float acc[T::kMTiles][kNTiles][4];
-#pragma unroll
-    for (int mt = 0; mt < T::kMTiles; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt)
-#pragma unroll
-            for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0.0f;
+    qk_zero_acc(acc);
     uint32_t scale[kNTiles];  // half2 (s, s) per n8-tile of the current group
     uint32_t zero[kNTiles];   // half2 (1024 + z, 1024 + z)
 
     qk_pipeline_main_loop<STAGES>(
-        num_kt,
+        blk.num_kt,
         [&](int stage, int i) {
-            load_stage<T>(args, smem_base + stage * T::kStageBytes, m0, n0, kt_begin + i, i == 0);
+            load_stage<T>(args, smem_base + stage * T::kStageBytes, blk.m0, blk.n0, blk.kt_begin + i, i == 0);
         },
         [&](int stage, int i) {
-            compute_stage<T, BITS>(args, acc, scale, zero, smem_base + stage * T::kStageBytes, kt_begin + i, i == 0,
-                                   warp_m, warp_n, lane);
+            compute_stage<T, BITS>(args, acc, scale, zero, smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0,
+                                   blk.warp_m, blk.warp_n, blk.lane);
         });
 
     if (gridDim.z > 1 &&
@@ -372,28 +358,18 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
     // Epilogue 1: bias in f32, one rounding to f16, staged in shared memory.
     const __half* bias = reinterpret_cast<const __half*>(args.bias);  // [N] or null
     __half* c_tile = reinterpret_cast<__half*>(smem);                 // [BM][kCStride]
-    const int g = lane / 4;  // fragment row within an m16 tile (and +8)
-    const int t = lane % 4;  // fragment column pair 2t, 2t+1
-#pragma unroll
-    for (int nt = 0; nt < kNTiles; ++nt) {
-        const uint32_t local_col = warp_n * kNBlock + nt * kMmaN + 2 * t;
-        const uint32_t gn = n0 + local_col;  // N % 64 == 0: gn < N iff gn + 1 < N
+    qk_stage_c_fragments<T::kWarpM, kNBlock, T::kCStride>(c_tile, acc, blk, [&](uint32_t gn) {
+        // N % 64 == 0: gn < N iff gn + 1 < N
         const float b0 = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
         const float b1 = (bias != nullptr && gn < args.n) ? __half2float(bias[gn + 1]) : 0.0f;
-#pragma unroll
-        for (int mt = 0; mt < T::kMTiles; ++mt) {
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const uint32_t local_row = warp_m * T::kWarpM + mt * kMmaM + g + 8 * h;
-                *reinterpret_cast<__half2*>(&c_tile[local_row * T::kCStride + local_col]) =
-                    __floats2half2_rn(__fadd_rn(acc[mt][nt][2 * h], b0), __fadd_rn(acc[mt][nt][2 * h + 1], b1));
-            }
-        }
-    }
+        return [b0, b1](uint32_t, float acc0, float acc1) {
+            return __floats2half2_rn(__fadd_rn(acc0, b0), __fadd_rn(acc1, b1));
+        };
+    });
     __syncthreads();
 
     // Epilogue 2: shared -> global, 16-byte row segments (N % 64 == 0).
-    qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, m0, n0, args.m, args.n);
+    qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, blk.m0, blk.n0, args.m, args.n);
 }
 
 }  // namespace

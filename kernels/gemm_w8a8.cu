@@ -67,9 +67,9 @@
 
 namespace {
 
-constexpr int kWarpThreads = 32;
-constexpr int kMmaM = 16;
-constexpr int kMmaN = 8;
+constexpr int kWarpThreads = QK_WARP_THREADS;
+constexpr int kMmaM = QK_MMA_M;
+constexpr int kMmaN = QK_MMA_N;
 constexpr int kMmaK = 32;
 constexpr int kBk = QK_W8A8_BK;
 constexpr int kChunksPerRow = kBk / QK_CHUNK_BYTES;
@@ -168,33 +168,19 @@ template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
 __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
     using T = Tile<BM, BN, WARPS_M, WARPS_N, STAGES>;
     extern __shared__ __align__(128) uint8_t smem[];
-    const int lane = threadIdx.x % kWarpThreads;
-    const int warp = threadIdx.x / kWarpThreads;
-    const int warp_m = warp / WARPS_N;
-    const int warp_n = warp % WARPS_N;
-    const uint32_t m0 = blockIdx.y * BM;
-    const uint32_t n0 = blockIdx.x * BN;
-    const uint32_t k_tiles = (args.k + kBk - 1) / kBk;
-    const uint32_t kt_begin = blockIdx.z * args.k_tiles_per_split;
-    const uint32_t kt_end = min(k_tiles, kt_begin + args.k_tiles_per_split);
-    const int num_kt = static_cast<int>(kt_end - kt_begin);  // >= 1: the host sizes grid z
+    const QkGemmBlock blk = qk_gemm_block<BM, BN, WARPS_N, kBk>(args.k, args.k_tiles_per_split);
     const uint32_t smem_base = qk_smem_addr(smem);
 
     int32_t acc[T::kMTiles][T::kNTiles][4];
-#pragma unroll
-    for (int mt = 0; mt < T::kMTiles; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < T::kNTiles; ++nt)
-#pragma unroll
-            for (int i = 0; i < 4; ++i) acc[mt][nt][i] = 0;
+    qk_zero_acc(acc);
 
     qk_pipeline_main_loop<STAGES>(
-        num_kt,
+        blk.num_kt,
         [&](int stage, int i) {
-            load_stage<T, BM, BN>(args, smem_base + stage * T::kStageBytes, m0, n0, kt_begin + i);
+            load_stage<T, BM, BN>(args, smem_base + stage * T::kStageBytes, blk.m0, blk.n0, blk.kt_begin + i);
         },
         [&](int stage, int) {
-            compute_stage<T, BM>(acc, smem_base + stage * T::kStageBytes, warp_m, warp_n, lane);
+            compute_stage<T, BM>(acc, smem_base + stage * T::kStageBytes, blk.warp_m, blk.warp_n, blk.lane);
         });
     // The stages are drained: the C tile may reuse them.
 
@@ -208,33 +194,22 @@ __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
     const float* w_scale = reinterpret_cast<const float*>(args.w_scale);  // [N]
     const __half* bias = reinterpret_cast<const __half*>(args.bias);      // [N] or null
     __half* c_tile = reinterpret_cast<__half*>(smem);                     // [BM][kCStride]
-    const int g = lane / 4;  // fragment row within an m16 tile (and +8)
-    const int t = lane % 4;  // fragment column pair 2t, 2t+1
-#pragma unroll
-    for (int nt = 0; nt < T::kNTiles; ++nt) {
-        const uint32_t local_col = warp_n * T::kWarpN + nt * kMmaN + 2 * t;
-        const uint32_t gn = n0 + local_col;
+    qk_stage_c_fragments<T::kWarpM, T::kWarpN, T::kCStride>(c_tile, acc, blk, [&](uint32_t gn) {
         const float ws0 = gn < args.n ? w_scale[gn] : 0.0f;
         const float ws1 = gn + 1 < args.n ? w_scale[gn + 1] : 0.0f;
         const float b0 = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
         const float b1 = (bias != nullptr && gn + 1 < args.n) ? __half2float(bias[gn + 1]) : 0.0f;
-#pragma unroll
-        for (int mt = 0; mt < T::kMTiles; ++mt) {
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const uint32_t local_row = warp_m * T::kWarpM + mt * kMmaM + g + 8 * h;
-                const uint32_t gm = m0 + local_row;
-                const float as = gm < args.m ? a_scale[gm] : 0.0f;
-                const float v0 = __fadd_rn(dequant_scale(acc[mt][nt][2 * h], as, ws0), b0);
-                const float v1 = __fadd_rn(dequant_scale(acc[mt][nt][2 * h + 1], as, ws1), b1);
-                *reinterpret_cast<__half2*>(&c_tile[local_row * T::kCStride + local_col]) = __floats2half2_rn(v0, v1);
-            }
-        }
-    }
+        return [a_scale, m = args.m, ws0, ws1, b0, b1](uint32_t gm, int32_t acc0, int32_t acc1) {
+            const float as = gm < m ? a_scale[gm] : 0.0f;
+            const float v0 = __fadd_rn(dequant_scale(acc0, as, ws0), b0);
+            const float v1 = __fadd_rn(dequant_scale(acc1, as, ws1), b1);
+            return __floats2half2_rn(v0, v1);
+        };
+    });
     __syncthreads();
 
     // Epilogue 2: shared -> global, 16-byte row segments.
-    qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, m0, n0, args.m, args.n);
+    qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, blk.m0, blk.n0, args.m, args.n);
 }
 
 }  // namespace

@@ -5,7 +5,16 @@
 
 use half::f16;
 
-use crate::formats::FormatError;
+use crate::formats::{check_len, FormatError};
+
+/// Checks the operand lengths of a reference, `(argument, expected, actual)` in order,
+/// then the optional `bias` `[n]`: the first mismatch is the error.
+fn check_lengths(lengths: &[(&'static str, usize, usize)], bias: Option<&[f16]>, n: usize) -> Result<(), FormatError> {
+    for &(arg, expected, got) in lengths {
+        check_len(arg, expected, got)?;
+    }
+    bias.map_or(Ok(()), |b| check_len("bias", n, b.len()))
+}
 
 /// Reference of `gemm_w8a8`: `C[m, n] = f16(Σ_k A[m,k]·W[n,k] · a_scale[m] · w_scale[n]
 /// + bias[n])` with the sum in exact integers and the scaling in f64.
@@ -23,20 +32,16 @@ pub fn gemm_w8a8_reference(
     n: usize,
     k: usize,
 ) -> Result<(Vec<f16>, Vec<f64>), FormatError> {
-    let expect = |arg: &'static str, want: usize, got: usize| {
-        if want == got {
-            Ok(())
-        } else {
-            Err(FormatError::LengthMismatch { arg, expected: want, got })
-        }
-    };
-    expect("a_q", m * k, a_q.len())?;
-    expect("a_scale", m, a_scale.len())?;
-    expect("w_q", n * k, w_q.len())?;
-    expect("w_scale", n, w_scale.len())?;
-    if let Some(b) = bias {
-        expect("bias", n, b.len())?;
-    }
+    check_lengths(
+        &[
+            ("a_q", m * k, a_q.len()),
+            ("a_scale", m, a_scale.len()),
+            ("w_q", n * k, w_q.len()),
+            ("w_scale", n, w_scale.len()),
+        ],
+        bias,
+        n,
+    )?;
     let mut out = Vec::with_capacity(m * n);
     let mut magnitude = Vec::with_capacity(m * n);
     for i in 0..m {
@@ -122,18 +127,7 @@ pub fn gemm_weight_only_reference(
     n: usize,
     k: usize,
 ) -> Result<(Vec<f16>, Vec<f64>), FormatError> {
-    let expect = |arg: &'static str, want: usize, got: usize| {
-        if want == got {
-            Ok(())
-        } else {
-            Err(FormatError::LengthMismatch { arg, expected: want, got })
-        }
-    };
-    expect("a", m * k, a.len())?;
-    expect("w", n * k, w.len())?;
-    if let Some(b) = bias {
-        expect("bias", n, b.len())?;
-    }
+    check_lengths(&[("a", m * k, a.len()), ("w", n * k, w.len())], bias, n)?;
     let a64: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
     let w64: Vec<f64> = w.iter().map(|v| v.to_f64()).collect();
     let mut out = Vec::with_capacity(m * n);

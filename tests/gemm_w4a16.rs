@@ -26,7 +26,7 @@ use qkernels::Device;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use weight_only_common::{check, random_a, M_SWEEP};
+use weight_only_common::{check_every_configuration, check_every_m};
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
 /// for act-order a random assignment of K rows to groups of equal size.
@@ -67,12 +67,7 @@ fn gemm_w4a16_every_m_on_non_tile_shapes() {
         // N = 192: not a multiple of any BN (256, 128); K = 208: not a multiple of the
         // 64-deep stage (a partial last stage), groups of 16 x... K / 16 = 13 k-steps.
         let weights = random_int4(&mut rng, 192, 208, 208, true, false);
-        for &m in &M_SWEEP {
-            let a = random_a(&mut rng, m, weights.k());
-            let bias: Vec<f16> = (0..weights.n()).map(|_| f16::from_f32(rng.random_range(-2.0f32..2.0))).collect();
-            let bias = (m % 2 == 1).then_some(bias);
-            check(test, &device, &weights, &a, bias.as_deref(), m, |w| GemmWeightOnlyPlan::new(&device, w, m).unwrap());
-        }
+        check_every_m(test, &device, &mut rng, &weights, true);
         ran(test, &device);
     }
 }
@@ -90,13 +85,8 @@ fn gemm_w4a16_every_group_scheme_and_act_order() {
                         continue; // one group: act-order is the identity grouping
                     }
                     let weights = random_int4(&mut rng, 128, k, group, asymmetric, act_order);
-                    for &m in &M_SWEEP {
-                        let a = random_a(&mut rng, m, k);
-                        let label = format!("{test} asym={asymmetric} act_order={act_order}");
-                        check(&label, &device, &weights, &a, None, m, |w| {
-                            GemmWeightOnlyPlan::new(&device, w, m).unwrap()
-                        });
-                    }
+                    let label = format!("{test} asym={asymmetric} act_order={act_order}");
+                    check_every_m(&label, &device, &mut rng, &weights, false);
                 }
             }
         }
@@ -110,16 +100,7 @@ fn gemm_w4a16_every_configuration_with_and_without_split_k() {
     let mut rng = rng(test);
     for device in devices(test) {
         let weights = random_int4(&mut rng, 320, 320, 64, true, false);
-        for config in WeightOnlyConfig::ALL {
-            for splits in [Some(1), Some(3), None] {
-                let m = 17;
-                let a = random_a(&mut rng, m, weights.k());
-                let label = format!("{test} {config:?}");
-                check(&label, &device, &weights, &a, None, m, |w| {
-                    GemmWeightOnlyPlan::with_config(&device, w, m, config, splits).unwrap()
-                });
-            }
-        }
+        check_every_configuration(test, &device, &mut rng, &weights);
         ran(test, &device);
     }
 }

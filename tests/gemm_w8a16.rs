@@ -6,15 +6,15 @@
 mod common;
 mod weight_only_common;
 
-use common::{devices, ran, rng};
+use common::{assert_c_within, devices, ran, rng};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
-use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan, WeightOnlyConfig};
-use qkernels::reference::{f16_ulp, gemm_weight_only_reference};
+use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan};
+use qkernels::reference::gemm_weight_only_reference;
 use qkernels::{Device, QkError};
 use rand::rngs::StdRng;
 use rand::Rng;
-use weight_only_common::{check, random_a, F32_ACC_REL_ERROR_PER_K, M_SWEEP};
+use weight_only_common::{check_every_configuration, check_every_m, f32_acc_tolerance, random_a};
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
 fn random_int8(rng: &mut StdRng, n: usize, k: usize, group: usize) -> WeightOnlyWeights {
@@ -35,10 +35,7 @@ fn gemm_w8a16_every_m_and_group() {
     for device in devices(test) {
         for (group, k) in [(32usize, 96usize), (64, 192), (128, 256), (208, 208)] {
             let weights = random_int8(&mut rng, 192, k, group);
-            for &m in &M_SWEEP {
-                let a = random_a(&mut rng, m, k);
-                check(test, &device, &weights, &a, None, m, |w| GemmWeightOnlyPlan::new(&device, w, m).unwrap());
-            }
+            check_every_m(test, &device, &mut rng, &weights, false);
         }
         ran(test, &device);
     }
@@ -50,16 +47,7 @@ fn gemm_w8a16_every_configuration_with_and_without_split_k() {
     let mut rng = rng(test);
     for device in devices(test) {
         let weights = random_int8(&mut rng, 320, 320, 320);
-        for config in WeightOnlyConfig::ALL {
-            for splits in [Some(1), Some(3), None] {
-                let m = 17;
-                let a = random_a(&mut rng, m, weights.k());
-                let label = format!("{test} {config:?}");
-                check(&label, &device, &weights, &a, None, m, |w| {
-                    GemmWeightOnlyPlan::with_config(&device, w, m, config, splits).unwrap()
-                });
-            }
-        }
+        check_every_configuration(test, &device, &mut rng, &weights);
         ran(test, &device);
     }
 }
@@ -77,10 +65,7 @@ fn gemm_w8a16_host_entry_point_with_bias() {
         let (got, _) = gemm_w8a16_host(&device, &a, &w_q, &w_scale, k, Some(&bias), (m, n, k)).unwrap();
         let weights = WeightOnlyWeights::from_int8(&w_q, w_scale.clone(), n, k, k).unwrap();
         let (want, magnitude) = gemm_weight_only_reference(&a, &weights.dequantize(), Some(&bias), m, n, k).unwrap();
-        for i in 0..m * n {
-            let tol = f16_ulp(want[i].to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude[i];
-            assert!((got[i].to_f64() - want[i].to_f64()).abs() <= tol, "{test}: C[{i}] = {}, want {}", got[i], want[i]);
-        }
+        assert_c_within(test, &got, &want, n, |i| f32_acc_tolerance(want[i], magnitude[i], k));
         ran(test, &device);
     }
 }

@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{devices, ran, rng, POISON_F16_BITS};
+use common::{assert_c_within, devices, ran, rng, POISON_F16_BITS};
 use half::f16;
 use qkernels::ops::{GemmW8A8Config, GemmW8A8F16Plan, GemmW8A8Plan};
 use qkernels::reference::{f16_ulp, gemm_w8a8_reference};
@@ -25,6 +25,12 @@ use rand::Rng;
 
 /// f32 relative rounding bound of the epilogue (a few f32 roundings of 2⁻²⁴ each).
 const F32_EPILOGUE_REL_ERROR: f64 = 1.0 / (1u64 << 22) as f64;
+/// The tolerance of one element of C (derived in this file's doc): 1 f16 ulp of the
+/// reference plus the epilogue's f32 rounding of the magnitudes involved.
+fn epilogue_tolerance(want: f16, magnitude: f64) -> f64 {
+    f16_ulp(want.to_f64()) + F32_EPILOGUE_REL_ERROR * magnitude
+}
+
 /// Allowed weight traffic at small M, as a multiple of the weight bytes.
 const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
 
@@ -83,17 +89,7 @@ impl Problem {
             gemm_w8a8_reference(&self.a_q, &self.a_scale, &self.w_q, &self.w_scale, self.bias.as_deref(), m, n, k)
                 .unwrap();
         let label = format!("{test} M={m} N={n} K={k} {:?} splits={}", plan.config(), plan.splits());
-        for i in 0..m * n {
-            let (g, w) = (got[i], want[i]);
-            assert_ne!(g.to_bits(), POISON_F16_BITS, "{label}: C[{}, {}] never written", i / n, i % n);
-            let tol = f16_ulp(w.to_f64()) + F32_EPILOGUE_REL_ERROR * magnitude[i];
-            assert!(
-                (g.to_f64() - w.to_f64()).abs() <= tol,
-                "{label}: C[{}, {}] = {g}, reference {w} (tolerance {tol:e})",
-                i / n,
-                i % n
-            );
-        }
+        assert_c_within(&label, &got, &want, n, |i| epilogue_tolerance(want[i], magnitude[i]));
         if device.kind() == BackendKind::Sim {
             let report = device.last_sim_report().expect("the simulator reports every launch");
             assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
@@ -197,10 +193,7 @@ fn gemm_w8a8_fused_quantize_matches_two_step_reference() {
         let (want, magnitude) =
             gemm_w8a8_reference(act.q(), act.scales(), &prob.w_q, &prob.w_scale, prob.bias.as_deref(), m, n, k)
                 .unwrap();
-        for i in 0..m * n {
-            let tol = f16_ulp(want[i].to_f64()) + F32_EPILOGUE_REL_ERROR * magnitude[i];
-            assert!((got[i].to_f64() - want[i].to_f64()).abs() <= tol, "{test}: C[{i}] = {}, want {}", got[i], want[i]);
-        }
+        assert_c_within(test, &got, &want, n, |i| epilogue_tolerance(want[i], magnitude[i]));
         ran(test, &device);
     }
 }

@@ -1,7 +1,9 @@
 /*
  * qk_gemm.cuh — the parts of a tensor-core GEMM that do not depend on its operand
- * types: the split-K fix-up of partial tiles and the 16-byte store of a C tile staged
- * in shared memory. Used by gemm_w8a8.cu (int32 partials) and gemm_w4a16.cu (f32).
+ * types: a block's place in the (N tiles, M tiles, K splits) grid, accumulator
+ * zeroing, the split-K fix-up of partial tiles, the staging of accumulator fragments
+ * as f16 in shared memory and the 16-byte store of that C tile. Used by gemm_w8a8.cu (int32 partials) and gemm_w4a16.cu (f32); the
+ * host side of the same grid is src/ops/split_k.rs.
  */
 #ifndef QK_GEMM_CUH
 #define QK_GEMM_CUH
@@ -24,6 +26,51 @@ struct QkVec4<float> {
     using type = float4;
     __device__ static type pack(const float (&v)[4]) { return make_float4(v[0], v[1], v[2], v[3]); }
 };
+
+/* Threads per warp. */
+#define QK_WARP_THREADS 32
+
+/* A block's share of a split-K GEMM, from blockIdx / threadIdx: grid x walks the BN-wide
+ * column tiles of C, grid y the BM-tall row tiles, grid z the K splits of
+ * `k_tiles_per_split` BK-deep K tiles each (the last split may be shorter). Warps are
+ * laid out row-major over a WARPS_M x WARPS_N arrangement (warp_m = warp / WARPS_N). */
+struct QkGemmBlock {
+    int lane;           // lane within the warp
+    int warp_m;         // warp row within the block
+    int warp_n;         // warp column within the block
+    uint32_t m0;        // first row of C of this block
+    uint32_t n0;        // first column of C of this block
+    uint32_t kt_begin;  // first K tile of this split
+    int num_kt;         // K tiles of this split, >= 1: the host sizes grid z (no empty split)
+};
+
+template <int BM, int BN, int WARPS_N, int BK>
+__device__ __forceinline__ QkGemmBlock qk_gemm_block(uint32_t k, uint32_t k_tiles_per_split) {
+    QkGemmBlock b;
+    const int warp = threadIdx.x / QK_WARP_THREADS;
+    b.lane = threadIdx.x % QK_WARP_THREADS;
+    b.warp_m = warp / WARPS_N;
+    b.warp_n = warp % WARPS_N;
+    b.m0 = blockIdx.y * BM;
+    b.n0 = blockIdx.x * BN;
+    const uint32_t k_tiles = (k + BK - 1) / BK;
+    b.kt_begin = blockIdx.z * k_tiles_per_split;
+    const uint32_t kt_end = min(k_tiles, b.kt_begin + k_tiles_per_split);
+    b.num_kt = static_cast<int>(kt_end - b.kt_begin);
+    return b;
+}
+
+/* Zeroes MT x NT mma accumulator fragments (4 values per thread each). Fully unrolled so
+ * the array stays in registers. */
+template <typename T, int MT, int NT>
+__device__ __forceinline__ void qk_zero_acc(T (&acc)[MT][NT][4]) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[mt][nt][i] = T(0);
+}
 
 /* Split-K fix-up. Grid z is the K split; every block stores its partial accumulators
  * (MT x NT fragments of 4 values per thread) into `workspace`, laid out
@@ -76,6 +123,39 @@ __device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr w
         counters[tile] = 0;  // ready for the next launch
     }
     return true;
+}
+
+/* mma.m16n8 accumulator fragment layout (PTX ISA "Matrix Fragments for mma.m16n8k16"):
+ * lane 4g + t holds, of each m16 x n8 tile, rows g and g + 8 at columns 2t and 2t + 1. */
+#define QK_MMA_M 16
+#define QK_MMA_N 8
+
+/* Epilogue staging: converts the block's accumulators to f16 into the shared-memory C
+ * tile (row stride C_STRIDE halves), in fragment order (one half2 per row and column
+ * pair). The warp owns a WARP_ROWS x WARP_COLS sub-tile at (warp_m, warp_n).
+ * `column(gn)` is called once per column pair (gn: global column of the pair's first
+ * element) and returns the per-row operation `op(gm, acc0, acc1) -> __half2` (gm: global
+ * row), so per-column operands (scales, bias) are loaded once per n8 tile, not per row.
+ * The caller does the barrier before the tile is read. */
+template <int WARP_ROWS, int WARP_COLS, int C_STRIDE, typename T, int MT, int NT, class Column>
+__device__ __forceinline__ void qk_stage_c_fragments(__half* c_tile, const T (&acc)[MT][NT][4],
+                                                     const QkGemmBlock& blk, Column&& column) {
+    const int g = blk.lane / 4;  // fragment row within an m16 tile (and +8)
+    const int t = blk.lane % 4;  // fragment column pair 2t, 2t+1
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+        const uint32_t local_col = blk.warp_n * WARP_COLS + nt * QK_MMA_N + 2 * t;
+        const auto op = column(blk.n0 + local_col);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const uint32_t local_row = blk.warp_m * WARP_ROWS + mt * QK_MMA_M + g + 8 * h;
+                *reinterpret_cast<__half2*>(&c_tile[local_row * C_STRIDE + local_col]) =
+                    op(blk.m0 + local_row, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1]);
+            }
+        }
+    }
 }
 
 /* Halves per 16-byte store of C. */

@@ -8,17 +8,14 @@
 //! M ≤ [`DECODE_MAX_M`] is labelled decode (M = concurrent sequences, one token each),
 //! larger M prefill (M = prompt tokens).
 //!
-//! Extension point: the weight-only W4A16 (g128) and W8A16 precisions are added as
-//! [`LayerPrecision`] variants once `qkernels::ops` has their GEMMs: their weights in
-//! `LayerWeights::new` and their launches in `enqueue`.
 
 use half::f16;
 
 use super::cublas::Blas;
-use super::gemm::{Model, Weights};
+use super::gemm::{GemmImpl, Model, Weights};
 use super::point::{LaunchFn, Point, Record};
 use super::report::BenchResult;
-use crate::ops::GemmW8A8F16Plan;
+use crate::ops::{GemmW8A8F16Plan, GemmWeightOnlyPlan};
 use crate::{Device, DeviceBuffer, Result};
 
 /// Largest M labelled decode; above it a batch is a prefill of M prompt tokens.
@@ -31,17 +28,24 @@ pub enum LayerPrecision {
     Fp16,
     /// INT8 weights, activations quantized per token on the fly, `gemm_w8a8`.
     W8A8,
+    /// 4-bit weights, groups of 128, symmetric; f16 activations (`gemm_w4a16`).
+    W4A16,
+    /// 8-bit per-channel weights; f16 activations (`gemm_w8a16`).
+    W8A16,
 }
 
 impl LayerPrecision {
     /// Every precision, baseline first.
-    pub const ALL: [LayerPrecision; 2] = [LayerPrecision::Fp16, LayerPrecision::W8A8];
+    pub const ALL: [LayerPrecision; 4] =
+        [LayerPrecision::Fp16, LayerPrecision::W8A8, LayerPrecision::W4A16, LayerPrecision::W8A16];
 
     /// Kernel name in reports.
     pub fn name(self) -> &'static str {
         match self {
             LayerPrecision::Fp16 => super::report::BASELINE_LAYER,
             LayerPrecision::W8A8 => "layer_w8a8",
+            LayerPrecision::W4A16 => "layer_w4a16_g128",
+            LayerPrecision::W8A16 => "layer_w8a16",
         }
     }
 
@@ -50,10 +54,12 @@ impl LayerPrecision {
         LayerPrecision::ALL.into_iter().find(|p| p.name() == name)
     }
 
-    fn gemm_impl(self) -> super::gemm::GemmImpl {
+    fn gemm_impl(self) -> GemmImpl {
         match self {
-            LayerPrecision::Fp16 => super::gemm::GemmImpl::CublasF16,
-            LayerPrecision::W8A8 => super::gemm::GemmImpl::QuantW8A8,
+            LayerPrecision::Fp16 => GemmImpl::CublasF16,
+            LayerPrecision::W8A8 => GemmImpl::QuantW8A8,
+            LayerPrecision::W4A16 => GemmImpl::W4A16G128Sym,
+            LayerPrecision::W8A16 => GemmImpl::W8A16,
         }
     }
 }
@@ -121,12 +127,36 @@ impl LayerActivations {
 pub(crate) struct LayerPlans {
     blas: Option<std::result::Result<Blas, String>>,
     w8a8: Option<std::result::Result<Vec<GemmW8A8F16Plan>, String>>,
+    /// Per weight-only precision, one plan per linear.
+    weight_only: Vec<(LayerPrecision, std::result::Result<Vec<GemmWeightOnlyPlan>, String>)>,
 }
 
 impl LayerPlans {
-    pub(crate) fn new(device: &Device, model: &Model, m: usize, precisions: &[LayerPrecision]) -> LayerPlans {
+    pub(crate) fn new(
+        device: &Device,
+        model: &Model,
+        m: usize,
+        precisions: &[LayerPrecision],
+        w: &LayerWeights,
+    ) -> LayerPlans {
         let has = |p| precisions.contains(&p);
+        let weight_only = precisions
+            .iter()
+            .filter(|p| matches!(p, LayerPrecision::W4A16 | LayerPrecision::W8A16))
+            .map(|&p| {
+                let plans = w
+                    .linears
+                    .iter()
+                    .map(|l| {
+                        let packed = l.packed(p.gemm_impl())?;
+                        GemmWeightOnlyPlan::new(device, &packed[0], m).map_err(|e| e.to_string())
+                    })
+                    .collect::<std::result::Result<Vec<_>, String>>();
+                (p, plans)
+            })
+            .collect();
         LayerPlans {
+            weight_only,
             blas: has(LayerPrecision::Fp16).then(|| Blas::new(device).map_err(|e| e.to_string())),
             w8a8: has(LayerPrecision::W8A8).then(|| {
                 model
@@ -173,6 +203,24 @@ fn enqueue<'a>(
                 for (i, plan) in gemms.iter().enumerate() {
                     let (wq, ws) = w.linears[i].i8_weights();
                     plan.run(&a.inputs[i], wq, ws, None, &a.outputs[i])?;
+                }
+                Ok(())
+            }))
+        }
+        LayerPrecision::W4A16 | LayerPrecision::W8A16 => {
+            let gemms = match plans.weight_only.iter().find(|(p, _)| *p == precision) {
+                Some((_, Ok(p))) => p,
+                Some((_, Err(e))) => return Err(e.clone()),
+                None => return Err("not planned".into()),
+            };
+            let weights = w
+                .linears
+                .iter()
+                .map(|l| l.packed(precision.gemm_impl()).map(|p| &p[0]))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Box::new(move |_| {
+                for (i, plan) in gemms.iter().enumerate() {
+                    plan.run(&a.inputs[i], weights[i], None, &a.outputs[i])?;
                 }
                 Ok(())
             }))

@@ -1,5 +1,6 @@
-//! The GEMM sweep (issue 5): W8A8 INT8 GEMM against FP16 cuBLAS over the linear-layer
-//! shapes of Llama-3-8B and Llama-3-70B and batch sizes M = 1 … 4096.
+//! The GEMM sweep: W8A8 INT8 GEMM and the weight-only W4A16/W8A16 GEMMs against FP16
+//! cuBLAS over the linear-layer shapes of Llama-3-8B and Llama-3-70B and batch sizes
+//! M = 1 … 4096.
 //!
 //! Per point, each implementation gets its own weights, activations and outputs in
 //! `copies` rotating sets whose total exceeds twice the device's L2 (a 4096×4096 INT8
@@ -14,7 +15,8 @@ use super::cublas::{Blas, LtGemm, LtKind};
 use super::point::{LaunchFn, Point, Record};
 use super::report::BenchResult;
 use super::timing::Timeline;
-use crate::ops::{GemmW8A8F16Plan, GemmW8A8Plan};
+use crate::formats::{PackedWeights, WeightBits};
+use crate::ops::{self, DevicePackedWeights, GemmW8A8F16Plan, GemmW8A8Plan, GemmWeightOnlyPlan};
 use crate::{Device, DeviceBuffer, QkError, Result};
 
 /// One linear layer of a model: `y[M, N] = x[M, K] · W[N, K]ᵀ`.
@@ -110,10 +112,9 @@ pub fn parse_shapes(spec: &str) -> std::result::Result<Vec<GemmShape>, String> {
     }
 }
 
-/// A GEMM implementation of the sweep. To add one (the weight-only W4A16 / W8A16 GEMMs
-/// when `qkernels::ops` has them): a variant here, its arms in [`GemmImpl::name`],
-/// [`GemmImpl::bytes`], [`GemmImpl::tensor_rate_vs_fp16`], the buffers it reads in
-/// `Buffers`, and its launcher in `launcher`.
+/// A GEMM implementation of the sweep. To add one: a variant here, its arms in
+/// [`GemmImpl::name`], [`GemmImpl::bytes`], [`GemmImpl::tensor_rate_vs_fp16`], the
+/// buffers it reads in `Weights`/`Activations`, and its launcher in `launcher`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GemmImpl {
     /// cuBLAS FP16 (cublasGemmEx or cublasLtMatmul, whichever is faster at the point).
@@ -124,11 +125,33 @@ pub enum GemmImpl {
     W8A8,
     /// `quantize_int8_per_token` + `gemm_w8a8` from f16 activations.
     QuantW8A8,
+    /// `gemm_w4a16`, groups of 128, symmetric (GPTQ without act-order).
+    W4A16G128Sym,
+    /// `gemm_w4a16`, groups of 128, asymmetric (AWQ, GPTQ with zero points).
+    W4A16G128Asym,
+    /// `gemm_w4a16`, groups of 128, act-order (GPTQ `desc_act`): A's columns are permuted
+    /// on the device before the GEMM.
+    W4A16G128ActOrder,
+    /// `gemm_w8a16`, per-channel scales.
+    W8A16,
+    /// `dequant_int4` (g128, symmetric) to f16, then cuBLAS FP16: what many frameworks do
+    /// at large M.
+    DequantInt4Cublas,
 }
 
 impl GemmImpl {
     /// Every implementation, baseline first.
-    pub const ALL: [GemmImpl; 4] = [GemmImpl::CublasF16, GemmImpl::CublasLtInt8, GemmImpl::W8A8, GemmImpl::QuantW8A8];
+    pub const ALL: [GemmImpl; 9] = [
+        GemmImpl::CublasF16,
+        GemmImpl::CublasLtInt8,
+        GemmImpl::W8A8,
+        GemmImpl::QuantW8A8,
+        GemmImpl::W4A16G128Sym,
+        GemmImpl::W4A16G128Asym,
+        GemmImpl::W4A16G128ActOrder,
+        GemmImpl::W8A16,
+        GemmImpl::DequantInt4Cublas,
+    ];
 
     /// The kernel name in reports.
     pub fn name(self) -> &'static str {
@@ -137,6 +160,11 @@ impl GemmImpl {
             GemmImpl::CublasLtInt8 => "cublaslt_int8",
             GemmImpl::W8A8 => "w8a8",
             GemmImpl::QuantW8A8 => "quant_w8a8",
+            GemmImpl::W4A16G128Sym => "w4a16_g128_sym",
+            GemmImpl::W4A16G128Asym => "w4a16_g128_asym",
+            GemmImpl::W4A16G128ActOrder => "w4a16_g128_actorder",
+            GemmImpl::W8A16 => "w8a16",
+            GemmImpl::DequantInt4Cublas => "dequant_int4_cublas",
         }
     }
 
@@ -150,7 +178,18 @@ impl GemmImpl {
     /// Split-K partials are not counted (they are the kernel's choice, not the problem's).
     pub fn bytes(self, m: usize, n: usize, k: usize) -> f64 {
         let (m, n, k) = (m as f64, n as f64, k as f64);
+        // 4-bit codes, one f16 scale per group of 128.
+        let w4 = n * k / 2.0 + 2.0 * n * k / WEIGHT_ONLY_GROUP as f64;
+        let zeros4 = n * k / WEIGHT_ONLY_GROUP as f64 / 2.0;
+        let f16_io = 2.0 * m * k + 2.0 * m * n;
         match self {
+            GemmImpl::W4A16G128Sym => w4 + f16_io,
+            GemmImpl::W4A16G128Asym => w4 + zeros4 + f16_io,
+            // The permute kernel reads A and writes its permuted copy (+ the u32 perm).
+            GemmImpl::W4A16G128ActOrder => w4 + f16_io + 4.0 * m * k + 4.0 * k,
+            GemmImpl::W8A16 => n * k + 2.0 * n + f16_io,
+            // dequant writes the f16 weights, cuBLAS reads them back.
+            GemmImpl::DequantInt4Cublas => w4 + 4.0 * n * k + f16_io,
             GemmImpl::CublasF16 => 2.0 * n * k + 2.0 * m * k + 2.0 * m * n,
             GemmImpl::CublasLtInt8 => n * k + m * k + 4.0 * m * n,
             GemmImpl::W8A8 => n * k + 4.0 * n + m * k + 4.0 * m + 2.0 * m * n,
@@ -164,6 +203,12 @@ impl GemmImpl {
         match self {
             GemmImpl::CublasF16 => 1.0,
             GemmImpl::CublasLtInt8 | GemmImpl::W8A8 | GemmImpl::QuantW8A8 => 2.0,
+            // Weight-only GEMMs run FP16 tensor-core math on dequantized weights.
+            GemmImpl::W4A16G128Sym
+            | GemmImpl::W4A16G128Asym
+            | GemmImpl::W4A16G128ActOrder
+            | GemmImpl::W8A16
+            | GemmImpl::DequantInt4Cublas => 1.0,
         }
     }
 
@@ -171,9 +216,81 @@ impl GemmImpl {
         self == GemmImpl::CublasF16
     }
 
-    fn needs_i8_weights(self) -> bool {
-        self != GemmImpl::CublasF16
+    fn reads_f16_activations(self) -> bool {
+        !matches!(self, GemmImpl::CublasLtInt8 | GemmImpl::W8A8)
     }
+
+    fn needs_i8_weights(self) -> bool {
+        matches!(self, GemmImpl::CublasLtInt8 | GemmImpl::W8A8 | GemmImpl::QuantW8A8)
+    }
+
+    /// The kernel-layout weights this implementation reads: (bits, asymmetric, act-order).
+    fn packed_weights(self) -> Option<(WeightBits, bool, bool)> {
+        match self {
+            GemmImpl::W4A16G128Sym => Some((WeightBits::Int4, false, false)),
+            GemmImpl::W4A16G128Asym => Some((WeightBits::Int4, true, false)),
+            GemmImpl::W4A16G128ActOrder => Some((WeightBits::Int4, false, true)),
+            GemmImpl::W8A16 => Some((WeightBits::Int8, false, false)),
+            _ => None,
+        }
+    }
+
+    /// Group size of the implementation's weights (`k` = per-channel).
+    fn group(self, k: usize) -> usize {
+        if self == GemmImpl::W8A16 {
+            k
+        } else {
+            WEIGHT_ONLY_GROUP
+        }
+    }
+
+    /// Bytes of the packed weights of this implementation (0 for others).
+    fn packed_bytes(self, n: usize, k: usize) -> u64 {
+        match self.packed_weights() {
+            Some((bits, asym, act_order)) => {
+                let groups = (k / self.group(k)) as u64;
+                let words = 4 * bits.packed_words(n, k) as u64;
+                words
+                    + 2 * groups * n as u64
+                    + u64::from(asym) * groups * n as u64 / 2
+                    + u64::from(act_order) * 4 * k as u64
+            }
+            None if self == GemmImpl::DequantInt4Cublas => {
+                (n * k / 2) as u64 + 2 * (n * k / WEIGHT_ONLY_GROUP) as u64 + 2 * (n * k) as u64
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Group size of the weight-only INT4 benchmarks: the most common GPTQ/AWQ choice, and
+/// the one the ideal 3.9x (4 bits + one f16 scale per 128 weights) refers to.
+pub const WEIGHT_ONLY_GROUP: usize = 128;
+
+/// Random kernel-layout weights. Every bit pattern of the packed words is a valid set
+/// of codes (all 4-bit and 8-bit codes are legal), so no host-side packing of hundreds
+/// of millions of weights is needed; act-order gets a random permutation of K.
+fn random_packed_weights(
+    bits: WeightBits,
+    (n, k, group): (usize, usize, usize),
+    asym: bool,
+    act_order: bool,
+    seed: u64,
+) -> Result<PackedWeights> {
+    let groups = k / group;
+    let words = pattern(bits.packed_words(n, k), seed, |r| r.random::<u32>());
+    let scales = pattern(groups * n, seed + 1, |r| f16::from_f32(r.random_range(0.002f32..0.02)));
+    let zeros = asym.then(|| pattern(groups * n / 8, seed + 2, |r| r.random::<u32>()));
+    let perm = act_order.then(|| {
+        let mut rng = StdRng::seed_from_u64(seed + 3);
+        let mut p: Vec<u32> = (0..k as u32).collect();
+        for i in (1..k).rev() {
+            p.swap(i, rng.random_range(0..=i));
+        }
+        p
+    });
+    PackedWeights::from_parts(bits, n, k, group, words, scales, zeros, perm)
+        .map_err(|e| QkError::invalid("weights", e.to_string()))
 }
 
 /// Fraction of device memory the sweep may allocate: the rest is left to the CUDA
@@ -258,19 +375,62 @@ pub(crate) struct Weights {
     w_f16: Vec<DeviceBuffer<f16>>,
     w_i8: Vec<DeviceBuffer<i8>>,
     w_scale: Vec<DeviceBuffer<f32>>,
+    /// Kernel-layout weights per weight-only implementation, `copies` each.
+    packed: Vec<(GemmImpl, Vec<DevicePackedWeights>)>,
+    /// Generic-layout g128 INT4 weights (packed, scales) of `dequant_int4`, and the f16
+    /// matrix it writes for cuBLAS (one: it is an output).
+    int4_generic: Vec<(DeviceBuffer<u8>, DeviceBuffer<f16>)>,
+    int4_dequantized: Option<DeviceBuffer<f16>>,
 }
 
 impl Weights {
     pub(crate) fn new(device: &Device, n: usize, k: usize, impls: &[GemmImpl], copies: usize) -> Result<Weights> {
         let f16s = impls.iter().any(|i| i.needs_f16_weights());
         let i8s = impls.iter().any(|i| i.needs_i8_weights());
+        let mut packed = Vec::new();
+        for &imp in impls {
+            if let Some((bits, asym, act_order)) = imp.packed_weights() {
+                let host = random_packed_weights(bits, (n, k, imp.group(k)), asym, act_order, DATA_SEED + 10)?;
+                let copies = (0..copies).map(|_| DevicePackedWeights::upload(device, &host)).collect::<Result<_>>()?;
+                packed.push((imp, copies));
+            }
+        }
+        let dequant = impls.contains(&GemmImpl::DequantInt4Cublas);
+        let int4_generic = if dequant {
+            let codes = pattern(n * k / 2, DATA_SEED + 20, |r| r.random::<u8>());
+            let scales =
+                pattern(n * (k / WEIGHT_ONLY_GROUP), DATA_SEED + 21, |r| f16::from_f32(r.random_range(0.002f32..0.02)));
+            let codes = upload_copies(device, &codes, copies)?;
+            let scales = upload_copies(device, &scales, copies)?;
+            codes.into_iter().zip(scales).collect()
+        } else {
+            Vec::new()
+        };
         Ok(Weights {
             n,
             k,
             w_f16: if f16s { upload_copies(device, &f16_data(n * k, DATA_SEED), copies)? } else { Vec::new() },
             w_i8: if i8s { upload_copies(device, &i8_data(n * k, DATA_SEED + 1), copies)? } else { Vec::new() },
             w_scale: if i8s { upload_copies(device, &scale_data(n, DATA_SEED + 2), copies)? } else { Vec::new() },
+            packed,
+            int4_generic,
+            int4_dequantized: if dequant { Some(device.alloc::<f16>(n * k)?) } else { None },
         })
+    }
+
+    /// The kernel-layout weights of `imp`, all copies.
+    pub(crate) fn packed(&self, imp: GemmImpl) -> std::result::Result<&[DevicePackedWeights], String> {
+        self.packed.iter().find(|(i, _)| *i == imp).map(|(_, w)| w.as_slice()).ok_or_else(|| "no packed weights".into())
+    }
+
+    /// Copies held (rotation).
+    fn copies(&self) -> usize {
+        self.w_f16
+            .len()
+            .max(self.w_i8.len())
+            .max(self.packed.first().map_or(0, |(_, w)| w.len()))
+            .max(self.int4_generic.len())
+            .max(1)
     }
 
     /// The f16 weights of copy 0 (empty buffer list: a planning error upstream).
@@ -288,7 +448,9 @@ impl Weights {
         let nk = (n * k) as u64;
         let f16s = impls.iter().any(|i| i.needs_f16_weights());
         let i8s = impls.iter().any(|i| i.needs_i8_weights());
-        u64::from(f16s) * 2 * nk + u64::from(i8s) * (nk + 4 * n as u64)
+        u64::from(f16s) * 2 * nk
+            + u64::from(i8s) * (nk + 4 * n as u64)
+            + impls.iter().map(|i| i.packed_bytes(n, k)).sum::<u64>()
     }
 }
 
@@ -312,7 +474,7 @@ impl Activations {
     ) -> Result<Activations> {
         let (n, k) = (w.n, w.k);
         let has = |i: GemmImpl| impls.contains(&i);
-        let f16_in = has(GemmImpl::CublasF16) || has(GemmImpl::QuantW8A8);
+        let f16_in = impls.iter().any(|i| i.reads_f16_activations());
         let i8_in = has(GemmImpl::W8A8) || has(GemmImpl::CublasLtInt8);
         let f16_out = impls.iter().any(|&i| i != GemmImpl::CublasLtInt8);
         let alloc_copies =
@@ -335,7 +497,7 @@ impl Activations {
     pub(crate) fn bytes_per_copy(m: usize, n: usize, k: usize, impls: &[GemmImpl]) -> u64 {
         let has = |i: GemmImpl| impls.contains(&i);
         let (m, n, k) = (m as u64, n as u64, k as u64);
-        let f16_in = has(GemmImpl::CublasF16) || has(GemmImpl::QuantW8A8);
+        let f16_in = impls.iter().any(|i| i.reads_f16_activations());
         let i8_in = has(GemmImpl::W8A8) || has(GemmImpl::CublasLtInt8);
         let f16_out = impls.iter().any(|&i| i != GemmImpl::CublasLtInt8);
         u64::from(f16_in) * 2 * m * k
@@ -352,20 +514,28 @@ pub(crate) struct Plans {
     lt_i8: Option<std::result::Result<LtGemm, String>>,
     w8a8: Option<std::result::Result<GemmW8A8Plan, String>>,
     quant_w8a8: Option<std::result::Result<GemmW8A8F16Plan, String>>,
+    /// One plan per weight-only implementation (a plan is tied to its weights' format).
+    weight_only: Vec<(GemmImpl, std::result::Result<GemmWeightOnlyPlan, String>)>,
 }
 
 impl Plans {
-    pub(crate) fn new(device: &Device, (m, n, k): (usize, usize, usize), impls: &[GemmImpl]) -> Plans {
+    pub(crate) fn new(device: &Device, (m, n, k): (usize, usize, usize), impls: &[GemmImpl], w: &Weights) -> Plans {
         let has = |i: GemmImpl| impls.contains(&i);
+        let weight_only = impls
+            .iter()
+            .filter(|i| i.packed_weights().is_some())
+            .map(|&i| (i, w.packed(i).and_then(|p| s(GemmWeightOnlyPlan::new(device, &p[0], m)))))
+            .collect();
         fn s<T>(r: Result<T>) -> std::result::Result<T, String> {
             r.map_err(|e: QkError| e.to_string())
         }
         Plans {
-            blas: has(GemmImpl::CublasF16).then(|| s(Blas::new(device))),
+            blas: (has(GemmImpl::CublasF16) || has(GemmImpl::DequantInt4Cublas)).then(|| s(Blas::new(device))),
             lt_f16: has(GemmImpl::CublasF16).then(|| s(LtGemm::new(device, LtKind::F16, (m, n, k)))),
             lt_i8: has(GemmImpl::CublasLtInt8).then(|| s(LtGemm::new(device, LtKind::Int8, (m, n, k)))),
             w8a8: has(GemmImpl::W8A8).then(|| s(GemmW8A8Plan::new(device, m, n, k))),
             quant_w8a8: has(GemmImpl::QuantW8A8).then(|| s(GemmW8A8F16Plan::new(device, m, n, k))),
+            weight_only,
         }
     }
 }
@@ -396,6 +566,7 @@ impl F16Path {
 
 /// The launcher of `imp` at this point, or why it cannot run.
 fn launcher<'a>(
+    device: &'a Device,
     imp: GemmImpl,
     f16_path: F16Path,
     w: &'a Weights,
@@ -403,7 +574,7 @@ fn launcher<'a>(
     plans: &'a Plans,
 ) -> std::result::Result<LaunchFn<'a>, String> {
     let (m, n, k) = (a.m, w.n, w.k);
-    let copies = w.w_f16.len().max(w.w_i8.len()).max(1);
+    let copies = w.copies();
     let pick = move |i: usize| i % copies;
     Ok(match imp {
         GemmImpl::CublasF16 => match f16_path {
@@ -446,6 +617,29 @@ fn launcher<'a>(
                 plan.run(&a.a_f16[c], &w.w_i8[c], &w.w_scale[c], None, &a.c_f16[c])
             })
         }
+        GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128Asym | GemmImpl::W4A16G128ActOrder | GemmImpl::W8A16 => {
+            let plan = match plans.weight_only.iter().find(|(i, _)| *i == imp) {
+                Some((_, Ok(p))) => p,
+                Some((_, Err(e))) => return Err(e.clone()),
+                None => return Err("not planned".into()),
+            };
+            let weights = w.packed(imp)?;
+            Box::new(move |i| {
+                let c = pick(i);
+                plan.run(&a.a_f16[c], &weights[c], None, &a.c_f16[c])
+            })
+        }
+        GemmImpl::DequantInt4Cublas => {
+            let blas = plan_ref(&plans.blas)?;
+            let scratch = w.int4_dequantized.as_ref().ok_or("no dequant scratch")?;
+            let group = crate::formats::GroupSize::G128;
+            Box::new(move |i| {
+                let c = pick(i);
+                let (codes, scales) = &w.int4_generic[c];
+                ops::dequant_int4(device, codes, scales, None, scratch, n, k, group)?;
+                blas.gemm_f16((m, n, k), &a.a_f16[c], scratch, &a.c_f16[c])
+            })
+        }
     })
 }
 
@@ -453,17 +647,17 @@ fn launcher<'a>(
 const F16_PATH_TRIAL_LAUNCHES: usize = 5;
 
 /// Times both cuBLAS FP16 paths briefly and returns the faster one that works.
-fn choose_f16_path(
-    device: &Device,
-    w: &Weights,
-    a: &Activations,
-    plans: &Plans,
+fn choose_f16_path<'a>(
+    device: &'a Device,
+    w: &'a Weights,
+    a: &'a Activations,
+    plans: &'a Plans,
 ) -> std::result::Result<F16Path, String> {
     let mut best: Option<(F16Path, f64)> = None;
     let mut errors = Vec::new();
     let mut timeline = Timeline::new(device).map_err(|e| e.to_string())?;
     for path in [F16Path::GemmEx, F16Path::Lt] {
-        let timed = launcher(GemmImpl::CublasF16, path, w, a, plans).and_then(|mut f| {
+        let timed = launcher(device, GemmImpl::CublasF16, path, w, a, plans).and_then(|mut f| {
             timeline.time(F16_PATH_TRIAL_LAUNCHES, &mut f).map_err(|e| e.to_string())?;
             timeline.time(F16_PATH_TRIAL_LAUNCHES, &mut f).map_err(|e| e.to_string())
         });
@@ -504,7 +698,7 @@ fn result_of(imp: GemmImpl, label: &str, (m, n, k): (usize, usize, usize)) -> Be
 /// recorded as skipped with the reason.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn prepare_point<'a>(
-    device: &Device,
+    device: &'a Device,
     shape: &GemmShape,
     impls: &[GemmImpl],
     w: &'a Weights,
@@ -520,10 +714,10 @@ pub(crate) fn prepare_point<'a>(
         let launch = if imp == GemmImpl::CublasF16 {
             choose_f16_path(device, w, a, plans).and_then(|path| {
                 f16_note = Some(path.label());
-                launcher(imp, path, w, a, plans)
+                launcher(device, imp, path, w, a, plans)
             })
         } else {
-            launcher(imp, F16Path::GemmEx, w, a, plans)
+            launcher(device, imp, F16Path::GemmEx, w, a, plans)
         };
         point.add(result_of(imp, &shape.label, dims), launch);
     }

@@ -109,10 +109,15 @@ pub fn markdown(report: &Report) -> String {
         let mut rows = results.clone();
         rows.sort_by_key(|r| r.m);
         for r in rows {
+            let best = fastest_at(&results, r.m) == Some(r.kernel.as_str());
             let s = r.stats;
             let speedup =
                 r.speedup.map_or("unknown".into(), |c| format!("{:.2} [{:.2}, {:.2}]", c.ratio, c.ci_low, c.ci_high));
-            let note = r.skipped.clone().map(|s| format!("skipped: {s}")).unwrap_or_default();
+            let note = match (&r.skipped, best) {
+                (Some(s), _) => format!("skipped: {s}"),
+                (None, true) => "**best** (lowest p50 at this M)".to_string(),
+                (None, false) => String::new(),
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -178,7 +183,7 @@ pub fn console_table(report: &Report) -> String {
         for k in &kernels {
             let _ = write!(out, " | {:>30}", format!("{k}: p50 us, TFLOP/s, x"));
         }
-        let _ = writeln!(out);
+        let _ = writeln!(out, " | best");
         let mut ms: Vec<u64> = results.iter().map(|r| r.m).collect();
         ms.sort_unstable();
         ms.dedup();
@@ -199,7 +204,7 @@ pub fn console_table(report: &Report) -> String {
                 });
                 let _ = write!(out, " | {cell:>30}");
             }
-            let _ = writeln!(out);
+            let _ = writeln!(out, " | {}", fastest_at(&results, *m).unwrap_or("-"));
         }
         if let Some(base) =
             results.iter().filter(|r| r.kernel == BASELINE_GEMM && r.tflops.is_some()).max_by_key(|r| r.m)
@@ -217,6 +222,17 @@ pub fn console_table(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The kernel with the lowest median at batch `m` among `results` (one shape): what a
+/// serving engine would dispatch to there.
+fn fastest_at<'a>(results: &[&'a BenchResult], m: u64) -> Option<&'a str> {
+    results
+        .iter()
+        .filter(|r| r.m == m && r.skipped.is_none())
+        .filter_map(|r| r.stats.map(|s| (r.kernel.as_str(), s.p50_us)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(k, _)| k)
 }
 
 /// One line of a chart.

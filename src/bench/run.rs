@@ -308,7 +308,7 @@ fn sweep(
                     continue;
                 }
                 let acts = Activations::new(device, m, &weights, &cfg.gemm, copies)?;
-                let plans = Plans::new(device, (m, n, k), &cfg.gemm);
+                let plans = Plans::new(device, (m, n, k), &cfg.gemm, &weights);
                 let mut point = gemm::prepare_point(
                     device,
                     shape,
@@ -342,7 +342,7 @@ fn sweep(
                     continue;
                 }
                 let acts = LayerActivations::new(device, model, m)?;
-                let plans = LayerPlans::new(device, model, m, &cfg.layers);
+                let plans = LayerPlans::new(device, model, m, &cfg.layers, &weights);
                 let mut point =
                     decoder::prepare_point(device, model, &cfg.layers, &weights, &acts, &plans, cfg.warmup)?;
                 driver.measure(&mut point)?;

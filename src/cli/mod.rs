@@ -137,7 +137,10 @@ fn info() -> Result<(), String> {
             println!("L2 cache:         {}", opt(p.l2_cache_bytes, "bytes"));
             println!("max SM clock:     {}", opt(p.max_sm_clock_khz.map(u64::from), "kHz"));
             println!("max memory clock: {}", opt(p.max_memory_clock_khz.map(u64::from), "kHz"));
-            println!("driver API:       {}", p.driver_version.map_or("unknown".into(), |v| format!("{}.{}", v / 1000, v % 1000 / 10)));
+            println!(
+                "driver API:       {}",
+                p.driver_version.map_or("unknown".into(), |v| format!("{}.{}", v / 1000, v % 1000 / 10))
+            );
         }
         Err(QkError::NoCudaDevice { reason }) => {
             println!("device:           no CUDA device ({reason})");

@@ -174,8 +174,7 @@ fn run_dequant_int4(device: &Device, file: &TensorFile) -> Result<Ran, String> {
 fn run_quantize_int8_per_token(device: &Device, file: &TensorFile) -> Result<Ran, String> {
     let x = file.get("x", &[Dtype::F16], 2)?;
     let (m, k) = dims2(&x.shape);
-    let (q, scales) =
-        ops::quantize_int8_per_token_host(device, &x.values::<f16>(), m, k).map_err(|e| e.to_string())?;
+    let (q, scales) = ops::quantize_int8_per_token_host(device, &x.values::<f16>(), m, k).map_err(|e| e.to_string())?;
     Ok(vec![OutTensor::i8("q", vec![m, k], &q), OutTensor::f32("scales", vec![m], &scales)].into())
 }
 

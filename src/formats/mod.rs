@@ -52,7 +52,7 @@ fn checked_len(rows: usize, cols: usize) -> Result<usize, FormatError> {
 }
 
 /// Checks that the slice argument `arg` has length `expected`.
-fn check_len(arg: &'static str, expected: usize, got: usize) -> Result<(), FormatError> {
+pub(crate) fn check_len(arg: &'static str, expected: usize, got: usize) -> Result<(), FormatError> {
     if expected == got {
         Ok(())
     } else {

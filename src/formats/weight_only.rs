@@ -229,17 +229,11 @@ impl WeightOnlyWeights {
         check_dims(n, k, group)?;
         let groups = k / group;
         check_len("codes", n * k, codes.len())?;
-        check_len("scales", groups * n, scales.len())?;
-        if let Some(index) = scales.iter().position(|s| !s.is_finite()) {
-            return Err(WeightOnlyError::NonFiniteScale { index });
-        }
+        check_scales(bits, groups * n, &scales, zeros.is_some())?;
         if bits == WeightBits::Int4 {
             check_range("codes", &codes, NIBBLE_MAX)?;
         }
         if let Some(z) = &zeros {
-            if bits == WeightBits::Int8 {
-                return Err(WeightOnlyError::Int8ZeroPoints);
-            }
             check_len("zeros", groups * n, z.len())?;
             check_range("zeros", z, NIBBLE_MAX)?;
         }
@@ -356,14 +350,8 @@ impl PackedWeights {
         check_layout(n, k, group)?;
         let groups = k / group;
         check_len("words", bits.packed_words(n, k), words.len())?;
-        check_len("scales", groups * n, scales.len())?;
-        if let Some(index) = scales.iter().position(|s| !s.is_finite()) {
-            return Err(WeightOnlyError::NonFiniteScale { index });
-        }
+        check_scales(bits, groups * n, &scales, zeros.is_some())?;
         if let Some(z) = &zeros {
-            if bits == WeightBits::Int8 {
-                return Err(WeightOnlyError::Int8ZeroPoints);
-            }
             check_len("zeros", groups * n / ZEROS_PER_WORD, z.len())?;
         }
         if let Some(p) = &perm {
@@ -601,6 +589,19 @@ pub(crate) fn check_g_idx(g_idx: &[u32], groups: usize, group: usize) -> Result<
         Some(g) => Err(WeightOnlyError::GIdxUnbalanced { group: g, count: counts[g], expected: group }),
         None => Ok(()),
     }
+}
+
+/// The checks the logical and the packed form share: `scales` holds `expected` finite
+/// values, and only 4-bit weights carry zero points (8-bit ones are symmetric).
+fn check_scales(bits: WeightBits, expected: usize, scales: &[f16], has_zeros: bool) -> Result<(), WeightOnlyError> {
+    check_len("scales", expected, scales.len())?;
+    if let Some(index) = scales.iter().position(|s| !s.is_finite()) {
+        return Err(WeightOnlyError::NonFiniteScale { index });
+    }
+    if has_zeros && bits == WeightBits::Int8 {
+        return Err(WeightOnlyError::Int8ZeroPoints);
+    }
+    Ok(())
 }
 
 fn check_len(arg: &'static str, expected: usize, got: usize) -> Result<(), WeightOnlyError> {

@@ -14,6 +14,7 @@
 
 use half::f16;
 
+use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
 use super::{check_buffer, grid_stride_blocks};
 use crate::abi::{self, QkGemmWeightOnlyArgs, QkPermuteColsArgs};
 use crate::device::DeviceBuffer;
@@ -21,10 +22,6 @@ use crate::formats::{PackedWeights, WeightBits};
 use crate::kernels::{self, KernelRef};
 use crate::{Device, QkError, Result};
 
-/// Blocks per SM that split-K aims for at small M: two resident blocks per SM keep
-/// enough 16-byte weight copies in flight to cover DRAM latency while the number of f32
-/// partial tiles stays small.
-const SPLIT_K_BLOCKS_PER_SM: usize = 2;
 /// Extra global bytes split-K may cost, as a fraction of the weight bytes. Every split
 /// reads the scale (and zero) row of the group it starts in; with one group per column
 /// (per-channel) that is one extra row per split, so the split count is capped to keep
@@ -227,12 +224,8 @@ pub struct GemmWeightOnlyPlan {
     k: usize,
     group: usize,
     config: WeightOnlyConfig,
-    grid: [u32; 3],
-    k_tiles_per_split: u32,
-    /// f32 partial tiles, present when splits > 1.
-    workspace: Option<DeviceBuffer<f32>>,
-    /// One u32 per C tile, zero between launches (the kernel resets it).
-    tile_counters: DeviceBuffer<u32>,
+    /// Grid, split-K factor, f32 partial tiles and tile counters.
+    split_k: SplitKGrid<f32>,
     /// A with its columns in the weights' (act-order) K order.
     a_permuted: Option<DeviceBuffer<f16>>,
 }
@@ -257,53 +250,17 @@ impl GemmWeightOnlyPlan {
         if m == 0 {
             return Err(QkError::invalid("m", "M = 0: must be >= 1"));
         }
-        if m > u32::MAX as usize / 2 || n > u32::MAX as usize / 2 || k > u32::MAX as usize / 2 {
-            return Err(QkError::invalid("shape", format!("M = {m}, N = {n}, K = {k}: too large for 32-bit indices")));
-        }
         let shape = config.shape(weights.bits);
-        if shape.shared_bytes > device.properties().max_shared_bytes_per_block {
-            return Err(QkError::invalid(
-                "config",
-                format!(
-                    "{config:?} needs {} bytes of shared memory; the device allows {}",
-                    shape.shared_bytes,
-                    device.properties().max_shared_bytes_per_block
-                ),
-            ));
-        }
-        let tiles_n = n.div_ceil(shape.block_n as usize);
-        let tiles_m = m.div_ceil(shape.block_m as usize);
-        if tiles_m > u16::MAX as usize {
-            return Err(QkError::invalid("m", format!("M = {m} needs {tiles_m} row tiles; grid y allows 65535")));
-        }
-        let tiles = tiles_n * tiles_m;
-        let k_tiles = k.div_ceil(BK);
-        let wanted = splits.unwrap_or_else(|| {
-            let target_blocks = device.properties().sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
-            let wanted = target_blocks.div_ceil(tiles);
-            if weights.group == k {
-                let weight_bytes_per_column = (k * weights.bits.bits()) as f64 / 8.0;
-                let max_splits =
-                    1 + (SPLIT_REREAD_BUDGET * weight_bytes_per_column / SCALE_ZERO_BYTES_PER_COLUMN) as usize;
-                wanted.min(max_splits)
-            } else {
-                wanted
-            }
-        });
-        let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
-        // A group spanning several K tiles (128) is best not cut by a split: each split
-        // re-reads the scales of the group it starts in.
-        let tiles_per_group = weights.group / BK;
-        if splits.is_none() && tiles_per_group > 1 && weights.group < k {
-            k_tiles_per_split = k_tiles_per_split.next_multiple_of(tiles_per_group);
-        }
-        // No empty split: recompute the count from the per-split length.
-        let splits = k_tiles.div_ceil(k_tiles_per_split);
-        let workspace = if splits > 1 {
-            Some(device.alloc::<f32>(tiles * splits * (shape.block_m * shape.block_n) as usize)?)
-        } else {
-            None
+        let tiling = GemmTiling {
+            m,
+            n,
+            k,
+            block_m: shape.block_m,
+            block_n: shape.block_n,
+            bk: BK,
+            shared_bytes: shape.shared_bytes,
         };
+        let split_k = SplitKGrid::plan(device, tiling, &config, splits, split_k_rule(weights.bits, k, weights.group))?;
         let a_permuted = weights.perm.as_ref().map(|_| device.alloc::<f16>(m * k)).transpose()?;
         Ok(GemmWeightOnlyPlan {
             device: device.clone(),
@@ -313,10 +270,7 @@ impl GemmWeightOnlyPlan {
             k,
             group: weights.group,
             config,
-            grid: [tiles_n as u32, tiles_m as u32, splits as u32],
-            k_tiles_per_split: k_tiles_per_split as u32,
-            workspace,
-            tile_counters: device.upload(&vec![0u32; tiles])?,
+            split_k,
             a_permuted,
         })
     }
@@ -328,12 +282,12 @@ impl GemmWeightOnlyPlan {
 
     /// Number of K splits (grid z).
     pub fn splits(&self) -> usize {
-        self.grid[2] as usize
+        self.split_k.splits()
     }
 
     /// Launch grid (N tiles, M tiles, K splits).
     pub fn grid(&self) -> [u32; 3] {
-        self.grid
+        self.split_k.grid()
     }
 
     /// (M, N, K).
@@ -354,7 +308,7 @@ impl GemmWeightOnlyPlan {
             s.threads,
             s.stages,
             s.shared_bytes,
-            self.grid,
+            self.grid(),
             self.splits(),
             self.m,
             self.n,
@@ -419,18 +373,37 @@ impl GemmWeightOnlyPlan {
             zeros: weights.zeros.as_ref().map_or(0, |z| z.device_addr()),
             bias: bias.map_or(0, |b| b.device_addr()),
             c: c.device_addr(),
-            workspace: self.workspace.as_ref().map_or(0, |w| w.device_addr()),
-            tile_counters: self.tile_counters.device_addr(),
+            workspace: self.split_k.workspace_addr(),
+            tile_counters: self.split_k.tile_counters_addr(),
             m: m as u32,
             n: n as u32,
             k: k as u32,
             group_size: self.group as u32,
-            k_tiles_per_split: self.k_tiles_per_split,
+            k_tiles_per_split: self.split_k.k_tiles_per_split(),
             pad0: 0,
         };
         let shape = self.config.shape(self.bits);
-        d.launch(self.config.kernel(self.bits), self.grid, [shape.threads, 1, 1], shape.shared_bytes, &args)
+        d.launch(self.config.kernel(self.bits), self.split_k.grid(), [shape.threads, 1, 1], shape.shared_bytes, &args)
     }
+}
+
+/// The weight-only kernel's bound on the automatic split-K choice, from the weights'
+/// (bits, K, group): every split re-reads the scale (and zero) row of the group it
+/// starts in.
+fn split_k_rule(bits: WeightBits, k: usize, group: usize) -> SplitKRule {
+    // Per-channel (one group per column): one extra scale row per split, so cap the
+    // split count to keep those re-reads within SPLIT_REREAD_BUDGET of the weight bytes.
+    let max_splits = if group == k {
+        let weight_bytes_per_column = (k * bits.bits()) as f64 / 8.0;
+        1 + (SPLIT_REREAD_BUDGET * weight_bytes_per_column / SCALE_ZERO_BYTES_PER_COLUMN) as usize
+    } else {
+        usize::MAX
+    };
+    // A group spanning several K tiles (128) is best not cut by a split: round the
+    // split length up to whole groups.
+    let tiles_per_group = group / BK;
+    let k_tiles_multiple = if tiles_per_group > 1 && group < k { tiles_per_group } else { 1 };
+    SplitKRule { max_splits, k_tiles_multiple }
 }
 
 /// `dst[r, j] = src[r, perm[j]]` for f16 `[rows, cols]` matrices (`perm` u32 `[cols]`, a

@@ -4,16 +4,12 @@
 
 use half::f16;
 
+use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
 use super::{check_buffer, check_len, quantize_int8_per_token};
 use crate::abi::{self, QkGemmW8A8Args};
 use crate::device::DeviceBuffer;
 use crate::kernels::{self, KernelRef};
 use crate::{Device, QkError, Result};
-
-/// Blocks per SM that split-K aims for at small M: two resident blocks per SM keep
-/// enough 16-byte copies in flight to cover memory latency while the split count (and
-/// so the int32 partial traffic) stays small.
-const SPLIT_K_BLOCKS_PER_SM: usize = 2;
 
 /// A tile configuration of `gemm_w8a8` (the kernel instances of `gemm_w8a8.cu`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,12 +102,8 @@ pub struct GemmW8A8Plan {
     n: usize,
     k: usize,
     config: GemmW8A8Config,
-    grid: [u32; 3],
-    k_tiles_per_split: u32,
-    /// int32 partial tiles, present when splits > 1.
-    workspace: Option<DeviceBuffer<i32>>,
-    /// One u32 per C tile, zero between launches (the kernel resets it).
-    tile_counters: DeviceBuffer<u32>,
+    /// Grid, split-K factor, int32 partial tiles and tile counters.
+    split_k: SplitKGrid<i32>,
 }
 
 impl GemmW8A8Plan {
@@ -141,52 +133,20 @@ impl GemmW8A8Plan {
                 format!("K = {k}: must be a positive multiple of {k_multiple} and at most {}", abi::QK_W8A8_MAX_K),
             ));
         }
-        if m > u32::MAX as usize / 2 || n > u32::MAX as usize / 2 {
-            return Err(QkError::invalid("shape", format!("M = {m}, N = {n}: too large for 32-bit tile indices")));
-        }
         let shape = config.shape();
-        if shape.shared_bytes > device.properties().max_shared_bytes_per_block {
-            return Err(QkError::invalid(
-                "config",
-                format!(
-                    "{config:?} needs {} bytes of shared memory; the device allows {}",
-                    shape.shared_bytes,
-                    device.properties().max_shared_bytes_per_block
-                ),
-            ));
-        }
-        let tiles_n = n.div_ceil(shape.block_n as usize);
-        let tiles_m = m.div_ceil(shape.block_m as usize);
-        let tiles = tiles_n * tiles_m;
-        if tiles_m > u16::MAX as usize {
-            return Err(QkError::invalid("m", format!("M = {m} needs {tiles_m} row tiles; grid y allows 65535")));
-        }
-        let k_tiles = k.div_ceil(abi::QK_W8A8_BK as usize);
-        let wanted = splits.unwrap_or_else(|| {
-            let target_blocks = device.properties().sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
-            target_blocks.div_ceil(tiles)
-        });
-        let k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
-        // No empty split: recompute the count from the per-split length.
-        let splits = k_tiles.div_ceil(k_tiles_per_split);
-        let workspace = if splits > 1 {
-            let elems = tiles * splits * (shape.block_m * shape.block_n) as usize;
-            Some(device.alloc::<i32>(elems)?)
-        } else {
-            None
-        };
-        let tile_counters = device.upload(&vec![0u32; tiles])?;
-        Ok(GemmW8A8Plan {
-            device: device.clone(),
+        let tiling = GemmTiling {
             m,
             n,
             k,
-            config,
-            grid: [tiles_n as u32, tiles_m as u32, splits as u32],
-            k_tiles_per_split: k_tiles_per_split as u32,
-            workspace,
-            tile_counters,
-        })
+            block_m: shape.block_m,
+            block_n: shape.block_n,
+            bk: abi::QK_W8A8_BK as usize,
+            shared_bytes: shape.shared_bytes,
+        };
+        // int32 partials are exact, so the split count costs only partial traffic: no
+        // kernel-specific bound beyond the per-SM block target.
+        let split_k = SplitKGrid::plan(device, tiling, &config, splits, SplitKRule::UNBOUNDED)?;
+        Ok(GemmW8A8Plan { device: device.clone(), m, n, k, config, split_k })
     }
 
     /// The configuration this plan launches.
@@ -201,12 +161,12 @@ impl GemmW8A8Plan {
 
     /// Number of K splits (grid z).
     pub fn splits(&self) -> usize {
-        self.grid[2] as usize
+        self.split_k.splits()
     }
 
     /// Launch grid (N tiles, M tiles, K splits).
     pub fn grid(&self) -> [u32; 3] {
-        self.grid
+        self.split_k.grid()
     }
 
     /// (M, N, K).
@@ -245,15 +205,15 @@ impl GemmW8A8Plan {
             w_scale: w_scale.device_addr(),
             bias: bias.map_or(0, |b| b.device_addr()),
             c: c.device_addr(),
-            workspace: self.workspace.as_ref().map_or(0, |w| w.device_addr()),
-            tile_counters: self.tile_counters.device_addr(),
+            workspace: self.split_k.workspace_addr(),
+            tile_counters: self.split_k.tile_counters_addr(),
             m: m as u32,
             n: n as u32,
             k: k as u32,
-            k_tiles_per_split: self.k_tiles_per_split,
+            k_tiles_per_split: self.split_k.k_tiles_per_split(),
         };
         let shape = self.config.shape();
-        d.launch(self.config.kernel(), self.grid, [shape.threads, 1, 1], shape.shared_bytes, &args)
+        d.launch(self.config.kernel(), self.split_k.grid(), [shape.threads, 1, 1], shape.shared_bytes, &args)
     }
 }
 

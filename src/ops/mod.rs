@@ -10,6 +10,7 @@ mod gemm_w4a16;
 mod gemm_w8a16;
 mod gemm_w8a8;
 mod quantize;
+mod split_k;
 
 pub use dequant::{dequant_int4, dequant_int4_host, dequant_int8, dequant_int8_host, Int8Scales};
 pub use gemm_w4a16::{

@@ -1,5 +1,6 @@
 //! Shared scaffolding of the kernel tests: the backends a test runs on, fresh random
-//! seeds, poisoning, and the record of where each test ran.
+//! seeds, poisoning, the record of where each test ran, and the element-wise comparison
+//! of a GEMM's C against its reference.
 //!
 //! Every kernel test runs on the PTX simulator (always) and on a CUDA GPU (when one is
 //! present). A missing GPU is never a silent pass: each test prints "skipped: no CUDA
@@ -9,6 +10,7 @@
 
 use std::io::Write;
 
+use half::f16;
 use qkernels::{BackendKind, Device};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -60,4 +62,21 @@ pub fn rng(test: &str) -> StdRng {
         std::env::var("QK_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::rng().next_u64());
     println!("{test}: seed {seed} (replay with QK_TEST_SEED={seed})");
     StdRng::seed_from_u64(seed)
+}
+
+/// Asserts that every element of C `[_, n]` (`got`, from a poisoned buffer) was written
+/// and is within `tolerance(i)` of the reference `want[i]`. Each GEMM test derives its
+/// own tolerance (see its file's doc); the comparison and the messages are shared.
+pub fn assert_c_within(label: &str, got: &[f16], want: &[f16], n: usize, tolerance: impl Fn(usize) -> f64) {
+    assert_eq!(got.len(), want.len(), "{label}: C holds {} elements, the reference {}", got.len(), want.len());
+    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
+        assert_ne!(g.to_bits(), POISON_F16_BITS, "{label}: C[{}, {}] never written", i / n, i % n);
+        let tol = tolerance(i);
+        assert!(
+            (g.to_f64() - r.to_f64()).abs() <= tol,
+            "{label}: C[{}, {}] = {g}, reference {r} (tolerance {tol:e})",
+            i / n,
+            i % n
+        );
+    }
 }

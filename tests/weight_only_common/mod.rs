@@ -1,12 +1,12 @@
 //! Shared checks of the weight-only GEMM tests (`gemm_w4a16`, `gemm_w8a16`): the f64
-//! reference comparison with the f32-accumulation tolerance, and the simulator's
-//! traffic and bank-conflict assertions. The tolerance is derived in tests/gemm_w4a16.rs.
+//! reference comparison with the f32-accumulation tolerance, the simulator's traffic
+//! and bank-conflict assertions, and the M and configuration sweeps both widths run. The tolerance is derived in tests/gemm_w4a16.rs.
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
-use crate::common::POISON_F16_BITS;
+use crate::common::{assert_c_within, POISON_F16_BITS};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
-use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan};
+use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
 use qkernels::reference::{f16_ulp, gemm_weight_only_reference};
 use qkernels::{BackendKind, Device};
 use rand::rngs::StdRng;
@@ -21,9 +21,20 @@ pub const M_SWEEP: [usize; 9] = [1, 2, 5, 8, 9, 16, 33, 100, 257];
 /// M up to which the weights must be streamed exactly once.
 pub const STREAMING_MAX_M: usize = 16;
 
+/// The tolerance of one element of C (derived in tests/gemm_w4a16.rs): 1 f16 ulp of the
+/// reference plus the f32 accumulation error of K terms of the magnitude.
+pub fn f32_acc_tolerance(want: f16, magnitude: f64, k: usize) -> f64 {
+    f16_ulp(want.to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude
+}
+
 /// Random activations in ±4 (never all zero).
 pub fn random_a(rng: &mut StdRng, m: usize, k: usize) -> Vec<f16> {
     (0..m * k).map(|_| f16::from_f32(rng.random_range(-4.0f32..4.0))).collect()
+}
+
+/// A random bias in ±2.
+pub fn random_bias(rng: &mut StdRng, n: usize) -> Vec<f16> {
+    (0..n).map(|_| f16::from_f32(rng.random_range(-2.0f32..2.0))).collect()
 }
 
 /// Runs `weights` for `a` through `plan` on `device` and checks the result, the traffic
@@ -49,17 +60,7 @@ pub fn check(
     let got = device.download(&c).unwrap();
     let (want, magnitude) = gemm_weight_only_reference(a, &weights.dequantize(), bias, m, n, k).unwrap();
     let label = format!("{label} M={m} N={n} K={k} group={} {}", weights.group(), plan.describe());
-    for i in 0..m * n {
-        let (g, r) = (got[i], want[i]);
-        assert_ne!(g.to_bits(), POISON_F16_BITS, "{label}: C[{}, {}] never written", i / n, i % n);
-        let tol = f16_ulp(r.to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude[i];
-        assert!(
-            (g.to_f64() - r.to_f64()).abs() <= tol,
-            "{label}: C[{}, {}] = {g}, reference {r} (tolerance {tol:e})",
-            i / n,
-            i % n
-        );
-    }
+    assert_c_within(&label, &got, &want, n, |i| f32_acc_tolerance(want[i], magnitude[i], k));
     if device.kind() == BackendKind::Sim {
         let report = device.last_sim_report().expect("the simulator reports every launch");
         assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
@@ -76,6 +77,32 @@ pub fn check(
                 "{label}: read {read} weight/scale/zero bytes for {size} (limit {SMALL_M_WEIGHT_TRAFFIC_LIMIT}x)"
             );
             assert!(read >= size as u64, "{label}: read only {read} of {size} weight/scale/zero bytes");
+        }
+    }
+}
+
+/// Checks `weights` at every M of [`M_SWEEP`] with the configuration and split-K factor
+/// the plan picks; with `bias_at_odd_m`, odd M also get a random bias.
+pub fn check_every_m(label: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights, bias_at_odd_m: bool) {
+    for &m in &M_SWEEP {
+        let a = random_a(rng, m, weights.k());
+        // Drawn at every M (then dropped at even M) so the draws do not depend on M.
+        let bias = bias_at_odd_m.then(|| random_bias(rng, weights.n())).filter(|_| m % 2 == 1);
+        check(label, device, weights, &a, bias.as_deref(), m, |w| GemmWeightOnlyPlan::new(device, w, m).unwrap());
+    }
+}
+
+/// Checks `weights` at M = 17 on every configuration, each with 1 split, 3 splits and the
+/// automatic choice (explicit configurations may run M far below or above their tile).
+pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights) {
+    for config in WeightOnlyConfig::ALL {
+        for splits in [Some(1), Some(3), None] {
+            let m = 17;
+            let a = random_a(rng, m, weights.k());
+            let label = format!("{test} {config:?}");
+            check(&label, device, weights, &a, None, m, |w| {
+                GemmWeightOnlyPlan::with_config(device, w, m, config, splits).unwrap()
+            });
         }
     }
 }

@@ -1,0 +1,143 @@
+//! Host-side launch planning shared by the tiled GEMM kernels (`gemm_w8a8.cu` and the
+//! weight-only `gemm_w4a16.cu` template): the 32-bit index and shared-memory limits, the
+//! (N tiles, M tiles, K splits) grid, the split-K factor, and the buffers the in-kernel
+//! split-K fix-up (`qk_split_k_reduce` in `qk_gemm.cuh`) reads: the partial-tile
+//! workspace and the per-tile arrival counters.
+//!
+//! Both kernels share one fix-up, so they share one planner: what differs per kernel
+//! (which splits are worth their partial traffic) is a [`SplitKRule`].
+
+use bytemuck::Pod;
+
+use crate::device::DeviceBuffer;
+use crate::{Device, QkError, Result};
+
+/// Blocks per SM that split-K aims for at small M: two resident blocks per SM keep
+/// enough 16-byte copies in flight to cover DRAM latency while the split count (and so
+/// the partial-tile traffic) stays small.
+const SPLIT_K_BLOCKS_PER_SM: usize = 2;
+
+/// The per-kernel part of the automatic split-K choice. Neither bound applies to an
+/// explicit split count (a caller asking for N splits gets N, clamped to the K tiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SplitKRule {
+    /// Most splits the automatic choice may pick (e.g. to cap re-read scale rows).
+    pub max_splits: usize,
+    /// The automatic K tiles per split are rounded up to a multiple of this (e.g. so a
+    /// quantization group spanning several K tiles is never cut); 1 = no rounding.
+    pub k_tiles_multiple: usize,
+}
+
+impl SplitKRule {
+    /// No kernel-specific bound: split until every SM has its target number of blocks.
+    pub const UNBOUNDED: SplitKRule = SplitKRule { max_splits: usize::MAX, k_tiles_multiple: 1 };
+}
+
+/// What one GEMM launch tiles: C `[m, n]` in `block_m x block_n` tiles, K in tiles of
+/// `bk`, with `shared_bytes` of dynamic shared memory per block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GemmTiling {
+    /// Rows of C (M).
+    pub m: usize,
+    /// Columns of C (N).
+    pub n: usize,
+    /// Reduction depth (K).
+    pub k: usize,
+    /// Rows of C per block.
+    pub block_m: u32,
+    /// Columns of C per block.
+    pub block_n: u32,
+    /// K elements per pipeline stage (one K tile).
+    pub bk: usize,
+    /// Dynamic shared memory per block, bytes.
+    pub shared_bytes: u32,
+}
+
+/// A planned split-K GEMM grid and the buffers its fix-up needs: built once per plan,
+/// read by every launch. `P` is the accumulator type of the partial tiles (i32, f32).
+#[derive(Debug)]
+pub(crate) struct SplitKGrid<P: Pod> {
+    grid: [u32; 3],
+    k_tiles_per_split: u32,
+    /// Partial tiles `[tile][split][block_m * block_n]`, present when splits > 1.
+    workspace: Option<DeviceBuffer<P>>,
+    /// One u32 per C tile, zero between launches (the last split resets it).
+    tile_counters: DeviceBuffer<u32>,
+}
+
+impl<P: Pod> SplitKGrid<P> {
+    /// Plans the grid of `tiling` on `device`. `config` names the kernel configuration
+    /// in the shared-memory error; `splits` is an explicit split count (clamped to the
+    /// K tiles), `None` for the automatic choice bounded by `rule`.
+    pub fn plan(
+        device: &Device,
+        tiling: GemmTiling,
+        config: &dyn std::fmt::Debug,
+        splits: Option<usize>,
+        rule: SplitKRule,
+    ) -> Result<SplitKGrid<P>> {
+        let GemmTiling { m, n, k, block_m, block_n, bk, shared_bytes } = tiling;
+        // The kernels index rows, columns and K with 32-bit integers (no 64-bit
+        // arithmetic in the inner loops); half the range leaves room for tile overhang.
+        if m > u32::MAX as usize / 2 || n > u32::MAX as usize / 2 || k > u32::MAX as usize / 2 {
+            return Err(QkError::invalid("shape", format!("M = {m}, N = {n}, K = {k}: too large for 32-bit indices")));
+        }
+        let max_shared = device.properties().max_shared_bytes_per_block;
+        if shared_bytes > max_shared {
+            return Err(QkError::invalid(
+                "config",
+                format!("{config:?} needs {shared_bytes} bytes of shared memory; the device allows {max_shared}"),
+            ));
+        }
+        let tiles_n = n.div_ceil(block_n as usize);
+        let tiles_m = m.div_ceil(block_m as usize);
+        if tiles_m > u16::MAX as usize {
+            return Err(QkError::invalid("m", format!("M = {m} needs {tiles_m} row tiles; grid y allows 65535")));
+        }
+        let tiles = tiles_n * tiles_m;
+        let k_tiles = k.div_ceil(bk);
+        let wanted = splits.unwrap_or_else(|| {
+            let target_blocks = device.properties().sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
+            target_blocks.div_ceil(tiles).min(rule.max_splits)
+        });
+        let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
+        if splits.is_none() {
+            k_tiles_per_split = k_tiles_per_split.next_multiple_of(rule.k_tiles_multiple.max(1));
+        }
+        // No empty split: recompute the count from the per-split length.
+        let splits = k_tiles.div_ceil(k_tiles_per_split);
+        let workspace =
+            if splits > 1 { Some(device.alloc::<P>(tiles * splits * (block_m * block_n) as usize)?) } else { None };
+        Ok(SplitKGrid {
+            grid: [tiles_n as u32, tiles_m as u32, splits as u32],
+            k_tiles_per_split: k_tiles_per_split as u32,
+            workspace,
+            tile_counters: device.upload(&vec![0u32; tiles])?,
+        })
+    }
+
+    /// Launch grid (N tiles, M tiles, K splits).
+    pub fn grid(&self) -> [u32; 3] {
+        self.grid
+    }
+
+    /// Number of K splits (grid z).
+    pub fn splits(&self) -> usize {
+        self.grid[2] as usize
+    }
+
+    /// K tiles each split reduces (the last split may get fewer).
+    pub fn k_tiles_per_split(&self) -> u32 {
+        self.k_tiles_per_split
+    }
+
+    /// Device address of the partial-tile workspace, 0 when there is one split.
+    pub fn workspace_addr(&self) -> u64 {
+        self.workspace.as_ref().map_or(0, |w| w.device_addr())
+    }
+
+    /// Device address of the per-tile counters.
+    pub fn tile_counters_addr(&self) -> u64 {
+        self.tile_counters.device_addr()
+    }
+}
