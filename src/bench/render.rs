@@ -176,9 +176,14 @@ pub fn markdown(report: &Report) -> String {
 /// the device's theoretical peak.
 pub fn console_table(report: &Report) -> String {
     let mut out = String::new();
-    for (key, results) in groups(report, false).into_iter().chain(groups(report, true)) {
+    let gemms = groups(report, false).into_iter().map(|g| (g, false));
+    for ((key, results), layer) in gemms.chain(groups(report, true).into_iter().map(|g| (g, true))) {
         let kernels = kernels_of(&results);
-        let _ = writeln!(out, "\n{}", shape_title(&results, key));
+        let title = shape_title(&results, key);
+        // A decoder-layer group spans decode and prefill batch sizes: drop the phase of
+        // its first row from the title.
+        let title = if layer { title.replace(" decode", "").replace(" prefill", "") } else { title };
+        let _ = writeln!(out, "\n{title}");
         let _ = write!(out, "{:>6}", "M");
         for k in &kernels {
             let _ = write!(out, " | {:>30}", format!("{k}: p50 us, TFLOP/s, x"));
