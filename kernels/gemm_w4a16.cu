@@ -71,7 +71,9 @@
  *     +----+----+----+--          a tile sums the f32 partials in split order.
  *
  * The fix-up (qk_gemm.cuh) sums all splits' partials from the workspace in split order
- * 0..S-1, so the result is deterministic whatever order the splits finish in.
+ * 0..S-1, so the result is deterministic whatever order the splits finish in. Only
+ * fragments holding rows < M are stored and summed: at M = 1 a 16-row tile's partial
+ * traffic (write, then the last split's read of every split) shrinks 8x.
  *
  * Pipeline and shared memory: qk_pipeline.cuh's cp.async main loop; per stage
  *   A      BM rows x 128 B (64 f16 of K), 128-byte XOR swizzle: ldmatrix.x4 phases and
@@ -351,7 +353,8 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
         });
 
     if (gridDim.z > 1 &&
-        !qk_split_k_reduce<float, T::kMTiles, kNTiles, T::kThreads>(acc, args.workspace, args.tile_counters)) {
+        !qk_split_k_reduce<float, T::kMTiles, kNTiles, T::kThreads>(
+            acc, args.workspace, args.tile_counters, blk.m0 + blk.warp_m * T::kWarpM + blk.lane / 4, args.m)) {
         return;
     }
 

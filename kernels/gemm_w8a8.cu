@@ -185,7 +185,8 @@ __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
     // The stages are drained: the C tile may reuse them.
 
     if (gridDim.z > 1 &&
-        !qk_split_k_reduce<int32_t, T::kMTiles, T::kNTiles, T::kThreads>(acc, args.workspace, args.tile_counters)) {
+        !qk_split_k_reduce<int32_t, T::kMTiles, T::kNTiles, T::kThreads>(
+            acc, args.workspace, args.tile_counters, blk.m0 + blk.warp_m * T::kWarpM + blk.lane / 4, args.m)) {
         return;
     }
 

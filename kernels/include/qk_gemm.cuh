@@ -30,6 +30,11 @@ struct QkVec4<float> {
 /* Threads per warp. */
 #define QK_WARP_THREADS 32
 
+/* mma.m16n8 accumulator fragment layout (PTX ISA "Matrix Fragments for mma.m16n8k16"):
+ * lane 4g + t holds, of each m16 x n8 tile, rows g and g + 8 at columns 2t and 2t + 1. */
+#define QK_MMA_M 16
+#define QK_MMA_N 8
+
 /* A block's share of a split-K GEMM, from blockIdx / threadIdx: grid x walks the BN-wide
  * column tiles of C, grid y the BM-tall row tiles, grid z the K splits of
  * `k_tiles_per_split` BK-deep K tiles each (the last split may be shorter). Warps are
@@ -79,9 +84,16 @@ __device__ __forceinline__ void qk_zero_acc(T (&acc)[MT][NT][4]) {
  * counter last returns true with `acc` replaced by the sum of ALL splits' partials,
  * read back from the workspace in split order 0 .. splits-1 (its own included), so an
  * f32 result does not depend on which split finished last: deterministic. It also
- * resets the counter to 0 for the next launch. Every other block returns false. */
+ * resets the counter to 0 for the next launch. Every other block returns false.
+ * Only fragments holding a row of C are stored and summed: the thread's rows of m16
+ * tile mt are row0 + 16 mt (+ 8), so it is skipped when row0 + 16 mt >= m (its
+ * accumulators are never written to C). At decode (M = 1 in a 16-row tile) that cuts
+ * the partial traffic 8x; the sum loop runs split-outer, fragment-inner, so a thread's
+ * fragment loads of one split are independent and in flight together (the per-element
+ * summation order, split 0 .. splits-1, is unchanged). */
 template <typename T, int MT, int NT, int THREADS>
-__device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr workspace_addr, qk_dptr counters_addr) {
+__device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr workspace_addr, qk_dptr counters_addr,
+                                                  uint32_t row0, uint32_t m) {
     using V = typename QkVec4<T>::type;
     __shared__ uint32_t is_last_split;
     constexpr int kFrags = MT * NT;
@@ -91,8 +103,10 @@ __device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr w
     const uint64_t tile_base = static_cast<uint64_t>(tile) * gridDim.z;
 #pragma unroll
     for (int f = 0; f < kFrags; ++f) {
-        workspace[((tile_base + blockIdx.z) * kFrags + f) * THREADS + threadIdx.x] =
-            QkVec4<T>::pack(acc[f / NT][f % NT]);
+        if (row0 + (f / NT) * QK_MMA_M < m) {
+            workspace[((tile_base + blockIdx.z) * kFrags + f) * THREADS + threadIdx.x] =
+                QkVec4<T>::pack(acc[f / NT][f % NT]);
+        }
     }
     // Release: this block's partial is visible device-wide before the counter moves.
     __threadfence();
@@ -110,13 +124,19 @@ __device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr w
     for (int f = 0; f < kFrags; ++f) {
         T* v = acc[f / NT][f % NT];
         v[0] = v[1] = v[2] = v[3] = T(0);
-        for (uint32_t s = 0; s < gridDim.z; ++s) {
-            // .cg: read from L2, the coherence point, never from a stale L1 line.
-            const V p = __ldcg(&workspace[((tile_base + s) * kFrags + f) * THREADS + threadIdx.x]);
-            v[0] += p.x;
-            v[1] += p.y;
-            v[2] += p.z;
-            v[3] += p.w;
+    }
+    for (uint32_t s = 0; s < gridDim.z; ++s) {
+#pragma unroll
+        for (int f = 0; f < kFrags; ++f) {
+            if (row0 + (f / NT) * QK_MMA_M < m) {
+                T* v = acc[f / NT][f % NT];
+                // .cg: read from L2, the coherence point, never from a stale L1 line.
+                const V p = __ldcg(&workspace[((tile_base + s) * kFrags + f) * THREADS + threadIdx.x]);
+                v[0] += p.x;
+                v[1] += p.y;
+                v[2] += p.z;
+                v[3] += p.w;
+            }
         }
     }
     if (threadIdx.x == 0) {
@@ -124,11 +144,6 @@ __device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr w
     }
     return true;
 }
-
-/* mma.m16n8 accumulator fragment layout (PTX ISA "Matrix Fragments for mma.m16n8k16"):
- * lane 4g + t holds, of each m16 x n8 tile, rows g and g + 8 at columns 2t and 2t + 1. */
-#define QK_MMA_M 16
-#define QK_MMA_N 8
 
 /* Epilogue staging: converts the block's accumulators to f16 into the shared-memory C
  * tile (row stride C_STRIDE halves), in fragment order (one half2 per row and column
