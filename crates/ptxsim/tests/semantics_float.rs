@@ -10,15 +10,9 @@
 use ptxsim::semantics::float::*;
 use ptxsim::semantics::types::Rounding::{self, *};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+mod common;
+
+use common::Rng;
 
 /// All non-negative finite values of a 16-bit format in increasing order (bits
 /// 0x0000..max are monotonic), plus infinity as the value past the largest finite

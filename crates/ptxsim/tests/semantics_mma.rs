@@ -11,18 +11,9 @@
 use ptxsim::semantics::mma::{mma_reg_counts, mma_sync, MmaDesc};
 use ptxsim::semantics::types::ScalarType::{self, *};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() >> 11) as i64 % (hi - lo + 1)
-    }
-}
+mod common;
+
+use common::Rng;
 
 /// (row, k) of element `j` of A register `r` in lane `lane`.
 fn a_pos(k: u32, bits: u32, lane: u32, r: u32, j: u32) -> (u32, u32) {

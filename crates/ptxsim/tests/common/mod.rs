@@ -47,3 +47,22 @@ pub fn wrap(name: &str, nparams: usize, regs: &str, body: &str) -> String {
         params.join(",\n")
     )
 }
+
+/// Tiny deterministic generator for the semantics property tests (xorshift64*): the
+/// same sequence on every machine, so a failing case reproduces exactly.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `lo..=hi`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() >> 11) as i64 % (hi - lo + 1)
+    }
+}
