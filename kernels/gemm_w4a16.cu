@@ -85,6 +85,10 @@
  * stage of a split), so scales and zeros are read from global memory once per split.
  * Out-of-range rows of A and columns/K of W are zero-filled by cp.async's src-size;
  * k-steps past K are skipped.
+ * At decode the tensor cores are nearly idle and few warps are resident, so the
+ * instructions issued per stage bound how fast a block drains its pipeline: every
+ * thread issues a fixed number of copies per stage (straight-line code, no remainder
+ * loops) and the group-start test costs one remainder per stage, not per k-step.
  *
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).
@@ -161,8 +165,13 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, uin
     const __half* a = reinterpret_cast<const __half*>(args.a);  // [M, K]
     const uint8_t* w = reinterpret_cast<const uint8_t*>(args.w);  // units [N/64][K/16]
     const uint32_t k0 = kt * kBk;
+    // Fixed trip counts (every thread copies the same number of chunks): the loops
+    // unroll into straight-line copies with no remainder handling.
+    constexpr int kAChunks = T::kABytes / QK_CHUNK_BYTES;
+    static_assert(kAChunks % T::kThreads == 0, "every thread copies whole A chunks");
 #pragma unroll
-    for (int i = threadIdx.x; i < T::kABytes / QK_CHUNK_BYTES; i += T::kThreads) {
+    for (int j = 0; j < kAChunks / T::kThreads; ++j) {
+        const int i = threadIdx.x + j * T::kThreads;
         const uint32_t row = i / kAChunksPerRow;
         const uint32_t chunk = i % kAChunksPerRow;
         const uint32_t gm = m0 + row;
@@ -176,15 +185,19 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, uin
     constexpr int kChunksPerStrip = kKSteps * kChunksPerUnit;
     const uint32_t k_steps = args.k / kMmaK;
     const uint32_t strips = args.n / kNBlock;
+    constexpr int kWChunks = T::kWBytes / QK_CHUNK_BYTES;
+    static_assert(kWChunks % T::kThreads == 0, "every thread copies whole W chunks");
 #pragma unroll
-    for (int i = threadIdx.x; i < T::kWBytes / QK_CHUNK_BYTES; i += T::kThreads) {
+    for (int j = 0; j < kWChunks / T::kThreads; ++j) {
+        const int i = threadIdx.x + j * T::kThreads;
         const uint32_t strip = n0 / kNBlock + i / kChunksPerStrip;
         const uint32_t chunk = i % kChunksPerStrip;
         const uint32_t step = kt * kKSteps + chunk / kChunksPerUnit;
         const bool valid = strip < strips && step < k_steps;
-        const uint8_t* src =
-            valid ? w + (static_cast<uint64_t>(strip) * k_steps + kt * kKSteps) * T::kUnitBytes + chunk * QK_CHUNK_BYTES
-                  : w;
+        // The offset is computed unconditionally and selected, not branched on.
+        const uint64_t offset =
+            (static_cast<uint64_t>(strip) * k_steps + kt * kKSteps) * T::kUnitBytes + chunk * QK_CHUNK_BYTES;
+        const uint8_t* src = w + (valid ? offset : 0);
         qk_cp_async_16(stage_addr + T::kWOffset + i * QK_CHUNK_BYTES, src, valid ? QK_CHUNK_BYTES : 0);
     }
     // Scale (and zero) rows of the groups that start in this tile (or are current at a
@@ -201,7 +214,9 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, uin
         }
         const uint32_t group = gk / args.group_size;
         constexpr int kScaleChunks = T::kScaleSlotBytes / QK_CHUNK_BYTES;
-        for (int i = threadIdx.x; i < kScaleChunks; i += T::kThreads) {
+        static_assert(kScaleChunks <= T::kThreads, "one scale chunk per thread at most");
+        if (threadIdx.x < kScaleChunks) {
+            const int i = threadIdx.x;
             const uint32_t gn = n0 + i * kHalvesPerChunk;
             const bool valid = gn < args.n;
             const __half* src = valid ? scales + static_cast<uint64_t>(group) * args.n + gn : scales;
@@ -211,7 +226,9 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, uin
         if (zeros != nullptr) {
             constexpr int kZeroChunks = T::kZeroSlotBytes / QK_CHUNK_BYTES;
             constexpr int kColsPerZeroChunk = QK_CHUNK_BYTES * 2;  // nibbles
-            for (int i = threadIdx.x; i < kZeroChunks; i += T::kThreads) {
+            static_assert(kZeroChunks <= T::kThreads, "one zero chunk per thread at most");
+            if (threadIdx.x < kZeroChunks) {
+                const int i = threadIdx.x;
                 const uint32_t gn = n0 + i * kColsPerZeroChunk;
                 const bool valid = gn < args.n;
                 const uint32_t* src =
@@ -298,13 +315,19 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
                                               uint32_t stage_addr, uint32_t kt, bool first_tile, int warp_m,
                                               int warp_n, int lane) {
     const uint32_t k0 = kt * kBk;
+    // One remainder per stage, not per k-step: a stage starts at a multiple of 64, so
+    // with groups >= 32 (or per-channel, where only k = 0 starts a group) a later k-step
+    // k0 + 16 ks starts a group only for groups of 32 at ks = 2.
+    const bool stage_starts_group = starts_group(k0, args.group_size, first_tile);
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
         const uint32_t k = k0 + ks * kMmaK;
         if (k >= args.k) {
             break;  // block-uniform: the rest of the stage is past K
         }
-        if (starts_group(k, args.group_size, first_tile && ks == 0)) {
+        const bool new_group =
+            ks == 0 ? stage_starts_group : args.group_size == QK_WO_MIN_GROUP && ks * kMmaK % QK_WO_MIN_GROUP == 0;
+        if (new_group) {
             load_group<T, BITS>(scale, zero, stage_addr, group_slot(ks, args.group_size), warp_n, lane / 4,
                                 args.zeros != 0);
         }

@@ -233,3 +233,41 @@ fn gemm_w8a8_rejects_bad_shapes_and_buffers() {
     ));
     plan.run(&a, &a_scale, &w, &w_scale, None, &c).unwrap();
 }
+
+#[test]
+fn gemm_w8a8_picks_xlarge_only_for_large_m_where_its_shared_memory_fits() {
+    let xlarge_bytes = GemmW8A8Config::XLarge.shape().shared_bytes;
+    assert_eq!(xlarge_bytes, 3 * (128 + 256) * 128);
+    // sm_90 (227 KiB) and sm_80 (163 KiB) allow it; sm_86 / sm_89 (99 KiB) do not.
+    for max_shared in [227 * 1024, 163 * 1024] {
+        assert_eq!(GemmW8A8Config::for_m(4096, max_shared), GemmW8A8Config::XLarge);
+        assert_eq!(GemmW8A8Config::for_m(129, max_shared), GemmW8A8Config::XLarge);
+        assert_eq!(GemmW8A8Config::for_m(128, max_shared), GemmW8A8Config::Large);
+        assert_eq!(GemmW8A8Config::for_m(65, max_shared), GemmW8A8Config::Large);
+        assert_eq!(GemmW8A8Config::for_m(64, max_shared), GemmW8A8Config::Medium);
+        assert_eq!(GemmW8A8Config::for_m(16, max_shared), GemmW8A8Config::Small);
+    }
+    for max_shared in [99 * 1024, xlarge_bytes - 1] {
+        assert_eq!(GemmW8A8Config::for_m(4096, max_shared), GemmW8A8Config::Large);
+    }
+    assert_eq!(GemmW8A8Config::for_m(4096, xlarge_bytes), GemmW8A8Config::XLarge);
+}
+
+#[test]
+fn gemm_w8a8_xlarge_full_and_partial_tiles() {
+    let test = "gemm_w8a8_xlarge";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        // 3 M tiles (the last partial) x 3 N tiles (the last partial), K not a BK multiple.
+        let (m, n, k) = (257usize, 520usize, 400usize);
+        for splits in [Some(1), Some(3)] {
+            let plan = GemmW8A8Plan::with_config(&device, m, n, k, GemmW8A8Config::XLarge, splits).unwrap();
+            Problem::random(&mut rng, m, n, k, true).check(test, &device, &plan);
+        }
+        let plan = GemmW8A8Plan::new(&device, m, n, k).unwrap();
+        if device.properties().max_shared_bytes_per_block >= GemmW8A8Config::XLarge.shape().shared_bytes {
+            assert_eq!(plan.config(), GemmW8A8Config::XLarge);
+        }
+        ran(test, &device);
+    }
+}
