@@ -18,14 +18,6 @@
  *     small    16 x 64   1 x 4   16 x 16     4        40 KiB    M <= 16 (decode)
  *     medium   64 x 128  2 x 2   32 x 64     4        96 KiB    M <= 64
  *     large   128 x 128  2 x 4   64 x 32     3        96 KiB    M > 64 (compute-bound)
- *     xlarge  128 x 256  2 x 4   64 x 64     3       144 KiB    M > 128 where the device
- *                                                              allows 144 KiB (sm_80, sm_90)
- *
- * Per k32 step a warp issues (warp rows / 16) A + (warp cols / 16) B ldmatrix.x4 for
- * (warp rows / 16) x (warp cols / 8) MMAs: large 4 + 2 for 16, xlarge 4 + 4 for 32, so
- * xlarge reads half the shared memory per MMA (and each block's A and W bytes from
- * global memory feed 1.33x as many MMAs). Its 144 KiB exceed the 99 KiB opt-in limit
- * of sm_86/sm_89: the host picks it only where the device's limit allows it.
  *
  * Small M is memory-bound: the whole GPU must stream W exactly once. With a single
  * 16-row M tile every W byte is loaded by exactly one block; to keep every SM busy at
@@ -235,4 +227,3 @@ __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
 QK_W8A8_INSTANCE(small, SMALL)
 QK_W8A8_INSTANCE(medium, MEDIUM)
 QK_W8A8_INSTANCE(large, LARGE)
-QK_W8A8_INSTANCE(xlarge, XLARGE)

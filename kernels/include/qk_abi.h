@@ -116,11 +116,8 @@ typedef struct QkQuantizeInt8Args {
  *         spreads K across blocks so every SM streams at M = 1.
  * medium: M <= 64. 64 x 128 tiles, 4 warps of 32 x 64.
  * large:  M > 64, compute-bound. 128 x 128 tiles, 8 warps of 64 x 32.
- * small/medium/large: stages x (BM + BN) x 128 B of shared memory stays <= 96 KiB,
- * under the 99 KiB opt-in limit of sm_86/sm_89 (the smallest of our targets).
- * xlarge: M > 128 where the device allows 144 KiB per block (sm_80: 163 KiB, sm_90:
- *         227 KiB; not sm_86/sm_89). 128 x 256 tiles, 8 warps of 64 x 64: 4 A + 4 B
- *         ldmatrix.x4 per 32 MMAs, twice large's MMAs per shared-memory byte. */
+ * Stages x (BM + BN) x 128 B of shared memory stays <= 96 KiB, under the 99 KiB
+ * opt-in limit of sm_86/sm_89 (the smallest of our targets). */
 #define QK_W8A8_SMALL_BM 16
 #define QK_W8A8_SMALL_BN 64
 #define QK_W8A8_SMALL_WARPS_M 1
@@ -136,13 +133,8 @@ typedef struct QkQuantizeInt8Args {
 #define QK_W8A8_LARGE_WARPS_M 2
 #define QK_W8A8_LARGE_WARPS_N 4
 #define QK_W8A8_LARGE_STAGES 3
-#define QK_W8A8_XLARGE_BM 128
-#define QK_W8A8_XLARGE_BN 256
-#define QK_W8A8_XLARGE_WARPS_M 2
-#define QK_W8A8_XLARGE_WARPS_N 4
-#define QK_W8A8_XLARGE_STAGES 3
 
-/** `qk_gemm_w8a8_{small,medium,large,xlarge}`:
+/** `qk_gemm_w8a8_{small,medium,large}`:
  *  C[m, n] = f16(f32(sum_k A[m, k] * W[n, k]) * a_scale[m] * w_scale[n] (+ bias[n])).
  *  Grid: (ceil(N / BN), ceil(M / BM), splits); split z handles K tiles
  *  [z * k_tiles_per_split, (z + 1) * k_tiles_per_split). With splits > 1 every split

@@ -69,8 +69,6 @@ pub const GEMM_W8A8_SMALL: KernelRef = KernelRef { module: "gemm_w8a8", name: "q
 pub const GEMM_W8A8_MEDIUM: KernelRef = KernelRef { module: "gemm_w8a8", name: "qk_gemm_w8a8_medium" };
 /// `qk_gemm_w8a8_large` in `kernels/gemm_w8a8.cu` (M > 64).
 pub const GEMM_W8A8_LARGE: KernelRef = KernelRef { module: "gemm_w8a8", name: "qk_gemm_w8a8_large" };
-/// `qk_gemm_w8a8_xlarge` in `kernels/gemm_w8a8.cu` (M > 128, 144 KiB of shared memory).
-pub const GEMM_W8A8_XLARGE: KernelRef = KernelRef { module: "gemm_w8a8", name: "qk_gemm_w8a8_xlarge" };
 
 /// `qk_gemm_w4a16_gemv` in `kernels/gemm_w4a16.cu` (decode: M <= 8, split-K).
 pub const GEMM_W4A16_GEMV: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_gemv" };
@@ -99,7 +97,6 @@ pub const ALL: &[KernelRef] = &[
     GEMM_W8A8_SMALL,
     GEMM_W8A8_MEDIUM,
     GEMM_W8A8_LARGE,
-    GEMM_W8A8_XLARGE,
     GEMM_W4A16_GEMV,
     GEMM_W4A16_SMALL,
     GEMM_W4A16_MEDIUM,

@@ -20,9 +20,6 @@ pub enum GemmW8A8Config {
     Medium,
     /// 128 x 128 tiles, 8 warps, 3 stages: M > 64, compute-bound.
     Large,
-    /// 128 x 256 tiles, 8 warps of 64 x 64, 3 stages (144 KiB of shared memory): M > 128
-    /// on devices whose per-block opt-in limit allows it (sm_80, sm_90; not sm_86/sm_89).
-    XLarge,
 }
 
 /// The shape constants of one configuration, from `qk_abi.h`.
@@ -42,20 +39,14 @@ pub struct W8A8TileShape {
 
 impl GemmW8A8Config {
     /// Every configuration.
-    pub const ALL: [GemmW8A8Config; 4] =
-        [GemmW8A8Config::Small, GemmW8A8Config::Medium, GemmW8A8Config::Large, GemmW8A8Config::XLarge];
+    pub const ALL: [GemmW8A8Config; 3] = [GemmW8A8Config::Small, GemmW8A8Config::Medium, GemmW8A8Config::Large];
 
-    /// The configuration the wrapper picks for `m` rows of A on a device that allows
-    /// `max_shared_bytes` of dynamic shared memory per block: `XLarge` for M larger than
-    /// one of its M tiles where its shared memory fits, else `Large` for M > 64.
-    pub fn for_m(m: usize, max_shared_bytes: u32) -> GemmW8A8Config {
+    /// The configuration the wrapper picks for `m` rows of A.
+    pub fn for_m(m: usize) -> GemmW8A8Config {
         if m <= abi::QK_W8A8_SMALL_BM as usize {
             GemmW8A8Config::Small
         } else if m <= abi::QK_W8A8_MEDIUM_BM as usize {
             GemmW8A8Config::Medium
-        } else if m > abi::QK_W8A8_XLARGE_BM as usize && GemmW8A8Config::XLarge.shape().shared_bytes <= max_shared_bytes
-        {
-            GemmW8A8Config::XLarge
         } else {
             GemmW8A8Config::Large
         }
@@ -82,12 +73,6 @@ impl GemmW8A8Config {
                 abi::QK_W8A8_LARGE_WARPS_M * abi::QK_W8A8_LARGE_WARPS_N,
                 abi::QK_W8A8_LARGE_STAGES,
             ),
-            GemmW8A8Config::XLarge => (
-                abi::QK_W8A8_XLARGE_BM,
-                abi::QK_W8A8_XLARGE_BN,
-                abi::QK_W8A8_XLARGE_WARPS_M * abi::QK_W8A8_XLARGE_WARPS_N,
-                abi::QK_W8A8_XLARGE_STAGES,
-            ),
         };
         W8A8TileShape {
             block_m,
@@ -104,7 +89,6 @@ impl GemmW8A8Config {
             GemmW8A8Config::Small => kernels::GEMM_W8A8_SMALL,
             GemmW8A8Config::Medium => kernels::GEMM_W8A8_MEDIUM,
             GemmW8A8Config::Large => kernels::GEMM_W8A8_LARGE,
-            GemmW8A8Config::XLarge => kernels::GEMM_W8A8_XLARGE,
         }
     }
 }
@@ -123,12 +107,10 @@ pub struct GemmW8A8Plan {
 }
 
 impl GemmW8A8Plan {
-    /// Plans C[M,N] = A[M,K] · W[N,K]ᵀ with the configuration chosen by M and the device's
-    /// shared-memory limit ([`GemmW8A8Config::for_m`]) and a split-K factor that gives
-    /// every SM work.
+    /// Plans C[M,N] = A[M,K] · W[N,K]ᵀ with the configuration chosen by M and a split-K
+    /// factor that gives every SM work.
     pub fn new(device: &Device, m: usize, n: usize, k: usize) -> Result<GemmW8A8Plan> {
-        let config = GemmW8A8Config::for_m(m, device.properties().max_shared_bytes_per_block);
-        GemmW8A8Plan::with_config(device, m, n, k, config, None)
+        GemmW8A8Plan::with_config(device, m, n, k, GemmW8A8Config::for_m(m), None)
     }
 
     /// Plans with an explicit configuration and optionally an explicit number of K splits
