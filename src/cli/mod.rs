@@ -88,6 +88,15 @@ struct RepackArgs {
 
 /// Entry point of the `qk` binary.
 pub fn main() -> ExitCode {
+    // Rust programs start with SIGPIPE ignored, so `println!` into a closed pipe
+    // (`qk kernels | head -3`) panics. Restore the default action: the process ends
+    // quietly, as other command-line tools do.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => info(),
