@@ -66,6 +66,8 @@ impl CudaBackend {
             max_sm_clock_khz: attr(CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
             max_memory_clock_khz: attr(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
             memory_bus_width_bits: attr(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH),
+            shared_bytes_per_sm: attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR)
+                .unwrap_or(DEFAULT_DYNAMIC_SHARED_LIMIT_BYTES),
             max_shared_bytes_per_block: attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
                 .unwrap_or(DEFAULT_DYNAMIC_SHARED_LIMIT_BYTES),
             driver_version,

@@ -59,6 +59,9 @@ pub struct DeviceProperties {
     pub memory_bus_width_bits: Option<u32>,
     /// Largest dynamic shared memory a block may opt into, bytes.
     pub max_shared_bytes_per_block: u32,
+    /// Shared memory of one SM, bytes: with a kernel's per-block need, how many of its
+    /// blocks can be resident on an SM at once.
+    pub shared_bytes_per_sm: u32,
     /// CUDA driver API version (e.g. 13000), `None` on the simulator.
     pub driver_version: Option<u32>,
 }

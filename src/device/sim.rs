@@ -11,6 +11,9 @@ use crate::{kernels, QkError, Result};
 const SIM_SM_COUNT: u32 = 132;
 /// Dynamic shared memory limit of sm_90 (227 KiB), which the simulator enforces.
 const SIM_MAX_SHARED_BYTES: u32 = 227 * 1024;
+/// Shared memory per SM of sm_90 (228 KiB), so kernels plan the residency they get on an
+/// H100.
+const SIM_SHARED_BYTES_PER_SM: u32 = 228 * 1024;
 
 pub(crate) struct SimBackend {
     props: DeviceProperties,
@@ -33,6 +36,7 @@ impl SimBackend {
                 max_memory_clock_khz: None,
                 memory_bus_width_bits: None,
                 max_shared_bytes_per_block: SIM_MAX_SHARED_BYTES,
+                shared_bytes_per_sm: SIM_SHARED_BYTES_PER_SM,
                 driver_version: None,
             },
             gpu: RefCell::new(ptxsim::Gpu::new()),

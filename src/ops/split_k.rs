@@ -97,8 +97,14 @@ impl<P: Pod> SplitKGrid<P> {
         let tiles = tiles_n * tiles_m;
         let k_tiles = k.div_ceil(bk);
         let wanted = splits.unwrap_or_else(|| {
-            let target_blocks = device.properties().sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
-            target_blocks.div_ceil(tiles).min(rule.max_splits)
+            let props = device.properties();
+            let target_blocks = props.sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
+            // Never more blocks than fit at once: a second, partial wave of blocks costs a
+            // whole extra block time (measured: gemm_w8a16's 79 KB blocks, 2 per H100 SM,
+            // got 3 splits x 112 tiles = 336 blocks for 264 slots).
+            let per_sm = (props.shared_bytes_per_sm / shared_bytes.max(1)).max(1) as usize;
+            let resident_blocks = props.sm_count as usize * per_sm;
+            target_blocks.div_ceil(tiles).min((resident_blocks / tiles).max(1)).min(rule.max_splits)
         });
         let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
         if splits.is_none() {
