@@ -26,7 +26,7 @@
 //!
 //! Layout of the crate: [`abi`] (generated from the one shared C header), [`formats`]
 //! (host formats and references), [`device`] (backends), [`kernels`] (the compiled kernel
-//! index), [`ops`] (kernel wrappers), [`bench`] (the CUDA-event timing harness), [`cli`]
+//! index), [`ops`] (kernel wrappers), [`bench`](mod@bench) (the CUDA-event timing harness), [`cli`]
 //! (the `qk` command).
 
 #![warn(missing_docs)]

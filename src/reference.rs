@@ -16,8 +16,9 @@ fn check_lengths(lengths: &[(&'static str, usize, usize)], bias: Option<&[f16]>,
     bias.map_or(Ok(()), |b| check_len("bias", n, b.len()))
 }
 
-/// Reference of `gemm_w8a8`: `C[m, n] = f16(Σ_k A[m,k]·W[n,k] · a_scale[m] · w_scale[n]
-/// + bias[n])` with the sum in exact integers and the scaling in f64.
+/// Reference of `gemm_w8a8`:
+/// `C[m, n] = f16(Σ_k A[m,k]·W[n,k] · a_scale[m] · w_scale[n] + bias[n])`
+/// with the sum in exact integers and the scaling in f64.
 ///
 /// Also returns, per element, the magnitude `|Σ·a_scale·w_scale| + |bias|` the kernel's
 /// f32 rounding errors are relative to (see the tests' tolerance).

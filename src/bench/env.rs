@@ -25,7 +25,7 @@ pub const HOT_GPU_CELSIUS: u32 = 80;
 pub struct Environment {
     /// Start of the run, UTC, ISO 8601.
     pub utc_time: Option<String>,
-    /// "ok", or "no CUDA device (<reason>)".
+    /// "ok", or "no CUDA device (`reason`)".
     pub cuda_device: Option<String>,
     /// GPU name.
     pub gpu_name: Option<String>,

@@ -326,7 +326,7 @@ pub(crate) fn memory_budget_bytes(device: &Device) -> u64 {
 }
 
 /// Copies of a working set of `set_bytes` (its smallest per-launch part) needed to exceed
-/// twice the L2, at least 1 and at most [`MAX_COPIES`]; 1 when rotation is off.
+/// twice the L2, at least 1 and at most `MAX_COPIES` (64); 1 when rotation is off.
 pub fn rotation_copies(l2_bytes: Option<u64>, set_bytes: u64, rotation: bool) -> usize {
     if !rotation || set_bytes == 0 {
         return 1;

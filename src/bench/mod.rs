@@ -12,7 +12,7 @@
 //!
 //! Modules: `timing` and `cublas` are crate-internal; [`point`] (interleaved
 //! rounds), [`gemm`] (the issue-5 sweep), [`decoder`] (the decoder-layer workload),
-//! [`run`] (a whole run), [`env`] (environment capture), [`stats`], [`report`] (the
+//! [`run`] (a whole run), [`env`](mod@env) (environment capture), [`stats`], [`report`] (the
 //! `qk-bench/1` schema), [`render`] (markdown, console, SVG), [`compare`].
 
 pub mod compare;

@@ -19,7 +19,7 @@ pub const EXIT_REGRESSION: u8 = 3;
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Time the GEMM sweep and decoder-layer workload on the CUDA device; writes
-    /// target/qk-bench/<run-id>/{report.json,report.md,*.svg}.
+    /// `target/qk-bench/<run-id>/{report.json,report.md,*.svg}`.
     Run(RunArgs),
     /// Render report.md and the SVG charts from a report.json.
     Report {

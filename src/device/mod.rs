@@ -2,7 +2,7 @@
 //! ([`Device::sim`]), so every kernel wrapper and every test is written once.
 //!
 //! A [`Device`] is a cheap, clonable handle. Memory is typed: [`DeviceBuffer<T>`] owns
-//! an allocation and frees it on drop. Kernel launches go through [`Device::launch`],
+//! an allocation and frees it on drop. Kernel launches go through `Device::launch` (crate-internal),
 //! which takes a kernel argument struct from [`crate::abi`]: on a GPU the struct's bytes
 //! are the kernel's parameter, on the simulator the same bytes fill the same `.param`.
 

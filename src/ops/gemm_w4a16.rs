@@ -231,7 +231,7 @@ pub struct GemmWeightOnlyPlan {
 }
 
 impl GemmWeightOnlyPlan {
-    /// Plans C[M,N] = A[M,K] · dequant(W)ᵀ for `weights`, choosing the configuration from
+    /// Plans `C[M,N] = A[M,K] · dequant(W)ᵀ` for `weights`, choosing the configuration from
     /// M and the split-K factor from (N, K, SM count).
     pub fn new(device: &Device, weights: &DevicePackedWeights, m: usize) -> Result<GemmWeightOnlyPlan> {
         GemmWeightOnlyPlan::with_config(device, weights, m, WeightOnlyConfig::for_m(m), None)

@@ -107,7 +107,7 @@ pub struct GemmW8A8Plan {
 }
 
 impl GemmW8A8Plan {
-    /// Plans C[M,N] = A[M,K] · W[N,K]ᵀ with the configuration chosen by M and a split-K
+    /// Plans `C[M,N] = A[M,K] · W[N,K]ᵀ` with the configuration chosen by M and a split-K
     /// factor that gives every SM work.
     pub fn new(device: &Device, m: usize, n: usize, k: usize) -> Result<GemmW8A8Plan> {
         GemmW8A8Plan::with_config(device, m, n, k, GemmW8A8Config::for_m(m), None)

@@ -1,7 +1,7 @@
 //! Kernel wrappers: one function per kernel, the same on every backend.
 //!
 //! Each wrapper validates every argument (shapes, buffer lengths, alignment, ranges)
-//! and returns a typed [`QkError`](crate::QkError) before anything is launched; a
+//! and returns a typed [`QkError`] before anything is launched; a
 //! kernel never sees an argument it cannot handle. `*_host` variants take and return
 //! host slices for one-off calls.
 
