@@ -99,12 +99,10 @@ impl<P: Pod> SplitKGrid<P> {
         let wanted = splits.unwrap_or_else(|| {
             let props = device.properties();
             let target_blocks = props.sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
-            // Never more blocks than fit at once: a second, partial wave of blocks costs a
-            // whole extra block time (measured: gemm_w8a16's 79 KB blocks, 2 per H100 SM,
-            // got 3 splits x 112 tiles = 336 blocks for 264 slots).
             let per_sm = (props.shared_bytes_per_sm / shared_bytes.max(1)).max(1) as usize;
             let resident_blocks = props.sm_count as usize * per_sm;
-            target_blocks.div_ceil(tiles).min((resident_blocks / tiles).max(1)).min(rule.max_splits)
+            let most = target_blocks.div_ceil(tiles).min(rule.max_splits).max(1);
+            best_wave_splits(tiles, resident_blocks, most)
         });
         let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
         if splits.is_none() {
@@ -145,5 +143,40 @@ impl<P: Pod> SplitKGrid<P> {
     /// Device address of the per-tile counters.
     pub fn tile_counters_addr(&self) -> u64 {
         self.tile_counters.device_addr()
+    }
+}
+
+/// The split count in `1..=most` whose blocks fill the waves of `resident` concurrently
+/// resident blocks best (`tiles × s` over whole waves), the larger count on a tie.
+///
+/// Why: a partial last wave costs a whole block time. Measured on an H100: gemm_w8a16's
+/// 79 KB blocks (2 per SM, 264 slots) ran 145 → 90 µs at 28672×8192, M = 1, with 2 splits
+/// of 112 tiles (224 blocks, one wave) instead of 3 (336 blocks, two waves); while
+/// gemm_w8a8 at 8192×10240, M = 256 (160 tiles) was faster with 2 splits than with 1 —
+/// equal utilization (61 %), more bytes in flight.
+fn best_wave_splits(tiles: usize, resident: usize, most: usize) -> usize {
+    let utilization = |s: usize| {
+        let blocks = tiles * s;
+        blocks as f64 / (blocks.div_ceil(resident.max(1)) * resident.max(1)) as f64
+    };
+    (1..=most).fold(1, |best, s| if utilization(s) >= utilization(best) { s } else { best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::best_wave_splits;
+
+    #[test]
+    fn split_count_fills_whole_waves() {
+        // The measured cases (H100, 132 SMs): w8a16 gemv 2 blocks/SM, 112 tiles -> 2.
+        assert_eq!(best_wave_splits(112, 264, 3), 2);
+        // w8a8 medium, 64 tiles, 2 blocks/SM: 4 splits fill 256 of 264 slots.
+        assert_eq!(best_wave_splits(64, 264, 5), 4);
+        // A tie (160 tiles: 61 % either way) takes the larger count.
+        assert_eq!(best_wave_splits(160, 264, 2), 2);
+        // While everything fits in one wave, the most splits win.
+        assert_eq!(best_wave_splits(64, 660, 5), 5);
+        assert_eq!(best_wave_splits(16, 396, 17), 17);
+        assert_eq!(best_wave_splits(300, 264, 1), 1);
     }
 }
