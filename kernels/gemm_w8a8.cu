@@ -89,34 +89,33 @@ struct Tile {
     static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
 };
 
+/* Copies K-tile `kt` of ROWS rows of a row-major int8 [rows_total, K] operand, starting
+ * at row `row0`, into a swizzled shared tile: one 16-byte cp.async per chunk, rows past
+ * rows_total and chunks past K zero-filled. A and W are both K-contiguous ("TN"), so one
+ * routine loads either. */
+template <int ROWS, int THREADS>
+__device__ __forceinline__ void load_operand_tile(const int8_t* base, uint32_t row0, uint32_t rows_total, uint32_t k,
+                                                  uint32_t kt, uint32_t tile_addr) {
+    const uint32_t k0 = kt * kBk;
+#pragma unroll
+    for (int i = threadIdx.x; i < ROWS * kChunksPerRow; i += THREADS) {
+        const uint32_t row = i / kChunksPerRow;
+        const uint32_t chunk = i % kChunksPerRow;
+        const uint32_t g_row = row0 + row;
+        const uint32_t gk = k0 + chunk * QK_CHUNK_BYTES;
+        const bool valid = g_row < rows_total && gk < k;
+        const int8_t* src = valid ? base + static_cast<uint64_t>(g_row) * k + gk : base;
+        qk_cp_async_16(tile_addr + qk_swizzle_128(row, chunk), src, valid ? QK_CHUNK_BYTES : 0);
+    }
+}
+
 /* Issues the cp.async copies of K-tile `kt` of A and W into one stage. */
 template <class T, int BM, int BN>
 __device__ __forceinline__ void load_stage(const QkGemmW8A8Args& args, uint32_t stage_addr, uint32_t m0, uint32_t n0,
                                            uint32_t kt) {
-    const int8_t* a = reinterpret_cast<const int8_t*>(args.a_q);  // [M, K]
-    const int8_t* w = reinterpret_cast<const int8_t*>(args.w_q);  // [N, K]
-    const uint32_t k0 = kt * kBk;
-#pragma unroll
-    for (int i = threadIdx.x; i < BM * kChunksPerRow; i += T::kThreads) {
-        const uint32_t row = i / kChunksPerRow;
-        const uint32_t chunk = i % kChunksPerRow;
-        const uint32_t gm = m0 + row;
-        const uint32_t gk = k0 + chunk * QK_CHUNK_BYTES;
-        const bool valid = gm < args.m && gk < args.k;
-        const int8_t* src = valid ? a + static_cast<uint64_t>(gm) * args.k + gk : a;
-        qk_cp_async_16(stage_addr + qk_swizzle_128(row, chunk), src, valid ? QK_CHUNK_BYTES : 0);
-    }
-    const uint32_t w_addr = stage_addr + BM * kBk;
-#pragma unroll
-    for (int i = threadIdx.x; i < BN * kChunksPerRow; i += T::kThreads) {
-        const uint32_t row = i / kChunksPerRow;
-        const uint32_t chunk = i % kChunksPerRow;
-        const uint32_t gn = n0 + row;
-        const uint32_t gk = k0 + chunk * QK_CHUNK_BYTES;
-        const bool valid = gn < args.n && gk < args.k;
-        const int8_t* src = valid ? w + static_cast<uint64_t>(gn) * args.k + gk : w;
-        qk_cp_async_16(w_addr + qk_swizzle_128(row, chunk), src, valid ? QK_CHUNK_BYTES : 0);
-    }
+    load_operand_tile<BM, T::kThreads>(reinterpret_cast<const int8_t*>(args.a_q), m0, args.m, args.k, kt, stage_addr);
+    load_operand_tile<BN, T::kThreads>(reinterpret_cast<const int8_t*>(args.w_q), n0, args.n, args.k, kt,
+                                       stage_addr + BM * kBk);
 }
 
 /* acc[mt][nt] += A_tile(mt) * W_tile(nt) over the 128 K of one stage. */
