@@ -29,17 +29,22 @@
  * --------------
  * 4-bit. Word j of the lane's chunk holds n8-tiles 2j and 2j+1; nibble p (p = 0..3)
  * holds the lower K element of b register p % 2 of tile 2j + p / 2, nibble p + 4 the
- * upper one. For each p:
- *     lop3.b32 d, (word >> 4p), 0x000f000f, 0x64006400, (0xF0 & 0xCC) | 0xAA
- * computes d = (x & 0x000f000f) | 0x64006400 in one instruction (PTX ISA "lop3": the
+ * upper one. Even nibbles (p = 0, 2):
+ *     lop3.b32 d, w, 0x000f000f, 0x64006400, (0xF0 & 0xCC) | 0xAA
+ * computes d = (w & 0x000f000f) | 0x64006400 in one instruction (PTX ISA "lop3": the
  * immLut is the truth table of the function evaluated on the canonical operands
  * a = 0xF0, b = 0xCC, c = 0xAA). Each 16-bit half is then 0x6400 | q: f16 0x6400 is
  * 1024.0 with a zero mantissa and the ulp at 1024 is exactly 1, so OR-ing q < 16 into
  * the mantissa gives the f16 value 1024 + q exactly. The zero point is kept as the f16
  * 1024 + z (built the same way), so sub.f16x2 gives q - z, an integer in [-15, 15],
- * exactly (both operands lie in [1024, 1040), their difference is representable); one
- * mul.f16x2 by the scale rounds once. The weight therefore equals the host reference
- * f16((q - z) * s) bit for bit.
+ * exactly (both operands lie in [1024, 1040), their difference is representable).
+ * Odd nibbles (p = 1, 3) use the mask 0x00f000f0 instead: the nibble lands on mantissa
+ * bits 4-7, giving 1024 + 16 q exactly (16 q <= 240 stays inside the mantissa), and one
+ * fma.rn.f16x2 d, x, 1/16, -(64 + z) yields q - z exactly: scaling by 1/16 is exact (a
+ * power of two), so the fma's single rounding acts on the integer q - z, which is
+ * representable. So w serves p = 0, 1 and w >> 8 serves p = 2, 3: one shift per four
+ * b registers instead of three (Marlin's arrangement). One mul.f16x2 by the scale
+ * then rounds once; the weight equals the host reference f16((q - z) * s) bit for bit.
  * 8-bit. Word j of chunk h holds tile 4h + j; bytes 0, 1 are b0's pair, bytes 2, 3 b1's.
  * Stored biased (u = q + 128). prmt.b32 d, word, 0x64646464, 0x4140 (PTX ISA "prmt",
  * default mode: each selector nibble picks a byte of the 8-byte {b, a}) builds
@@ -86,11 +91,19 @@
  * Out-of-range rows of A and columns/K of W are zero-filled by cp.async's src-size;
  * k-steps past K are skipped.
  * At decode the tensor cores are nearly idle and few warps are resident, so the
- * instructions issued per stage bound how fast a block drains its pipeline: the
- * group-start test costs one remainder per stage, not per k-step. (Rewriting the copy
- * loops below with fixed trip counts was measured on an H100: 1.2x faster on layers
- * with few K splits, 1.8x slower on 4096 x 4096 with 16 splits; the loops stay as
- * they are until that is understood.)
+ * instructions issued per weight byte bound how fast the SMs drain their pipelines:
+ * an H100 SM must take 12.8 B per clock to stream at full HBM3 bandwidth, and the first
+ * version of this kernel executed 0.30 warp instructions per 4-bit weight byte (3.8 per
+ * SM clock of the 4 an SM can issue at best) and streamed at a third of copy
+ * bandwidth, as an issue-bound kernel would. Hence: the copies of a stage are planned once per block (QkTileCopy,
+ * WeightStreamCopy: a 64-bit add, a compare and the cp.async per chunk, no loop
+ * remainders), group boundaries are masks, not remainders (Groups), and the 4-bit
+ * dequantization shares one shift among four b registers: 0.21 instructions per 4-bit
+ * byte, 0.10 per 8-bit byte (was 0.16), counted by the simulator and held as budgets by
+ * tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. Not yet timed on a GPU. An earlier
+ * fixed-trip rewrite of the copies was timed on an H100: faster on long layers, 1.8x
+ * slower at 4096 x 4096 with 16 splits, cause unknown; that kernel was 4900 SASS
+ * instructions long with a 5x unrolled prologue of copy loops, this one is 2300.
  *
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).
@@ -120,14 +133,21 @@ constexpr int kGroupSlots = QK_WO_MAX_GROUPS_PER_STAGE;        // scale rows per
 constexpr int kNibblesPerWord = 8;
 /* 1024 + 8: the implicit zero point of symmetric 4-bit weights, as the biased f16. */
 constexpr uint32_t kSymZeroInt4 = 0x64086408u;
+/* -(64 + 8): the implicit zero point in the form the odd nibbles' fma adds. */
+constexpr uint32_t kSymZeroInt4X16 = 0xD480D480u;
 /* 1024 + 128: the bias of the stored 8-bit codes (u = q + 128), as the biased f16. */
 constexpr uint32_t kSymZeroInt8 = 0x64806480u;
+/* f16x2 (960, 960): 960 - (1024 + z) = -(64 + z). */
+constexpr uint32_t kF16x2_960 = 0x63806380u;
+/* f16x2 (1/16, 1/16): undoes the odd nibbles' factor 16 exactly. */
+constexpr uint32_t kF16x2_one_sixteenth = 0x2C002C00u;
 
 template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
 struct Tile {
     static_assert(BITS == 4 || BITS == 8, "4- or 8-bit weights");
     static_assert(BN == WARPS_N * kNBlock, "every warp owns one 64-column weight strip");
     static constexpr int kThreads = WARPS_M * WARPS_N * kWarpThreads;
+    static constexpr int kBm = BM;
     static constexpr int kWarpM = BM / WARPS_M;                    // rows of C per warp
     static constexpr int kMTiles = kWarpM / kMmaM;                 // m16 tiles per warp
     static constexpr int kChunksPerLane = BITS / 4;                // 16-byte loads per lane per k-step
@@ -147,54 +167,96 @@ struct Tile {
     static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
 };
 
-/* Where a k-step's group starts: the scales must be (re)loaded at the first k-step of a
- * split and at every group boundary. */
-__device__ __forceinline__ bool starts_group(uint32_t k, uint32_t group_size, bool first_step) {
-    return first_step || k % group_size == 0;
-}
+/* A K position's quantization group, without a division: every group size is a power
+ * of two (32, 64, 128) except per-channel, where group_size = K and only k = 0 starts a
+ * group. For a size that is not a power of two, shift = 31 and mask = ~0 give
+ * k >> shift = 0 and (k & mask) == 0 iff k == 0, for every k < 2^31 (the host bounds K).
+ * Built once per block: a runtime remainder costs ~20 instructions, and the scales'
+ * group is looked up every stage. */
+struct Groups {
+    uint32_t shift;  // log2(group_size), or 31
+    uint32_t mask;   // group_size - 1, or ~0
+    bool of_32;      // two groups per 64-wide stage
 
-/* The scale slot of a stage that k-step `ks` reads: with groups of 32 a 64-wide stage
- * holds two group rows, otherwise one. */
-__device__ __forceinline__ int group_slot(int ks, uint32_t group_size) {
-    return group_size == QK_WO_MIN_GROUP ? ks * kMmaK / QK_WO_MIN_GROUP : 0;
-}
+    __device__ __forceinline__ explicit Groups(uint32_t group_size) {
+        const bool pow2 = (group_size & (group_size - 1)) == 0;
+        shift = pow2 ? __ffs(static_cast<int>(group_size)) - 1 : 31;
+        mask = pow2 ? group_size - 1 : ~0u;
+        of_32 = group_size == QK_WO_MIN_GROUP;
+    }
+    __device__ __forceinline__ uint32_t of(uint32_t k) const { return k >> shift; }
+    /* The scales must be (re)loaded at a split's first k-step and at group boundaries. */
+    __device__ __forceinline__ bool starts(uint32_t k, bool first_step) const { return first_step || (k & mask) == 0; }
+    /* The scale slot of a stage that k-step `ks` reads: with groups of 32 a 64-wide stage
+     * holds two group rows, otherwise one. */
+    __device__ __forceinline__ int slot(int ks) const { return of_32 ? ks * kMmaK / QK_WO_MIN_GROUP : 0; }
+};
+
+/* One thread's share of a stage's weight copies: the kKSteps units of each of the
+ * block's BN / 64 strips, contiguous per strip in the packed layout. Thread t copies
+ * chunk t + p * kThreads (p = 0 .. kPasses - 1) of the stage's strips, a fixed trip
+ * count; the per-thread part of every address is computed once, so a stage's copy costs
+ * a 64-bit add, one compare for the K bound and the cp.async itself. */
+template <class T>
+struct WeightStreamCopy {
+    static constexpr int kChunks = T::kWBytes / QK_CHUNK_BYTES;
+    static constexpr int kPasses = kChunks / T::kThreads;
+    static constexpr int kChunksPerUnit = T::kUnitBytes / QK_CHUNK_BYTES;
+    static constexpr int kChunksPerStrip = kKSteps * kChunksPerUnit;
+    static constexpr int kStageStripBytes = kKSteps * T::kUnitBytes;  // one stage of one strip
+    static_assert(kChunks % T::kThreads == 0, "every thread copies the same number of chunks");
+    static_assert(kChunksPerStrip % T::kThreads == 0 && T::kThreads % kChunksPerUnit == 0,
+                  "a pass covers whole units of one strip");
+
+    const uint8_t* w;       // units [N/64][K/16] (the zero-fill source)
+    const uint8_t* src;     // this thread's chunk of the block's first strip, at K tile 0
+    uint64_t strip_bytes;   // bytes of one 64-column strip (K/16 units)
+    uint32_t k_steps;       // K / 16
+    uint32_t unit;          // k-step within a stage of this thread's pass-0 chunk
+    uint32_t strips_in;     // bit p: pass p's strip lies inside N
+
+    __device__ __forceinline__ WeightStreamCopy(const QkGemmWeightOnlyArgs& args, uint32_t n0) {
+        w = reinterpret_cast<const uint8_t*>(args.w);
+        k_steps = args.k / kMmaK;
+        strip_bytes = static_cast<uint64_t>(k_steps) * T::kUnitBytes;
+        const uint32_t strip0 = n0 / kNBlock;
+        src = w + strip0 * strip_bytes + threadIdx.x * QK_CHUNK_BYTES;
+        unit = threadIdx.x / kChunksPerUnit;
+        strips_in = 0;
+#pragma unroll
+        for (int p = 0; p < kPasses; ++p) {
+            strips_in |= static_cast<uint32_t>(strip0 + strip_of(p) < args.n / kNBlock) << p;
+        }
+    }
+
+    /* Strip (within the block) and first chunk (within the strip's stage) of pass p. */
+    static constexpr int strip_of(int p) { return p * T::kThreads / kChunksPerStrip; }
+    static constexpr int chunk_of(int p) { return p * T::kThreads % kChunksPerStrip; }
+
+    /* Issues the copies of K tile `kt` into the stage's weight area at shared `dst`. */
+    __device__ __forceinline__ void issue(uint32_t dst, uint32_t kt) const {
+        const uint8_t* stage_src = src + static_cast<uint64_t>(kt) * kStageStripBytes;
+#pragma unroll
+        for (int p = 0; p < kPasses; ++p) {
+            const uint32_t step = kt * kKSteps + unit + chunk_of(p) / kChunksPerUnit;
+            const bool in = step < k_steps && ((strips_in >> p) & 1u);
+            const uint8_t* from = stage_src + strip_of(p) * strip_bytes + chunk_of(p) * QK_CHUNK_BYTES;
+            qk_cp_async_16(dst + (p * T::kThreads + threadIdx.x) * QK_CHUNK_BYTES, in ? from : w,
+                           in ? QK_CHUNK_BYTES : 0);
+        }
+    }
+};
 
 /* Issues the cp.async copies of K-tile `kt` (A, W, and the scale/zero rows of groups
  * starting in it) into one stage. */
 template <class T>
-__device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, uint32_t stage_addr, uint32_t m0,
-                                           uint32_t n0, uint32_t kt, bool first_tile) {
-    const __half* a = reinterpret_cast<const __half*>(args.a);  // [M, K]
-    const uint8_t* w = reinterpret_cast<const uint8_t*>(args.w);  // units [N/64][K/16]
+__device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
+                                           const QkTileCopy<T::kBm, T::kThreads>& a_copy,
+                                           const WeightStreamCopy<T>& w_copy, uint32_t stage_addr, uint32_t n0,
+                                           uint32_t kt, bool first_tile) {
     const uint32_t k0 = kt * kBk;
-    // Fixed trip counts (every thread copies the same number of chunks): the loops
-    // unroll into straight-line copies with no remainder handling.
-#pragma unroll
-    for (int i = threadIdx.x; i < T::kABytes / QK_CHUNK_BYTES; i += T::kThreads) {
-        const uint32_t row = i / kAChunksPerRow;
-        const uint32_t chunk = i % kAChunksPerRow;
-        const uint32_t gm = m0 + row;
-        const uint32_t gk = k0 + chunk * kHalvesPerChunk;
-        const bool valid = gm < args.m && gk < args.k;
-        const __half* src = valid ? a + static_cast<uint64_t>(gm) * args.k + gk : a;
-        qk_cp_async_16(stage_addr + qk_swizzle_128(row, chunk), src, valid ? QK_CHUNK_BYTES : 0);
-    }
-    // W: per 64-column strip, the 4 units of this stage are contiguous in global memory.
-    constexpr int kChunksPerUnit = T::kUnitBytes / QK_CHUNK_BYTES;
-    constexpr int kChunksPerStrip = kKSteps * kChunksPerUnit;
-    const uint32_t k_steps = args.k / kMmaK;
-    const uint32_t strips = args.n / kNBlock;
-#pragma unroll
-    for (int i = threadIdx.x; i < T::kWBytes / QK_CHUNK_BYTES; i += T::kThreads) {
-        const uint32_t strip = n0 / kNBlock + i / kChunksPerStrip;
-        const uint32_t chunk = i % kChunksPerStrip;
-        const uint32_t step = kt * kKSteps + chunk / kChunksPerUnit;
-        const bool valid = strip < strips && step < k_steps;
-        const uint8_t* src =
-            valid ? w + (static_cast<uint64_t>(strip) * k_steps + kt * kKSteps) * T::kUnitBytes + chunk * QK_CHUNK_BYTES
-                  : w;
-        qk_cp_async_16(stage_addr + T::kWOffset + i * QK_CHUNK_BYTES, src, valid ? QK_CHUNK_BYTES : 0);
-    }
+    a_copy.issue(stage_addr, kt);
+    w_copy.issue(stage_addr + T::kWOffset, kt);
     // Scale (and zero) rows of the groups that start in this tile (or are current at a
     // split's first tile). Block-uniform conditions.
     const __half* scales = reinterpret_cast<const __half*>(args.scales);  // [K/g, N]
@@ -202,12 +264,11 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, uin
 #pragma unroll
     for (int slot = 0; slot < kGroupSlots; ++slot) {
         const uint32_t gk = k0 + slot * QK_WO_MIN_GROUP;
-        const bool needed = args.group_size == QK_WO_MIN_GROUP ? gk < args.k
-                                                              : slot == 0 && starts_group(k0, args.group_size, first_tile);
+        const bool needed = groups.of_32 ? gk < args.k : slot == 0 && groups.starts(k0, first_tile);
         if (!needed) {
             continue;
         }
-        const uint32_t group = gk / args.group_size;
+        const uint32_t group = groups.of(gk);
         constexpr int kScaleChunks = T::kScaleSlotBytes / QK_CHUNK_BYTES;
         static_assert(kScaleChunks <= T::kThreads, "one scale chunk per thread at most");
         if (threadIdx.x < kScaleChunks) {
@@ -235,19 +296,26 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, uin
     }
 }
 
-/* Loads the lane's 8 scales and zero points (one per n8-tile) of a group slot, each
- * replicated into both halves of a half2 register. */
+/* The lane's dequantization constants of the current group, one half2 per n8-tile with
+ * both halves equal (the two K elements of a b register share a group). */
+struct GroupConsts {
+    uint32_t scale[kNTiles];     // (s, s)
+    uint32_t zero[kNTiles];      // (1024 + z): subtracted from an even nibble's 1024 + q
+    uint32_t zero_x16[kNTiles];  // -(64 + z): added to an odd nibble's (1024 + 16 q) / 16
+};
+
+/* Loads the lane's 8 scales and zero points (one per n8-tile) of a group slot. */
 template <class T, int BITS>
-__device__ __forceinline__ void load_group(uint32_t (&scale)[kNTiles], uint32_t (&zero)[kNTiles], uint32_t stage_addr,
-                                           int slot, int warp_n, int g, bool asymmetric) {
+__device__ __forceinline__ void load_group(GroupConsts& gc, uint32_t stage_addr, int slot, int warp_n, int g,
+                                           bool asymmetric) {
     // Position 8g + nt of a 64-column block holds column 8nt + g: 16 contiguous bytes.
     const uint4 s = qk_lds_v4(stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes +
                               (warp_n * kNBlock + g * kNTiles) * 2);
     const uint32_t pairs[4] = {s.x, s.y, s.z, s.w};
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-        scale[2 * j] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_LOW_HALF);
-        scale[2 * j + 1] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_HIGH_HALF);
+        gc.scale[2 * j] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_LOW_HALF);
+        gc.scale[2 * j + 1] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_HIGH_HALF);
     }
     if (BITS == 4 && asymmetric) {
         // Word 8 * strip + g holds tile nt's zero point in nibble nt; the nibble trick on
@@ -257,13 +325,19 @@ __device__ __forceinline__ void load_group(uint32_t (&scale)[kNTiles], uint32_t 
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const uint32_t z = qk_nibbles_to_f16x2_biased(word >> (4 * j));
-            zero[j] = qk_prmt(z, z, QK_PRMT_DUP_LOW_HALF);
-            zero[j + 4] = qk_prmt(z, z, QK_PRMT_DUP_HIGH_HALF);
+            gc.zero[j] = qk_prmt(z, z, QK_PRMT_DUP_LOW_HALF);
+            gc.zero[j + 4] = qk_prmt(z, z, QK_PRMT_DUP_HIGH_HALF);
+        }
+#pragma unroll
+        for (int nt = 0; nt < kNTiles; ++nt) {
+            // 960 - (1024 + z) = -(64 + z), exact (integers below 2048).
+            gc.zero_x16[nt] = qk_half2_bits(__hsub2(qk_as_half2(kF16x2_960), qk_as_half2(gc.zero[nt])));
         }
     } else {
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt) {
-            zero[nt] = BITS == 4 ? kSymZeroInt4 : kSymZeroInt8;
+            gc.zero[nt] = BITS == 4 ? kSymZeroInt4 : kSymZeroInt8;
+            gc.zero_x16[nt] = kSymZeroInt4X16;
         }
     }
 }
@@ -273,19 +347,32 @@ __device__ __forceinline__ uint32_t dequant_pair(uint32_t biased, uint32_t zero,
     return qk_half2_bits(__hmul2_rn(__hsub2(qk_as_half2(biased), qk_as_half2(zero)), qk_as_half2(scale)));
 }
 
+/* ((1024 + 16 q) / 16 - (64 + z)) * scale in f16x2: 1024 + 16 q times 1/16 is exactly
+ * 64 + q (a power of two), so the fma's one rounding acts on the integer q - z and is
+ * exact; the product rounds once: the same bits as dequant_pair. */
+__device__ __forceinline__ uint32_t dequant_pair_x16(uint32_t biased_x16, uint32_t zero_x16, uint32_t scale) {
+    const __half2 q_minus_z =
+        __hfma2(qk_as_half2(biased_x16), qk_as_half2(kF16x2_one_sixteenth), qk_as_half2(zero_x16));
+    return qk_half2_bits(__hmul2_rn(q_minus_z, qk_as_half2(scale)));
+}
+
 /* The lane's B registers of one k-step: b[nt][0..1] for its 8 n8-tiles. */
 template <class T, int BITS>
 __device__ __forceinline__ void dequant_step(uint32_t (&b)[kNTiles][2], uint32_t unit_addr, int lane,
-                                             const uint32_t (&scale)[kNTiles], const uint32_t (&zero)[kNTiles]) {
+                                             const GroupConsts& gc) {
     if constexpr (BITS == 4) {
         const uint4 v = qk_lds_v4(unit_addr + lane * QK_CHUNK_BYTES);
         const uint32_t words[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
+            // Nibbles p = 0..3 (and p + 4 in the high half) are b0, b1 of tile 2j, then
+            // b0, b1 of tile 2j + 1: p = 0, 1 from the word, p = 2, 3 from word >> 8.
 #pragma unroll
-            for (int p = 0; p < 4; ++p) {
-                const int nt = 2 * j + p / 2;
-                b[nt][p % 2] = dequant_pair(qk_nibbles_to_f16x2_biased(words[j] >> (4 * p)), zero[nt], scale[nt]);
+            for (int half = 0; half < 2; ++half) {
+                const int nt = 2 * j + half;
+                const uint32_t w = words[j] >> (8 * half);
+                b[nt][0] = dequant_pair(qk_nibbles_to_f16x2_biased(w), gc.zero[nt], gc.scale[nt]);
+                b[nt][1] = dequant_pair_x16(qk_high_nibbles_to_f16x2_biased16(w), gc.zero_x16[nt], gc.scale[nt]);
             }
         }
     } else {
@@ -296,8 +383,10 @@ __device__ __forceinline__ void dequant_step(uint32_t (&b)[kNTiles][2], uint32_t
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 const int nt = 4 * h + j;
-                b[nt][0] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_01_F16), zero[nt], scale[nt]);
-                b[nt][1] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_23_F16), zero[nt], scale[nt]);
+                b[nt][0] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_01_F16), gc.zero[nt],
+                                        gc.scale[nt]);
+                b[nt][1] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_23_F16), gc.zero[nt],
+                                        gc.scale[nt]);
             }
         }
     }
@@ -305,15 +394,15 @@ __device__ __forceinline__ void dequant_step(uint32_t (&b)[kNTiles][2], uint32_t
 
 /* acc[mt][nt] += A_tile(mt) * dequant(W_tile(nt)) over the 64 K of one stage. */
 template <class T, int BITS>
-__device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, float (&acc)[T::kMTiles][kNTiles][4],
-                                              uint32_t (&scale)[kNTiles], uint32_t (&zero)[kNTiles],
+__device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
+                                              float (&acc)[T::kMTiles][kNTiles][4], GroupConsts& gc,
                                               uint32_t stage_addr, uint32_t kt, bool first_tile, int warp_m,
                                               int warp_n, int lane) {
     const uint32_t k0 = kt * kBk;
     // One remainder per stage, not per k-step: a stage starts at a multiple of 64, so
     // with groups >= 32 (or per-channel, where only k = 0 starts a group) a later k-step
     // k0 + 16 ks starts a group only for groups of 32 at ks = 2.
-    const bool stage_starts_group = starts_group(k0, args.group_size, first_tile);
+    const bool stage_starts_group = groups.starts(k0, first_tile);
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
         const uint32_t k = k0 + ks * kMmaK;
@@ -321,10 +410,9 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
             break;  // block-uniform: the rest of the stage is past K
         }
         const bool new_group =
-            ks == 0 ? stage_starts_group : args.group_size == QK_WO_MIN_GROUP && ks * kMmaK % QK_WO_MIN_GROUP == 0;
+            ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
         if (new_group) {
-            load_group<T, BITS>(scale, zero, stage_addr, group_slot(ks, args.group_size), warp_n, lane / 4,
-                                args.zeros != 0);
+            load_group<T, BITS>(gc, stage_addr, groups.slot(ks), warp_n, lane / 4, args.zeros != 0);
         }
         uint32_t a_frag[T::kMTiles][4];
 #pragma unroll
@@ -336,8 +424,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
             qk_ldmatrix_x4(a_frag[mt], stage_addr + qk_swizzle_128(row, chunk));
         }
         uint32_t b[kNTiles][2];
-        dequant_step<T, BITS>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, scale,
-                              zero);
+        dequant_step<T, BITS>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, gc);
 #pragma unroll
         for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
@@ -357,17 +444,20 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
 
     float acc[T::kMTiles][kNTiles][4];
     qk_zero_acc(acc);
-    uint32_t scale[kNTiles];  // half2 (s, s) per n8-tile of the current group
-    uint32_t zero[kNTiles];   // half2 (1024 + z, 1024 + z)
+    GroupConsts gc;  // the current group's scales and zero points
+    const Groups groups(args.group_size);
 
+    const QkTileCopy<BM, T::kThreads> a_copy(reinterpret_cast<const void*>(args.a), blk.m0, args.m, args.k * 2);
+    const WeightStreamCopy<T> w_copy(args, blk.n0);
     qk_pipeline_main_loop<STAGES>(
         blk.num_kt,
         [&](int stage, int i) {
-            load_stage<T>(args, smem_base + stage * T::kStageBytes, blk.m0, blk.n0, blk.kt_begin + i, i == 0);
+            load_stage<T>(args, groups, a_copy, w_copy, smem_base + stage * T::kStageBytes, blk.n0, blk.kt_begin + i,
+                          i == 0);
         },
         [&](int stage, int i) {
-            compute_stage<T, BITS>(args, acc, scale, zero, smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0,
-                                   blk.warp_m, blk.warp_n, blk.lane);
+            compute_stage<T, BITS>(args, groups, acc, gc, smem_base + stage * T::kStageBytes, blk.kt_begin + i,
+                                   i == 0, blk.warp_m, blk.warp_n, blk.lane);
         });
 
     if (gridDim.z > 1 &&

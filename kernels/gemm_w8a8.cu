@@ -72,7 +72,6 @@ constexpr int kMmaM = QK_MMA_M;
 constexpr int kMmaN = QK_MMA_N;
 constexpr int kMmaK = 32;
 constexpr int kBk = QK_W8A8_BK;
-constexpr int kChunksPerRow = kBk / QK_CHUNK_BYTES;
 constexpr int kKSteps = kBk / kMmaK;
 
 template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
@@ -89,34 +88,24 @@ struct Tile {
     static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
 };
 
-/* Copies K-tile `kt` of ROWS rows of a row-major int8 [rows_total, K] operand, starting
- * at row `row0`, into a swizzled shared tile: one 16-byte cp.async per chunk, rows past
- * rows_total and chunks past K zero-filled. A and W are both K-contiguous ("TN"), so one
- * routine loads either. */
-template <int ROWS, int THREADS>
-__device__ __forceinline__ void load_operand_tile(const int8_t* base, uint32_t row0, uint32_t rows_total, uint32_t k,
-                                                  uint32_t kt, uint32_t tile_addr) {
-    const uint32_t k0 = kt * kBk;
-#pragma unroll
-    for (int i = threadIdx.x; i < ROWS * kChunksPerRow; i += THREADS) {
-        const uint32_t row = i / kChunksPerRow;
-        const uint32_t chunk = i % kChunksPerRow;
-        const uint32_t g_row = row0 + row;
-        const uint32_t gk = k0 + chunk * QK_CHUNK_BYTES;
-        const bool valid = g_row < rows_total && gk < k;
-        const int8_t* src = valid ? base + static_cast<uint64_t>(g_row) * k + gk : base;
-        qk_cp_async_16(tile_addr + qk_swizzle_128(row, chunk), src, valid ? QK_CHUNK_BYTES : 0);
-    }
-}
-
-/* Issues the cp.async copies of K-tile `kt` of A and W into one stage. */
+/* The per-thread copy plans of a stage's two operand tiles. A and W are both
+ * K-contiguous int8 ("TN", one byte per K element), so one tile copy (qk_pipeline.cuh)
+ * loads either; W's tile follows A's in the stage. */
 template <class T, int BM, int BN>
-__device__ __forceinline__ void load_stage(const QkGemmW8A8Args& args, uint32_t stage_addr, uint32_t m0, uint32_t n0,
-                                           uint32_t kt) {
-    load_operand_tile<BM, T::kThreads>(reinterpret_cast<const int8_t*>(args.a_q), m0, args.m, args.k, kt, stage_addr);
-    load_operand_tile<BN, T::kThreads>(reinterpret_cast<const int8_t*>(args.w_q), n0, args.n, args.k, kt,
-                                       stage_addr + BM * kBk);
-}
+struct StageCopy {
+    QkTileCopy<BM, T::kThreads> a;
+    QkTileCopy<BN, T::kThreads> w;
+
+    __device__ __forceinline__ StageCopy(const QkGemmW8A8Args& args, uint32_t m0, uint32_t n0)
+        : a(reinterpret_cast<const void*>(args.a_q), m0, args.m, args.k),
+          w(reinterpret_cast<const void*>(args.w_q), n0, args.n, args.k) {}
+
+    /* Issues the cp.async copies of K-tile `kt` of A and W into one stage. */
+    __device__ __forceinline__ void issue(uint32_t stage_addr, uint32_t kt) const {
+        a.issue(stage_addr, kt);
+        w.issue(stage_addr + BM * kBk, kt);
+    }
+};
 
 /* acc[mt][nt] += A_tile(mt) * W_tile(nt) over the 128 K of one stage. */
 template <class T, int BM>
@@ -173,11 +162,9 @@ __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
     int32_t acc[T::kMTiles][T::kNTiles][4];
     qk_zero_acc(acc);
 
+    const StageCopy<T, BM, BN> copy(args, blk.m0, blk.n0);
     qk_pipeline_main_loop<STAGES>(
-        blk.num_kt,
-        [&](int stage, int i) {
-            load_stage<T, BM, BN>(args, smem_base + stage * T::kStageBytes, blk.m0, blk.n0, blk.kt_begin + i);
-        },
+        blk.num_kt, [&](int stage, int i) { copy.issue(smem_base + stage * T::kStageBytes, blk.kt_begin + i); },
         [&](int stage, int) {
             compute_stage<T, BM>(acc, smem_base + stage * T::kStageBytes, blk.warp_m, blk.warp_n, blk.lane);
         });

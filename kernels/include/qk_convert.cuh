@@ -26,6 +26,22 @@ __device__ __forceinline__ uint32_t qk_nibbles_to_f16x2_biased(uint32_t word) {
     return out;
 }
 
+/* Selects bits 4-7 of each 16-bit half: the second nibble of each half's low byte. */
+#define QK_HIGH_NIBBLE_MASK_X2 0x00f000f0u
+
+/* The nibbles at bit offsets 4 and 20 of `word` -> two f16 holding 1024 + 16 * nibble,
+ * with the same single lop3: the nibble lands on mantissa bits 4-7, and 16 * 15 < 1024
+ * keeps it inside the mantissa at ulp 1. Used with qk_nibbles_to_f16x2_biased, one
+ * shift of the word by 8 serves four nibble pairs instead of three shifts (Marlin's
+ * trick); the caller undoes the factor 16 exactly (a power of two) in an fma. */
+__device__ __forceinline__ uint32_t qk_high_nibbles_to_f16x2_biased16(uint32_t word) {
+    uint32_t out;
+    asm("lop3.b32 %0, %1, %2, %3, %4;"
+        : "=r"(out)
+        : "r"(word), "n"(QK_HIGH_NIBBLE_MASK_X2), "n"(QK_F16X2_MAGIC_1024), "n"(QK_LOP3_AND_OR));
+    return out;
+}
+
 /* Interleaves the low (selector 0x5410) or high (0x7632) halves of two registers:
  * prmt picks bytes of the 8-byte value {b, a} by the selector's nibbles (PTX ISA
  * "prmt", default mode), so 0x5410 = {a.lo, b.lo} and 0x7632 = {a.hi, b.hi}. */

@@ -92,4 +92,66 @@ __device__ __forceinline__ uint32_t qk_swizzle_128(uint32_t row, uint32_t chunk)
     return row * QK_SWIZZLE_ROW_BYTES + ((chunk ^ (row % QK_SWIZZLE_CHUNKS)) * QK_CHUNK_BYTES);
 }
 
+/* One thread's share of the copies of a K tile of a row-major, K-contiguous operand
+ * (rows of `row_bytes` bytes, a multiple of 16) into a swizzled ROWS x 128-byte tile,
+ * planned once per block and issued once per stage.
+ *
+ * Why: the copies are issued every stage by every thread, and while the tensor cores
+ * wait on memory (small M) the instructions issued per stage bound how fast a block
+ * drains its pipeline. Thread t copies chunk t % 8 of rows t / 8 + p * (THREADS / 8),
+ * p = 0 .. kPasses - 1: a fixed trip count (no remainder code), and because THREADS / 8
+ * is a multiple of 8 every pass has the same swizzle phase, so the shared offset of
+ * pass p is the plan's offset plus a constant. Per stage a copy costs a 64-bit add,
+ * one compare for the K bound and the cp.async itself.
+ *
+ *   tile layout: qk_swizzle_128; rows past `rows_total` and chunks past the row end are
+ *   zero-filled (cp.async src-size 0), so the MMAs need no bounds checks. */
+template <int ROWS, int THREADS>
+struct QkTileCopy {
+    static constexpr int kChunks = ROWS * QK_SWIZZLE_CHUNKS;
+    static constexpr int kPasses = kChunks / THREADS;
+    static constexpr int kRowsPerPass = THREADS / QK_SWIZZLE_CHUNKS;
+    static_assert(kChunks % THREADS == 0, "every thread copies the same number of chunks");
+    static_assert(kPasses == 1 || kRowsPerPass % QK_SWIZZLE_CHUNKS == 0,
+                  "every pass must have the same swizzle phase");
+
+    const uint8_t* src;     // this thread's chunk of its pass-0 row (clamped into the operand), K tile 0
+    uint32_t row_bytes;     // bytes per operand row (the K bound)
+    uint32_t dst;           // swizzled byte offset of pass 0's chunk in the tile
+    uint32_t chunk_offset;  // byte offset of the chunk within a 128-byte K-tile row
+    uint32_t rows_in;       // bit p: pass p's row lies inside the operand
+
+    /* `base` [rows_total, row_bytes] row-major; the tile starts at row `row0`. */
+    __device__ __forceinline__ QkTileCopy(const void* base, uint32_t row0, uint32_t rows_total, uint32_t row_bytes_)
+        : row_bytes(row_bytes_) {
+        const uint32_t row = threadIdx.x / QK_SWIZZLE_CHUNKS;
+        const uint32_t chunk = threadIdx.x % QK_SWIZZLE_CHUNKS;
+        chunk_offset = chunk * QK_CHUNK_BYTES;
+        dst = qk_swizzle_128(row, chunk);
+        // A zero-filling cp.async still names a source address: clamping the row keeps
+        // every address the plan produces inside the operand (rows_total >= 1), and a
+        // pass-0 row past the end makes every later pass's row past it too.
+        const uint32_t src_row = min(row0 + row, rows_total - 1);
+        src = static_cast<const uint8_t*>(base) + static_cast<uint64_t>(src_row) * row_bytes + chunk_offset;
+        rows_in = 0;
+#pragma unroll
+        for (int p = 0; p < kPasses; ++p) {
+            rows_in |= static_cast<uint32_t>(row0 + row + p * kRowsPerPass < rows_total) << p;
+        }
+    }
+
+    /* Issues the cp.async copies of K tile `kt` into the tile at shared address `tile`. */
+    __device__ __forceinline__ void issue(uint32_t tile, uint32_t kt) const {
+        const uint32_t k_byte = kt * QK_SWIZZLE_ROW_BYTES;
+        const bool k_in = k_byte + chunk_offset < row_bytes;
+#pragma unroll
+        for (int p = 0; p < kPasses; ++p) {
+            const bool in = k_in && ((rows_in >> p) & 1u);
+            const uint8_t* from = src + k_byte + static_cast<uint64_t>(p) * kRowsPerPass * row_bytes;
+            qk_cp_async_16(tile + dst + p * kRowsPerPass * QK_SWIZZLE_ROW_BYTES, in ? from : src,
+                           in ? QK_CHUNK_BYTES : 0);
+        }
+    }
+};
+
 #endif /* QK_PIPELINE_CUH */

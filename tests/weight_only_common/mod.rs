@@ -106,3 +106,39 @@ pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, 
         }
     }
 }
+
+/// Bytes an H100 SXM SM must take per SM clock to stream at full HBM3 bandwidth:
+/// 3.35 TB/s over 132 SMs at 1.98 GHz.
+pub const H100_BYTES_PER_SM_CYCLE: f64 = 12.8;
+
+/// Checks the decode configuration's instruction budget on the simulator: the warp
+/// instructions (PTX) one launch at M = 1 executes per byte of packed weights, which
+/// at [`H100_BYTES_PER_SM_CYCLE`] is the issue rate an SM needs to stream at full
+/// bandwidth (an SM issues at most 4 warp instructions per clock, and far fewer when
+/// dependent dequantization and barriers stall its warps). Measured on an H100, the
+/// decode kernel that executed 0.30 instructions per 4-bit weight byte (3.8 per SM clock
+/// at full bandwidth) streamed at a third of copy bandwidth, as an issue-bound kernel
+/// would. `limit_per_byte` is the budget a change must keep; the count is deterministic
+/// (pinned nvcc).
+pub fn check_decode_instruction_budget(label: &str, weights: &WeightOnlyWeights, limit_per_byte: f64) {
+    let device = Device::sim();
+    let mut rng = crate::common::rng(label);
+    let m = 1;
+    let w = DevicePackedWeights::upload(&device, &pack_weight_only(weights).unwrap()).unwrap();
+    // One split: the count is the streaming loop's, not the split-K fix-up's.
+    let plan = GemmWeightOnlyPlan::with_config(&device, &w, m, WeightOnlyConfig::for_m(m), Some(1)).unwrap();
+    let a = device.upload(&random_a(&mut rng, m, weights.k())).unwrap();
+    let c = device.alloc::<f16>(m * weights.n()).unwrap();
+    plan.run(&a, &w, None, &c).unwrap();
+    let report = device.last_sim_report().expect("the simulator reports every launch");
+    let per_byte = report.warp_instructions as f64 / w.words().size_bytes() as f64;
+    println!(
+        "{label}: {per_byte:.3} warp instructions per weight byte ({:.1} per SM clock at full H100 bandwidth), limit {limit_per_byte}",
+        per_byte * H100_BYTES_PER_SM_CYCLE
+    );
+    assert!(
+        per_byte <= limit_per_byte,
+        "{label}: {} executes {per_byte:.3} warp instructions per weight byte, over the budget of {limit_per_byte}\n{report}",
+        plan.describe()
+    );
+}
