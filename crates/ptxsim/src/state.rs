@@ -149,7 +149,7 @@ impl ShadowAcc {
 }
 
 /// Shadow state of one shared byte: its last write and the last two reads by
-/// different threads (see `step::shared_check` for the race model).
+/// different threads (see `step::SharedShadow::record` for the race model).
 #[derive(Clone, Copy, Debug)]
 pub struct ShadowByte {
     /// Last write.

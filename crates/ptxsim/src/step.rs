@@ -9,7 +9,10 @@
 //! epochs differ, or they are in the same warp and its warp-sync epoch (bumped by
 //! `bar.warp.sync` and every block barrier) differs; two atomics never race. An
 //! unordered pair with at least one write is a race. Named barriers with a thread
-//! count also bump the block epoch, so races across them may be missed.
+//! count also bump the block epoch, so races across them may be missed. A `cp.async`
+//! destination is a write that stays pending until its issuing thread lands it (a
+//! wait, or `cp.async.mbarrier.arrive`); reading it before then is an unwaited copy.
+//! `SharedShadow::record` implements the model.
 
 use crate::error::{Access, HazardKind, SimError};
 use crate::ir::*;
@@ -396,68 +399,185 @@ fn wavefronts(log: &AccLog, size: u32) -> (u64, u64) {
     (total, min)
 }
 
-/// Checks and records one shared access of `[off, off+size)` by linear thread `tid`
-/// (see the module doc for the model).
-#[allow(clippy::too_many_arguments)]
-fn shared_check(
-    shadow: &mut [ShadowByte],
-    uninit: &mut Option<(u32, u32, u32)>,
-    epoch: u32,
-    wsync: u32,
-    tid: u32,
-    off: u32,
-    size: u32,
-    write: bool,
-    atomic: bool,
-    pc: u32,
-    pending: bool,
-) -> Result<(), (HazardKind, Option<ShadowAcc>)> {
-    let t = tid as u16;
-    let me = ShadowAcc {
-        tid: t,
-        flags: (if atomic { F_ATOMIC } else { 0 }) | (if pending { F_PENDING } else { 0 }),
-        epoch,
-        wsync,
-        pc,
-    };
-    let ordered = |p: &ShadowAcc| {
-        p.tid == NO_TID
-            || p.tid == t
-            || p.epoch != epoch
-            || (p.tid / 32 == t / 32 && p.wsync != wsync)
-            || (atomic && p.flags & F_ATOMIC != 0)
-    };
-    for s in &mut shadow[off as usize..(off + size) as usize] {
-        if !write || atomic {
-            if s.w.tid == NO_TID {
-                // Reported when the epoch ends (barrier or block end) unless a write by
-                // another thread in this epoch turns it into a race first.
-                uninit.get_or_insert((tid, pc, off));
-            }
-            if s.w.flags & F_PENDING != 0 {
-                return Err((HazardKind::CpAsyncNotWaited { issuer: [0; 3], issue_line: 0 }, Some(s.w)));
-            }
-        }
-        if !ordered(&s.w) {
-            return Err((HazardKind::Uninitialized, Some(s.w)));
-        }
-        if write {
-            for r in [s.r1, s.r2] {
-                if !ordered(&r) {
-                    return Err((HazardKind::Uninitialized, Some(r)));
-                }
-            }
-            s.w = me;
-            s.r1 = ShadowAcc::NONE;
-            s.r2 = ShadowAcc::NONE;
-        } else if s.r1.tid == t || s.r1.tid == NO_TID {
-            s.r1 = me;
-        } else {
-            s.r2 = s.r1;
-            s.r1 = me;
+/// What one shared-memory access does, as the race model sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SharedAccessKind {
+    /// Plain load (`ld`, `ldmatrix`).
+    Read,
+    /// Plain store (`st`, `mbarrier.init`/`inval`).
+    Write,
+    /// Atomic that only observes the value (`mbarrier.test_wait`/`try_wait`): ordered
+    /// against other atomics, racing with unordered plain writes.
+    AtomicRead,
+    /// Atomic read-modify-write (`atom`, `red`, `mbarrier.arrive`).
+    AtomicRmw,
+    /// `cp.async` destination: a write that stays pending until its issuing thread
+    /// lands it (`land_cp`), so an earlier read is an unwaited copy, not a race.
+    AsyncCopyWrite,
+}
+
+impl SharedAccessKind {
+    /// Writes the bytes: a race needs at least one write, and a write replaces the
+    /// byte's record (it orders after everything it did not race with).
+    #[inline(always)]
+    fn writes(self) -> bool {
+        !matches!(self, Self::Read | Self::AtomicRead)
+    }
+
+    /// Observes the bytes' value, so it can see never-written bytes or a copy still
+    /// in flight.
+    #[inline(always)]
+    fn reads(self) -> bool {
+        !matches!(self, Self::Write | Self::AsyncCopyWrite)
+    }
+
+    /// Atomic: never races with another atomic.
+    #[inline(always)]
+    fn atomic(self) -> bool {
+        matches!(self, Self::AtomicRead | Self::AtomicRmw)
+    }
+
+    /// Shadow flags recorded for the access; they let a later access (and the fault
+    /// report) recover what this one was.
+    #[inline(always)]
+    fn flags(self) -> u16 {
+        match self {
+            Self::AtomicRead | Self::AtomicRmw => F_ATOMIC,
+            Self::AsyncCopyWrite => F_PENDING,
+            Self::Read | Self::Write => 0,
         }
     }
-    Ok(())
+}
+
+/// One shared-memory access of `[off, off+size)` by one lane of the stepping warp.
+#[derive(Clone, Copy, Debug)]
+struct SharedAccess {
+    /// Lane in the stepping warp.
+    lane: usize,
+    /// Shared offset of the first byte (also the address a fault reports).
+    off: u32,
+    /// Bytes.
+    size: u32,
+    /// What the access does.
+    kind: SharedAccessKind,
+}
+
+/// The block's shared-memory race shadow, borrowed for one step of one warp: the
+/// state the race model (module doc) checks each access against and records it
+/// into, and what is common to all accesses of the step. Built inside each memory
+/// instruction's arm rather than once per step, so its fields do not hold registers
+/// across the whole of `exec_simple` (measurably slower, hazard checks on or off).
+struct SharedShadow<'a> {
+    /// Launch context: whether checks are on, and what locates a fault.
+    ctx: &'a Ctx<'a>,
+    /// Per-byte shadow (empty when hazard checks are off).
+    bytes: &'a mut [ShadowByte],
+    /// First read of a never-written byte in the current epoch (`Block::uninit`).
+    uninit: &'a mut Option<(u32, u32, u32)>,
+    /// Block-barrier epoch. Borrowed, not copied: an mbarrier phase completing
+    /// mid-step advances it for the lanes after it.
+    epoch: &'a mut u32,
+    /// Warp-sync epoch of the stepping warp. Copied: within a step only
+    /// `bar.warp.sync` changes it, and that accesses no memory.
+    wsync: u32,
+    /// The stepping warp.
+    wi: usize,
+    /// Instruction index of the step.
+    pc: u32,
+}
+
+impl SharedShadow<'_> {
+    /// Checks and records `a` when hazard checks are on; a hazard becomes a fault at
+    /// the accessing lane.
+    #[inline(always)]
+    fn check(&mut self, a: SharedAccess) -> R<()> {
+        if !self.ctx.hazards {
+            return Ok(());
+        }
+        self.record(a).map_err(|e| self.race_fault(e, a.lane, a.off, a.kind.writes()))
+    }
+
+    /// Checks `a` against each byte's record and records it (see the module doc for
+    /// the model). The error carries the conflicting earlier access, whose details
+    /// only `race_fault` needs: `Uninitialized` with an access stands for a race, and
+    /// `CpAsyncNotWaited`'s issuer is filled in there.
+    #[inline(always)]
+    fn record(&mut self, a: SharedAccess) -> Result<(), (HazardKind, Option<ShadowAcc>)> {
+        let (epoch, wsync, pc) = (*self.epoch, self.wsync, self.pc);
+        let (write, atomic, reads) = (a.kind.writes(), a.kind.atomic(), a.kind.reads());
+        let tid = (self.wi * 32 + a.lane) as u32;
+        let t = tid as u16;
+        let me = ShadowAcc { tid: t, flags: a.kind.flags(), epoch, wsync, pc };
+        let ordered = |p: &ShadowAcc| {
+            p.tid == NO_TID
+                || p.tid == t
+                || p.epoch != epoch
+                || (p.tid / 32 == t / 32 && p.wsync != wsync)
+                || (atomic && p.flags & F_ATOMIC != 0)
+        };
+        for s in &mut self.bytes[a.off as usize..(a.off + a.size) as usize] {
+            if reads {
+                if s.w.tid == NO_TID {
+                    // Reported when the epoch ends (barrier or block end) unless a write by
+                    // another thread in this epoch turns it into a race first.
+                    self.uninit.get_or_insert((tid, pc, a.off));
+                }
+                if s.w.flags & F_PENDING != 0 {
+                    return Err((HazardKind::CpAsyncNotWaited { issuer: [0; 3], issue_line: 0 }, Some(s.w)));
+                }
+            }
+            if !ordered(&s.w) {
+                return Err((HazardKind::Uninitialized, Some(s.w)));
+            }
+            if write {
+                for r in [s.r1, s.r2] {
+                    if !ordered(&r) {
+                        return Err((HazardKind::Uninitialized, Some(r)));
+                    }
+                }
+                s.w = me;
+                s.r1 = ShadowAcc::NONE;
+                s.r2 = ShadowAcc::NONE;
+            } else if s.r1.tid == t || s.r1.tid == NO_TID {
+                s.r1 = me;
+            } else {
+                s.r2 = s.r1;
+                s.r1 = me;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a hazard found by `record` for an access by `lane` at shared offset `off`
+    /// into a fault there, naming the earlier access it conflicts with. Takes the
+    /// access's fields rather than the access: a by-value aggregate would be stored
+    /// to the stack on every access, hazard or not.
+    #[cold]
+    fn race_fault(&self, (kind, prev): (HazardKind, Option<ShadowAcc>), lane: usize, off: u32, write: bool) -> Fault {
+        let (ctx, wi, pc) = (self.ctx, self.wi, self.pc);
+        let env = Env { ctx, ctaid: [0; 3], wi, clock: 0 };
+        let line_of = |p: u32| ctx.k.insts.get(p as usize).map_or(0, |i| i.line);
+        let tid3 = |t: u16| {
+            let e = Env { ctx, ctaid: [0; 3], wi: t as usize / 32, clock: 0 };
+            e.tid(t as usize % 32)
+        };
+        let kind = match (kind, prev) {
+            (HazardKind::CpAsyncNotWaited { .. }, Some(p)) => {
+                HazardKind::CpAsyncNotWaited { issuer: tid3(p.tid), issue_line: line_of(p.pc) }
+            }
+            (HazardKind::Uninitialized, Some(p)) => HazardKind::SharedRace {
+                first: Access {
+                    tid: tid3(p.tid),
+                    warp: p.tid as u32 / 32,
+                    line: line_of(p.pc),
+                    write: p.flags & F_ATOMIC != 0 || p.flags & F_PENDING != 0 || is_write_pc(ctx, p.pc),
+                },
+                second: Access { tid: env.tid(lane), warp: wi as u32, line: line_of(pc), write },
+            },
+            (k, _) => k,
+        };
+        fault_at(kind, wi, lane, pc, off as u64)
+    }
 }
 
 /// Executes one step of warp `wi`.
@@ -647,39 +767,6 @@ fn advance(w: &mut Warp, m: u32, to: u32) {
 #[cold]
 fn fault_at(kind: impl Into<HazardKind>, wi: usize, lane: usize, pc: u32, addr: u64) -> Fault {
     Fault::Hazard { kind: kind.into(), warp: wi, lane, pc, addr: Some(addr) }
-}
-
-fn race_fault(
-    ctx: &Ctx,
-    (kind, prev): (HazardKind, Option<ShadowAcc>),
-    wi: usize,
-    lane: usize,
-    pc: u32,
-    addr: u64,
-    write: bool,
-) -> Fault {
-    let env = Env { ctx, ctaid: [0; 3], wi, clock: 0 };
-    let line_of = |p: u32| ctx.k.insts.get(p as usize).map_or(0, |i| i.line);
-    let tid3 = |t: u16| {
-        let e = Env { ctx, ctaid: [0; 3], wi: t as usize / 32, clock: 0 };
-        e.tid(t as usize % 32)
-    };
-    let kind = match (kind, prev) {
-        (HazardKind::CpAsyncNotWaited { .. }, Some(p)) => {
-            HazardKind::CpAsyncNotWaited { issuer: tid3(p.tid), issue_line: line_of(p.pc) }
-        }
-        (HazardKind::Uninitialized, Some(p)) => HazardKind::SharedRace {
-            first: Access {
-                tid: tid3(p.tid),
-                warp: p.tid as u32 / 32,
-                line: line_of(p.pc),
-                write: p.flags & F_ATOMIC != 0 || p.flags & F_PENDING != 0 || is_write_pc(ctx, p.pc),
-            },
-            second: Access { tid: env.tid(lane), warp: wi as u32, line: line_of(pc), write },
-        },
-        (k, _) => k,
-    };
-    fault_at(kind, wi, lane, pc, addr)
 }
 
 fn is_write_pc(ctx: &Ctx, pc: u32) -> bool {
@@ -1411,6 +1498,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
             let mut log = AccLog::new();
             let mut space_seen = None;
             let lsize = ctx.k.local_size;
+            let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
             for l in lanes(exec) {
                 let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
                 let loc = resolve(ctx, *space, a, total, total, lsize).map_err(|k| fault_at(k, wi, l, pc, a))?;
@@ -1422,22 +1510,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     }
                     Loc::Shared(o) => {
                         space_seen = Some(Space::Shared);
-                        if ctx.hazards {
-                            shared_check(
-                                shadow,
-                                uninit,
-                                *epoch,
-                                w.wsync,
-                                wi as u32 * 32 + l as u32,
-                                o,
-                                total,
-                                false,
-                                false,
-                                pc,
-                                false,
-                            )
-                            .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, false))?;
-                        }
+                        race.check(SharedAccess { lane: l, off: o, size: total, kind: SharedAccessKind::Read })?;
                     }
                     _ => {}
                 }
@@ -1463,28 +1536,14 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
             let mut log = AccLog::new();
             let mut space_seen = None;
             let lsize = ctx.k.local_size as usize;
+            let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
             for l in lanes(exec) {
                 let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
                 let loc = resolve(ctx, *space, a, total, total, lsize as u32).map_err(|k| fault_at(k, wi, l, pc, a))?;
                 log.push(l, a);
                 if let Loc::Shared(o) = loc {
                     space_seen = Some(Space::Shared);
-                    if ctx.hazards {
-                        shared_check(
-                            shadow,
-                            uninit,
-                            *epoch,
-                            w.wsync,
-                            wi as u32 * 32 + l as u32,
-                            o,
-                            total,
-                            true,
-                            false,
-                            pc,
-                            false,
-                        )
-                        .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, true))?;
-                    }
+                    race.check(SharedAccess { lane: l, off: o, size: total, kind: SharedAccessKind::Write })?;
                 }
                 for (i, s) in srcs.iter().enumerate() {
                     let v = env.rd(&w.regs, s, l);
@@ -1508,6 +1567,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
             let es = elem_size(*ty);
             let mut log = AccLog::new();
             let mut space_seen = None;
+            let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
             for l in lanes(exec) {
                 let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
                 let loc = resolve(ctx, *space, a, es, es, 0).map_err(|k| fault_at(k, wi, l, pc, a))?;
@@ -1532,22 +1592,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     }
                     Loc::Shared(o) => {
                         space_seen = Some(Space::Shared);
-                        if ctx.hazards {
-                            shared_check(
-                                shadow,
-                                uninit,
-                                *epoch,
-                                w.wsync,
-                                wi as u32 * 32 + l as u32,
-                                o,
-                                es,
-                                true,
-                                true,
-                                pc,
-                                false,
-                            )
-                            .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, true))?;
-                        }
+                        race.check(SharedAccess { lane: l, off: o, size: es, kind: SharedAccessKind::AtomicRmw })?;
                         let old = rd_bytes(shared, o as usize, es);
                         if let Some(nv) = atom_new(*op, *ty, old, bv, cv) {
                             wr_bytes(shared, o as usize, es, nv);
@@ -1565,6 +1610,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
         Kind::CpAsync { dst, src, size, src_size } => {
             let mut glog = AccLog::new();
             let mut slog = AccLog::new();
+            let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
             for l in lanes(exec) {
                 let ga = env.rd(&w.regs, &src.base, l).wrapping_add(src.offset as u64);
                 let sa = env.rd(&w.regs, &dst.base, l).wrapping_add(dst.offset as u64);
@@ -1586,22 +1632,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     return Err(unsup("cp.async destination".into(), line));
                 };
                 slog.push(l, sa);
-                if ctx.hazards {
-                    shared_check(
-                        shadow,
-                        uninit,
-                        *epoch,
-                        w.wsync,
-                        wi as u32 * 32 + l as u32,
-                        so,
-                        *size,
-                        true,
-                        false,
-                        pc,
-                        true,
-                    )
-                    .map_err(|e| race_fault(ctx, e, wi, l, pc, so as u64, true))?;
-                }
+                race.check(SharedAccess { lane: l, off: so, size: *size, kind: SharedAccessKind::AsyncCopyWrite })?;
                 w.cp[l].push(CpPending { dst: so, data, len: *size, group: u32::MAX, pc });
             }
             account(c, pc, Some(Space::Global), &glog, *size);
@@ -1612,6 +1643,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
             // expected arrivals in bits 21..42, phase number in bits 42..64. A phase
             // completion orders all earlier accesses before all later ones (block epoch).
             const M21: u64 = (1 << 21) - 1;
+            let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
             for l in lanes(exec) {
                 let bv = bo.as_ref().map_or(1, |x| env.rd(&w.regs, x, l));
                 if *op == MbarOp::PendingCount {
@@ -1626,13 +1658,13 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 let Loc::Shared(o) = resolve(ctx, space, a, 8, 8, 0).map_err(|k| fault_at(k, wi, l, pc, a))? else {
                     return Err(unsup("mbarrier object outside shared memory".into(), line));
                 };
-                let tid = wi as u32 * 32 + l as u32;
-                let write = !matches!(op, MbarOp::TestWait { .. });
-                if ctx.hazards {
-                    let atomic = !matches!(op, MbarOp::Init | MbarOp::Inval);
-                    shared_check(shadow, uninit, *epoch, w.wsync, tid, o, 8, write, atomic, pc, false)
-                        .map_err(|e| race_fault(ctx, e, wi, l, pc, o as u64, write))?;
-                }
+                let kind = match op {
+                    MbarOp::Init | MbarOp::Inval => SharedAccessKind::Write,
+                    MbarOp::TestWait { .. } => SharedAccessKind::AtomicRead,
+                    // `pending_count` has no address and never gets here.
+                    MbarOp::Arrive { .. } | MbarOp::PendingCount => SharedAccessKind::AtomicRmw,
+                };
+                race.check(SharedAccess { lane: l, off: o, size: 8, kind })?;
                 let v = rd_bytes(shared, o as usize, 8);
                 let (pending, expected, phase) = (v & M21, (v >> 21) & M21, v >> 42);
                 let pack = |p: u64, e: u64, ph: u64| (p & M21) | (e & M21) << 21 | ph << 42;
@@ -1643,7 +1675,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                         let expected = if *drop { expected.saturating_sub(1) } else { expected };
                         let left = pending.saturating_sub(bv);
                         let nv = if left == 0 {
-                            *epoch += 1;
+                            *race.epoch += 1;
                             pack(expected, expected, phase + 1)
                         } else {
                             pack(left, expected, phase)
@@ -1848,6 +1880,7 @@ fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u
             c.mma += 1;
         }
         Kind::Ldmatrix { count, trans, ds, addr } => {
+            let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
             let mut rows = [0u32; 32];
             let mut log = AccLog::new();
             for l in lanes(exec) {
@@ -1870,22 +1903,7 @@ fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u
                 else {
                     return Err(unsup("ldmatrix address".into(), line));
                 };
-                if ctx.hazards {
-                    shared_check(
-                        shadow,
-                        uninit,
-                        *epoch,
-                        w.wsync,
-                        wi as u32 * 32 + l as u32,
-                        o,
-                        16,
-                        false,
-                        false,
-                        pc,
-                        false,
-                    )
-                    .map_err(|e| race_fault(ctx, e, wi, l, pc, a, false))?;
-                }
+                race.check(SharedAccess { lane: l, off: o, size: 16, kind: SharedAccessKind::Read })?;
                 log.push(l, a);
             }
             let sh: &[u8] = shared;
