@@ -1,7 +1,7 @@
 //! The crate's error type: every failure of the public API is one of these variants,
 //! never a panic.
 
-use crate::formats::FormatError;
+use crate::formats::{FormatError, WeightOnlyError};
 
 /// Errors of the qkernels API.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,10 @@ pub enum QkError {
     /// Host-side quantization format error.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// Weight-only (GPTQ / AWQ / int8) import, validation or repack error: which tensor or
+    /// dimension, and what the format or the kernel layout requires.
+    #[error(transparent)]
+    WeightOnly(#[from] WeightOnlyError),
     /// A buffer belongs to another device than the one asked to use it.
     #[error("buffer `{arg}` belongs to another device")]
     ForeignBuffer {

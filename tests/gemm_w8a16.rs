@@ -8,7 +8,7 @@ mod weight_only_common;
 
 use common::{assert_c_within, devices, ran, rng};
 use half::f16;
-use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
+use qkernels::formats::{pack_weight_only, WeightOnlyError, WeightOnlyWeights};
 use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan};
 use qkernels::reference::gemm_weight_only_reference;
 use qkernels::{Device, QkError};
@@ -87,12 +87,20 @@ fn gemm_w8a16_host_entry_point_with_bias() {
 #[test]
 fn gemm_w8a16_rejects_shapes_the_layout_cannot_hold() {
     let device = Device::sim();
-    let bad = |r: Result<_, QkError>| matches!(r, Err(QkError::InvalidArgument { arg: "weights", .. }));
-    // N not a multiple of 64, K not a multiple of 16, group not dividing K, lengths.
-    assert!(bad(pack_w8a16(&[0; 32 * 64], &[f16::ONE; 32], 32, 64, 64)));
-    assert!(bad(pack_w8a16(&[0; 64 * 40], &[f16::ONE; 64], 64, 40, 40)));
-    assert!(bad(pack_w8a16(&[0; 64 * 96], &[f16::ONE; 64 * 2], 64, 96, 48)));
-    assert!(bad(pack_w8a16(&[0; 64 * 64 - 1], &[f16::ONE; 64], 64, 64, 64)));
+    // Typed errors name what the layout requires: N a multiple of 64, K of 16, a group
+    // of 32/64/128/K dividing K, lengths matching the shape.
+    let err = |r: Result<_, QkError>| match r {
+        Err(QkError::WeightOnly(e)) => e,
+        other => panic!("expected a QkError::WeightOnly, got {other:?}"),
+    };
+    let e = err(pack_w8a16(&[0; 32 * 64], &[f16::ONE; 32], 32, 64, 64));
+    assert!(matches!(e, WeightOnlyError::NotMultiple { arg: "N", multiple: 64, .. }), "{e}");
+    let e = err(pack_w8a16(&[0; 64 * 40], &[f16::ONE; 64], 64, 40, 40));
+    assert!(matches!(e, WeightOnlyError::NotMultiple { arg: "K", multiple: 16, .. }), "{e}");
+    let e = err(pack_w8a16(&[0; 64 * 96], &[f16::ONE; 64 * 2], 64, 96, 48));
+    assert!(matches!(e, WeightOnlyError::UnsupportedGroup { group: 48, k: 96 }), "{e}");
+    let e = err(pack_w8a16(&[0; 64 * 64 - 1], &[f16::ONE; 64], 64, 64, 64));
+    assert!(matches!(e, WeightOnlyError::LengthMismatch { expected: 4096, got: 4095, .. }), "{e}");
     // 8-bit weights carry no zero points.
     let w = WeightOnlyWeights::new(
         qkernels::formats::WeightBits::Int8,

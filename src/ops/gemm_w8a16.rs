@@ -7,16 +7,17 @@ use half::f16;
 
 use super::gemm_w4a16::gemm_weight_only_host;
 use crate::formats::{pack_weight_only, PackedWeights, WeightOnlyWeights};
-use crate::{Device, QkError, Result};
+use crate::{Device, Result};
+#[cfg(doc)]
+use crate::QkError;
 
 /// Repacks symmetric int8 weights `w_q` `[N, K]` with f16 scales `w_scale` `[K/group, N]`
 /// (`group = K`: per-channel, `w_scale` `[N]`) into the `gemm_w8a16` kernel layout.
 /// Errors: the layout's requirements (N % 64, K % 16, group 32/64/128/K dividing K) and
-/// length mismatches, as [`QkError::InvalidArgument`].
+/// length mismatches, as [`QkError::WeightOnly`].
 pub fn pack_w8a16(w_q: &[i8], w_scale: &[f16], n: usize, k: usize, group: usize) -> Result<PackedWeights> {
-    let logical = WeightOnlyWeights::from_int8(w_q, w_scale.to_vec(), n, k, group)
-        .map_err(|e| QkError::invalid("weights", e.to_string()))?;
-    pack_weight_only(&logical).map_err(|e| QkError::invalid("weights", e.to_string()))
+    let logical = WeightOnlyWeights::from_int8(w_q, w_scale.to_vec(), n, k, group)?;
+    Ok(pack_weight_only(&logical)?)
 }
 
 /// One-shot `gemm_w8a16` on host data: `c = a · (w_q · w_scale)ᵀ (+ bias)`, with `a` f16

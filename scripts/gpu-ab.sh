@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# A/B timing of two builds on a lent GPU in one short device call, so that a kernel
+# change is judged against its baseline on the same machine, in interleaved rounds.
+#
+#   here (no GPU needed):  ./scripts/gpu-ab.sh pack BASE_REV
+#       builds `qk` at BASE_REV and at the working tree, and the working tree's kernel
+#       test binaries (release), into .device/ab.tar.xz (git-ignored), compressed to
+#       fit the device tool's carry limit.
+#   on the GPU machine:    ./scripts/gpu-ab.sh run [qk bench run options...]
+#       runs the kernel tests on the GPU, then `qk bench run` with the given options for
+#       base, new, new, base (ABBA: drift in clocks or temperature cancels), writes every
+#       report and `qk bench compare` of both pairs under $OUT (or target/gpu-ab).
+#
+# Example (device tool): carry [".device"], command
+#   ./scripts/gpu-ab.sh run --shapes llama3-8b --m 1,16,256,4096 --reps 20 --warmup 3
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+ab="$root/.device/ab"
+# The kernel test binaries worth running on a GPU (the rest do not launch kernels).
+gpu_tests=(quant_kernels gemm_w8a8 gemm_w4a16 gemm_w8a16)
+
+pack() {
+    local base_rev="$1"
+    ./scripts/setup.sh
+    rm -rf "$ab" && mkdir -p "$ab/base" "$ab/new" "$ab/tests"
+    # New: the working tree.
+    cargo build --release --bin qk
+    cp target/release/qk "$ab/new/qk"
+    cargo test --release --no-run --message-format=json 2>/dev/null |
+        python3 -c '
+import json, sys
+wanted = set(sys.argv[1:])
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in wanted:
+        print(m["target"]["name"], m["executable"])' "${gpu_tests[@]}" |
+        while read -r name exe; do cp "$exe" "$ab/tests/$name"; done
+    # Base: a worktree of BASE_REV built with this checkout's toolchain. Sharing the
+    # target directory reuses the compiled dependencies (the worktree's own crates live
+    # at another path, so cargo keeps them apart); its `qk` overwrites target/release/qk,
+    # which is why the new one was copied first.
+    local tree
+    tree="$(mktemp -d)/base"
+    git worktree add --detach "$tree" "$base_rev" >/dev/null
+    (cd "$tree" && NVCC="$root/.toolchain/cuda/nvidia/cu13/bin/nvcc" CARGO_TARGET_DIR="$root/target" \
+        cargo build --release --bin qk)
+    cp "$root/target/release/qk" "$ab/base/qk"
+    git worktree remove --force "$tree"
+    strip "$ab"/base/qk "$ab"/new/qk "$ab"/tests/*
+    {
+        echo "base $(git rev-parse "$base_rev")"
+        echo "new $(git rev-parse HEAD)$(git diff --quiet HEAD || echo ' (dirty)')"
+    } >"$ab/MANIFEST"
+    tar -C "$ab" -cJf "$root/.device/ab.tar.xz" .
+    rm -rf "$ab"
+    ls -l "$root/.device/ab.tar.xz"
+    cat <<EOF
+packed; on the GPU machine run: ./scripts/gpu-ab.sh run [qk bench run options]
+(device tool: carry [".device"])
+EOF
+}
+
+run() {
+    local out="${OUT:-$root/target/gpu-ab}"
+    mkdir -p "$ab" "$out"
+    tar -C "$ab" -xJf "$root/.device/ab.tar.xz"
+    cp "$ab/MANIFEST" "$out/"
+    # cuBLAS / cuBLASLt for the FP16 baseline come from the machine's pip CUDA wheels.
+    local libs
+    libs="$(python3 -c 'import glob, os, site
+dirs = site.getsitepackages() + [site.getusersitepackages()]
+hits = [p for d in dirs for p in glob.glob(os.path.join(d, "nvidia", "*", "lib", "libcublasLt.so*"))]
+print(os.path.dirname(hits[0]) if hits else "")' 2>/dev/null || true)"
+    if [[ -n "$libs" ]]; then
+        export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    else
+        echo "warning: no pip cuBLAS found; cuBLAS baselines may be skipped" >&2
+    fi
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>&1 |
+        tee "$out/gpu.txt" || true
+    for t in "$ab"/tests/*; do
+        echo "== $(basename "$t")"
+        "$t" --test-threads 1 2>&1 | grep -E "^test |test result|skipped|panicked" || true
+    done | tee "$out/tests.txt"
+    local order=(base new new base) i=0
+    for v in "${order[@]}"; do
+        i=$((i + 1))
+        "$ab/$v/qk" bench run "$@" --out "$out/$i-$v" >"$out/$i-$v.log" 2>&1
+    done
+    report() { find "$out/$1" -name report.json | head -1; }
+    "$ab/new/qk" bench compare "$(report 1-base)" "$(report 2-new)" 2>&1 | tee "$out/compare-1-2.txt" || true
+    "$ab/new/qk" bench compare "$(report 4-base)" "$(report 3-new)" 2>&1 | tee "$out/compare-4-3.txt" || true
+}
+
+case "${1:-}" in
+pack) pack "${2:?usage: gpu-ab.sh pack BASE_REV}" ;;
+run)
+    shift
+    run "$@"
+    ;;
+*)
+    sed -n '2,15p' "${BASH_SOURCE[0]}"
+    exit 2
+    ;;
+esac
