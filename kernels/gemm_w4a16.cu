@@ -208,7 +208,6 @@ struct WeightStreamCopy {
     static_assert(kChunksPerStrip % T::kThreads == 0 && T::kThreads % kChunksPerUnit == 0,
                   "a pass covers whole units of one strip");
 
-    const uint8_t* w;       // units [N/64][K/16] (the zero-fill source)
     const uint8_t* src;     // this thread's chunk of the block's first strip, at K tile 0
     uint64_t strip_bytes;   // bytes of one 64-column strip (K/16 units)
     uint32_t k_steps;       // K / 16
@@ -216,7 +215,7 @@ struct WeightStreamCopy {
     uint32_t strips_in;     // bit p: pass p's strip lies inside N
 
     __device__ __forceinline__ WeightStreamCopy(const QkGemmWeightOnlyArgs& args, uint32_t n0) {
-        w = reinterpret_cast<const uint8_t*>(args.w);
+        const uint8_t* w = reinterpret_cast<const uint8_t*>(args.w);  // units [N/64][K/16]
         k_steps = args.k / kMmaK;
         strip_bytes = static_cast<uint64_t>(k_steps) * T::kUnitBytes;
         const uint32_t strip0 = n0 / kNBlock;
@@ -241,8 +240,7 @@ struct WeightStreamCopy {
             const uint32_t step = kt * kKSteps + unit + chunk_of(p) / kChunksPerUnit;
             const bool in = step < k_steps && ((strips_in >> p) & 1u);
             const uint8_t* from = stage_src + strip_of(p) * strip_bytes + chunk_of(p) * QK_CHUNK_BYTES;
-            qk_cp_async_16(dst + (p * T::kThreads + threadIdx.x) * QK_CHUNK_BYTES, in ? from : w,
-                           in ? QK_CHUNK_BYTES : 0);
+            qk_cp_async_16(dst + (p * T::kThreads + threadIdx.x) * QK_CHUNK_BYTES, from, in ? QK_CHUNK_BYTES : 0);
         }
     }
 };
@@ -275,7 +273,7 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
             const int i = threadIdx.x;
             const uint32_t gn = n0 + i * kHalvesPerChunk;
             const bool valid = gn < args.n;
-            const __half* src = valid ? scales + static_cast<uint64_t>(group) * args.n + gn : scales;
+            const __half* src = scales + static_cast<uint64_t>(group) * args.n + gn;
             qk_cp_async_16(stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes + i * QK_CHUNK_BYTES, src,
                            valid ? QK_CHUNK_BYTES : 0);
         }
@@ -287,8 +285,7 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
                 const int i = threadIdx.x;
                 const uint32_t gn = n0 + i * kColsPerZeroChunk;
                 const bool valid = gn < args.n;
-                const uint32_t* src =
-                    valid ? zeros + (static_cast<uint64_t>(group) * args.n + gn) / kNibblesPerWord : zeros;
+                const uint32_t* src = zeros + (static_cast<uint64_t>(group) * args.n + gn) / kNibblesPerWord;
                 qk_cp_async_16(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes + i * QK_CHUNK_BYTES, src,
                                valid ? QK_CHUNK_BYTES : 0);
             }

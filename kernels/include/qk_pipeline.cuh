@@ -18,9 +18,11 @@ __device__ __forceinline__ uint32_t qk_smem_addr(const void* ptr) {
 
 /* Copies 16 bytes global -> shared without passing through registers. `.cg` caches
  * in L2 only: tiles are consumed once from shared memory, so L1 allocation would only
- * evict useful lines. `src_bytes` < 16 zero-fills the rest (0 = a pure zero fill for
- * rows/columns outside the matrix; the source address must still be valid, so callers
- * pass the matrix base). PTX ISA "cp.async". */
+ * evict useful lines. `src_bytes` < 16 zero-fills the rest; 0 is a pure zero fill for
+ * rows/columns outside the matrix, and then the source is not read at all (PTX ISA
+ * "cp.async": src-size bytes are copied from src), so callers pass the address they
+ * computed, in range or not, instead of selecting a valid one (two fewer instructions
+ * per copy). ptxas emits the {0, 16} case as a predicated zero-filling LDGSTS. */
 __device__ __forceinline__ void qk_cp_async_16(uint32_t smem_dst, const void* gmem_src, uint32_t src_bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_dst), "l"(gmem_src), "r"(src_bytes)
                  : "memory");
@@ -115,7 +117,7 @@ struct QkTileCopy {
     static_assert(kPasses == 1 || kRowsPerPass % QK_SWIZZLE_CHUNKS == 0,
                   "every pass must have the same swizzle phase");
 
-    const uint8_t* src;     // this thread's chunk of its pass-0 row (clamped into the operand), K tile 0
+    const uint8_t* src;     // this thread's chunk of its pass-0 row, at K tile 0
     uint32_t row_bytes;     // bytes per operand row (the K bound)
     uint32_t dst;           // swizzled byte offset of pass 0's chunk in the tile
     uint32_t chunk_offset;  // byte offset of the chunk within a 128-byte K-tile row
@@ -128,11 +130,7 @@ struct QkTileCopy {
         const uint32_t chunk = threadIdx.x % QK_SWIZZLE_CHUNKS;
         chunk_offset = chunk * QK_CHUNK_BYTES;
         dst = qk_swizzle_128(row, chunk);
-        // A zero-filling cp.async still names a source address: clamping the row keeps
-        // every address the plan produces inside the operand (rows_total >= 1), and a
-        // pass-0 row past the end makes every later pass's row past it too.
-        const uint32_t src_row = min(row0 + row, rows_total - 1);
-        src = static_cast<const uint8_t*>(base) + static_cast<uint64_t>(src_row) * row_bytes + chunk_offset;
+        src = static_cast<const uint8_t*>(base) + static_cast<uint64_t>(row0 + row) * row_bytes + chunk_offset;
         rows_in = 0;
 #pragma unroll
         for (int p = 0; p < kPasses; ++p) {
@@ -148,8 +146,7 @@ struct QkTileCopy {
         for (int p = 0; p < kPasses; ++p) {
             const bool in = k_in && ((rows_in >> p) & 1u);
             const uint8_t* from = src + k_byte + static_cast<uint64_t>(p) * kRowsPerPass * row_bytes;
-            qk_cp_async_16(tile + dst + p * kRowsPerPass * QK_SWIZZLE_ROW_BYTES, in ? from : src,
-                           in ? QK_CHUNK_BYTES : 0);
+            qk_cp_async_16(tile + dst + p * kRowsPerPass * QK_SWIZZLE_ROW_BYTES, from, in ? QK_CHUNK_BYTES : 0);
         }
     }
 };
