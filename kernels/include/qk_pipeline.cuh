@@ -104,7 +104,9 @@ __device__ __forceinline__ uint32_t qk_swizzle_128(uint32_t row, uint32_t chunk)
  * p = 0 .. kPasses - 1: a fixed trip count (no remainder code), and because THREADS / 8
  * is a multiple of 8 every pass has the same swizzle phase, so the shared offset of
  * pass p is the plan's offset plus a constant. Per stage a copy costs a 64-bit add,
- * one compare for the K bound and the cp.async itself.
+ * a compare of p against the count of in-range passes and the cp.async itself (the K
+ * bound is one compare per stage). The plan is a few registers, and cheap to rebuild
+ * where register pressure makes the compiler recompute it each stage.
  *
  *   tile layout: qk_swizzle_128; rows past `rows_total` and chunks past the row end are
  *   zero-filled (cp.async src-size 0), so the MMAs need no bounds checks. */
@@ -121,7 +123,7 @@ struct QkTileCopy {
     uint32_t row_bytes;     // bytes per operand row (the K bound)
     uint32_t dst;           // swizzled byte offset of pass 0's chunk in the tile
     uint32_t chunk_offset;  // byte offset of the chunk within a 128-byte K-tile row
-    uint32_t rows_in;       // bit p: pass p's row lies inside the operand
+    uint32_t passes_in;     // passes whose row lies inside the operand: a prefix, rows grow with p
 
     /* `base` [rows_total, row_bytes] row-major; the tile starts at row `row0`. */
     __device__ __forceinline__ QkTileCopy(const void* base, uint32_t row0, uint32_t rows_total, uint32_t row_bytes_)
@@ -131,11 +133,8 @@ struct QkTileCopy {
         chunk_offset = chunk * QK_CHUNK_BYTES;
         dst = qk_swizzle_128(row, chunk);
         src = static_cast<const uint8_t*>(base) + static_cast<uint64_t>(row0 + row) * row_bytes + chunk_offset;
-        rows_in = 0;
-#pragma unroll
-        for (int p = 0; p < kPasses; ++p) {
-            rows_in |= static_cast<uint32_t>(row0 + row + p * kRowsPerPass < rows_total) << p;
-        }
+        const uint32_t first = row0 + row;
+        passes_in = first < rows_total ? min(kPasses, (rows_total - first + kRowsPerPass - 1) / kRowsPerPass) : 0;
     }
 
     /* Issues the cp.async copies of K tile `kt` into the tile at shared address `tile`. */
@@ -144,7 +143,7 @@ struct QkTileCopy {
         const bool k_in = k_byte + chunk_offset < row_bytes;
 #pragma unroll
         for (int p = 0; p < kPasses; ++p) {
-            const bool in = k_in && ((rows_in >> p) & 1u);
+            const bool in = k_in && p < passes_in;
             const uint8_t* from = src + k_byte + static_cast<uint64_t>(p) * kRowsPerPass * row_bytes;
             qk_cp_async_16(tile + dst + p * kRowsPerPass * QK_SWIZZLE_ROW_BYTES, from, in ? QK_CHUNK_BYTES : 0);
         }
