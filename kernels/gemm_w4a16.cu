@@ -89,21 +89,23 @@
  * A group's scale row is copied only by the stage where the group starts (or the first
  * stage of a split), so scales and zeros are read from global memory once per split.
  * Out-of-range rows of A and columns/K of W are zero-filled by cp.async's src-size;
- * k-steps past K are skipped.
+ * k-steps past K run on those zeros (adding exact zeros) rather than branching.
  * At decode the tensor cores are nearly idle and few warps are resident, so the
  * instructions issued per weight byte bound how fast the SMs drain their pipelines:
  * an H100 SM must take 12.8 B per clock to stream at full HBM3 bandwidth, and the first
  * version of this kernel executed 0.30 warp instructions per 4-bit weight byte (3.8 per
  * SM clock of the 4 an SM can issue at best) and streamed at a third of copy
- * bandwidth, as an issue-bound kernel would. Hence: the copies of a stage are planned once per block (QkTileCopy,
- * WeightStreamCopy: a 64-bit add, a compare and the cp.async per chunk, no loop
- * remainders), group boundaries are masks, not remainders (Groups), and the 4-bit
- * dequantization shares one shift among four b registers: 0.21 instructions per 4-bit
- * byte, 0.10 per 8-bit byte (was 0.16), counted by the simulator and held as budgets by
- * tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. Not yet timed on a GPU. An earlier
+ * bandwidth, as an issue-bound kernel would. Hence: the copies of a stage are planned
+ * once per block (QkTileCopy, WeightStreamCopy: a 64-bit add, a compare and the cp.async
+ * per chunk, no loop remainders), group boundaries are masks, not remainders (Groups),
+ * the 4-bit dequantization shares one shift among four b registers, and no branch
+ * separates the k-steps of a stage (the next k-step's shared loads issue early): 0.18
+ * instructions per 4-bit byte, 0.11 per 8-bit byte (was 0.16), counted by the simulator
+ * and held as budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. Not yet timed on
+ * a GPU. An earlier
  * fixed-trip rewrite of the copies was timed on an H100: faster on long layers, 1.8x
  * slower at 4096 x 4096 with 16 splits, cause unknown; that kernel was 4900 SASS
- * instructions long with a 5x unrolled prologue of copy loops, this one is 2300.
+ * instructions long with a 5x unrolled prologue of copy loops, this one is 1900.
  *
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).
@@ -262,7 +264,9 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
 #pragma unroll
     for (int slot = 0; slot < kGroupSlots; ++slot) {
         const uint32_t gk = k0 + slot * QK_WO_MIN_GROUP;
-        const bool needed = groups.of_32 ? gk < args.k : slot == 0 && groups.starts(k0, first_tile);
+        // Groups of 32: both slots, every stage; a slot past K is zero-filled, so the
+        // k-steps there (which run on zeros, see compute_stage) read finite scales.
+        const bool needed = groups.of_32 || (slot == 0 && groups.starts(k0, first_tile));
         if (!needed) {
             continue;
         }
@@ -272,7 +276,7 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
         if (threadIdx.x < kScaleChunks) {
             const int i = threadIdx.x;
             const uint32_t gn = n0 + i * kHalvesPerChunk;
-            const bool valid = gn < args.n;
+            const bool valid = gn < args.n && gk < args.k;
             const __half* src = scales + static_cast<uint64_t>(group) * args.n + gn;
             qk_cp_async_16(stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes + i * QK_CHUNK_BYTES, src,
                            valid ? QK_CHUNK_BYTES : 0);
@@ -284,7 +288,7 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
             if (threadIdx.x < kZeroChunks) {
                 const int i = threadIdx.x;
                 const uint32_t gn = n0 + i * kColsPerZeroChunk;
-                const bool valid = gn < args.n;
+                const bool valid = gn < args.n && gk < args.k;
                 const uint32_t* src = zeros + (static_cast<uint64_t>(group) * args.n + gn) / kNibblesPerWord;
                 qk_cp_async_16(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes + i * QK_CHUNK_BYTES, src,
                                valid ? QK_CHUNK_BYTES : 0);
@@ -400,12 +404,12 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     // with groups >= 32 (or per-channel, where only k = 0 starts a group) a later k-step
     // k0 + 16 ks starts a group only for groups of 32 at ks = 2.
     const bool stage_starts_group = groups.starts(k0, first_tile);
+    // No bounds check between k-steps: past K (the last stage when K % 64 != 0) A, W and
+    // the scales are zero-filled, so those k-steps add exact zeros (0 * finite). A
+    // branch there would keep the compiler from issuing a k-step's shared loads before
+    // the previous k-step's dequantization and mma, exposing their latency every k-step.
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
-        const uint32_t k = k0 + ks * kMmaK;
-        if (k >= args.k) {
-            break;  // block-uniform: the rest of the stage is past K
-        }
         const bool new_group =
             ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
         if (new_group) {

@@ -7,9 +7,9 @@ use half::f16;
 
 use super::gemm_w4a16::gemm_weight_only_host;
 use crate::formats::{pack_weight_only, PackedWeights, WeightOnlyWeights};
-use crate::{Device, Result};
 #[cfg(doc)]
 use crate::QkError;
+use crate::{Device, Result};
 
 /// Repacks symmetric int8 weights `w_q` `[N, K]` with f16 scales `w_scale` `[K/group, N]`
 /// (`group = K`: per-channel, `w_scale` `[N]`) into the `gemm_w8a16` kernel layout.
