@@ -9,8 +9,9 @@
  *   - The tensor is treated as one flat array, so any rows x cols works and every
  *     thread issues full 16-byte loads and stores (the widest LDG/STG; PTX ISA
  *     "ld"/"st" with .v4.u32) except for a scalar tail of fewer than one vector.
- *   - A grid-stride loop lets the host size the grid to the GPU (a few waves of
- *     resident blocks) rather than to the tensor.
+ *   - A grid-stride loop lets the host size the grid to the GPU rather than to the
+ *     tensor: one wave of the blocks its SMs hold at once (the occupancy calculator,
+ *     so registers count), since a partial second wave takes as long as a full one.
  *   - Index math is 32-bit: the wrappers reject tensors of 2^32 or more elements,
  *     so no 64-bit division (a slow software sequence on the GPU) is needed.
  *   - The result of every element is bit-exact: the product of a small integer and

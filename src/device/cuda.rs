@@ -13,7 +13,8 @@ use std::sync::Arc;
 use cudarc::driver::{result as cu, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
 
 use super::{Backend, BackendKind, DeviceProperties, Launch};
-use crate::{kernels, QkError, Result};
+use crate::kernels::{self, KernelRef};
+use crate::{QkError, Result};
 
 /// Kernels may use up to 48 KiB of dynamic shared memory without opting in
 /// (CUDA Programming Guide, "Shared Memory"); above it the launch must raise the
@@ -107,6 +108,20 @@ impl CudaBackend {
         Ok(f)
     }
 
+    /// `kernel`'s function, opted in to `dynamic_shared_bytes` of dynamic shared memory
+    /// when that is above the default limit (launches and occupancy queries both need it).
+    fn function_for_shared(&self, kernel: KernelRef, dynamic_shared_bytes: u32) -> Result<CudaFunction> {
+        let f = self.function(kernel.module, kernel.name)?;
+        if dynamic_shared_bytes > DEFAULT_DYNAMIC_SHARED_LIMIT_BYTES {
+            f.set_attribute(
+                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                dynamic_shared_bytes as i32,
+            )
+            .map_err(cuda_err("cuFuncSetAttribute"))?;
+        }
+        Ok(f)
+    }
+
     pub(crate) fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
@@ -159,14 +174,7 @@ impl Backend for CudaBackend {
 
     fn launch(&self, launch: &Launch<'_>) -> Result<()> {
         self.ctx.bind_to_thread().map_err(cuda_err("cuCtxSetCurrent"))?;
-        let f = self.function(launch.kernel.module, launch.kernel.name)?;
-        if launch.dynamic_shared_bytes > DEFAULT_DYNAMIC_SHARED_LIMIT_BYTES {
-            f.set_attribute(
-                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                launch.dynamic_shared_bytes as i32,
-            )
-            .map_err(cuda_err("cuFuncSetAttribute"))?;
-        }
+        let f = self.function_for_shared(launch.kernel, launch.dynamic_shared_bytes)?;
         let mut args = launch.args.to_vec();
         let mut params = [args.as_mut_ptr().cast::<c_void>()];
         let [gx, gy, gz] = launch.grid;
@@ -185,6 +193,16 @@ impl Backend for CudaBackend {
             )
         }
         .map_err(cuda_err("cuLaunchKernel"))
+    }
+
+    fn resident_blocks_per_sm(&self, kernel: KernelRef, block_threads: u32, dynamic_shared_bytes: u32) -> Result<u32> {
+        if dynamic_shared_bytes > self.props.max_shared_bytes_per_block {
+            return Ok(0); // no block fits (the opt-in attribute would be refused)
+        }
+        self.ctx.bind_to_thread().map_err(cuda_err("cuCtxSetCurrent"))?;
+        let f = self.function_for_shared(kernel, dynamic_shared_bytes)?;
+        f.occupancy_max_active_blocks_per_multiprocessor(block_threads, dynamic_shared_bytes as usize, None)
+            .map_err(cuda_err("cuOccupancyMaxActiveBlocksPerMultiprocessor"))
     }
 
     fn synchronize(&self) -> Result<()> {

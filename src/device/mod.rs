@@ -59,8 +59,8 @@ pub struct DeviceProperties {
     pub memory_bus_width_bits: Option<u32>,
     /// Largest dynamic shared memory a block may opt into, bytes.
     pub max_shared_bytes_per_block: u32,
-    /// Shared memory of one SM, bytes: with a kernel's per-block need, how many of its
-    /// blocks can be resident on an SM at once.
+    /// Shared memory of one SM, bytes (one of the limits behind
+    /// [`Device::resident_blocks_per_sm`]).
     pub shared_bytes_per_sm: u32,
     /// CUDA driver API version (e.g. 13000), `None` on the simulator.
     pub driver_version: Option<u32>,
@@ -75,6 +75,7 @@ pub(crate) trait Backend {
     fn write(&self, addr: u64, data: &[u8]) -> Result<()>;
     fn read(&self, addr: u64, out: &mut [u8]) -> Result<()>;
     fn launch(&self, launch: &Launch<'_>) -> Result<()>;
+    fn resident_blocks_per_sm(&self, kernel: KernelRef, block_threads: u32, dynamic_shared_bytes: u32) -> Result<u32>;
     fn synchronize(&self) -> Result<()>;
     /// The simulator's counters of the last launch (`None` on a GPU).
     fn last_report(&self) -> Option<ptxsim::LaunchReport>;
@@ -215,6 +216,21 @@ impl Device {
     /// graphs on it, so library calls and our kernels share one stream.
     pub(crate) fn cuda_stream(&self) -> Option<&std::sync::Arc<cudarc::driver::CudaStream>> {
         self.backend.as_cuda().map(|cuda| cuda.stream())
+    }
+
+    /// How many blocks of `kernel` (`block_threads` threads, `dynamic_shared_bytes` of
+    /// dynamic shared memory each) one SM holds at once: the driver's occupancy
+    /// calculator on a GPU (registers, shared memory, threads and block slots of this
+    /// kernel on this device); on the simulator the same limits of an H100 SM, with the
+    /// kernel's sm_90a register count from `ptxas` (see `kernels::RESOURCES`), so plans
+    /// made on the simulator are the plans an H100 gets. 0 means the block cannot run.
+    pub fn resident_blocks_per_sm(
+        &self,
+        kernel: KernelRef,
+        block_threads: u32,
+        dynamic_shared_bytes: u32,
+    ) -> Result<u32> {
+        self.backend.resident_blocks_per_sm(kernel, block_threads, dynamic_shared_bytes)
     }
 
     /// Launches `kernel` with `args` (its argument struct) after checking the launch

@@ -4,7 +4,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::{Backend, BackendKind, DeviceProperties, Launch};
-use crate::{kernels, QkError, Result};
+use crate::kernels::{self, KernelRef};
+use crate::{QkError, Result};
 
 /// Simulated SMs: as many resident blocks as an H100 SXM has SMs, so kernels that size
 /// their grids from the SM count partition work as they would on the GPU we bench.
@@ -14,6 +15,25 @@ const SIM_MAX_SHARED_BYTES: u32 = 227 * 1024;
 /// Shared memory per SM of sm_90 (228 KiB), so kernels plan the residency they get on an
 /// H100.
 const SIM_SHARED_BYTES_PER_SM: u32 = 228 * 1024;
+
+/// The H100 SM whose residency limits [`SimBackend`] reports (CUDA Programming Guide,
+/// "Technical Specifications per Compute Capability", 9.0), with the kernels' register
+/// counts for this architecture from `ptxas -v`: the simulator schedules blocks its own
+/// way, but plans made on it (grid sizes, split-K) should be the plans an H100 gets.
+mod h100_sm {
+    /// SASS architecture whose `ptxas` register counts are used.
+    pub const ARCH: &str = "sm_90a";
+    /// 32-bit registers per SM.
+    pub const REGISTERS: u32 = 64 * 1024;
+    /// Registers are allocated per warp, in units of this many.
+    pub const REGISTER_ALLOCATION_UNIT: u32 = 256;
+    /// Resident threads per SM.
+    pub const THREADS: u32 = 2048;
+    /// Resident blocks per SM.
+    pub const BLOCKS: u32 = 32;
+    /// Shared memory the driver reserves per resident block, bytes.
+    pub const RESERVED_SHARED_BYTES_PER_BLOCK: u32 = 1024;
+}
 
 pub(crate) struct SimBackend {
     props: DeviceProperties,
@@ -70,6 +90,19 @@ impl Backend for SimBackend {
 
     fn read(&self, addr: u64, out: &mut [u8]) -> Result<()> {
         Ok(self.gpu.borrow().read(addr, out)?)
+    }
+
+    fn resident_blocks_per_sm(&self, kernel: KernelRef, block_threads: u32, dynamic_shared_bytes: u32) -> Result<u32> {
+        let resources = kernels::resources_of(kernel.name).find(|r| r.arch == h100_sm::ARCH);
+        // Without sm_90a figures (QK_CUDA_ARCHS built other archs) registers are not a limit.
+        let (registers, static_shared) = resources.map_or((0, 0), |r| (r.registers, r.shared_bytes));
+        let warps = block_threads.div_ceil(32).max(1);
+        let warp_registers = (registers * 32).next_multiple_of(h100_sm::REGISTER_ALLOCATION_UNIT);
+        let by_registers = h100_sm::REGISTERS.checked_div(warp_registers).map_or(u32::MAX, |w| w / warps);
+        let block_shared = dynamic_shared_bytes + static_shared + h100_sm::RESERVED_SHARED_BYTES_PER_BLOCK;
+        let by_shared = self.props.shared_bytes_per_sm / block_shared;
+        let by_threads = h100_sm::THREADS / (warps * 32);
+        Ok(by_registers.min(by_shared).min(by_threads).min(h100_sm::BLOCKS))
     }
 
     fn launch(&self, launch: &Launch<'_>) -> Result<()> {

@@ -53,7 +53,7 @@ pub fn dequant_int8(
         pad0: 0,
     };
     let vectors = total / abi::QK_DEQUANT_INT8_ELEMS_PER_THREAD as usize;
-    let blocks = grid_stride_blocks(device, vectors, abi::QK_DEQUANT_BLOCK_THREADS);
+    let blocks = grid_stride_blocks(device, kernels::DEQUANT_INT8, vectors, abi::QK_DEQUANT_BLOCK_THREADS)?;
     device.launch(kernels::DEQUANT_INT8, [blocks, 1, 1], [abi::QK_DEQUANT_BLOCK_THREADS, 1, 1], 0, &args)
 }
 
@@ -112,7 +112,7 @@ pub fn dequant_int4(
         pad0: 0,
     };
     let vectors = total / abi::QK_DEQUANT_INT4_ELEMS_PER_THREAD as usize;
-    let blocks = grid_stride_blocks(device, vectors, abi::QK_DEQUANT_BLOCK_THREADS);
+    let blocks = grid_stride_blocks(device, kernels::DEQUANT_INT4, vectors, abi::QK_DEQUANT_BLOCK_THREADS)?;
     device.launch(kernels::DEQUANT_INT4, [blocks, 1, 1], [abi::QK_DEQUANT_BLOCK_THREADS, 1, 1], 0, &args)
 }
 

@@ -258,6 +258,8 @@ impl GemmWeightOnlyPlan {
             block_m: shape.block_m,
             block_n: shape.block_n,
             bk: BK,
+            kernel: config.kernel(weights.bits),
+            threads: shape.threads,
             shared_bytes: shape.shared_bytes,
         };
         let split_k = SplitKGrid::plan(device, tiling, &config, splits, split_k_rule(weights.bits, k, weights.group))?;
@@ -432,7 +434,7 @@ pub fn permute_cols_f16(
         cols: cols as u32,
     };
     let threads = abi::QK_PERMUTE_BLOCK_THREADS;
-    let blocks = grid_stride_blocks(device, len / vec, threads);
+    let blocks = grid_stride_blocks(device, kernels::PERMUTE_COLS_F16, len / vec, threads)?;
     device.launch(kernels::PERMUTE_COLS_F16, [blocks, 1, 1], [threads, 1, 1], 0, &args)
 }
 

@@ -141,6 +141,8 @@ impl GemmW8A8Plan {
             block_m: shape.block_m,
             block_n: shape.block_n,
             bk: abi::QK_W8A8_BK as usize,
+            kernel: config.kernel(),
+            threads: shape.threads,
             shared_bytes: shape.shared_bytes,
         };
         // int32 partials are exact, so the split count costs only partial traffic: no

@@ -22,15 +22,12 @@ pub use gemm_w8a8::{gemm_w8a8, gemm_w8a8_host, GemmW8A8Config, GemmW8A8F16Plan, 
 pub use quantize::{quantize_int8_per_token, quantize_int8_per_token_host};
 
 use crate::device::DeviceBuffer;
+use crate::kernels::KernelRef;
 use crate::{Device, QkError, Result};
 
 /// Alignment the vectorized kernels need for their 16-byte loads and stores
 /// (PTX ISA "ld"/"st": a `.v4.u32` access must be 16-byte aligned).
 pub(crate) const VECTOR_ALIGN_BYTES: u64 = 16;
-
-/// Resident blocks per SM the grid-stride kernels are sized for: enough waves to hide
-/// the tail of uneven work without launching blocks that would only loop zero times.
-pub(crate) const GRID_BLOCKS_PER_SM: u32 = 8;
 
 /// The elementwise kernels index with 32-bit integers (no 64-bit division on the GPU).
 pub(crate) const MAX_ELEMENTS_U32_INDEX: usize = (u32::MAX as usize) - 64;
@@ -69,9 +66,20 @@ pub(crate) fn check_len<T>(data: &[T], arg: &'static str, len: usize) -> Result<
     Ok(())
 }
 
-/// Grid size of a grid-stride kernel with `work_items` items of `per_block` each.
-pub(crate) fn grid_stride_blocks(device: &Device, work_items: usize, per_block: u32) -> u32 {
+/// Grid size of grid-stride `kernel` (blocks of `per_block` threads, one item per
+/// thread per loop trip) for `work_items` items: at most one wave of the blocks the SMs
+/// hold at once ([`Device::resident_blocks_per_sm`]). Every thread then loops the same
+/// number of times, so a grid larger than one wave would end in a partial wave that
+/// takes as long as a full one (dequant_int4's 48 registers per thread leave room for 5
+/// blocks of 256 threads on an H100 SM; a grid of 8 per SM ran 1.6 waves).
+pub(crate) fn grid_stride_blocks(device: &Device, kernel: KernelRef, work_items: usize, per_block: u32) -> Result<u32> {
     let needed = work_items.div_ceil(per_block as usize).max(1);
-    let cap = (device.properties().sm_count * GRID_BLOCKS_PER_SM) as usize;
-    needed.min(cap) as u32
+    Ok(needed.min(resident_wave(device, kernel, per_block)?) as u32)
+}
+
+/// Blocks of `kernel` (`block_threads` threads, no dynamic shared memory) all SMs hold
+/// at once: one wave.
+pub(crate) fn resident_wave(device: &Device, kernel: KernelRef, block_threads: u32) -> Result<usize> {
+    let per_sm = device.resident_blocks_per_sm(kernel, block_threads, 0)?.max(1);
+    Ok((device.properties().sm_count * per_sm) as usize)
 }

@@ -3,7 +3,7 @@
 
 use half::f16;
 
-use super::{check_buffer, check_len, check_shape, GRID_BLOCKS_PER_SM};
+use super::{check_buffer, check_len, check_shape, resident_wave};
 use crate::abi::{self, QkQuantizeInt8Args};
 use crate::device::DeviceBuffer;
 use crate::{kernels, Device, Result};
@@ -31,8 +31,9 @@ pub fn quantize_int8_per_token(
         rows: rows as u32,
         cols: cols as u32,
     };
-    // One block per row, grid-stride beyond a few waves of resident blocks.
-    let blocks = rows.min((device.properties().sm_count * GRID_BLOCKS_PER_SM) as usize) as u32;
+    // One block per row, grid-stride beyond one wave of resident blocks.
+    let wave = resident_wave(device, kernels::QUANTIZE_INT8_PER_TOKEN, abi::QK_QUANTIZE_BLOCK_THREADS)?;
+    let blocks = rows.min(wave) as u32;
     device.launch(kernels::QUANTIZE_INT8_PER_TOKEN, [blocks, 1, 1], [abi::QK_QUANTIZE_BLOCK_THREADS, 1, 1], 0, &args)
 }
 

@@ -10,11 +10,12 @@
 use bytemuck::Pod;
 
 use crate::device::DeviceBuffer;
+use crate::kernels::KernelRef;
 use crate::{Device, QkError, Result};
 
 /// Blocks per SM that split-K aims for at small M: two resident blocks per SM keep
 /// enough 16-byte copies in flight to cover DRAM latency while the split count (and so
-/// the partial-tile traffic) stays small.
+/// the partial-tile traffic) stays small (fewer when fewer fit).
 const SPLIT_K_BLOCKS_PER_SM: usize = 2;
 
 /// The per-kernel part of the automatic split-K choice. Neither bound applies to an
@@ -34,7 +35,8 @@ impl SplitKRule {
 }
 
 /// What one GEMM launch tiles: C `[m, n]` in `block_m x block_n` tiles, K in tiles of
-/// `bk`, with `shared_bytes` of dynamic shared memory per block.
+/// `bk`, with blocks of `threads` threads of `kernel` and `shared_bytes` of dynamic
+/// shared memory each.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GemmTiling {
     /// Rows of C (M).
@@ -49,6 +51,10 @@ pub(crate) struct GemmTiling {
     pub block_n: u32,
     /// K elements per pipeline stage (one K tile).
     pub bk: usize,
+    /// The kernel launched (its registers limit how many blocks an SM holds).
+    pub kernel: KernelRef,
+    /// Threads per block.
+    pub threads: u32,
     /// Dynamic shared memory per block, bytes.
     pub shared_bytes: u32,
 }
@@ -76,7 +82,7 @@ impl<P: Pod> SplitKGrid<P> {
         splits: Option<usize>,
         rule: SplitKRule,
     ) -> Result<SplitKGrid<P>> {
-        let GemmTiling { m, n, k, block_m, block_n, bk, shared_bytes } = tiling;
+        let GemmTiling { m, n, k, block_m, block_n, bk, kernel, threads, shared_bytes } = tiling;
         // The kernels index rows, columns and K with 32-bit integers (no 64-bit
         // arithmetic in the inner loops); half the range leaves room for tile overhang.
         if m > u32::MAX as usize / 2 || n > u32::MAX as usize / 2 || k > u32::MAX as usize / 2 {
@@ -96,13 +102,19 @@ impl<P: Pod> SplitKGrid<P> {
         }
         let tiles = tiles_n * tiles_m;
         let k_tiles = k.div_ceil(bk);
+        // Blocks an SM holds at once, from its registers, shared memory and thread slots.
+        let per_sm = device.resident_blocks_per_sm(kernel, threads, shared_bytes)? as usize;
+        if per_sm == 0 {
+            return Err(QkError::invalid(
+                "config",
+                format!("{config:?}: a block of {threads} threads and {shared_bytes} bytes of shared memory does not fit an SM"),
+            ));
+        }
         let wanted = splits.unwrap_or_else(|| {
-            let props = device.properties();
-            let target_blocks = props.sm_count as usize * SPLIT_K_BLOCKS_PER_SM;
-            let per_sm = (props.shared_bytes_per_sm / shared_bytes.max(1)).max(1) as usize;
-            let resident_blocks = props.sm_count as usize * per_sm;
+            let sm_count = device.properties().sm_count as usize;
+            let target_blocks = sm_count * SPLIT_K_BLOCKS_PER_SM.min(per_sm);
             let most = target_blocks.div_ceil(tiles).min(rule.max_splits).max(1);
-            best_wave_splits(tiles, resident_blocks, most)
+            best_wave_splits(tiles, sm_count * per_sm, most)
         });
         let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
         if splits.is_none() {

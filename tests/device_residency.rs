@@ -1,0 +1,50 @@
+//! `Device::resident_blocks_per_sm`, which sizes grid-stride grids and bounds split-K
+//! plans. On the simulator it models an H100 SM (65536 registers allocated per warp in
+//! units of 256, 2048 threads, 32 blocks, 228 KiB of shared memory with 1 KiB reserved per
+//! block) with each kernel's sm_90a register count from `ptxas`; on a GPU it is the
+//! driver's occupancy calculator, checked against the limits every NVIDIA SM has.
+
+mod common;
+
+use common::{devices, ran};
+use qkernels::kernels::{self, KernelRef};
+use qkernels::BackendKind;
+
+/// Registers of `kernel` on sm_90a, as `ptxas -v` reported them.
+fn sm90_registers(kernel: KernelRef) -> u32 {
+    kernels::resources_of(kernel.name)
+        .find(|r| r.arch == "sm_90a")
+        .map(|r| r.registers)
+        .expect("the default build compiles sm_90a")
+}
+
+#[test]
+fn residency_follows_register_thread_and_shared_memory_limits() {
+    let test = "device_residency";
+    for device in devices(test) {
+        let resident = |kernel, threads, shared| device.resident_blocks_per_sm(kernel, threads, shared).unwrap();
+        let kernel = kernels::DEQUANT_INT4;
+        let threads = 256;
+        let blocks = resident(kernel, threads, 0);
+        // A block larger than the SM's shared memory cannot run.
+        let too_big = device.properties().shared_bytes_per_sm + 1;
+        assert_eq!(resident(kernel, 32, too_big), 0);
+        match device.kind() {
+            BackendKind::Sim => {
+                // Registers: 8 warps of `regs * 32` registers each, rounded up to 256.
+                let warp_registers = (sm90_registers(kernel) * 32).next_multiple_of(256);
+                let by_registers = 65536 / warp_registers / (threads / 32);
+                assert_eq!(blocks, by_registers.min(2048 / threads));
+                // Shared memory: 100 KiB blocks (+1 KiB reserved each) -> 2 of 228 KiB.
+                assert_eq!(resident(kernel, 32, 100 * 1024), 2);
+            }
+            BackendKind::Cuda => {
+                // At most the 2048 thread slots of any SM from sm_80 on, at least one.
+                assert!((1..=2048 / threads).contains(&blocks), "{blocks} blocks of {threads} threads per SM");
+            }
+        }
+        // More shared memory per block never fits more blocks.
+        assert!(resident(kernel, threads, 64 * 1024) <= blocks);
+        ran(test, &device);
+    }
+}
