@@ -302,7 +302,7 @@ impl GemmWeightOnlyPlan {
     pub fn describe(&self) -> String {
         let s = self.config.shape(self.bits);
         format!(
-            "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {} for M={} N={} K={} group={} on {} SMs{}",
+            "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {} for M={} N={} K={} group={} on {} SMs x {} resident blocks{}",
             self.config.kernel(self.bits).name,
             self.config,
             s.block_m,
@@ -317,6 +317,7 @@ impl GemmWeightOnlyPlan {
             self.k,
             self.group,
             self.device.properties().sm_count,
+            self.split_k.resident_per_sm(),
             if self.a_permuted.is_some() { ", act-order permute of A" } else { "" }
         )
     }

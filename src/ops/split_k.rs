@@ -65,6 +65,8 @@ pub(crate) struct GemmTiling {
 pub(crate) struct SplitKGrid<P: Pod> {
     grid: [u32; 3],
     k_tiles_per_split: u32,
+    /// Blocks of the kernel one SM holds at once (what the split count was planned for).
+    resident_per_sm: u32,
     /// Partial tiles `[tile][split][block_m * block_n]`, present when splits > 1.
     workspace: Option<DeviceBuffer<P>>,
     /// One u32 per C tile, zero between launches (the last split resets it).
@@ -127,6 +129,7 @@ impl<P: Pod> SplitKGrid<P> {
         Ok(SplitKGrid {
             grid: [tiles_n as u32, tiles_m as u32, splits as u32],
             k_tiles_per_split: k_tiles_per_split as u32,
+            resident_per_sm: per_sm as u32,
             workspace,
             tile_counters: device.upload(&vec![0u32; tiles])?,
         })
@@ -140,6 +143,11 @@ impl<P: Pod> SplitKGrid<P> {
     /// Number of K splits (grid z).
     pub fn splits(&self) -> usize {
         self.grid[2] as usize
+    }
+
+    /// Blocks of the kernel one SM holds at once, as planned for.
+    pub fn resident_per_sm(&self) -> u32 {
+        self.resident_per_sm
     }
 
     /// K tiles each split reduces (the last split may get fewer).
