@@ -20,7 +20,7 @@ mod weight_only_common;
 
 use common::{devices, ran, rng};
 use half::f16;
-use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyWeights};
+use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
 use qkernels::Device;
 use rand::rngs::StdRng;
@@ -56,7 +56,8 @@ fn random_int4(
         }
         g
     });
-    WeightOnlyWeights::new(WeightBits::Int4, n, k, group, codes, scales, zeros, g_idx).unwrap()
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group).unwrap();
+    WeightOnlyWeights::new(shape, codes, scales, zeros, g_idx).unwrap()
 }
 
 #[test]
@@ -143,13 +144,13 @@ fn gemm_w4a16_layout_rejects_shapes_it_cannot_hold() {
     // K not a multiple of 16 (per-channel, K = 40).
     let w = random_int4(&mut rng, 64, 40, 40, false, false);
     assert!(matches!(pack_weight_only(&w), Err(WeightOnlyError::NotMultiple { arg: "K", multiple: 16, .. })));
-    // Unsupported group sizes.
-    let err =
-        WeightOnlyWeights::new(WeightBits::Int4, 64, 96, 48, vec![0; 64 * 96], vec![f16::ONE; 2 * 64], None, None);
+    // Unsupported group sizes: 48, and 64 not dividing K = 96.
+    let err = WeightOnlyShape::new(WeightBits::Int4, 64, 96, 48);
     assert!(matches!(err, Err(WeightOnlyError::UnsupportedGroup { group: 48, .. })));
-    let err = WeightOnlyWeights::new(WeightBits::Int4, 64, 96, 64, vec![0; 64 * 96], vec![f16::ONE; 64], None, None);
+    let err = WeightOnlyShape::new(WeightBits::Int4, 64, 96, 64);
     assert!(matches!(err, Err(WeightOnlyError::UnsupportedGroup { group: 64, k: 96 })));
     // Codes out of range.
-    let err = WeightOnlyWeights::new(WeightBits::Int4, 64, 32, 32, vec![16; 64 * 32], vec![f16::ONE; 64], None, None);
+    let shape = WeightOnlyShape::new(WeightBits::Int4, 64, 32, 32).unwrap();
+    let err = WeightOnlyWeights::new(shape, vec![16; 64 * 32], vec![f16::ONE; 64], None, None);
     assert!(matches!(err, Err(WeightOnlyError::ValueOutOfRange { arg: "codes", .. })));
 }

@@ -8,7 +8,7 @@ mod weight_only_common;
 
 use common::{assert_c_within, devices, ran, rng};
 use half::f16;
-use qkernels::formats::{pack_weight_only, WeightOnlyError, WeightOnlyWeights};
+use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan};
 use qkernels::reference::gemm_weight_only_reference;
 use qkernels::{Device, QkError};
@@ -104,16 +104,8 @@ fn gemm_w8a16_rejects_shapes_the_layout_cannot_hold() {
     let e = err(pack_w8a16(&[0; 64 * 64 - 1], &[f16::ONE; 64], 64, 64, 64));
     assert!(matches!(e, WeightOnlyError::LengthMismatch { expected: 4096, got: 4095, .. }), "{e}");
     // 8-bit weights carry no zero points.
-    let w = WeightOnlyWeights::new(
-        qkernels::formats::WeightBits::Int8,
-        64,
-        64,
-        64,
-        vec![0; 64 * 64],
-        vec![f16::ONE; 64],
-        Some(vec![0; 64]),
-        None,
-    );
+    let shape = WeightOnlyShape::new(WeightBits::Int8, 64, 64, 64).unwrap();
+    let w = WeightOnlyWeights::new(shape, vec![0; 64 * 64], vec![f16::ONE; 64], Some(vec![0; 64]), None);
     assert!(w.is_err());
     let w = pack_weight_only(&random_int8(&mut rng("gemm_w8a16_reject"), 64, 64, 64)).unwrap();
     assert!(gemm_w8a16_plan_rejects_m0(&device, &w));

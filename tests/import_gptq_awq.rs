@@ -9,7 +9,7 @@ use half::f16;
 use qkernels::formats::weight_only::{int4_position, int8_position, scale_position, zero_position};
 use qkernels::formats::{
     import_awq, import_gptq, pack_weight_only, unpack_weight_only, AwqTensors, GptqTensors, GptqVersion, RawTensor,
-    WeightBits, WeightOnlyError, WeightOnlyWeights,
+    WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
 };
 use qkernels::reference::f16_from_f64_rn;
 use rand::rngs::StdRng;
@@ -111,8 +111,8 @@ fn repack_is_a_bijection() {
         let codes = (0..n * k).map(|_| rng.random_range(0..max) as u8).collect();
         let zeros = asym.then(|| (0..k / group * n).map(|_| rng.random_range(0..16u8)).collect());
         let g_idx = act.then(|| random_g_idx(&mut rng, k, group).into_iter().map(|v| v as u32).collect());
-        let w = WeightOnlyWeights::new(bits, n, k, group, codes, random_scales(&mut rng, k / group * n), zeros, g_idx)
-            .unwrap();
+        let shape = WeightOnlyShape::new(bits, n, k, group).unwrap();
+        let w = WeightOnlyWeights::new(shape, codes, random_scales(&mut rng, k / group * n), zeros, g_idx).unwrap();
         let packed = pack_weight_only(&w).unwrap();
         assert_eq!(packed.perm().is_some(), act);
         let back = unpack_weight_only(&packed);

@@ -15,7 +15,7 @@ use super::cublas::{Blas, LtGemm, LtKind};
 use super::point::{LaunchFn, Point, Record};
 use super::report::BenchResult;
 use super::timing::Timeline;
-use crate::formats::{PackedWeights, WeightBits};
+use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
 use crate::ops::{self, DevicePackedWeights, GemmW8A8F16Plan, GemmW8A8Plan, GemmWeightOnlyPlan};
 use crate::{Device, DeviceBuffer, QkError, Result};
 
@@ -289,8 +289,7 @@ fn random_packed_weights(
         }
         p
     });
-    PackedWeights::from_parts(bits, n, k, group, words, scales, zeros, perm)
-        .map_err(|e| QkError::invalid("weights", e.to_string()))
+    Ok(PackedWeights::from_parts(WeightOnlyShape::new(bits, n, k, group)?, words, scales, zeros, perm)?)
 }
 
 /// Fraction of device memory the sweep may allocate: the rest is left to the CUDA

@@ -23,7 +23,7 @@ use super::tensors::{self, HostTensor, OutTensor, TensorFile};
 use crate::formats::weight_only::N_BLOCK;
 use crate::formats::{
     import_awq, import_gptq, pack_weight_only, AwqTensors, GptqTensors, GptqVersion, PackedWeights, RawTensor,
-    WeightBits, WeightOnlyWeights,
+    WeightBits, WeightOnlyShape, WeightOnlyWeights,
 };
 use crate::{ops, Device};
 
@@ -79,7 +79,7 @@ pub(crate) type RunOutput = (Vec<OutTensor>, Vec<String>);
 /// `qk run gemm_w4a16`: imports the weights in `format`, runs the GEMM, returns `c`.
 pub(crate) fn run_gemm_w4a16(device: &Device, file: &TensorFile, format: WeightFormat) -> Result<RunOutput, String> {
     let packed = packed_weights(file, format)?;
-    if packed.bits() != WeightBits::Int4 {
+    if packed.shape().bits() != WeightBits::Int4 {
         return Err("gemm_w4a16 needs 4-bit weights".into());
     }
     run_packed(device, file, &packed)
@@ -106,8 +106,8 @@ pub(crate) fn repack(format: WeightFormat, inputs: &Path, out: &Path) -> Result<
     }
     let file = TensorFile::read(inputs)?;
     let p = packed_weights(&file, format)?;
-    let (n, k) = (p.n(), p.k());
-    let groups = k / p.group();
+    let shape = p.shape();
+    let (n, k, groups) = (shape.n(), shape.k(), shape.groups());
     let as_i32 = |v: &[u32]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
     let mut outputs = vec![
         OutTensor::i32(PACKED_WORDS, vec![n / N_BLOCK, k / 16, INT4_UNIT_WORDS], &as_i32(p.words())),
@@ -124,7 +124,7 @@ pub(crate) fn repack(format: WeightFormat, inputs: &Path, out: &Path) -> Result<
 
 /// Runs the weight-only GEMM of `packed` on the file's `a` and optional `bias`.
 fn run_packed(device: &Device, file: &TensorFile, packed: &PackedWeights) -> Result<RunOutput, String> {
-    let (n, k) = (packed.n(), packed.k());
+    let (n, k) = (packed.shape().n(), packed.shape().k());
     let a = file.get("a", &[Dtype::F16], 2)?;
     let m = a.shape[0];
     if a.shape[1] != k {
@@ -191,6 +191,6 @@ fn read_packed(file: &TensorFile) -> Result<PackedWeights, String> {
     let u32s = |t: &HostTensor| t.values::<i32>().into_iter().map(|v| v as u32).collect::<Vec<u32>>();
     let zeros = file.get_optional(PACKED_ZEROS, &[Dtype::I32], 2)?.map(u32s);
     let perm = file.get_optional(PACKED_PERM, &[Dtype::I32], 1)?.map(u32s);
-    PackedWeights::from_parts(WeightBits::Int4, n, k, k / groups, u32s(words), scales.values::<f16>(), zeros, perm)
-        .map_err(|e| e.to_string())
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, k / groups).map_err(|e| e.to_string())?;
+    PackedWeights::from_parts(shape, u32s(words), scales.values::<f16>(), zeros, perm).map_err(|e| e.to_string())
 }

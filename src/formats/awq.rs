@@ -15,7 +15,7 @@
 
 use safetensors::Dtype;
 
-use super::weight_only::{group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyWeights};
+use super::weight_only::{group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 
 /// AutoAWQ's column order inside a word: nibble i holds column `8j + AWQ_ORDER[i]`.
 pub const AWQ_ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
@@ -73,5 +73,6 @@ pub fn import_awq(t: &AwqTensors<'_>) -> Result<WeightOnlyWeights, WeightOnlyErr
     let mut zeros = vec![0u8; groups * n];
     unpack(&t.qzeros.i32s(), groups, &mut zeros, None);
     let symmetric = zeros.iter().all(|&z| z == WeightBits::Int4.symmetric_zero());
-    WeightOnlyWeights::new(WeightBits::Int4, n, k, group, codes, t.scales.f16s(), (!symmetric).then_some(zeros), None)
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group)?;
+    WeightOnlyWeights::new(shape, codes, t.scales.f16s(), (!symmetric).then_some(zeros), None)
 }

@@ -18,7 +18,9 @@
 
 use safetensors::Dtype;
 
-use super::weight_only::{check_g_idx, group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyWeights};
+use super::weight_only::{
+    check_g_idx, group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
+};
 
 /// Codes per int32 word.
 const PER_WORD: usize = 8;
@@ -108,7 +110,8 @@ pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOn
     }
     let symmetric = zeros.iter().all(|&z| z == WeightBits::Int4.symmetric_zero());
     let g_idx = t.g_idx.as_ref().map(|g| import_g_idx(g, k, groups, group)).transpose()?;
-    WeightOnlyWeights::new(WeightBits::Int4, n, k, group, codes, t.scales.f16s(), (!symmetric).then_some(zeros), g_idx)
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group)?;
+    WeightOnlyWeights::new(shape, codes, t.scales.f16s(), (!symmetric).then_some(zeros), g_idx)
 }
 
 /// Reads and validates `g_idx` int32 `[K]`.

@@ -194,18 +194,57 @@ pub enum WeightOnlyError {
     },
 }
 
-/// Weight-only quantized weights in logical form (see the [module documentation](self)).
-///
-/// Invariants (checked by [`WeightOnlyWeights::new`]): non-zero N and K; the group is
-/// 32, 64, 128 or K and divides K; lengths match; codes and zero points in range; scales
-/// finite; `g_idx`, when present, maps exactly g rows of K to each group and is not
-/// the trivial `k / g` (that is normalized to `None`, so equal weights compare equal).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WeightOnlyWeights {
+/// The shape of a weight-only layer: weight width, N (output channels), K (reduction
+/// dimension) and the group (elements of K sharing a scale; K for per-channel). Every
+/// form of the weights (logical [`WeightOnlyWeights`], packed [`PackedWeights`], on a
+/// device) and every plan made for them carries one, so "are these the weights the
+/// plan was made for" is one comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WeightOnlyShape {
     bits: WeightBits,
     n: usize,
     k: usize,
     group: usize,
+}
+
+impl WeightOnlyShape {
+    /// Validates a shape: N and K non-zero, the group 32, 64, 128 or K and dividing K.
+    /// (The kernel layout needs more: see [`pack_weight_only`].)
+    pub fn new(bits: WeightBits, n: usize, k: usize, group: usize) -> Result<WeightOnlyShape, WeightOnlyError> {
+        check_dims(n, k, group)?;
+        Ok(WeightOnlyShape { bits, n, k, group })
+    }
+    /// Weight width.
+    pub fn bits(self) -> WeightBits {
+        self.bits
+    }
+    /// N (output channels).
+    pub fn n(self) -> usize {
+        self.n
+    }
+    /// K (reduction dimension).
+    pub fn k(self) -> usize {
+        self.k
+    }
+    /// Elements of K per group (K for per-channel).
+    pub fn group(self) -> usize {
+        self.group
+    }
+    /// Groups along K (rows of the scales).
+    pub fn groups(self) -> usize {
+        self.k / self.group
+    }
+}
+
+/// Weight-only quantized weights in logical form (see the [module documentation](self)).
+///
+/// Invariants: those of its [`WeightOnlyShape`] (non-zero N and K; the group 32, 64, 128
+/// or K and dividing K), and, checked by [`WeightOnlyWeights::new`]: lengths match; codes
+/// and zero points in range; scales finite; `g_idx`, when present, maps exactly g rows of K to each group and is not
+/// the trivial `k / g` (that is normalized to `None`, so equal weights compare equal).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightOnlyWeights {
+    shape: WeightOnlyShape,
     codes: Vec<u8>,
     scales: Vec<f16>,
     zeros: Option<Vec<u8>>,
@@ -213,21 +252,18 @@ pub struct WeightOnlyWeights {
 }
 
 impl WeightOnlyWeights {
-    /// Validates and wraps logical weights: `codes` u8 `[N, K]`, `scales` f16 `[K/group, N]`,
-    /// `zeros` u8 `[K/group, N]` (4-bit asymmetric; `None` = symmetric), `g_idx` `[K]`.
-    #[allow(clippy::too_many_arguments)]
+    /// Validates and wraps logical weights of `shape`: `codes` u8 `[N, K]`, `scales` f16
+    /// `[K/group, N]`, `zeros` u8 `[K/group, N]` (4-bit asymmetric; `None` = symmetric),
+    /// `g_idx` `[K]`.
     pub fn new(
-        bits: WeightBits,
-        n: usize,
-        k: usize,
-        group: usize,
+        shape: WeightOnlyShape,
         codes: Vec<u8>,
         scales: Vec<f16>,
         zeros: Option<Vec<u8>>,
         g_idx: Option<Vec<u32>>,
     ) -> Result<WeightOnlyWeights, WeightOnlyError> {
-        check_dims(n, k, group)?;
-        let groups = k / group;
+        let WeightOnlyShape { bits, n, k, group } = shape;
+        let groups = shape.groups();
         check_len("codes", n * k, codes.len())?;
         check_scales(bits, groups * n, &scales, zeros.is_some())?;
         if bits == WeightBits::Int4 {
@@ -245,7 +281,7 @@ impl WeightOnlyWeights {
             }
             None => None,
         };
-        Ok(WeightOnlyWeights { bits, n, k, group, codes, scales, zeros, g_idx })
+        Ok(WeightOnlyWeights { shape, codes, scales, zeros, g_idx })
     }
 
     /// Symmetric 8-bit weights from signed int8 values `q` `[N, K]` and scales f16
@@ -258,24 +294,12 @@ impl WeightOnlyWeights {
         group: usize,
     ) -> Result<WeightOnlyWeights, WeightOnlyError> {
         let codes = q.iter().map(|&v| (i16::from(v) + i16::from(INT8_ZERO)) as u8).collect();
-        WeightOnlyWeights::new(WeightBits::Int8, n, k, group, codes, scales, None, None)
+        WeightOnlyWeights::new(WeightOnlyShape::new(WeightBits::Int8, n, k, group)?, codes, scales, None, None)
     }
 
-    /// Weight width.
-    pub fn bits(&self) -> WeightBits {
-        self.bits
-    }
-    /// N (output channels).
-    pub fn n(&self) -> usize {
-        self.n
-    }
-    /// K (reduction dimension).
-    pub fn k(&self) -> usize {
-        self.k
-    }
-    /// Elements of K per group (K for per-channel).
-    pub fn group(&self) -> usize {
-        self.group
+    /// Width, N, K and group.
+    pub fn shape(&self) -> WeightOnlyShape {
+        self.shape
     }
     /// Unsigned codes `[N, K]`.
     pub fn codes(&self) -> &[u8] {
@@ -296,23 +320,24 @@ impl WeightOnlyWeights {
 
     /// The group of row `k` of K.
     pub fn group_of(&self, k: usize) -> usize {
-        self.g_idx.as_ref().map_or(k / self.group, |g| g[k] as usize)
+        self.g_idx.as_ref().map_or(k / self.shape.group, |g| g[k] as usize)
     }
 
     /// The zero point of (group, n).
     pub fn zero_of(&self, group: usize, n: usize) -> u8 {
-        self.zeros.as_ref().map_or(self.bits.symmetric_zero(), |z| z[group * self.n + n])
+        self.zeros.as_ref().map_or(self.shape.bits.symmetric_zero(), |z| z[group * self.shape.n + n])
     }
 
     /// Dequantized weights f16 `[N, K]`: `f16((u − z) · s)`, the exact product rounded
     /// once (what the kernels compute in registers, bit for bit).
     pub fn dequantize(&self) -> Vec<f16> {
-        let mut out = Vec::with_capacity(self.n * self.k);
-        for n in 0..self.n {
-            for k in 0..self.k {
+        let WeightOnlyShape { n: n_total, k: k_total, .. } = self.shape;
+        let mut out = Vec::with_capacity(n_total * k_total);
+        for n in 0..n_total {
+            for k in 0..k_total {
                 let grp = self.group_of(k);
-                let q = f64::from(self.codes[n * self.k + k]) - f64::from(self.zero_of(grp, n));
-                out.push(f16_from_f64_rn(q * self.scales[grp * self.n + n].to_f64()));
+                let q = f64::from(self.codes[n * k_total + k]) - f64::from(self.zero_of(grp, n));
+                out.push(f16_from_f64_rn(q * self.scales[grp * n_total + n].to_f64()));
             }
         }
         out
@@ -322,10 +347,7 @@ impl WeightOnlyWeights {
 /// Weights in the kernel layout (`qk_abi.h`), as `pack_weight_only` produces them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PackedWeights {
-    bits: WeightBits,
-    n: usize,
-    k: usize,
-    group: usize,
+    shape: WeightOnlyShape,
     words: Vec<u32>,
     scales: Vec<f16>,
     zeros: Option<Vec<u32>>,
@@ -333,22 +355,19 @@ pub struct PackedWeights {
 }
 
 impl PackedWeights {
-    /// Validates and wraps raw kernel-layout parts (e.g. read back from a `qk repack`
-    /// file): `words` `[N·K·bits/32]`, shuffled `scales` `[K/group, N]`, packed `zeros`
-    /// `[K/group, N/8]` (4-bit asymmetric), `perm` `[K]` (act-order).
-    #[allow(clippy::too_many_arguments)]
+    /// Validates and wraps raw kernel-layout parts of `shape` (e.g. read back from a `qk
+    /// repack` file): `words` `[N·K·bits/32]`, shuffled `scales` `[K/group, N]`, packed
+    /// `zeros` `[K/group, N/8]` (4-bit asymmetric), `perm` `[K]` (act-order).
     pub fn from_parts(
-        bits: WeightBits,
-        n: usize,
-        k: usize,
-        group: usize,
+        shape: WeightOnlyShape,
         words: Vec<u32>,
         scales: Vec<f16>,
         zeros: Option<Vec<u32>>,
         perm: Option<Vec<u32>>,
     ) -> Result<PackedWeights, WeightOnlyError> {
+        let WeightOnlyShape { bits, n, k, group } = shape;
         check_layout(n, k, group)?;
-        let groups = k / group;
+        let groups = shape.groups();
         check_len("words", bits.packed_words(n, k), words.len())?;
         check_scales(bits, groups * n, &scales, zeros.is_some())?;
         if let Some(z) = &zeros {
@@ -364,24 +383,12 @@ impl PackedWeights {
                 }
             }
         }
-        Ok(PackedWeights { bits, n, k, group, words, scales, zeros, perm })
+        Ok(PackedWeights { shape, words, scales, zeros, perm })
     }
 
-    /// Weight width.
-    pub fn bits(&self) -> WeightBits {
-        self.bits
-    }
-    /// N.
-    pub fn n(&self) -> usize {
-        self.n
-    }
-    /// K.
-    pub fn k(&self) -> usize {
-        self.k
-    }
-    /// Elements of K per group.
-    pub fn group(&self) -> usize {
-        self.group
+    /// Width, N, K and group.
+    pub fn shape(&self) -> WeightOnlyShape {
+        self.shape
     }
     /// Packed codes, u32 words in the unit layout.
     pub fn words(&self) -> &[u32] {
@@ -446,8 +453,8 @@ fn fragment_coords(k_total: usize, n: usize, k: usize) -> (usize, usize, usize, 
 /// Errors: [`WeightOnlyError::NotMultiple`] (N not a multiple of 64, K not a multiple of
 /// 16), [`WeightOnlyError::UnsupportedGroup`].
 pub fn pack_weight_only(w: &WeightOnlyWeights) -> Result<PackedWeights, WeightOnlyError> {
-    let (n_total, k_total, bits) = (w.n, w.k, w.bits);
-    check_layout(n_total, k_total, w.group)?;
+    let WeightOnlyShape { bits, n: n_total, k: k_total, group } = w.shape;
+    check_layout(n_total, k_total, group)?;
     let perm: Option<Vec<u32>> = w.g_idx.as_ref().map(|g| {
         let mut p: Vec<u32> = (0..k_total as u32).collect();
         p.sort_by_key(|&k| g[k as usize]); // stable: k order inside a group
@@ -471,7 +478,7 @@ pub fn pack_weight_only(w: &WeightOnlyWeights) -> Result<PackedWeights, WeightOn
             words[word] |= code << shift;
         }
     }
-    let groups = k_total / w.group;
+    let groups = w.shape.groups();
     let mut scales = vec![f16::ZERO; groups * n_total];
     for grp in 0..groups {
         for n in 0..n_total {
@@ -488,13 +495,13 @@ pub fn pack_weight_only(w: &WeightOnlyWeights) -> Result<PackedWeights, WeightOn
         }
         out
     });
-    Ok(PackedWeights { bits, n: n_total, k: k_total, group: w.group, words, scales, zeros, perm })
+    Ok(PackedWeights { shape: w.shape, words, scales, zeros, perm })
 }
 
 /// The inverse of [`pack_weight_only`]: logical weights (in the original K order, with
 /// `g_idx` rebuilt from the permutation).
 pub fn unpack_weight_only(p: &PackedWeights) -> WeightOnlyWeights {
-    let (n_total, k_total, bits) = (p.n, p.k, p.bits);
+    let WeightOnlyShape { bits, n: n_total, k: k_total, group } = p.shape;
     let mut codes = vec![0u8; n_total * k_total];
     let mask = (1u32 << bits.bits()) - 1;
     for n in 0..n_total {
@@ -513,7 +520,7 @@ pub fn unpack_weight_only(p: &PackedWeights) -> WeightOnlyWeights {
             codes[n * k_total + k] = ((p.words[word] >> shift) & mask) as u8;
         }
     }
-    let groups = k_total / p.group;
+    let groups = p.shape.groups();
     let mut scales = vec![f16::ZERO; groups * n_total];
     for grp in 0..groups {
         for n in 0..n_total {
@@ -533,11 +540,11 @@ pub fn unpack_weight_only(p: &PackedWeights) -> WeightOnlyWeights {
     let g_idx = p.perm.as_ref().map(|perm| {
         let mut g = vec![0u32; k_total];
         for (kp, &k) in perm.iter().enumerate() {
-            g[k as usize] = (kp / p.group) as u32;
+            g[k as usize] = (kp / group) as u32;
         }
         g
     });
-    WeightOnlyWeights { bits, n: n_total, k: k_total, group: p.group, codes, scales, zeros, g_idx }
+    WeightOnlyWeights { shape: p.shape, codes, scales, zeros, g_idx }
 }
 
 /// Checks the logical-form dimensions: non-zero, group 32/64/128 or K, dividing K.

@@ -18,7 +18,7 @@ use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
 use super::{check_buffer, grid_stride_blocks};
 use crate::abi::{self, QkGemmWeightOnlyArgs, QkPermuteColsArgs};
 use crate::device::DeviceBuffer;
-use crate::formats::{PackedWeights, WeightBits};
+use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
 use crate::kernels::{self, KernelRef};
 use crate::{Device, QkError, Result};
 
@@ -157,10 +157,7 @@ impl WeightOnlyConfig {
 /// Packed weight-only weights on a device: what [`GemmWeightOnlyPlan::run`] reads.
 #[derive(Debug)]
 pub struct DevicePackedWeights {
-    bits: WeightBits,
-    n: usize,
-    k: usize,
-    group: usize,
+    shape: WeightOnlyShape,
     words: DeviceBuffer<u32>,
     scales: DeviceBuffer<f16>,
     zeros: Option<DeviceBuffer<u32>>,
@@ -171,10 +168,7 @@ impl DevicePackedWeights {
     /// Uploads packed weights (validated by construction of [`PackedWeights`]).
     pub fn upload(device: &Device, w: &PackedWeights) -> Result<DevicePackedWeights> {
         Ok(DevicePackedWeights {
-            bits: w.bits(),
-            n: w.n(),
-            k: w.k(),
-            group: w.group(),
+            shape: w.shape(),
             words: device.upload(w.words())?,
             scales: device.upload(w.scales())?,
             zeros: w.zeros().map(|z| device.upload(z)).transpose()?,
@@ -182,17 +176,9 @@ impl DevicePackedWeights {
         })
     }
 
-    /// Weight width.
-    pub fn bits(&self) -> WeightBits {
-        self.bits
-    }
-    /// (N, K).
-    pub fn dims(&self) -> (usize, usize) {
-        (self.n, self.k)
-    }
-    /// Elements of K per group.
-    pub fn group(&self) -> usize {
-        self.group
+    /// Width, N, K and group.
+    pub fn shape(&self) -> WeightOnlyShape {
+        self.shape
     }
     /// The packed codes (for traffic accounting: their device address and size).
     pub fn words(&self) -> &DeviceBuffer<u32> {
@@ -212,17 +198,14 @@ impl DevicePackedWeights {
     }
 }
 
-/// A prepared weight-only GEMM for one M and one set of weights' (bits, N, K, group):
+/// A prepared weight-only GEMM for one M and one [`WeightOnlyShape`] (bits, N, K, group):
 /// the configuration, the split-K factor, its workspace and (act-order) the permuted-A
 /// scratch buffer. Build once, [`run`](GemmWeightOnlyPlan::run) many times.
 #[derive(Debug)]
 pub struct GemmWeightOnlyPlan {
     device: Device,
-    bits: WeightBits,
     m: usize,
-    n: usize,
-    k: usize,
-    group: usize,
+    shape: WeightOnlyShape,
     config: WeightOnlyConfig,
     /// Grid, split-K factor, f32 partial tiles and tile counters.
     split_k: SplitKGrid<f32>,
@@ -246,35 +229,25 @@ impl GemmWeightOnlyPlan {
         config: WeightOnlyConfig,
         splits: Option<usize>,
     ) -> Result<GemmWeightOnlyPlan> {
-        let (n, k) = weights.dims();
+        let shape = weights.shape;
         if m == 0 {
             return Err(QkError::invalid("m", "M = 0: must be >= 1"));
         }
-        let shape = config.shape(weights.bits);
+        let tile = config.shape(shape.bits());
         let tiling = GemmTiling {
             m,
-            n,
-            k,
-            block_m: shape.block_m,
-            block_n: shape.block_n,
+            n: shape.n(),
+            k: shape.k(),
+            block_m: tile.block_m,
+            block_n: tile.block_n,
             bk: BK,
-            kernel: config.kernel(weights.bits),
-            threads: shape.threads,
-            shared_bytes: shape.shared_bytes,
+            kernel: config.kernel(shape.bits()),
+            threads: tile.threads,
+            shared_bytes: tile.shared_bytes,
         };
-        let split_k = SplitKGrid::plan(device, tiling, &config, splits, split_k_rule(weights.bits, k, weights.group))?;
-        let a_permuted = weights.perm.as_ref().map(|_| device.alloc::<f16>(m * k)).transpose()?;
-        Ok(GemmWeightOnlyPlan {
-            device: device.clone(),
-            bits: weights.bits,
-            m,
-            n,
-            k,
-            group: weights.group,
-            config,
-            split_k,
-            a_permuted,
-        })
+        let split_k = SplitKGrid::plan(device, tiling, &config, splits, split_k_rule(shape))?;
+        let a_permuted = weights.perm.as_ref().map(|_| device.alloc::<f16>(m * shape.k())).transpose()?;
+        Ok(GemmWeightOnlyPlan { device: device.clone(), m, shape, config, split_k, a_permuted })
     }
 
     /// The configuration this plan launches.
@@ -294,16 +267,16 @@ impl GemmWeightOnlyPlan {
 
     /// (M, N, K).
     pub fn dims(&self) -> (usize, usize, usize) {
-        (self.m, self.n, self.k)
+        (self.m, self.shape.n(), self.shape.k())
     }
 
     /// One line describing the choice, for `qk run --report`: kernel, tile shape, grid,
     /// splits, and the inputs it was chosen from.
     pub fn describe(&self) -> String {
-        let s = self.config.shape(self.bits);
+        let s = self.config.shape(self.shape.bits());
         format!(
             "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {} for M={} N={} K={} group={} on {} SMs x {} resident blocks{}",
-            self.config.kernel(self.bits).name,
+            self.config.kernel(self.shape.bits()).name,
             self.config,
             s.block_m,
             s.block_n,
@@ -313,9 +286,9 @@ impl GemmWeightOnlyPlan {
             self.grid(),
             self.splits(),
             self.m,
-            self.n,
-            self.k,
-            self.group,
+            self.shape.n(),
+            self.shape.k(),
+            self.shape.group(),
             self.device.properties().sm_count,
             self.split_k.resident_per_sm(),
             if self.a_permuted.is_some() { ", act-order permute of A" } else { "" }
@@ -324,7 +297,7 @@ impl GemmWeightOnlyPlan {
 
     /// Runs `c = a · dequant(weights)ᵀ (+ bias)`. Shapes: `a` f16 `[M, K]` (original K
     /// order), `bias` f16 `[N]`, `c` f16 `[M, N]`; all on the plan's device, 16-byte
-    /// aligned. `weights` must have the (bits, N, K, group) the plan was made for.
+    /// aligned. `weights` must have the [`WeightOnlyShape`] the plan was made for.
     pub fn run(
         &self,
         a: &DeviceBuffer<f16>,
@@ -333,30 +306,25 @@ impl GemmWeightOnlyPlan {
         c: &DeviceBuffer<f16>,
     ) -> Result<()> {
         let d = &self.device;
-        let (m, n, k) = (self.m, self.n, self.k);
-        if (weights.bits, weights.n, weights.k, weights.group) != (self.bits, n, k, self.group)
-            || weights.perm.is_some() != self.a_permuted.is_some()
-        {
+        let (m, n, k) = self.dims();
+        if weights.shape != self.shape || weights.perm.is_some() != self.a_permuted.is_some() {
             return Err(QkError::invalid(
                 "weights",
                 format!(
-                    "{:?} N={} K={} group={} act-order={}; the plan is for {:?} N={n} K={k} group={} act-order={}",
-                    weights.bits,
-                    weights.n,
-                    weights.k,
-                    weights.group,
+                    "{:?} act-order={}; the plan is for {:?} act-order={}",
+                    weights.shape,
                     weights.perm.is_some(),
-                    self.bits,
-                    self.group,
+                    self.shape,
                     self.a_permuted.is_some()
                 ),
             ));
         }
+        let groups = self.shape.groups();
         check_buffer(d, a, "a", m * k)?;
-        check_buffer(d, &weights.words, "weights.words", self.bits.packed_words(n, k))?;
-        check_buffer(d, &weights.scales, "weights.scales", k / self.group * n)?;
+        check_buffer(d, &weights.words, "weights.words", self.shape.bits().packed_words(n, k))?;
+        check_buffer(d, &weights.scales, "weights.scales", groups * n)?;
         if let Some(z) = &weights.zeros {
-            check_buffer(d, z, "weights.zeros", k / self.group * n / 8)?;
+            check_buffer(d, z, "weights.zeros", groups * n / 8)?;
         }
         if let Some(b) = bias {
             check_buffer(d, b, "bias", n)?;
@@ -381,19 +349,26 @@ impl GemmWeightOnlyPlan {
             m: m as u32,
             n: n as u32,
             k: k as u32,
-            group_size: self.group as u32,
+            group_size: self.shape.group() as u32,
             k_tiles_per_split: self.split_k.k_tiles_per_split(),
             pad0: 0,
         };
-        let shape = self.config.shape(self.bits);
-        d.launch(self.config.kernel(self.bits), self.split_k.grid(), [shape.threads, 1, 1], shape.shared_bytes, &args)
+        let tile = self.config.shape(self.shape.bits());
+        d.launch(
+            self.config.kernel(self.shape.bits()),
+            self.split_k.grid(),
+            [tile.threads, 1, 1],
+            tile.shared_bytes,
+            &args,
+        )
     }
 }
 
 /// The weight-only kernel's bound on the automatic split-K choice, from the weights'
 /// (bits, K, group): every split re-reads the scale (and zero) row of the group it
 /// starts in.
-fn split_k_rule(bits: WeightBits, k: usize, group: usize) -> SplitKRule {
+fn split_k_rule(shape: WeightOnlyShape) -> SplitKRule {
+    let (bits, k, group) = (shape.bits(), shape.k(), shape.group());
     // Per-channel (one group per column): one extra scale row per split, so cap the
     // split count to keep those re-reads within SPLIT_REREAD_BUDGET of the weight bytes.
     let max_splits = if group == k {
@@ -448,7 +423,7 @@ pub fn gemm_w4a16_host(
     bias: Option<&[f16]>,
     m: usize,
 ) -> Result<Vec<f16>> {
-    if weights.bits() != WeightBits::Int4 {
+    if weights.shape().bits() != WeightBits::Int4 {
         return Err(QkError::invalid("weights", "gemm_w4a16 takes 4-bit weights (use gemm_w8a16 for 8-bit)"));
     }
     gemm_weight_only_host(device, a, weights, bias, m).map(|(c, _)| c)
@@ -463,7 +438,7 @@ pub fn gemm_weight_only_host(
     bias: Option<&[f16]>,
     m: usize,
 ) -> Result<(Vec<f16>, String)> {
-    let (n, k) = (weights.n(), weights.k());
+    let (n, k) = (weights.shape().n(), weights.shape().k());
     super::check_len(a, "a", m * k)?;
     if let Some(b) = bias {
         super::check_len(b, "bias", n)?;

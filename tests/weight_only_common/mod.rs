@@ -48,7 +48,7 @@ pub fn check(
     m: usize,
     plan_with: impl Fn(&DevicePackedWeights) -> GemmWeightOnlyPlan,
 ) {
-    let (n, k) = (weights.n(), weights.k());
+    let (n, k) = (weights.shape().n(), weights.shape().k());
     let packed = pack_weight_only(weights).unwrap();
     let w = DevicePackedWeights::upload(device, &packed).unwrap();
     let plan = plan_with(&w);
@@ -59,7 +59,7 @@ pub fn check(
     plan.run(&a_dev, &w, bias_dev.as_ref(), &c).unwrap();
     let got = device.download(&c).unwrap();
     let (want, magnitude) = gemm_weight_only_reference(a, &weights.dequantize(), bias, m, n, k).unwrap();
-    let label = format!("{label} M={m} N={n} K={k} group={} {}", weights.group(), plan.describe());
+    let label = format!("{label} M={m} N={n} K={k} group={} {}", weights.shape().group(), plan.describe());
     assert_c_within(&label, &got, &want, n, |i| f32_acc_tolerance(want[i], magnitude[i], k));
     if device.kind() == BackendKind::Sim {
         let report = device.last_sim_report().expect("the simulator reports every launch");
@@ -85,9 +85,9 @@ pub fn check(
 /// the plan picks; with `bias_at_odd_m`, odd M also get a random bias.
 pub fn check_every_m(label: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights, bias_at_odd_m: bool) {
     for &m in &M_SWEEP {
-        let a = random_a(rng, m, weights.k());
+        let a = random_a(rng, m, weights.shape().k());
         // Drawn at every M (then dropped at even M) so the draws do not depend on M.
-        let bias = bias_at_odd_m.then(|| random_bias(rng, weights.n())).filter(|_| m % 2 == 1);
+        let bias = bias_at_odd_m.then(|| random_bias(rng, weights.shape().n())).filter(|_| m % 2 == 1);
         check(label, device, weights, &a, bias.as_deref(), m, |w| GemmWeightOnlyPlan::new(device, w, m).unwrap());
     }
 }
@@ -98,7 +98,7 @@ pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, 
     for config in WeightOnlyConfig::ALL {
         for splits in [Some(1), Some(3), None] {
             let m = 17;
-            let a = random_a(rng, m, weights.k());
+            let a = random_a(rng, m, weights.shape().k());
             let label = format!("{test} {config:?}");
             check(&label, device, weights, &a, None, m, |w| {
                 GemmWeightOnlyPlan::with_config(device, w, m, config, splits).unwrap()
@@ -127,8 +127,8 @@ pub fn check_decode_instruction_budget(label: &str, weights: &WeightOnlyWeights,
     let w = DevicePackedWeights::upload(&device, &pack_weight_only(weights).unwrap()).unwrap();
     // One split: the count is the streaming loop's, not the split-K fix-up's.
     let plan = GemmWeightOnlyPlan::with_config(&device, &w, m, WeightOnlyConfig::for_m(m), Some(1)).unwrap();
-    let a = device.upload(&random_a(&mut rng, m, weights.k())).unwrap();
-    let c = device.alloc::<f16>(m * weights.n()).unwrap();
+    let a = device.upload(&random_a(&mut rng, m, weights.shape().k())).unwrap();
+    let c = device.alloc::<f16>(m * weights.shape().n()).unwrap();
     plan.run(&a, &w, None, &c).unwrap();
     let report = device.last_sim_report().expect("the simulator reports every launch");
     let per_byte = report.warp_instructions as f64 / w.words().size_bytes() as f64;
