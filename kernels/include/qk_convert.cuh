@@ -16,18 +16,25 @@
  * a = 0xF0, b = 0xCC, c = 0xAA (PTX ISA "lop3"). */
 #define QK_LOP3_AND_OR ((0xF0 & 0xCC) | 0xAA)
 
-/* Two nibbles -> two f16 holding 1024 + nibble: one lop3 for mask-and-or instead of
- * two ALU ops. Takes the nibbles at bit offsets 0 and 16 of `word`. */
-__device__ __forceinline__ uint32_t qk_nibbles_to_f16x2_biased(uint32_t word) {
+/* Selects bits 4-7 of each 16-bit half: the second nibble of each half's low byte. */
+#define QK_HIGH_NIBBLE_MASK_X2 0x00f000f0u
+
+/* (word & MASK) | 0x64006400 in one lop3 instead of two ALU ops: the masked bits land
+ * in the mantissas of two f16 that are 1024 plus those bits' value. */
+template <uint32_t MASK>
+__device__ __forceinline__ uint32_t qk_masked_into_f16x2_1024(uint32_t word) {
     uint32_t out;
     asm("lop3.b32 %0, %1, %2, %3, %4;"
         : "=r"(out)
-        : "r"(word), "n"(QK_NIBBLE_MASK_X2), "n"(QK_F16X2_MAGIC_1024), "n"(QK_LOP3_AND_OR));
+        : "r"(word), "n"(MASK), "n"(QK_F16X2_MAGIC_1024), "n"(QK_LOP3_AND_OR));
     return out;
 }
 
-/* Selects bits 4-7 of each 16-bit half: the second nibble of each half's low byte. */
-#define QK_HIGH_NIBBLE_MASK_X2 0x00f000f0u
+/* Two nibbles -> two f16 holding 1024 + nibble. Takes the nibbles at bit offsets 0 and
+ * 16 of `word`. */
+__device__ __forceinline__ uint32_t qk_nibbles_to_f16x2_biased(uint32_t word) {
+    return qk_masked_into_f16x2_1024<QK_NIBBLE_MASK_X2>(word);
+}
 
 /* The nibbles at bit offsets 4 and 20 of `word` -> two f16 holding 1024 + 16 * nibble,
  * with the same single lop3: the nibble lands on mantissa bits 4-7, and 16 * 15 < 1024
@@ -35,11 +42,7 @@ __device__ __forceinline__ uint32_t qk_nibbles_to_f16x2_biased(uint32_t word) {
  * shift of the word by 8 serves four nibble pairs instead of three shifts (Marlin's
  * trick); the caller undoes the factor 16 exactly (a power of two) in an fma. */
 __device__ __forceinline__ uint32_t qk_high_nibbles_to_f16x2_biased16(uint32_t word) {
-    uint32_t out;
-    asm("lop3.b32 %0, %1, %2, %3, %4;"
-        : "=r"(out)
-        : "r"(word), "n"(QK_HIGH_NIBBLE_MASK_X2), "n"(QK_F16X2_MAGIC_1024), "n"(QK_LOP3_AND_OR));
-    return out;
+    return qk_masked_into_f16x2_1024<QK_HIGH_NIBBLE_MASK_X2>(word);
 }
 
 /* Interleaves the low (selector 0x5410) or high (0x7632) halves of two registers:
