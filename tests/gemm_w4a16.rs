@@ -78,8 +78,10 @@ fn gemm_w4a16_every_group_scheme_and_act_order() {
     let test = "gemm_w4a16_groups";
     let mut rng = rng(test);
     for device in devices(test) {
-        // (group, K): K a multiple of the group, not of the 64-deep stage where possible.
-        for (group, k) in [(32usize, 160usize), (64, 192), (128, 384), (144, 144)] {
+        // (group, K): K a multiple of the group, not of the 64-deep stage where possible;
+        // per-channel with K not a power of two (144) and a power of two (256): the
+        // kernel's group arithmetic is shift-and-mask for powers of two.
+        for (group, k) in [(32usize, 160usize), (64, 192), (128, 384), (144, 144), (256, 256)] {
             for asymmetric in [false, true] {
                 for act_order in [false, true] {
                     if act_order && group == k {
