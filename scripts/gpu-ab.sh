@@ -39,13 +39,14 @@ for line in sys.stdin:
     # Base: a worktree of BASE_REV built with this checkout's toolchain. Sharing the
     # target directory reuses the compiled dependencies (the worktree's own crates live
     # at another path, so cargo keeps them apart); its `qk` overwrites target/release/qk,
-    # which is why the new one was copied first.
+    # which is why the new one was copied first, and is put back after.
     local tree
     tree="$(mktemp -d)/base"
     git worktree add --detach "$tree" "$base_rev" >/dev/null
     (cd "$tree" && NVCC="$root/.toolchain/cuda/nvidia/cu13/bin/nvcc" CARGO_TARGET_DIR="$root/target" \
         cargo build --release --bin qk)
     cp "$root/target/release/qk" "$ab/base/qk"
+    cp "$ab/new/qk" "$root/target/release/qk" # cargo would not re-copy a fresh binary
     git worktree remove --force "$tree"
     strip "$ab"/base/qk "$ab"/new/qk "$ab"/tests/*
     {
