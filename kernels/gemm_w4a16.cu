@@ -102,10 +102,10 @@
  * separates the k-steps of a stage (the next k-step's shared loads issue early): 0.18
  * instructions per 4-bit byte, 0.11 per 8-bit byte (was 0.16), counted by the simulator
  * and held as budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. Not yet timed on
- * a GPU. An earlier
- * fixed-trip rewrite of the copies was timed on an H100: faster on long layers, 1.8x
- * slower at 4096 x 4096 with 16 splits, cause unknown; that kernel was 4900 SASS
- * instructions long with a 5x unrolled prologue of copy loops, this one is 1900.
+ * a GPU. An earlier fixed-trip rewrite of the copies was timed on an H100: faster on
+ * long layers, 1.8x slower at 4096 x 4096 with 16 splits, cause unknown; that kernel
+ * was 4900 SASS instructions long with a 5x unrolled prologue of copy loops, this one
+ * is 1900.
  *
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).
@@ -198,7 +198,7 @@ struct Groups {
  * block's BN / 64 strips, contiguous per strip in the packed layout. Thread t copies
  * chunk t + p * kThreads (p = 0 .. kPasses - 1) of the stage's strips, a fixed trip
  * count; the per-thread part of every address is computed once, so a stage's copy costs
- * a 64-bit add, one compare for the K bound and the cp.async itself. */
+ * a 64-bit add, the K and N bound tests and the cp.async itself. */
 template <class T>
 struct WeightStreamCopy {
     static constexpr int kChunks = T::kWBytes / QK_CHUNK_BYTES;
