@@ -36,6 +36,13 @@ pub(crate) struct CudaBackend {
     props: DeviceProperties,
     modules: RefCell<HashMap<&'static str, Arc<CudaModule>>>,
     functions: RefCell<HashMap<(&'static str, &'static str), CudaFunction>>,
+    /// Dynamic shared memory each kernel is opted in to (above the default limit), so a
+    /// launch raises the attribute once, not every time.
+    opted_in_shared_bytes: RefCell<HashMap<KernelRef, u32>>,
+    /// Occupancy answers by (kernel, block threads, dynamic shared bytes): they size the
+    /// grids of every elementwise launch (a decode step's quantize among them), so the
+    /// driver is asked once per launch shape.
+    occupancy: RefCell<HashMap<(KernelRef, u32, u32), u32>>,
 }
 
 impl CudaBackend {
@@ -87,6 +94,8 @@ impl CudaBackend {
             props,
             modules: RefCell::new(HashMap::new()),
             functions: RefCell::new(HashMap::new()),
+            opted_in_shared_bytes: RefCell::new(HashMap::new()),
+            occupancy: RefCell::new(HashMap::new()),
         })
     }
 
@@ -108,16 +117,20 @@ impl CudaBackend {
         Ok(f)
     }
 
-    /// `kernel`'s function, opted in to `dynamic_shared_bytes` of dynamic shared memory
-    /// when that is above the default limit (launches and occupancy queries both need it).
+    /// `kernel`'s function, opted in to at least `dynamic_shared_bytes` of dynamic shared
+    /// memory when that is above the default limit (launches and occupancy queries both
+    /// need it; the attribute is an upper bound, so it is only ever raised).
     fn function_for_shared(&self, kernel: KernelRef, dynamic_shared_bytes: u32) -> Result<CudaFunction> {
         let f = self.function(kernel.module, kernel.name)?;
-        if dynamic_shared_bytes > DEFAULT_DYNAMIC_SHARED_LIMIT_BYTES {
+        let mut opted_in = self.opted_in_shared_bytes.borrow_mut();
+        let current = opted_in.entry(kernel).or_insert(DEFAULT_DYNAMIC_SHARED_LIMIT_BYTES);
+        if dynamic_shared_bytes > *current {
             f.set_attribute(
                 sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 dynamic_shared_bytes as i32,
             )
             .map_err(cuda_err("cuFuncSetAttribute"))?;
+            *current = dynamic_shared_bytes;
         }
         Ok(f)
     }
@@ -199,10 +212,17 @@ impl Backend for CudaBackend {
         if dynamic_shared_bytes > self.props.max_shared_bytes_per_block {
             return Ok(0); // no block fits (the opt-in attribute would be refused)
         }
+        let key = (kernel, block_threads, dynamic_shared_bytes);
+        if let Some(&blocks) = self.occupancy.borrow().get(&key) {
+            return Ok(blocks);
+        }
         self.ctx.bind_to_thread().map_err(cuda_err("cuCtxSetCurrent"))?;
         let f = self.function_for_shared(kernel, dynamic_shared_bytes)?;
-        f.occupancy_max_active_blocks_per_multiprocessor(block_threads, dynamic_shared_bytes as usize, None)
-            .map_err(cuda_err("cuOccupancyMaxActiveBlocksPerMultiprocessor"))
+        let blocks = f
+            .occupancy_max_active_blocks_per_multiprocessor(block_threads, dynamic_shared_bytes as usize, None)
+            .map_err(cuda_err("cuOccupancyMaxActiveBlocksPerMultiprocessor"))?;
+        self.occupancy.borrow_mut().insert(key, blocks);
+        Ok(blocks)
     }
 
     fn synchronize(&self) -> Result<()> {

@@ -240,8 +240,9 @@ impl WeightOnlyShape {
 ///
 /// Invariants: those of its [`WeightOnlyShape`] (non-zero N and K; the group 32, 64, 128
 /// or K and dividing K), and, checked by [`WeightOnlyWeights::new`]: lengths match; codes
-/// and zero points in range; scales finite; `g_idx`, when present, maps exactly g rows of K to each group and is not
-/// the trivial `k / g` (that is normalized to `None`, so equal weights compare equal).
+/// and zero points in range; scales finite; `g_idx`, when present, maps exactly g rows
+/// of K to each group and is not the trivial `k / g` (that is normalized to `None`, so
+/// equal weights compare equal).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightOnlyWeights {
     shape: WeightOnlyShape,

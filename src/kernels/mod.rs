@@ -48,7 +48,7 @@ pub fn resources_of(kernel: &str) -> impl Iterator<Item = &'static KernelResourc
 }
 
 /// A kernel entry point: the module it lives in and its (unmangled) name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KernelRef {
     /// Kernel file stem.
     pub module: &'static str,
