@@ -6,6 +6,11 @@
 //!     sm_90a; `QK_CUDA_ARCHS=80,90a` narrows it, e.g. for CI) plus the compute_80 PTX;
 //!   - the `ptxas -v` resource usage of every kernel for every architecture.
 //!
+//! Files named `*_sm90a.cu` use Hopper's arch-specific instructions (wgmma): their PTX is
+//! `compute_90a` and their SASS `sm_90a` only (when `90a` is among the targets).
+//! `ptxas` advisories that it serialized wgmma instructions fail the build: that silently
+//! costs the kernel its overlap of tensor-core work and dequantization.
+//!
 //! `bindgen` turns `kernels/include/qk_abi.h` into Rust, so argument structs and
 //! constants have one definition. Everything lands in `OUT_DIR`; `src/kernels/registry.rs`
 //! includes the generated index.
@@ -22,6 +27,12 @@ const PTX_ARCH: &str = "80";
 /// SASS targets when `QK_CUDA_ARCHS` is unset: Ampere (A100, A10/RTX 30), Ada (L4, RTX 40)
 /// and Hopper with its arch-specific features (`90a`).
 const DEFAULT_SASS_ARCHS: &str = "80,86,89,90a";
+/// File-stem suffix of kernel files written for Hopper's arch-specific features, and
+/// the one architecture they are compiled for.
+const HOPPER_SUFFIX: &str = "_sm90a";
+const HOPPER_ARCH: &str = "90a";
+/// `ptxas` advisory "wgmma.mma_async instructions are serialized due to ...".
+const PTXAS_WGMMA_SERIALIZED: &str = "C7515";
 /// Where `scripts/setup.sh` installs the pinned CUDA wheels, relative to the crate.
 const LOCAL_NVCC: &str = ".toolchain/cuda/nvidia/cu13/bin/nvcc";
 const SETUP_HINT: &str = "run ./scripts/setup.sh (installs the pinned CUDA 13.0 toolchain into .toolchain/)";
@@ -158,6 +169,7 @@ fn find_nvcc(manifest_dir: &Path) -> PathBuf {
 
 struct Compiled {
     stem: String,
+    ptx_arch: &'static str,
     ptx: PathBuf,
     fatbin: PathBuf,
     resources: Vec<Resources>,
@@ -196,20 +208,26 @@ fn compile(nvcc: &Path, src: &Path, include_dir: &Path, out_dir: &Path, archs: &
     let stem = src.file_stem().expect("file stem").to_string_lossy().into_owned();
     let ptx = out_dir.join(format!("{stem}.ptx"));
     let fatbin = out_dir.join(format!("{stem}.fatbin"));
+    let hopper_only = stem.ends_with(HOPPER_SUFFIX);
+    let ptx_arch = if hopper_only { HOPPER_ARCH } else { PTX_ARCH };
+    let sass_archs: Vec<&String> = archs.iter().filter(|a| !hopper_only || *a == HOPPER_ARCH).collect();
 
     run(
-        nvcc_base(nvcc, include_dir).arg("-ptx").arg(format!("-arch=compute_{PTX_ARCH}")).arg(src).arg("-o").arg(&ptx),
+        nvcc_base(nvcc, include_dir).arg("-ptx").arg(format!("-arch=compute_{ptx_arch}")).arg(src).arg("-o").arg(&ptx),
         &format!("{} (ptx)", src.display()),
     );
 
     let mut cmd = nvcc_base(nvcc, include_dir);
     cmd.arg("-fatbin").args(["-Xptxas", "-v"]);
-    for arch in archs {
+    for arch in sass_archs {
         cmd.arg(format!("-gencode=arch=compute_{arch},code=sm_{arch}"));
     }
-    cmd.arg(format!("-gencode=arch=compute_{PTX_ARCH},code=compute_{PTX_ARCH}"));
+    cmd.arg(format!("-gencode=arch=compute_{ptx_arch},code=compute_{ptx_arch}"));
     let log = run(cmd.arg(src).arg("-o").arg(&fatbin), &format!("{} (fatbin)", src.display()));
-    Compiled { stem, ptx, fatbin, resources: parse_ptxas_log(&log) }
+    if let Some(line) = log.lines().find(|l| l.contains(PTXAS_WGMMA_SERIALIZED)) {
+        panic!("{}: ptxas serialized the wgmma pipeline:\n{line}", src.display());
+    }
+    Compiled { stem, ptx_arch, ptx, fatbin, resources: parse_ptxas_log(&log) }
 }
 
 /// Parses `ptxas -v` lines:
@@ -255,7 +273,7 @@ fn write_index(out_dir: &Path, nvcc: &Path, archs: &[String], compiled: &[Compil
     let mut s = String::new();
     writeln!(s, "/// `nvcc --version` release line of the compiler that built the kernels.").unwrap();
     writeln!(s, "pub const NVCC_VERSION: &str = {version:?};").unwrap();
-    writeln!(s, "/// Architecture of the embedded PTX.").unwrap();
+    writeln!(s, "/// Architecture of the embedded PTX (of every module not written for one architecture).").unwrap();
     writeln!(s, "pub const PTX_ARCH: &str = \"compute_{PTX_ARCH}\";").unwrap();
     let sass: Vec<String> = archs.iter().map(|a| format!("sm_{a}")).collect();
     writeln!(s, "/// Architectures with SASS in the embedded fatbins.").unwrap();
@@ -265,8 +283,9 @@ fn write_index(out_dir: &Path, nvcc: &Path, archs: &[String], compiled: &[Compil
     for c in compiled {
         writeln!(
             s,
-            "    KernelModule {{ name: {:?}, ptx: include_str!({:?}), fatbin: include_bytes!({:?}) }},",
+            "    KernelModule {{ name: {:?}, ptx_arch: \"compute_{}\", ptx: include_str!({:?}), fatbin: include_bytes!({:?}) }},",
             c.stem,
+            c.ptx_arch,
             c.ptx.display().to_string(),
             c.fatbin.display().to_string()
         )

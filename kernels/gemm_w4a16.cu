@@ -66,6 +66,9 @@
  *     medium   64 x 256   1 x 4  64 x 64    4 / 3           M <= 64
  *     large   128 x 128   2 x 2  64 x 64    4 / 3           M > 64 (compute-bound)
  *
+ * On Hopper (compute capability 9.0) large M goes to gemm_w4a16_sm90a.cu instead once
+ * its 64 x 512 tiles fill the SMs: the same stages, copies and dequantization
+ * (qk_weight_only.cuh), fed to wgmma.
  * At small M the GEMM is a weight stream: with a single M tile every weight byte is
  * loaded by exactly one block, and the host splits K (grid z) until tiles x splits
  * covers every SM (twice), so at M = 1 all SMs stream:
@@ -110,293 +113,19 @@
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).
  */
-#include "qk_abi.h"
-#include "qk_convert.cuh"
-#include "qk_gemm.cuh"
-#include "qk_mma.cuh"
-#include "qk_pipeline.cuh"
+#include "qk_weight_only.cuh"
 
 #include <cuda_fp16.h>
 #include <stdint.h>
 
 namespace {
 
-constexpr int kWarpThreads = QK_WARP_THREADS;
-constexpr int kMmaM = QK_MMA_M;
-constexpr int kMmaN = QK_MMA_N;
-constexpr int kMmaK = QK_WO_K_STEP;
-constexpr int kBk = QK_WO_BK;
-constexpr int kKSteps = kBk / kMmaK;                           // k-steps per stage
-constexpr int kNBlock = QK_WO_N_BLOCK;                         // columns per warp
-constexpr int kNTiles = kNBlock / kMmaN;                       // n8-tiles per warp
-constexpr int kAChunksPerRow = kBk * 2 / QK_CHUNK_BYTES;       // 16-byte chunks per A row
-constexpr int kHalvesPerChunk = QK_CHUNK_BYTES / 2;            // f16 per chunk
-constexpr int kGroupSlots = QK_WO_MAX_GROUPS_PER_STAGE;        // scale rows per stage
-constexpr int kNibblesPerWord = 8;
-/* 1024 + 8: the implicit zero point of symmetric 4-bit weights, as the biased f16. */
-constexpr uint32_t kSymZeroInt4 = 0x64086408u;
-/* -(64 + 8): the implicit zero point in the form the odd nibbles' fma adds. */
-constexpr uint32_t kSymZeroInt4X16 = 0xD480D480u;
-/* 1024 + 128: the bias of the stored 8-bit codes (u = q + 128), as the biased f16. */
-constexpr uint32_t kSymZeroInt8 = 0x64806480u;
-/* f16x2 (960, 960): 960 - (1024 + z) = -(64 + z). */
-constexpr uint32_t kF16x2_960 = 0x63806380u;
-/* f16x2 (1/16, 1/16): undoes the odd nibbles' factor 16 exactly. */
-constexpr uint32_t kF16x2_one_sixteenth = 0x2C002C00u;
-
-template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
-struct Tile {
-    static_assert(BITS == 4 || BITS == 8, "4- or 8-bit weights");
-    static_assert(BN == WARPS_N * kNBlock, "every warp owns one 64-column weight strip");
-    static constexpr int kThreads = WARPS_M * WARPS_N * kWarpThreads;
-    static constexpr int kBm = BM;
-    static constexpr int kWarpM = BM / WARPS_M;                    // rows of C per warp
-    static constexpr int kMTiles = kWarpM / kMmaM;                 // m16 tiles per warp
-    static constexpr int kChunksPerLane = BITS / 4;                // 16-byte loads per lane per k-step
-    static constexpr int kUnitBytes = kWarpThreads * QK_CHUNK_BYTES * kChunksPerLane;  // 64 x 16 weights
-    static constexpr int kABytes = BM * kAChunksPerRow * QK_CHUNK_BYTES;
-    static constexpr int kWBytes = (BN / kNBlock) * kKSteps * kUnitBytes;
-    static constexpr int kScaleSlotBytes = BN * 2;                 // BN f16
-    static constexpr int kZeroSlotBytes = BN / 2;                  // BN nibbles
-    static constexpr int kWOffset = kABytes;
-    static constexpr int kScaleOffset = kWOffset + kWBytes;
-    static constexpr int kZeroOffset = kScaleOffset + kGroupSlots * kScaleSlotBytes;
-    static constexpr int kStageBytes = kZeroOffset + kGroupSlots * kZeroSlotBytes;
-    static constexpr int kSmemBytes = STAGES * kStageBytes;
-    static constexpr int kCStride = BN + QK_C_ROW_PAD_HALVES;     // halves per staged C row
-    static_assert(kWarpM % kMmaM == 0, "warp tile must hold whole m16 tiles");
-    static_assert(kZeroSlotBytes % QK_CHUNK_BYTES == 0, "zero slots are copied in 16-byte chunks");
-    static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
-};
-
-/* A K position's quantization group, without a division: every group size is a power
- * of two (32, 64, 128) except per-channel, where group_size = K and only k = 0 starts a
- * group. For a size that is not a power of two, shift = 31 and mask = ~0 give
- * k >> shift = 0 and (k & mask) == 0 iff k == 0, for every k < 2^31 (the host bounds K).
- * Built once per block: a runtime remainder costs ~20 instructions, and the scales'
- * group is looked up every stage. */
-struct Groups {
-    uint32_t shift;  // log2(group_size), or 31
-    uint32_t mask;   // group_size - 1, or ~0
-    bool of_32;      // two groups per 64-wide stage
-
-    __device__ __forceinline__ explicit Groups(uint32_t group_size) {
-        const bool pow2 = (group_size & (group_size - 1)) == 0;
-        shift = pow2 ? __ffs(static_cast<int>(group_size)) - 1 : 31;
-        mask = pow2 ? group_size - 1 : ~0u;
-        of_32 = group_size == QK_WO_MIN_GROUP;
-    }
-    __device__ __forceinline__ uint32_t of(uint32_t k) const { return k >> shift; }
-    /* The scales must be (re)loaded at a split's first k-step and at group boundaries. */
-    __device__ __forceinline__ bool starts(uint32_t k, bool first_step) const { return first_step || (k & mask) == 0; }
-    /* The scale slot of a stage that k-step `ks` reads: with groups of 32 a 64-wide stage
-     * holds two group rows, otherwise one. */
-    __device__ __forceinline__ int slot(int ks) const { return of_32 ? ks * kMmaK / QK_WO_MIN_GROUP : 0; }
-};
-
-/* One thread's share of a stage's weight copies: the kKSteps units of each of the
- * block's BN / 64 strips, contiguous per strip in the packed layout. Thread t copies
- * chunk t + p * kThreads (p = 0 .. kPasses - 1) of the stage's strips, a fixed trip
- * count; the per-thread part of every address is computed once, so a stage's copy costs
- * a 64-bit add, the K and N bound tests and the cp.async itself. */
-template <class T>
-struct WeightStreamCopy {
-    static constexpr int kChunks = T::kWBytes / QK_CHUNK_BYTES;
-    static constexpr int kPasses = kChunks / T::kThreads;
-    static constexpr int kChunksPerUnit = T::kUnitBytes / QK_CHUNK_BYTES;
-    static constexpr int kChunksPerStrip = kKSteps * kChunksPerUnit;
-    static constexpr int kStageStripBytes = kKSteps * T::kUnitBytes;  // one stage of one strip
-    static_assert(kChunks % T::kThreads == 0, "every thread copies the same number of chunks");
-    static_assert(kChunksPerStrip % T::kThreads == 0 && T::kThreads % kChunksPerUnit == 0,
-                  "a pass covers whole units of one strip");
-
-    const uint8_t* src;     // this thread's chunk of the block's first strip, at K tile 0
-    uint64_t strip_bytes;   // bytes of one 64-column strip (K/16 units)
-    uint32_t k_steps;       // K / 16
-    uint32_t unit;          // k-step within a stage of this thread's pass-0 chunk
-    uint32_t strips_in;     // bit p: pass p's strip lies inside N
-
-    __device__ __forceinline__ WeightStreamCopy(const QkGemmWeightOnlyArgs& args, uint32_t n0) {
-        const uint8_t* w = reinterpret_cast<const uint8_t*>(args.w);  // units [N/64][K/16]
-        k_steps = args.k / kMmaK;
-        strip_bytes = static_cast<uint64_t>(k_steps) * T::kUnitBytes;
-        const uint32_t strip0 = n0 / kNBlock;
-        src = w + strip0 * strip_bytes + threadIdx.x * QK_CHUNK_BYTES;
-        unit = threadIdx.x / kChunksPerUnit;
-        strips_in = 0;
-#pragma unroll
-        for (int p = 0; p < kPasses; ++p) {
-            strips_in |= static_cast<uint32_t>(strip0 + strip_of(p) < args.n / kNBlock) << p;
-        }
-    }
-
-    /* Strip (within the block) and first chunk (within the strip's stage) of pass p. */
-    static constexpr int strip_of(int p) { return p * T::kThreads / kChunksPerStrip; }
-    static constexpr int chunk_of(int p) { return p * T::kThreads % kChunksPerStrip; }
-
-    /* Issues the copies of K tile `kt` into the stage's weight area at shared `dst`. */
-    __device__ __forceinline__ void issue(uint32_t dst, uint32_t kt) const {
-        const uint8_t* stage_src = src + static_cast<uint64_t>(kt) * kStageStripBytes;
-#pragma unroll
-        for (int p = 0; p < kPasses; ++p) {
-            const uint32_t step = kt * kKSteps + unit + chunk_of(p) / kChunksPerUnit;
-            const bool in = step < k_steps && ((strips_in >> p) & 1u);
-            const uint8_t* from = stage_src + strip_of(p) * strip_bytes + chunk_of(p) * QK_CHUNK_BYTES;
-            qk_cp_async_16(dst + (p * T::kThreads + threadIdx.x) * QK_CHUNK_BYTES, from, in ? QK_CHUNK_BYTES : 0);
-        }
-    }
-};
-
-/* Issues the cp.async copies of K-tile `kt` (A, W, and the scale/zero rows of groups
- * starting in it) into one stage. */
-template <class T>
-__device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
-                                           const QkTileCopy<T::kBm, T::kThreads>& a_copy,
-                                           const WeightStreamCopy<T>& w_copy, uint32_t stage_addr, uint32_t n0,
-                                           uint32_t kt, bool first_tile) {
-    const uint32_t k0 = kt * kBk;
-    a_copy.issue(stage_addr, kt);
-    w_copy.issue(stage_addr + T::kWOffset, kt);
-    // Scale (and zero) rows of the groups that start in this tile (or are current at a
-    // split's first tile). Block-uniform conditions.
-    const __half* scales = reinterpret_cast<const __half*>(args.scales);  // [K/g, N]
-    const uint32_t* zeros = reinterpret_cast<const uint32_t*>(args.zeros);  // [K/g, N/8]
-#pragma unroll
-    for (int slot = 0; slot < kGroupSlots; ++slot) {
-        const uint32_t gk = k0 + slot * QK_WO_MIN_GROUP;
-        // Groups of 32: both slots, every stage; a slot past K is zero-filled, so the
-        // k-steps there (which run on zeros, see compute_stage) read finite scales.
-        const bool needed = groups.of_32 || (slot == 0 && groups.starts(k0, first_tile));
-        if (!needed) {
-            continue;
-        }
-        const uint32_t group = groups.of(gk);
-        constexpr int kScaleChunks = T::kScaleSlotBytes / QK_CHUNK_BYTES;
-        static_assert(kScaleChunks <= T::kThreads, "one scale chunk per thread at most");
-        if (threadIdx.x < kScaleChunks) {
-            const int i = threadIdx.x;
-            const uint32_t gn = n0 + i * kHalvesPerChunk;
-            const bool valid = gn < args.n && gk < args.k;
-            const __half* src = scales + static_cast<uint64_t>(group) * args.n + gn;
-            qk_cp_async_16(stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes + i * QK_CHUNK_BYTES, src,
-                           valid ? QK_CHUNK_BYTES : 0);
-        }
-        if (zeros != nullptr) {
-            constexpr int kZeroChunks = T::kZeroSlotBytes / QK_CHUNK_BYTES;
-            constexpr int kColsPerZeroChunk = QK_CHUNK_BYTES * 2;  // nibbles
-            static_assert(kZeroChunks <= T::kThreads, "one zero chunk per thread at most");
-            if (threadIdx.x < kZeroChunks) {
-                const int i = threadIdx.x;
-                const uint32_t gn = n0 + i * kColsPerZeroChunk;
-                const bool valid = gn < args.n && gk < args.k;
-                const uint32_t* src = zeros + (static_cast<uint64_t>(group) * args.n + gn) / kNibblesPerWord;
-                qk_cp_async_16(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes + i * QK_CHUNK_BYTES, src,
-                               valid ? QK_CHUNK_BYTES : 0);
-            }
-        }
-    }
-}
-
-/* The lane's dequantization constants of the current group, one half2 per n8-tile with
- * both halves equal (the two K elements of a b register share a group). */
-struct GroupConsts {
-    uint32_t scale[kNTiles];     // (s, s)
-    uint32_t zero[kNTiles];      // (1024 + z): subtracted from an even nibble's 1024 + q
-    uint32_t zero_x16[kNTiles];  // -(64 + z): added to an odd nibble's (1024 + 16 q) / 16
-};
-
-/* Loads the lane's 8 scales and zero points (one per n8-tile) of a group slot. */
-template <class T, int BITS>
-__device__ __forceinline__ void load_group(GroupConsts& gc, uint32_t stage_addr, int slot, int warp_n, int g,
-                                           bool asymmetric) {
-    // Position 8g + nt of a 64-column block holds column 8nt + g: 16 contiguous bytes.
-    const uint4 s = qk_lds_v4(stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes +
-                              (warp_n * kNBlock + g * kNTiles) * 2);
-    const uint32_t pairs[4] = {s.x, s.y, s.z, s.w};
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        gc.scale[2 * j] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_LOW_HALF);
-        gc.scale[2 * j + 1] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_HIGH_HALF);
-    }
-    if (BITS == 4 && asymmetric) {
-        // Word 8 * strip + g holds tile nt's zero point in nibble nt; the nibble trick on
-        // (word >> 4j) yields half2(1024 + z_j, 1024 + z_{j+4}).
-        const uint32_t word = qk_lds_u32(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes +
-                                         (warp_n * kNTiles + g) * sizeof(uint32_t));
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const uint32_t z = qk_nibbles_to_f16x2_biased(word >> (4 * j));
-            gc.zero[j] = qk_prmt(z, z, QK_PRMT_DUP_LOW_HALF);
-            gc.zero[j + 4] = qk_prmt(z, z, QK_PRMT_DUP_HIGH_HALF);
-        }
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt) {
-            // 960 - (1024 + z) = -(64 + z), exact (integers below 2048).
-            gc.zero_x16[nt] = qk_half2_bits(__hsub2(qk_as_half2(kF16x2_960), qk_as_half2(gc.zero[nt])));
-        }
-    } else {
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt) {
-            gc.zero[nt] = BITS == 4 ? kSymZeroInt4 : kSymZeroInt8;
-            gc.zero_x16[nt] = kSymZeroInt4X16;
-        }
-    }
-}
-
-/* (biased - zero) * scale in f16x2: the subtraction is exact, the product rounds once. */
-__device__ __forceinline__ uint32_t dequant_pair(uint32_t biased, uint32_t zero, uint32_t scale) {
-    return qk_half2_bits(__hmul2_rn(__hsub2(qk_as_half2(biased), qk_as_half2(zero)), qk_as_half2(scale)));
-}
-
-/* ((1024 + 16 q) / 16 - (64 + z)) * scale in f16x2: 1024 + 16 q times 1/16 is exactly
- * 64 + q (a power of two), so the fma's one rounding acts on the integer q - z and is
- * exact; the product rounds once: the same bits as dequant_pair. */
-__device__ __forceinline__ uint32_t dequant_pair_x16(uint32_t biased_x16, uint32_t zero_x16, uint32_t scale) {
-    const __half2 q_minus_z =
-        __hfma2(qk_as_half2(biased_x16), qk_as_half2(kF16x2_one_sixteenth), qk_as_half2(zero_x16));
-    return qk_half2_bits(__hmul2_rn(q_minus_z, qk_as_half2(scale)));
-}
-
-/* The lane's B registers of one k-step: b[nt][0..1] for its 8 n8-tiles. */
-template <class T, int BITS>
-__device__ __forceinline__ void dequant_step(uint32_t (&b)[kNTiles][2], uint32_t unit_addr, int lane,
-                                             const GroupConsts& gc) {
-    if constexpr (BITS == 4) {
-        const uint4 v = qk_lds_v4(unit_addr + lane * QK_CHUNK_BYTES);
-        const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            // Nibbles p = 0..3 (and p + 4 in the high half) are b0, b1 of tile 2j, then
-            // b0, b1 of tile 2j + 1: p = 0, 1 from the word, p = 2, 3 from word >> 8.
-#pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int nt = 2 * j + half;
-                const uint32_t w = words[j] >> (8 * half);
-                b[nt][0] = dequant_pair(qk_nibbles_to_f16x2_biased(w), gc.zero[nt], gc.scale[nt]);
-                b[nt][1] = dequant_pair_x16(qk_high_nibbles_to_f16x2_biased16(w), gc.zero_x16[nt], gc.scale[nt]);
-            }
-        }
-    } else {
-#pragma unroll
-        for (int h = 0; h < T::kChunksPerLane; ++h) {
-            const uint4 v = qk_lds_v4(unit_addr + (h * kWarpThreads + lane) * QK_CHUNK_BYTES);
-            const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int nt = 4 * h + j;
-                b[nt][0] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_01_F16), gc.zero[nt],
-                                        gc.scale[nt]);
-                b[nt][1] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_23_F16), gc.zero[nt],
-                                        gc.scale[nt]);
-            }
-        }
-    }
-}
+using namespace qk_wo;
 
 /* acc[mt][nt] += A_tile(mt) * dequant(W_tile(nt)) over the 64 K of one stage. */
 template <class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
-                                              float (&acc)[T::kMTiles][kNTiles][4], GroupConsts& gc,
+                                              float (&acc)[T::kMTiles][kNTiles][4], GroupConsts<kNTiles>& gc,
                                               uint32_t stage_addr, uint32_t kt, bool first_tile, int warp_m,
                                               int warp_n, int lane) {
     const uint32_t k0 = kt * kBk;
@@ -413,7 +142,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
         const bool new_group =
             ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
         if (new_group) {
-            load_group<T, BITS>(gc, stage_addr, groups.slot(ks), warp_n, lane / 4, args.zeros != 0);
+            load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), warp_n, 0, lane / 4, args.zeros != 0);
         }
         uint32_t a_frag[T::kMTiles][4];
 #pragma unroll
@@ -425,7 +154,8 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
             qk_ldmatrix_x4(a_frag[mt], stage_addr + qk_swizzle_128(row, chunk));
         }
         uint32_t b[kNTiles][2];
-        dequant_step<T, BITS>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, gc);
+        dequant_step<T, BITS, kNTiles>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, 0,
+                                       gc);
 #pragma unroll
         for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
@@ -445,21 +175,12 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
 
     float acc[T::kMTiles][kNTiles][4];
     qk_zero_acc(acc);
-    GroupConsts gc;  // the current group's scales and zero points
+    GroupConsts<kNTiles> gc;  // the current group's scales and zero points
     const Groups groups(args.group_size);
 
-    const QkTileCopy<BM, T::kThreads> a_copy(reinterpret_cast<const void*>(args.a), blk.m0, args.m, args.k * 2);
-    const WeightStreamCopy<T> w_copy(args, blk.n0);
-    qk_pipeline_main_loop<STAGES>(
-        blk.num_kt,
-        [&](int stage, int i) {
-            load_stage<T>(args, groups, a_copy, w_copy, smem_base + stage * T::kStageBytes, blk.n0, blk.kt_begin + i,
-                          i == 0);
-        },
-        [&](int stage, int i) {
-            compute_stage<T, BITS>(args, groups, acc, gc, smem_base + stage * T::kStageBytes, blk.kt_begin + i,
-                                   i == 0, blk.warp_m, blk.warp_n, blk.lane);
-        });
+    weight_only_main_loop<T>(args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
+        compute_stage<T, BITS>(args, groups, acc, gc, stage_addr, kt, first_tile, blk.warp_m, blk.warp_n, blk.lane);
+    });
 
     if (gridDim.z > 1 &&
         !qk_split_k_reduce<float, T::kMTiles, kNTiles, T::kThreads>(

@@ -240,6 +240,20 @@ typedef struct QkGemmW8A8Args {
 #define QK_WO_SMALL_STAGES_W8 4
 #define QK_WO_MEDIUM_STAGES_W8 3
 #define QK_WO_LARGE_STAGES_W8 3
+/* large_wgmma (gemm_w4a16_sm90a.cu, sm_90a only): M large enough to fill the SMs with
+ * 128-row tiles. wgmma.m64n128k16 with the dequantized weights as its A operand (from
+ * registers) and a 128-row tile of the activations as B (shared memory): 8 warps =
+ * 2 warpgroups, two warps per 64-column strip (WARPS_M = 2: each dequantizes one half),
+ * so BN = 4 * 64 = 256 and 128 f32 accumulators per thread. Stages start on 1024-byte
+ * boundaries (QK_WO_WGMMA_STAGE_ALIGN: the 128-byte swizzle's pattern repeats every
+ * 8 rows x 128 B) and the block asks for one extra alignment unit to align its base.
+ * 5 stages of 26 KiB (4-bit) or 34 KiB (8-bit): 131 or 171 KiB, within sm_90's 227 KiB. */
+#define QK_WO_WGMMA_BM 128
+#define QK_WO_WGMMA_WARPS_M 2
+#define QK_WO_WGMMA_WARPS_N 4
+#define QK_WO_WGMMA_STAGES 5
+#define QK_WO_WGMMA_STAGES_W8 5
+#define QK_WO_WGMMA_STAGE_ALIGN 1024
 
 /** `qk_gemm_w4a16_*` and `qk_gemm_w8a16_*`:
  *  C[m, n] = f16( f32( sum_k A[m, k] * w[n, k] ) (+ bias[n]) ),

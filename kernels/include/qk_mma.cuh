@@ -45,6 +45,13 @@ __device__ __forceinline__ uint4 qk_lds_v4(uint32_t smem_addr) {
     return v;
 }
 
+/* 8 bytes from shared memory (half a lane's chunk, or 4 scales). */
+__device__ __forceinline__ uint2 qk_lds_v2(uint32_t smem_addr) {
+    uint2 v;
+    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];\n" : "=r"(v.x), "=r"(v.y) : "r"(smem_addr));
+    return v;
+}
+
 /* 4 bytes from shared memory. */
 __device__ __forceinline__ uint32_t qk_lds_u32(uint32_t smem_addr) {
     uint32_t v;

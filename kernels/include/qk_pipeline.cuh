@@ -40,39 +40,54 @@ __device__ __forceinline__ void qk_cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
 }
 
-/* The multi-stage main loop of the GEMM kernels. `load(stage, i)` issues the cp.async
- * copies of the i-th K tile into shared-memory stage `stage`; `compute(stage, i)`
- * consumes it. STAGES - 1 tiles are in flight while one is computed:
+/* Who reads the stages, and what the main loop must do for them.
+ * QkWarpReaders: ld.shared / ldmatrix (generic proxy), synchronous: a stage is free
+ * once every warp passed the next iteration's barrier, so tile i + STAGES - 1 may be
+ * loaded into the stage that tile i - 1 used. */
+struct QkWarpReaders {
+    static constexpr int kLag = 1;  // stages still being read when a load is issued
+    __device__ __forceinline__ static void before_barrier() {}
+    __device__ __forceinline__ static void drain() {}
+};
+
+/* The main loop of the GEMM kernels. `load(stage, i)` issues the cp.async copies of
+ * the i-th K tile into shared-memory stage `stage`; `compute(stage, i)` consumes it.
+ * With READERS::kLag = L, STAGES - L tiles are in flight while one is computed:
  *
- *   prologue: load tiles 0 .. STAGES-2, one commit group each
- *   iteration i: wait until tile i landed (wait_group STAGES-2: the newer groups may
- *                still be pending), barrier (every thread's copies visible to all, and
- *                every warp done with the stage about to be refilled), load tile
- *                i + STAGES - 1 into the stage that tile i - 1 used, compute tile i.
+ *   prologue: load tiles 0 .. STAGES-L-1, one commit group each
+ *   iteration i: wait until tile i landed (wait_group STAGES-L-1: the newer groups may
+ *                still be pending), READERS::before_barrier(), barrier (every thread's
+ *                copies visible to all, and every warp done with the stage about to be
+ *                refilled), load tile i + STAGES - L into the stage that tile i - L
+ *                used, compute tile i.
  *
  * Every thread commits a group per tile even when it has nothing to copy, so
- * wait_group counts the same groups in every thread. Ends with all copies drained and a
- * barrier, so the caller may reuse the stages (e.g. to stage the output tile). */
-template <int STAGES, class Load, class Compute>
+ * wait_group counts the same groups in every thread. Ends with READERS::drain(), all
+ * copies drained and a barrier, so the caller may reuse the stages (e.g. to stage the
+ * output tile). */
+template <int STAGES, class READERS = QkWarpReaders, class Load, class Compute>
 __device__ __forceinline__ void qk_pipeline_main_loop(int num_tiles, Load&& load, Compute&& compute) {
-    static_assert(STAGES >= 3, "the pipeline needs >= 3 stages to overlap copy and compute");
+    constexpr int kAhead = STAGES - READERS::kLag;  // tiles loaded ahead of the one computed
+    static_assert(kAhead >= 2, "the pipeline needs >= 2 tiles in flight to overlap copy and compute");
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
+    for (int s = 0; s < kAhead; ++s) {
         if (s < num_tiles) {
             load(s, s);
         }
         qk_cp_async_commit();
     }
     for (int i = 0; i < num_tiles; ++i) {
-        qk_cp_async_wait<STAGES - 2>();
+        qk_cp_async_wait<kAhead - 1>();
+        READERS::before_barrier();
         __syncthreads();
-        const int next = i + STAGES - 1;
+        const int next = i + kAhead;
         if (next < num_tiles) {
             load(next % STAGES, next);
         }
         qk_cp_async_commit();
         compute(i % STAGES, i);
     }
+    READERS::drain();
     qk_cp_async_wait<0>();
     __syncthreads();
 }

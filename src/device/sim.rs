@@ -10,6 +10,10 @@ use crate::{QkError, Result};
 /// Simulated SMs: as many resident blocks as an H100 SXM has SMs, so kernels that size
 /// their grids from the SM count partition work as they would on the GPU we bench.
 const SIM_SM_COUNT: u32 = 132;
+/// The simulator stands in for an H100 (compute capability 9.0): plans made on it pick
+/// the configurations an H100 gets, including the sm_90a (wgmma) kernels, whose
+/// `compute_90a` PTX it executes.
+const SIM_COMPUTE_CAPABILITY: (u32, u32) = (9, 0);
 /// Dynamic shared memory limit of sm_90 (227 KiB), which the simulator enforces.
 const SIM_MAX_SHARED_BYTES: u32 = 227 * 1024;
 /// Shared memory per SM of sm_90 (228 KiB), so kernels plan the residency they get on an
@@ -47,8 +51,11 @@ impl SimBackend {
     pub(crate) fn new() -> SimBackend {
         SimBackend {
             props: DeviceProperties {
-                name: format!("ptxsim (simulated GPU, {SIM_SM_COUNT} SMs, PTX {})", kernels::PTX_ARCH),
-                compute_capability: (8, 0),
+                name: format!(
+                    "ptxsim (simulated H100, {SIM_SM_COUNT} SMs; PTX {}, compute_90a for *_sm90a kernels)",
+                    kernels::PTX_ARCH
+                ),
+                compute_capability: SIM_COMPUTE_CAPABILITY,
                 sm_count: SIM_SM_COUNT,
                 total_memory_bytes: None,
                 l2_cache_bytes: None,

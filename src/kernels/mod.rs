@@ -6,9 +6,12 @@
 pub struct KernelModule {
     /// File stem (`dequant` for `kernels/dequant.cu`).
     pub name: &'static str,
-    /// PTX for [`PTX_ARCH`]: what the simulator runs, and the JIT fallback.
+    /// Virtual architecture of `ptx`: [`PTX_ARCH`], or `compute_90a` for the files written
+    /// for Hopper's arch-specific instructions (`*_sm90a.cu`).
+    pub ptx_arch: &'static str,
+    /// PTX for `ptx_arch`: what the simulator runs, and the JIT fallback.
     pub ptx: &'static str,
-    /// Fatbin with SASS for [`SASS_ARCHS`] plus the PTX.
+    /// Fatbin with SASS for [`SASS_ARCHS`] (only `sm_90a` for `*_sm90a.cu`) plus the PTX.
     pub fatbin: &'static [u8],
 }
 
@@ -36,6 +39,16 @@ pub struct KernelResources {
 }
 
 include!(concat!(env!("OUT_DIR"), "/kernel_index.rs"));
+
+impl KernelModule {
+    /// The architectures this module has SASS for: every one of [`SASS_ARCHS`], or for a
+    /// module written for one architecture's specific features (`ptx_arch` other than
+    /// [`PTX_ARCH`], e.g. `compute_90a`) only that one (`sm_90a`), if it was built.
+    pub fn sass_archs(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let only = (self.ptx_arch != PTX_ARCH).then(|| self.ptx_arch.trim_start_matches("compute_"));
+        SASS_ARCHS.iter().copied().filter(move |sass| only.is_none_or(|a| sass.trim_start_matches("sm_") == a))
+    }
+}
 
 /// The compiled module called `name`, if there is one.
 pub fn module(name: &str) -> Option<&'static KernelModule> {
@@ -86,6 +99,12 @@ pub const GEMM_W8A16_SMALL: KernelRef = KernelRef { module: "gemm_w4a16", name: 
 pub const GEMM_W8A16_MEDIUM: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_medium" };
 /// `qk_gemm_w8a16_large` in `kernels/gemm_w4a16.cu` (8-bit weights, M > 64).
 pub const GEMM_W8A16_LARGE: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_large" };
+/// `qk_gemm_w4a16_large_wgmma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: wgmma, large M).
+pub const GEMM_W4A16_LARGE_WGMMA: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w4a16_large_wgmma" };
+/// `qk_gemm_w8a16_large_wgmma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: 8-bit weights, large M).
+pub const GEMM_W8A16_LARGE_WGMMA: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w8a16_large_wgmma" };
 /// `qk_permute_cols_f16` in `kernels/permute.cu` (act-order: A's columns into packed K order).
 pub const PERMUTE_COLS_F16: KernelRef = KernelRef { module: "permute", name: "qk_permute_cols_f16" };
 
@@ -105,5 +124,7 @@ pub const ALL: &[KernelRef] = &[
     GEMM_W8A16_SMALL,
     GEMM_W8A16_MEDIUM,
     GEMM_W8A16_LARGE,
+    GEMM_W4A16_LARGE_WGMMA,
+    GEMM_W8A16_LARGE_WGMMA,
     PERMUTE_COLS_F16,
 ];

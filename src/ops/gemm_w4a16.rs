@@ -32,6 +32,9 @@ const SPLIT_REREAD_BUDGET: f64 = 0.02;
 const SCALE_ZERO_BYTES_PER_COLUMN: f64 = 2.5;
 /// Threads per warp.
 const WARP_THREADS: u32 = 32;
+/// The compute capability of the Hopper GPUs `kernels/gemm_w4a16_sm90a.cu` is built for
+/// (its `sm_90a` SASS and `compute_90a` PTX run on 9.0 only).
+const HOPPER_COMPUTE_CAPABILITY: (u32, u32) = (9, 0);
 /// f16 elements of K per pipeline stage (a K tile).
 const BK: usize = abi::QK_WO_BK as usize;
 /// Bytes of the shared-memory A row of a stage (BK f16).
@@ -55,6 +58,10 @@ pub enum WeightOnlyConfig {
     Medium,
     /// M > 64, compute-bound: 128 x 128 tiles, 2 x 2 warps of 64 x 64.
     Large,
+    /// Large M on Hopper (compute capability 9.0 only, `kernels/gemm_w4a16_sm90a.cu`):
+    /// 64 x 512 tiles, 2 warpgroups issuing `wgmma.m64n64k16` with the dequantized
+    /// weights as the register operand. Never splits K.
+    LargeWgmma,
 }
 
 /// The shape constants of one configuration, from `qk_abi.h`.
@@ -74,12 +81,17 @@ pub struct WeightOnlyTileShape {
 
 impl WeightOnlyConfig {
     /// Every configuration.
-    pub const ALL: [WeightOnlyConfig; 4] =
-        [WeightOnlyConfig::Gemv, WeightOnlyConfig::Small, WeightOnlyConfig::Medium, WeightOnlyConfig::Large];
+    pub const ALL: [WeightOnlyConfig; 5] = [
+        WeightOnlyConfig::Gemv,
+        WeightOnlyConfig::Small,
+        WeightOnlyConfig::Medium,
+        WeightOnlyConfig::Large,
+        WeightOnlyConfig::LargeWgmma,
+    ];
 
-    /// The configuration the wrapper picks for `m` rows of A: the smallest tile height
-    /// that holds M (one M tile streams W exactly once) up to 64, then the compute-bound
-    /// 128 x 128 tiles. N, K and the SM count decide the split-K factor
+    /// The mma.sync configuration for `m` rows of A (every architecture): the smallest
+    /// tile height that holds M (one M tile streams W exactly once) up to 64, then the
+    /// compute-bound 128 x 128 tiles. N, K and the SM count decide the split-K factor
     /// ([`GemmWeightOnlyPlan::new`]).
     pub fn for_m(m: usize) -> WeightOnlyConfig {
         if m <= abi::QK_WO_GEMV_MAX_M as usize {
@@ -90,6 +102,25 @@ impl WeightOnlyConfig {
             WeightOnlyConfig::Medium
         } else {
             WeightOnlyConfig::Large
+        }
+    }
+
+    /// The configuration [`GemmWeightOnlyPlan::new`] picks for `m` rows of A and
+    /// weights of `n` columns on `device`: [`WeightOnlyConfig::LargeWgmma`] on compute
+    /// capability 9.0 when M > 64 and its 64 x 512 tiles give every SM a block (it does
+    /// not split K, so fewer tiles would leave SMs idle), otherwise [`for_m`](Self::for_m).
+    pub fn choose(device: &Device, m: usize, n: usize) -> WeightOnlyConfig {
+        let props = device.properties();
+        let portable = WeightOnlyConfig::for_m(m);
+        if props.compute_capability != HOPPER_COMPUTE_CAPABILITY || portable != WeightOnlyConfig::Large {
+            return portable;
+        }
+        let wgmma = WeightOnlyConfig::LargeWgmma.shape(WeightBits::Int4);
+        let tiles = m.div_ceil(wgmma.block_m as usize) * n.div_ceil(wgmma.block_n as usize);
+        if tiles >= props.sm_count as usize {
+            WeightOnlyConfig::LargeWgmma
+        } else {
+            portable
         }
     }
 
@@ -121,6 +152,18 @@ impl WeightOnlyConfig {
                 abi::QK_WO_LARGE_WARPS_N,
                 if w8 { abi::QK_WO_LARGE_STAGES_W8 } else { abi::QK_WO_LARGE_STAGES },
             ),
+            WeightOnlyConfig::LargeWgmma => (
+                abi::QK_WO_WGMMA_BM,
+                abi::QK_WO_WGMMA_WARPS_M,
+                abi::QK_WO_WGMMA_WARPS_N,
+                if w8 { abi::QK_WO_WGMMA_STAGES_W8 } else { abi::QK_WO_WGMMA_STAGES },
+            ),
+        };
+        // wgmma's swizzled operand tiles start on 1024-byte boundaries: every stage is
+        // rounded up to that, and the block asks for one more unit to align its base.
+        let (stage_align, base_align_slack) = match self {
+            WeightOnlyConfig::LargeWgmma => (abi::QK_WO_WGMMA_STAGE_ALIGN, abi::QK_WO_WGMMA_STAGE_ALIGN),
+            _ => (1, 0),
         };
         let block_n = warps_n * abi::QK_WO_N_BLOCK;
         // Must match `Tile::kStageBytes` in gemm_w4a16.cu: A rows, W units, scale slots
@@ -130,12 +173,13 @@ impl WeightOnlyConfig {
             + units * UNIT_BYTES_PER_BIT * bits.bits() as u32
             + GROUP_SLOTS * block_n * 2
             + GROUP_SLOTS * block_n / 2;
+        let stage_bytes = stage_bytes.next_multiple_of(stage_align);
         WeightOnlyTileShape {
             block_m,
             block_n,
             threads: warps_m * warps_n * WARP_THREADS,
             stages,
-            shared_bytes: stages * stage_bytes,
+            shared_bytes: stages * stage_bytes + base_align_slack,
         }
     }
 
@@ -146,10 +190,12 @@ impl WeightOnlyConfig {
             (WeightBits::Int4, WeightOnlyConfig::Small) => kernels::GEMM_W4A16_SMALL,
             (WeightBits::Int4, WeightOnlyConfig::Medium) => kernels::GEMM_W4A16_MEDIUM,
             (WeightBits::Int4, WeightOnlyConfig::Large) => kernels::GEMM_W4A16_LARGE,
+            (WeightBits::Int4, WeightOnlyConfig::LargeWgmma) => kernels::GEMM_W4A16_LARGE_WGMMA,
             (WeightBits::Int8, WeightOnlyConfig::Gemv) => kernels::GEMM_W8A16_GEMV,
             (WeightBits::Int8, WeightOnlyConfig::Small) => kernels::GEMM_W8A16_SMALL,
             (WeightBits::Int8, WeightOnlyConfig::Medium) => kernels::GEMM_W8A16_MEDIUM,
             (WeightBits::Int8, WeightOnlyConfig::Large) => kernels::GEMM_W8A16_LARGE,
+            (WeightBits::Int8, WeightOnlyConfig::LargeWgmma) => kernels::GEMM_W8A16_LARGE_WGMMA,
         }
     }
 }
@@ -215,13 +261,17 @@ pub struct GemmWeightOnlyPlan {
 
 impl GemmWeightOnlyPlan {
     /// Plans `C[M,N] = A[M,K] · dequant(W)ᵀ` for `weights`, choosing the configuration from
-    /// M and the split-K factor from (N, K, SM count).
+    /// (M, N, compute capability, SM count) ([`WeightOnlyConfig::choose`]) and the split-K
+    /// factor from (N, K, SM count).
     pub fn new(device: &Device, weights: &DevicePackedWeights, m: usize) -> Result<GemmWeightOnlyPlan> {
-        GemmWeightOnlyPlan::with_config(device, weights, m, WeightOnlyConfig::for_m(m), None)
+        let config = WeightOnlyConfig::choose(device, m, weights.shape.n());
+        GemmWeightOnlyPlan::with_config(device, weights, m, config, None)
     }
 
     /// Plans with an explicit configuration and optionally an explicit number of K splits
-    /// (clamped to the number of 64-deep K tiles).
+    /// (clamped to the number of 64-deep K tiles, and to 1 for
+    /// [`WeightOnlyConfig::LargeWgmma`], which has no split-K fix-up). `LargeWgmma` needs
+    /// compute capability 9.0 (the simulator models an H100).
     pub fn with_config(
         device: &Device,
         weights: &DevicePackedWeights,
@@ -233,6 +283,21 @@ impl GemmWeightOnlyPlan {
         if m == 0 {
             return Err(QkError::invalid("m", "M = 0: must be >= 1"));
         }
+        let splits = if config == WeightOnlyConfig::LargeWgmma {
+            if device.properties().compute_capability != HOPPER_COMPUTE_CAPABILITY {
+                return Err(QkError::invalid(
+                    "config",
+                    format!(
+                        "{config:?} runs on compute capability 9.0 (wgmma), this device is {}.{}",
+                        device.properties().compute_capability.0,
+                        device.properties().compute_capability.1
+                    ),
+                ));
+            }
+            Some(1)
+        } else {
+            splits
+        };
         let tile = config.shape(shape.bits());
         let tiling = GemmTiling {
             m,

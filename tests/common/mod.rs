@@ -47,6 +47,17 @@ pub fn ran(test: &str, device: &Device) {
     record(test, backend, "ran");
 }
 
+/// Records and prints that `test` did not run on `device`, and why (e.g. a kernel built
+/// for another architecture): never a silent pass.
+pub fn skipped(test: &str, device: &Device, why: &str) {
+    let backend = match device.kind() {
+        BackendKind::Sim => "sim",
+        BackendKind::Cuda => "cuda",
+    };
+    println!("{test}: {backend}: skipped: {why}");
+    record(test, backend, &format!("skipped: {why}"));
+}
+
 fn record(test: &str, backend: &str, what: &str) {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("qk-backends.log");
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {

@@ -92,10 +92,50 @@ pub fn check_every_m(label: &str, device: &Device, rng: &mut StdRng, weights: &W
     }
 }
 
+/// M of the wgmma configuration's sweeps: less than one 64-row tile, one partial tile
+/// past a full one, and several tiles with a partial last one.
+pub const WGMMA_M_SWEEP: [usize; 3] = [33, 100, 257];
+
+/// Whether `device` runs [`WeightOnlyConfig::LargeWgmma`] (compute capability 9.0; the
+/// simulator models an H100); prints and records the skip otherwise.
+pub fn runs_wgmma(test: &str, device: &Device) -> bool {
+    let cc = device.properties().compute_capability;
+    if cc == (9, 0) {
+        return true;
+    }
+    crate::common::skipped(
+        test,
+        device,
+        &format!("LargeWgmma needs compute capability 9.0, device is {}.{}", cc.0, cc.1),
+    );
+    false
+}
+
+/// Checks `weights` with `config` (one split) at every M of `ms`, each with a random bias.
+pub fn check_config_at(
+    label: &str,
+    device: &Device,
+    rng: &mut StdRng,
+    weights: &WeightOnlyWeights,
+    config: WeightOnlyConfig,
+    ms: &[usize],
+) {
+    for &m in ms {
+        let a = random_a(rng, m, weights.shape().k());
+        let bias = random_bias(rng, weights.shape().n());
+        check(label, device, weights, &a, Some(&bias), m, |w| {
+            GemmWeightOnlyPlan::with_config(device, w, m, config, None).unwrap()
+        });
+    }
+}
+
 /// Checks `weights` at M = 17 on every configuration, each with 1 split, 3 splits and the
 /// automatic choice (explicit configurations may run M far below or above their tile).
 pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights) {
     for config in WeightOnlyConfig::ALL {
+        if config == WeightOnlyConfig::LargeWgmma && !runs_wgmma(test, device) {
+            continue;
+        }
         for splits in [Some(1), Some(3), None] {
             let m = 17;
             let a = random_a(rng, m, weights.shape().k());
@@ -139,6 +179,36 @@ pub fn check_decode_instruction_budget(label: &str, weights: &WeightOnlyWeights,
     assert!(
         per_byte <= limit_per_byte,
         "{label}: {} executes {per_byte:.3} warp instructions per weight byte, over the budget of {limit_per_byte}\n{report}",
+        plan.describe()
+    );
+}
+
+/// Checks a large-M configuration's instruction budget on the simulator: the warp
+/// instructions (PTX) one launch executes per 1024 multiply-adds at `m` rows. At the
+/// H100's dense FP16 tensor rate (2048 multiply-adds per SM clock) a kernel needs
+/// 2 x this many warp instructions per SM clock to keep the tensor cores busy, of the
+/// 4 an SM can issue at best. The count is deterministic (pinned nvcc).
+pub fn check_large_m_instruction_budget(
+    label: &str,
+    weights: &WeightOnlyWeights,
+    m: usize,
+    config: WeightOnlyConfig,
+    limit_per_kmac: f64,
+) {
+    let device = Device::sim();
+    let mut rng = crate::common::rng(label);
+    let (n, k) = (weights.shape().n(), weights.shape().k());
+    let w = DevicePackedWeights::upload(&device, &pack_weight_only(weights).unwrap()).unwrap();
+    let plan = GemmWeightOnlyPlan::with_config(&device, &w, m, config, Some(1)).unwrap();
+    let a = device.upload(&random_a(&mut rng, m, k)).unwrap();
+    let c = device.alloc::<f16>(m * n).unwrap();
+    plan.run(&a, &w, None, &c).unwrap();
+    let report = device.last_sim_report().expect("the simulator reports every launch");
+    let per_kmac = report.warp_instructions as f64 * 1024.0 / (m * n * k) as f64;
+    println!("{label}: {per_kmac:.3} warp instructions per 1024 multiply-adds, limit {limit_per_kmac}");
+    assert!(
+        per_kmac <= limit_per_kmac,
+        "{label}: {} executes {per_kmac:.3} warp instructions per 1024 multiply-adds, over the budget of {limit_per_kmac}\n{report}",
         plan.describe()
     );
 }

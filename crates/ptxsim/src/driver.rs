@@ -68,6 +68,7 @@ fn new_block(ctx: &Ctx, idx: u64) -> Box<Block> {
         })
         .collect();
     let smem = ctx.smem_size as usize;
+    let wg = ctx.k.uses_wgmma.then(|| Box::new(WgState::new(nw, nregs, ctx.nthreads as usize, smem, ctx.hazards)));
     Box::new(Block {
         ctaid,
         warps,
@@ -84,6 +85,7 @@ fn new_block(ctx: &Ctx, idx: u64) -> Box<Block> {
         start_epoch: 0,
         last_hash: 0,
         quantum: u64::MAX / 16,
+        wg,
     })
 }
 

@@ -71,6 +71,68 @@ pub enum HazardKind {
     },
     /// `trap` executed.
     Trap,
+    /// Misuse of the asynchronous warpgroup MMA (PTX ISA 9.7.15 "Asynchronous
+    /// Warpgroup Level Matrix Multiply-Accumulate Instructions"), or of the proxy
+    /// fence its shared-memory operands need ("fence.proxy", "Memory consistency
+    /// model: proxies"). The faulting side is the hazard's thread and line. Boxed so
+    /// that the hot paths' error types stay small.
+    Wgmma(Box<WgmmaHazard>),
+}
+
+/// Details of a [`HazardKind::Wgmma`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WgmmaHazard {
+    /// The rule that was broken.
+    pub rule: WgmmaRule,
+    /// The register involved (PTX name), if any.
+    pub register: Option<String>,
+    /// The other side: the `wgmma.mma_async` in flight, the earlier register access,
+    /// or the generic-proxy write, as applicable.
+    pub other: Option<Access>,
+    /// What was observed.
+    pub detail: String,
+}
+
+/// Which `wgmma` rule a [`HazardKind::Wgmma`] broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WgmmaRule {
+    /// An instruction read or wrote an accumulator register, or wrote an A register,
+    /// of a `wgmma.mma_async` that no `wgmma.wait_group` has retired yet (9.7.15.7.3).
+    RegisterInFlight,
+    /// A register a `wgmma.mma_async` reads or writes (A or D) was accessed by another
+    /// instruction since the warp's last `wgmma.fence`, or the warp never executed
+    /// `wgmma.fence` (9.7.15.7.1).
+    MissingFence,
+    /// Shared memory read by a `wgmma.mma_async` was written before the wgmma was
+    /// retired by `wgmma.wait_group`.
+    SharedOverwritten,
+    /// A `wgmma.mma_async` (async proxy) read shared bytes whose last generic-proxy
+    /// write was not followed by a `fence.proxy.async` of the writing thread.
+    MissingProxyFence,
+    /// A matrix descriptor the layout rules forbid (a swizzle pattern that does not
+    /// start on its repeat boundary, descriptors that differ between lanes).
+    Descriptor,
+    /// A warp exited with `wgmma.mma_async` operations not yet retired.
+    PendingAtExit,
+    /// A `.sync.aligned` wgmma instruction executed by fewer than all 32 lanes, or by
+    /// a warp whose warpgroup (4 warps) is incomplete.
+    NotConverged,
+}
+
+impl WgmmaRule {
+    fn describe(self) -> &'static str {
+        match self {
+            WgmmaRule::RegisterInFlight => "register accessed before wgmma.wait_group retired the wgmma that uses it",
+            WgmmaRule::MissingFence => "missing wgmma.fence",
+            WgmmaRule::SharedOverwritten => "shared memory overwritten while a wgmma reading it is in flight",
+            WgmmaRule::MissingProxyFence => {
+                "missing fence.proxy.async between a generic-proxy shared write and a wgmma reading it"
+            }
+            WgmmaRule::Descriptor => "bad wgmma matrix descriptor",
+            WgmmaRule::PendingAtExit => "exit with wgmma operations not retired by wgmma.wait_group",
+            WgmmaRule::NotConverged => "wgmma .sync.aligned instruction not executed by the whole warpgroup",
+        }
+    }
 }
 
 /// A fault of the simulated program, with its location.
@@ -105,6 +167,16 @@ impl fmt::Display for Hazard {
             ),
             HazardKind::Barrier { detail } => format!("barrier error: {detail}"),
             HazardKind::Trap => "trap executed".to_string(),
+            HazardKind::Wgmma(w) => {
+                let mut s = format!("wgmma hazard: {}: {}", w.rule.describe(), w.detail);
+                if let Some(r) = &w.register {
+                    s += &format!(" (register {r})");
+                }
+                if let Some(o) = &w.other {
+                    s += &format!("; other side: {o}");
+                }
+                s
+            }
         };
         write!(
             f,

@@ -7,6 +7,7 @@ use crate::semantics::float::{FBinOp, FCmp};
 use crate::semantics::mma::MmaDesc;
 use crate::semantics::types::{Rounding, ScalarType};
 use crate::semantics::warp::{ReduxOp, ShflMode, VoteMode};
+use crate::semantics::wgmma::WgmmaDesc;
 
 /// Index of a register slot (predicates are slots too, holding 0 or 1).
 pub type Reg = u32;
@@ -383,6 +384,216 @@ pub enum Kind {
     Mma { desc: MmaDesc, ds: Vec<Reg>, a: Vec<Operand>, b: Vec<Operand>, c: Vec<Operand> },
     /// `ldmatrix.sync.aligned.m8n8`
     Ldmatrix { count: u32, trans: bool, ds: Vec<Reg>, addr: Addr },
+    /// `wgmma.mma_async.sync.aligned.m64nNk16` (PTX ISA 9.7.15.5.2): D registers,
+    /// A as four registers or a shared-memory descriptor, B descriptor, `scale-d`.
+    Wgmma { desc: WgmmaDesc, ds: Vec<Reg>, a: WgA, b: Operand, scale_d: Operand },
+    /// `wgmma.fence.sync.aligned` (PTX ISA 9.7.15.7.1).
+    WgFence,
+    /// `wgmma.commit_group.sync.aligned` (PTX ISA 9.7.15.7.2).
+    WgCommit,
+    /// `wgmma.wait_group.sync.aligned N` (PTX ISA 9.7.15.7.3).
+    WgWait(u32),
+    /// `fence.proxy.async{.shared::cta,.shared::cluster}`: orders the executing
+    /// thread's earlier generic-proxy shared writes before later async-proxy reads
+    /// (PTX ISA "fence.proxy", "Memory consistency model: proxies").
+    ProxyFence,
+}
+
+/// Operand A of `wgmma.mma_async`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WgA {
+    /// Four `.f16x2`/`.bf16x2` registers (the register form).
+    Regs(Vec<Reg>),
+    /// A 64-bit shared-memory matrix descriptor.
+    Desc(Operand),
+}
+
+impl Kind {
+    /// Calls `f(reg, write)` for each register slot the instruction reads (`false`)
+    /// or writes (`true`) through its operands; `wgmma.mma_async` operands are not
+    /// visited (it keeps its own books). Used only for kernels with `wgmma`, to find
+    /// the instructions that touch a register of a `wgmma.mma_async`.
+    pub fn visit_regs(&self, f: &mut dyn FnMut(Reg, bool)) {
+        let r = |o: &Operand, f: &mut dyn FnMut(Reg, bool)| {
+            if let Operand::Reg(x) = o {
+                f(*x, false);
+            }
+        };
+        let rs = |os: &[&Operand], f: &mut dyn FnMut(Reg, bool)| {
+            for o in os {
+                if let Operand::Reg(x) = o {
+                    f(*x, false);
+                }
+            }
+        };
+        match self {
+            Kind::Mov { d, a, .. } => {
+                r(a, f);
+                f(*d, true);
+            }
+            Kind::Pack { d, parts, .. } => {
+                for p in parts {
+                    r(p, f);
+                }
+                f(*d, true);
+            }
+            Kind::Unpack { ds, a, .. } => {
+                r(a, f);
+                for d in ds.iter().flatten() {
+                    f(*d, true);
+                }
+            }
+            Kind::Int2 { d, a, b, .. }
+            | Kind::SatAdd { d, a, b, .. }
+            | Kind::Copysign { d, a, b, .. }
+            | Kind::MulWide { d, a, b, .. }
+            | Kind::F2 { d, a, b, .. }
+            | Kind::FDiv { d, a, b, .. }
+            | Kind::CvtPack { d, a, b, .. } => {
+                rs(&[a, b], f);
+                f(*d, true);
+            }
+            Kind::AddCarry { d, a, b, cc, .. } => {
+                rs(&[a, b], f);
+                f(*cc, false);
+                f(*d, true);
+                f(*cc, true);
+            }
+            Kind::MadCarry { d, a, b, c, cc, .. } => {
+                rs(&[a, b, c], f);
+                f(*cc, false);
+                f(*d, true);
+                f(*cc, true);
+            }
+            Kind::Dp { d, a, b, c, .. }
+            | Kind::Shf { d, a, b, c, .. }
+            | Kind::Mad { d, a, b, c, .. }
+            | Kind::Fma { d, a, b, c, .. }
+            | Kind::Slct { d, a, b, c, .. }
+            | Kind::Lop3 { d, a, b, c, .. }
+            | Kind::Prmt { d, a, b, c, .. }
+            | Kind::Bfe { d, a, b, c, .. } => {
+                rs(&[a, b, c], f);
+                f(*d, true);
+            }
+            Kind::Bfi { d, f: x, b, c, e, .. } => {
+                rs(&[x, b, c, e], f);
+                f(*d, true);
+            }
+            Kind::Bfind { d, a, .. }
+            | Kind::Testp { d, a, .. }
+            | Kind::Isspacep { d, a, .. }
+            | Kind::Int1 { d, a, .. }
+            | Kind::F1 { d, a, .. }
+            | Kind::Cvt { d, a, .. }
+            | Kind::Cvta { d, a, .. } => {
+                r(a, f);
+                f(*d, true);
+            }
+            Kind::Setp { d, d2, a, b, comb, .. } => {
+                rs(&[a, b], f);
+                if let Some((_, c, _)) = comb {
+                    r(c, f);
+                }
+                for x in [d, d2].into_iter().flatten() {
+                    f(*x, true);
+                }
+            }
+            Kind::Selp { d, a, b, p, .. } => {
+                rs(&[a, b, p], f);
+                f(*d, true);
+            }
+            Kind::Ld { ds, addr, .. } => {
+                r(&addr.base, f);
+                for d in ds.iter().flatten() {
+                    f(*d, true);
+                }
+            }
+            Kind::St { srcs, addr, .. } => {
+                r(&addr.base, f);
+                for s in srcs {
+                    r(s, f);
+                }
+            }
+            Kind::Atom { d, addr, b, c, .. } => {
+                r(&addr.base, f);
+                r(b, f);
+                if let Some(c) = c {
+                    r(c, f);
+                }
+                if let Some(d) = d {
+                    f(*d, true);
+                }
+            }
+            Kind::CpAsync { dst, src, src_size, .. } => {
+                rs(&[&dst.base, &src.base], f);
+                if let Some(s) = src_size {
+                    r(s, f);
+                }
+            }
+            Kind::Mbar { d, addr, b, .. } => {
+                if let Some(a) = addr {
+                    r(&a.base, f);
+                }
+                if let Some(b) = b {
+                    r(b, f);
+                }
+                if let Some(d) = d {
+                    f(*d, true);
+                }
+            }
+            Kind::CpMbarArrive { addr, .. } => r(&addr.base, f),
+            Kind::Bar { id, count, .. } => {
+                r(id, f);
+                if let Some(c) = count {
+                    r(c, f);
+                }
+            }
+            Kind::WarpSync { mask } => r(mask, f),
+            Kind::CreatePolicy { d } | Kind::ActiveMask { d } => f(*d, true),
+            Kind::Shfl { d, dp, a, b, c, mask, .. } => {
+                rs(&[a, b, c, mask], f);
+                f(*d, true);
+                if let Some(p) = dp {
+                    f(*p, true);
+                }
+            }
+            Kind::Vote { d, a, mask, .. } => {
+                rs(&[a, mask], f);
+                f(*d, true);
+            }
+            Kind::Redux { d, a, mask, .. } => {
+                rs(&[a, mask], f);
+                f(*d, true);
+            }
+            Kind::Mma { ds, a, b, c, .. } => {
+                for o in a.iter().chain(b).chain(c) {
+                    r(o, f);
+                }
+                for d in ds {
+                    f(*d, true);
+                }
+            }
+            Kind::Ldmatrix { ds, addr, .. } => {
+                r(&addr.base, f);
+                for d in ds {
+                    f(*d, true);
+                }
+            }
+            Kind::CpCommit
+            | Kind::CpWait(_)
+            | Kind::CpWaitAll
+            | Kind::Bra { .. }
+            | Kind::Exit
+            | Kind::Trap
+            | Kind::Nop
+            | Kind::Wgmma { .. }
+            | Kind::WgFence
+            | Kind::WgCommit
+            | Kind::WgWait(_)
+            | Kind::ProxyFence => {}
+        }
+    }
 }
 
 /// Instruction class for the dynamic instruction counters.
@@ -406,7 +617,7 @@ pub enum Class {
     Control,
     /// Barriers, fences, warp collectives.
     Sync,
-    /// `mma`.
+    /// `mma`, `wgmma.mma_async`.
     Tensor,
     /// `cvt`, `cvta`.
     Conversion,
@@ -430,6 +641,8 @@ pub struct Inst {
     pub class: Class,
     /// True for `.aligned`/`.sync` warp collectives that need a lane rendezvous.
     pub collective: bool,
+    /// Accesses registers of `wgmma.mma_async` operands (`Kernel::wg_access`).
+    pub wg: bool,
 }
 
 /// A kernel parameter.
@@ -470,6 +683,28 @@ pub struct Kernel {
     pub max_threads: Option<u32>,
     /// `.reqntid` exact shape, if declared.
     pub reqntid: Option<[u32; 3]>,
+    /// Register names: `(first slot, count, name)`; a count above 1 is a
+    /// parameterized declaration `name<count>` (slot `first + i` is `name{i}`).
+    pub reg_names: Vec<(Reg, u32, String)>,
+    /// True when the kernel contains `wgmma.mma_async`.
+    pub uses_wgmma: bool,
+    /// Per instruction (empty unless `uses_wgmma`): the `(register, write)` accesses
+    /// it makes to registers that are A or D operands of some `wgmma.mma_async`
+    /// (guard included), checked against the warp's pending wgmma operations;
+    /// `Inst::wg` flags the non-empty entries.
+    pub wg_access: Vec<Vec<(Reg, bool)>>,
+}
+
+impl Kernel {
+    /// The PTX name of register slot `r` (`%r12`, `p`, ...).
+    pub fn reg_name(&self, r: Reg) -> String {
+        for (first, count, name) in &self.reg_names {
+            if (*first..first + count).contains(&r) {
+                return if *count == 1 { name.clone() } else { format!("{name}{}", r - first) };
+            }
+        }
+        format!("register slot {r}")
+    }
 }
 
 /// A module-scope `.global`/`.const` variable.

@@ -1,8 +1,8 @@
 //! `ptxsim`: a pure-Rust simulator of the PTX that nvcc emits, for testing CUDA
 //! kernels on machines without a GPU. It checks the simulated program for hazards
 //! (out-of-bounds and misaligned accesses, shared-memory races, uninitialized shared
-//! reads, cp.async misuse, barrier misuse, deadlocks) and counts instructions and
-//! memory traffic.
+//! reads, cp.async misuse, barrier misuse, wgmma/proxy-fence misuse, deadlocks) and
+//! counts instructions and memory traffic.
 //!
 //! # Execution model
 //!
@@ -28,15 +28,46 @@
 //! size included), shared-memory races (see `step` for the model: block-barrier and
 //! warp-sync epochs; atomics never race with atomics; may miss races, never reports a
 //! false one), reads of never-written shared bytes, reads of cp.async destinations not
-//! yet waited for, divergent or never-completing barriers, and `trap`. A launch in
-//! which no resident block can make progress fails with [`SimError::Deadlock`].
+//! yet waited for, divergent or never-completing barriers, `trap`, and misuse of the
+//! warpgroup MMA ([`HazardKind::Wgmma`], below). A launch in which no resident block
+//! can make progress fails with [`SimError::Deadlock`].
+//!
+//! # Warpgroup MMA (sm_90a `wgmma`)
+//!
+//! PTX ISA 9.7.15 "Asynchronous Warpgroup Level Matrix Multiply-Accumulate
+//! Instructions": `wgmma.mma_async.sync.aligned.m64nNk16.f32.{f16,bf16}.{f16,bf16}`
+//! with A in registers or behind a shared-memory descriptor, both K-major, any
+//! swizzling mode (`semantics::wgmma` has the layouts), plus `wgmma.fence`,
+//! `wgmma.commit_group`, `wgmma.wait_group` and `fence.proxy.async`. A warpgroup is
+//! warps 4i..4i+3 of the block; each warp executes the instruction on its own rows
+//! (16 per warp) of A and D. The result is computed at issue and queued per warp; it
+//! reaches the registers when `wgmma.wait_group` retires its group (a later wgmma of
+//! the same shape on the same accumulator chains on the queued value). Hazards, each
+//! naming both sides ([`WgmmaRule`]): an instruction reading or writing the
+//! accumulator, or writing an A register, of a wgmma not yet retired; a wgmma whose A
+//! or D registers were accessed (read or written) by another instruction since the
+//! warp's last `wgmma.fence`, or with no fence at all (9.7.15.7.1); a shared write to
+//! bytes a pending wgmma reads; a wgmma reading shared bytes whose last generic-proxy
+//! write (st/atom/red on shared, mbarrier writes, cp.async as it lands) was not
+//! followed by a `fence.proxy.async` (plain, `.shared::cta` or `.shared::cluster`;
+//! not `.global`) of the writing thread ("Memory consistency model: proxies"); a
+//! swizzled descriptor whose pattern does not start on its 1024/512/256-byte boundary
+//! with base offset 0; wgmma instructions not executed by all 32 lanes of all 4 warps
+//! of the warpgroup; a warp exiting with wgmma pending. The shared reads of a wgmma
+//! also go through the race and uninitialized checks (as reads by lane 0 of the
+//! warp; the wgmma and `wait_group` rendezvous bump the warp-sync epoch). Counters:
+//! `wgmma_count`, `wgmma_shared_bytes` (also counted as conflict-free shared
+//! wavefronts). Kernels without wgmma pay one flag test per instruction.
 //!
 //! # Not supported (fails at load time, or with `Unsupported` when executed)
 //!
 //! Indirect calls and recursion (direct `call`s of `.func`s are inlined), textures
-//! and surfaces, `.b128` accesses, sm_90 features (clusters, TMA/bulk copies,
-//! `wgmma`, `mbarrier` transaction counts), `bar.red`, video (SIMD) instructions,
-//! `set`, `mul24.hi`, `mad.sat` and other rarities that `ir` does not decode.
+//! and surfaces, `.b128` accesses, sm_90 features other than the `wgmma` subset above
+//! (clusters, TMA/bulk copies, `mbarrier` transaction counts, `setmaxnreg`,
+//! `elect.sync`; `wgmma` with `.f16` accumulators, integer/fp8/tf32 inputs, shapes
+//! other than `k16`, transposed (MN-major) operands, sparse `.sp`, descriptor base
+//! offsets), `bar.red`, video (SIMD) instructions, `set`, `mul24.hi`, `mad.sat` and
+//! other rarities that `ir` does not decode.
 //!
 //! Layout: `lex`/`parse` read PTX into the decoded form of `ir`; `state` holds device
 //! memory and per-block state; `step` executes one warp instruction; `driver` runs a
@@ -74,7 +105,7 @@ mod step;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use error::{Access, Hazard, HazardKind, SimError};
+pub use error::{Access, Hazard, HazardKind, SimError, WgmmaHazard, WgmmaRule};
 pub use report::{AllocTraffic, LaunchReport, LineTraffic};
 pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};
 

@@ -14,6 +14,7 @@ use crate::semantics::float::{FBinOp, FCmp};
 use crate::semantics::mma::MmaDesc;
 use crate::semantics::types::{Rounding, ScalarType};
 use crate::semantics::warp::{ReduxOp, ShflMode, VoteMode};
+use crate::semantics::wgmma::WgmmaDesc;
 
 /// A parsed module: kernels and module-scope global/const variables.
 pub struct Parsed {
@@ -285,6 +286,8 @@ struct Func {
     labels: HashMap<String, u32>,
     shared: Vec<VarDecl>,
     local: Vec<VarDecl>,
+    /// `(first slot, count, name)` of each register declaration (hazard reports).
+    reg_names: Vec<(Reg, u32, String)>,
 }
 
 impl Func {
@@ -386,9 +389,11 @@ impl Func {
             if p.eat_p('<') {
                 let n = p.int()? as u32;
                 p.expect_p('>')?;
+                self.reg_names.push((self.nregs, n, name.clone()));
                 scope.ranges.insert(name, (self.nregs, n));
                 self.nregs += n;
             } else {
+                self.reg_names.push((self.nregs, 1, name.clone()));
                 scope.names.insert(name, self.nregs);
                 self.nregs += 1;
             }
@@ -565,6 +570,7 @@ fn new_func() -> Func {
         labels: HashMap::new(),
         shared: Vec::new(),
         local: Vec::new(),
+        reg_names: Vec::new(),
     }
 }
 
@@ -673,6 +679,7 @@ fn inline_calls(f: &mut Func, funcs: &HashMap<String, FuncDef>, depth: u32, coun
         }
         let base = f.nregs;
         f.nregs += body.nregs;
+        f.reg_names.extend(body.reg_names.iter().map(|(r, n, name)| (r + base, *n, name.clone())));
         let start = f.insts.len() as u32;
         let end_label = format!("{prefix}return");
         for bi in &body.insts {
@@ -867,7 +874,17 @@ fn decode_kernel(
         insts.push(d.decode(r)?);
     }
     let end_line = f.insts.last().map_or(0, |i| i.line);
-    insts.push(Inst { kind: Kind::Exit, guard: None, line: end_line, class: Class::Control, collective: false });
+    insts.push(Inst {
+        kind: Kind::Exit,
+        guard: None,
+        line: end_line,
+        class: Class::Control,
+        collective: false,
+        wg: false,
+    });
+    let (uses_wgmma, wg_access) = wgmma_accesses(&mut insts, f.nregs + 1);
+    let mut reg_names = f.reg_names;
+    reg_names.push((f.nregs, 1, "%cc (carry flag)".into()));
     Ok(Kernel {
         name,
         params,
@@ -879,7 +896,51 @@ fn decode_kernel(
         local_size: loff,
         max_threads,
         reqntid,
+        reg_names,
+        uses_wgmma,
+        wg_access,
     })
+}
+
+/// For a kernel with `wgmma.mma_async`: each instruction's accesses to registers
+/// that some wgmma uses as A or D (`Kernel::wg_access`); empty otherwise, so other
+/// kernels pay one failed bounds check per step.
+fn wgmma_accesses(insts: &mut [Inst], nregs: u32) -> (bool, Vec<Vec<(Reg, bool)>>) {
+    let mut wg_reg = vec![false; nregs as usize];
+    let mut any = false;
+    for i in insts.iter() {
+        if let Kind::Wgmma { ds, a, .. } = &i.kind {
+            any = true;
+            let a_regs: &[Reg] = if let WgA::Regs(v) = a { v } else { &[] };
+            for r in ds.iter().chain(a_regs) {
+                wg_reg[*r as usize] = true;
+            }
+        }
+    }
+    if !any {
+        return (false, Vec::new());
+    }
+    let acc: Vec<Vec<(Reg, bool)>> = insts
+        .iter()
+        .map(|i| {
+            let mut v = Vec::new();
+            if let Some((g, _)) = i.guard {
+                if wg_reg[g as usize] {
+                    v.push((g, false));
+                }
+            }
+            i.kind.visit_regs(&mut |r, write| {
+                if wg_reg.get(r as usize).copied().unwrap_or(false) {
+                    v.push((r, write));
+                }
+            });
+            v
+        })
+        .collect();
+    for (i, a) in insts.iter_mut().zip(&acc) {
+        i.wg = !a.is_empty();
+    }
+    (true, acc)
 }
 
 struct Mods<'a> {
@@ -1079,6 +1140,89 @@ impl Dec<'_> {
         Ok(())
     }
 
+    /// Decodes `wgmma.mma_async.sync.aligned.shape.dtype.atype.btype` (PTX ISA
+    /// 9.7.15.5.2): `d, a, b-desc, scale-d, imm-scale-a, imm-scale-b, imm-trans-b` (A
+    /// in registers) or `d, a-desc, b-desc, scale-d, imm-scale-a, imm-scale-b,
+    /// imm-trans-a, imm-trans-b`. Forms outside the supported subset decode and fail
+    /// with `Unsupported` when executed (`WgmmaDesc::validate`).
+    fn wgmma(&self, m: &Mods, tys: &[ScalarType], ops: &[ROp]) -> Result<Kind, SimError> {
+        if m.has("sp") {
+            return Err(self.unsup("sparse wgmma.mma_async.sp"));
+        }
+        let shape = m
+            .mods
+            .iter()
+            .find(|s| s.starts_with("m64n") && s.contains('k'))
+            .ok_or_else(|| self.err("wgmma.mma_async without a .m64nNkK shape"))?;
+        let (nn, kk) = shape[4..].split_once('k').ok_or_else(|| self.err(format!("bad wgmma shape `{shape}`")))?;
+        let (n, k) = match (nn.parse::<u32>(), kk.parse::<u32>()) {
+            (Ok(n), Ok(k)) => (n, k),
+            _ => return Err(self.err(format!("bad wgmma shape `{shape}`"))),
+        };
+        if tys.len() != 3 {
+            return Err(self.unsup(format!("wgmma.mma_async with types {tys:?} (expected .dtype.atype.btype)")));
+        }
+        let a_regs = matches!(ops.get(1), Some(ROp::Vec(_)));
+        self.n(ops, if a_regs { 7 } else { 8 })?;
+        let imm = |o: &ROp, what: &str| -> Result<i64, SimError> {
+            match o {
+                ROp::Int(v) => Ok(*v as i64),
+                _ => Err(self.err(format!("wgmma {what} must be an immediate"))),
+            }
+        };
+        let scale = |o: &ROp, what: &str| -> Result<bool, SimError> {
+            match imm(o, what)? {
+                1 => Ok(false),
+                -1 => Ok(true),
+                v => Err(self.err(format!("wgmma {what} must be 1 or -1, found {v}"))),
+            }
+        };
+        let trans = |o: &ROp, what: &str| -> Result<bool, SimError> {
+            match imm(o, what)? {
+                0 => Ok(false),
+                1 => Ok(true),
+                v => Err(self.err(format!("wgmma {what} must be 0 or 1, found {v}"))),
+            }
+        };
+        let (trans_a, trans_b) = if a_regs {
+            (false, trans(&ops[6], "imm-trans-b")?)
+        } else {
+            (trans(&ops[6], "imm-trans-a")?, trans(&ops[7], "imm-trans-b")?)
+        };
+        let desc = WgmmaDesc {
+            m: 64,
+            n,
+            k,
+            d: tys[0],
+            a: tys[1],
+            b: tys[2],
+            neg_a: scale(&ops[4], "imm-scale-a")?,
+            neg_b: scale(&ops[5], "imm-scale-b")?,
+            trans_a,
+            trans_b,
+        };
+        let ds = self
+            .dst_list(&ops[0])?
+            .into_iter()
+            .map(|x| x.ok_or_else(|| self.err("`_` in wgmma destination")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let a = if a_regs {
+            let regs = self
+                .dst_list(&ops[1])?
+                .into_iter()
+                .map(|x| x.ok_or_else(|| self.err("`_` in wgmma A operand")))
+                .collect::<Result<Vec<_>, _>>()?;
+            WgA::Regs(regs)
+        } else {
+            WgA::Desc(self.src(&ops[1], ScalarType::B64)?)
+        };
+        let (scale_d, neg) = self.pred_src(&ops[3])?;
+        if neg {
+            return Err(self.err("wgmma scale-d cannot be negated"));
+        }
+        Ok(Kind::Wgmma { desc, ds, a, b: self.src(&ops[2], ScalarType::B64)?, scale_d })
+    }
+
     fn decode(&mut self, r: &RawInst) -> Result<Inst, SimError> {
         let m = Mods::new(&r.opcode);
         let ops = &r.ops;
@@ -1128,7 +1272,7 @@ impl Dec<'_> {
                     cc: self.cc_reg,
                 }
             };
-            return Ok(Inst { kind, guard: r.guard, line: r.line, class, collective });
+            return Ok(Inst { kind, guard: r.guard, line: r.line, class, collective, wg: false });
         }
         if m.has("cc") {
             return Err(self.unsup(format!("carry-flag form `{}`", r.opcode)));
@@ -1173,6 +1317,7 @@ impl Dec<'_> {
                                 line: r.line,
                                 class,
                                 collective,
+                                wg: false,
                             });
                         }
                         _ => return Err(unknown()),
@@ -1186,6 +1331,7 @@ impl Dec<'_> {
                             line: r.line,
                             class,
                             collective,
+                            wg: false,
                         });
                     }
                     if m.has("sat") || m.has("relu") {
@@ -1199,6 +1345,7 @@ impl Dec<'_> {
                                 line: r.line,
                                 class,
                                 collective,
+                                wg: false,
                             })
                         }
                         ("mul", true, _) => IntOp::MulHi,
@@ -1534,6 +1681,7 @@ impl Dec<'_> {
                         line: r.line,
                         class,
                         collective,
+                        wg: false,
                     });
                 }
                 if !m.has("async") || m.mods.iter().any(|s| s.starts_with("bulk") || *s == "mbarrier") {
@@ -1642,9 +1790,41 @@ impl Dec<'_> {
                 class = Class::Control;
                 Kind::Trap
             }
+            "fence"
+                if m.mods.first() == Some(&"proxy")
+                    && m.mods.get(1) == Some(&"async")
+                    && m.mods[2..].iter().all(|x| matches!(*x, "shared::cta" | "shared::cluster")) =>
+            {
+                // `fence.proxy.async{.shared::cta,.shared::cluster}` orders shared-memory
+                // accesses across the generic and async proxies (PTX ISA "membar/fence":
+                // fence.proxy; "Memory consistency model: proxies"). `.global` covers only
+                // global memory and stays a no-op here.
+                class = Class::Sync;
+                Kind::ProxyFence
+            }
             "membar" | "fence" | "prefetch" | "prefetchu" | "nanosleep" | "pmevent" | "griddepcontrol" => {
                 class = if m.name.starts_with("prefetch") { Class::Global } else { Class::Sync };
                 Kind::Nop
+            }
+            "wgmma" => {
+                class = Class::Sync;
+                collective = true;
+                if m.has("fence") {
+                    Kind::WgFence
+                } else if m.has("commit_group") {
+                    Kind::WgCommit
+                } else if m.has("wait_group") {
+                    self.n(ops, 1)?;
+                    match ops[0] {
+                        ROp::Int(v) => Kind::WgWait(v as u32),
+                        _ => return Err(self.err("wgmma.wait_group needs an immediate")),
+                    }
+                } else if m.has("mma_async") {
+                    class = Class::Tensor;
+                    self.wgmma(&m, &tys, ops)?
+                } else {
+                    return Err(unknown());
+                }
             }
             "createpolicy" => {
                 self.n(ops, 1)?;
@@ -1865,6 +2045,6 @@ impl Dec<'_> {
             "call" => return Err(self.unsup("call (not inlined)")),
             _ => return Err(unknown()),
         };
-        Ok(Inst { kind, guard: r.guard, line: r.line, class, collective })
+        Ok(Inst { kind, guard: r.guard, line: r.line, class, collective, wg: false })
     }
 }

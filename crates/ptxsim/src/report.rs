@@ -75,6 +75,12 @@ pub struct LaunchReport {
     pub other: u64,
     /// Warp-level `mma` instructions.
     pub mma_count: u64,
+    /// Warp-level `wgmma.mma_async` instructions (each warp of a warpgroup counts one).
+    pub wgmma_count: u64,
+    /// Shared bytes read by `wgmma.mma_async` (B, and A in the descriptor form; each
+    /// warp counts what it reads). Also counted in the shared wavefronts as
+    /// conflict-free accesses: no bank-conflict model for wgmma.
+    pub wgmma_shared_bytes: u64,
     /// Global bytes requested by loads.
     pub global_load_bytes: u64,
     /// Global bytes requested by stores.
@@ -104,8 +110,8 @@ impl fmt::Display for LaunchReport {
         writeln!(f, "instructions: {} thread / {} warp", self.instructions, self.warp_instructions)?;
         writeln!(
             f,
-            "  integer {}  float {}  half {}  tensor {} ({} mma)  conversion {}",
-            self.integer, self.float, self.half, self.tensor, self.mma_count, self.conversion
+            "  integer {}  float {}  half {}  tensor {} ({} mma, {} wgmma)  conversion {}",
+            self.integer, self.float, self.half, self.tensor, self.mma_count, self.wgmma_count, self.conversion
         )?;
         writeln!(
             f,
@@ -146,6 +152,10 @@ pub struct Counters {
     pub warp_insts: u64,
     /// Warp-level mma.
     pub mma: u64,
+    /// Warp-level wgmma.mma_async.
+    pub wgmma: u64,
+    /// Shared bytes read by wgmma.mma_async.
+    pub wgmma_bytes: u64,
     /// Per allocation index: (load bytes, store bytes).
     pub alloc: Vec<(u64, u64)>,
     /// Global sectors.
@@ -169,6 +179,8 @@ impl Counters {
             class: [0; NUM_CLASSES],
             warp_insts: 0,
             mma: 0,
+            wgmma: 0,
+            wgmma_bytes: 0,
             alloc: vec![(0, 0); nallocs],
             sectors: 0,
             gaccesses: 0,
@@ -210,6 +222,8 @@ impl Counters {
         r.instructions += c.iter().sum::<u64>();
         r.warp_instructions += self.warp_insts;
         r.mma_count += self.mma;
+        r.wgmma_count += self.wgmma;
+        r.wgmma_shared_bytes += self.wgmma_bytes;
         for (i, &(l, s)) in self.alloc.iter().enumerate() {
             if l + s > 0 {
                 let e = r.per_alloc.entry(bases[i]).or_default();

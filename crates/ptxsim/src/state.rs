@@ -290,3 +290,96 @@ impl Alloc {
         }
     }
 }
+
+/// One `wgmma.mma_async` of one warp not yet retired (PTX ISA 9.7.15.7: results
+/// reach the registers only when `wgmma.wait_group` retires its group).
+#[derive(Clone, Debug)]
+pub struct WgOp {
+    /// Issue sequence number within the warp.
+    pub seq: u32,
+    /// Instruction index.
+    pub pc: u32,
+    /// Commit group (`u32::MAX` = not yet committed).
+    pub group: u32,
+    /// N of the shape (accumulators chain without a fence only between equal shapes).
+    pub n: u32,
+    /// Accumulator registers.
+    pub ds: Vec<u32>,
+    /// A registers (empty for the descriptor form).
+    pub a: Vec<u32>,
+    /// Results, `d[lane * ds.len() + i]` (f32 bits).
+    pub d: Vec<u32>,
+    /// Shared offsets of the 16-byte chunks the operation reads.
+    pub chunks: Vec<u32>,
+}
+
+/// Per-warp wgmma state.
+#[derive(Clone, Debug, Default)]
+pub struct WgWarp {
+    /// Pending operations, oldest first.
+    pub ops: std::collections::VecDeque<WgOp>,
+    /// Per register: `seq` of the newest pending operation writing it as D
+    /// (`u32::MAX` = none).
+    pub d_owner: Vec<u32>,
+    /// Per register: pending operations reading it as A.
+    pub a_users: Vec<u16>,
+    /// Per register: the last access `(pc, write)` by a non-wgmma instruction since
+    /// the warp's last `wgmma.fence` (registers of wgmma operands only).
+    pub touched: Vec<Option<(u32, bool)>>,
+    /// Registers with `touched` set (cleared by `wgmma.fence`).
+    pub touched_list: Vec<u32>,
+    /// The warp executed a `wgmma.fence`.
+    pub fenced: bool,
+    /// Next issue sequence number.
+    pub next_seq: u32,
+    /// Next commit-group number.
+    pub next_group: u32,
+}
+
+/// The last generic-proxy write of one shared byte, for the proxy-fence check.
+#[derive(Clone, Copy, Debug)]
+pub struct GenericWrite {
+    /// Writing thread (`NO_TID` = none).
+    pub tid: u16,
+    /// The writer's `fence.proxy.async` count at the write.
+    pub fences: u32,
+    /// Instruction index of the write.
+    pub pc: u32,
+}
+
+impl GenericWrite {
+    /// No generic write recorded.
+    pub const NONE: GenericWrite = GenericWrite { tid: NO_TID, fences: 0, pc: 0 };
+}
+
+/// Per-block wgmma state, present only for kernels that use `wgmma.mma_async`.
+#[derive(Clone, Debug)]
+pub struct WgState {
+    /// Per warp.
+    pub warps: Vec<WgWarp>,
+    /// Per thread: `fence.proxy.async` executed so far.
+    pub fences: Vec<u32>,
+    /// Per shared byte: last generic-proxy write (empty when hazard checks are off).
+    pub generic: Vec<GenericWrite>,
+    /// Per 16-byte shared chunk: pending wgmma operations (per warp) reading it
+    /// (empty when hazard checks are off).
+    pub reading: Vec<u16>,
+}
+
+impl WgState {
+    /// Fresh state for `nwarps` warps of `nregs` registers and `smem` shared bytes.
+    pub fn new(nwarps: usize, nregs: usize, nthreads: usize, smem: usize, hazards: bool) -> WgState {
+        let w = WgWarp {
+            d_owner: vec![u32::MAX; nregs],
+            a_users: vec![0; nregs],
+            touched: vec![None; nregs],
+            ..Default::default()
+        };
+        WgState {
+            warps: vec![w; nwarps],
+            fences: vec![0; nthreads],
+            generic: if hazards { vec![GenericWrite::NONE; smem] } else { Vec::new() },
+            reading: if hazards { vec![0; smem.div_ceil(16)] } else { Vec::new() },
+        }
+    }
+}

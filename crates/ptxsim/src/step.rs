@@ -12,12 +12,20 @@
 //! count also bump the block epoch, so races across them may be missed. A `cp.async`
 //! destination is a write that stays pending until its issuing thread lands it (a
 //! wait, or `cp.async.mbarrier.arrive`); reading it before then is an unwaited copy.
-//! `SharedShadow::record` implements the model.
+//! `SharedShadow::record` implements the model. A `wgmma.mma_async` reads its shared
+//! operands as lane 0 of its warp, after bumping the warp-sync epoch (as does
+//! `wgmma.wait_group`): the `.sync.aligned` rendezvous orders the warp's own accesses.
+//!
+//! wgmma (PTX ISA 9.7.15): `wgmma_op` keeps a per-warp queue of issued operations
+//! with their results; `wg_touch` checks instructions that access registers of wgmma
+//! operands (flagged at load time, `Inst::wg`); `wg_shared_write` checks and records
+//! generic-proxy shared writes for the proxy-fence rule.
 
-use crate::error::{Access, HazardKind, SimError};
+use crate::error::{Access, HazardKind, SimError, WgmmaHazard, WgmmaRule};
 use crate::ir::*;
 use crate::report::Counters;
 use crate::semantics::types::{Rounding, ScalarType};
+use crate::semantics::wgmma::{wgmma_warp, MatrixDesc, WgmmaDesc};
 use crate::semantics::{bits, convert, float, mma, warp};
 use crate::state::*;
 
@@ -81,6 +89,8 @@ pub struct Block {
     /// Scheduler: this block's current quantum (shrinks while it makes no progress,
     /// so blocks spinning on a flag cost little while the producer runs).
     pub quantum: u64,
+    /// wgmma state (`Some` only for kernels that use `wgmma.mma_async`).
+    pub wg: Option<Box<WgState>>,
 }
 
 /// A fault raised while executing, located by warp, lane and instruction.
@@ -623,6 +633,10 @@ pub fn step(ctx: &Ctx, b: &mut Block, wi: usize) -> R<Step> {
     b.clock += 1;
     b.c.warp_insts += 1;
     b.c.class[inst.class as usize] += exec.count_ones() as u64;
+    // Kernels with wgmma: accesses to registers of wgmma operands.
+    if inst.wg && exec != 0 && ctx.hazards {
+        wg_touch(ctx, b.wg.as_deref_mut(), wi, pc, exec, &ctx.k.wg_access[pc as usize])?;
+    }
     let next = pc + 1;
     let mut backward = false;
     match &inst.kind {
@@ -640,6 +654,9 @@ pub fn step(ctx: &Ctx, b: &mut Block, wi: usize) -> R<Step> {
             }
         }
         Kind::Exit => {
+            if let Some(g) = b.wg.as_deref() {
+                wg_exit(ctx, g, wi, exec, pc)?;
+            }
             w.materialize();
             w.live &= !exec;
             for l in lanes(mask & !exec) {
@@ -1140,7 +1157,7 @@ fn atom_new(op: AtomOp, ty: ScalarType, old: u64, b: u64, c: u64) -> Option<u64>
 
 /// Executes a non-control, non-collective instruction for lanes `exec`.
 fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u32) -> R<()> {
-    let Block { warps, shared, shadow, c, ctaid, epoch, clock, wrote_global, uninit, .. } = b;
+    let Block { warps, shared, shadow, c, ctaid, epoch, clock, wrote_global, uninit, wg, .. } = b;
     let w = &mut warps[wi];
     let env = Env { ctx, ctaid: *ctaid, wi, clock: *clock };
     let line = inst.line;
@@ -1492,6 +1509,13 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
         Kind::CreatePolicy { d } => each!(d, |_l, _r| 0x1000_0000_0000_0000u64),
         Kind::ActiveMask { d } => each!(d, |_l, _r| exec as u64),
         Kind::Nop => {}
+        Kind::ProxyFence => {
+            if let Some(g) = wg.as_deref_mut() {
+                for l in lanes(exec) {
+                    g.fences[wi * 32 + l] += 1;
+                }
+            }
+        }
         Kind::Ld { space, ty, ds, addr } => {
             let es = elem_size(*ty);
             let total = es * ds.len() as u32;
@@ -1561,6 +1585,10 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     }
                 }
             }
+            if let Some(g) = wg.as_deref_mut() {
+                // Out of the lane loop: one check per store for kernels without wgmma.
+                wg_store(ctx, g, &env, w, addr, *space, total, exec, pc)?;
+            }
             account(c, pc, space_seen, &log, total);
         }
         Kind::Atom { space, op, ty, d, addr, b: bo, c: co } => {
@@ -1593,6 +1621,9 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     Loc::Shared(o) => {
                         space_seen = Some(Space::Shared);
                         race.check(SharedAccess { lane: l, off: o, size: es, kind: SharedAccessKind::AtomicRmw })?;
+                        if let Some(g) = wg.as_deref_mut() {
+                            wg_shared_write(ctx, g, wi, l, pc, o, es, true)?;
+                        }
                         let old = rd_bytes(shared, o as usize, es);
                         if let Some(nv) = atom_new(*op, *ty, old, bv, cv) {
                             wr_bytes(shared, o as usize, es, nv);
@@ -1633,6 +1664,11 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 };
                 slog.push(l, sa);
                 race.check(SharedAccess { lane: l, off: so, size: *size, kind: SharedAccessKind::AsyncCopyWrite })?;
+                if let Some(g) = wg.as_deref_mut() {
+                    // Lands later (recorded then, by `land_cp`); overwriting a pending
+                    // wgmma's operand is a hazard from the issue on.
+                    wg_shared_write(ctx, g, wi, l, pc, so, *size, false)?;
+                }
                 w.cp[l].push(CpPending { dst: so, data, len: *size, group: u32::MAX, pc });
             }
             account(c, pc, Some(Space::Global), &glog, *size);
@@ -1665,6 +1701,9 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     MbarOp::Arrive { .. } | MbarOp::PendingCount => SharedAccessKind::AtomicRmw,
                 };
                 race.check(SharedAccess { lane: l, off: o, size: 8, kind })?;
+                if let (Some(g), true) = (wg.as_deref_mut(), kind.writes()) {
+                    wg_shared_write(ctx, g, wi, l, pc, o, 8, true)?;
+                }
                 let v = rd_bytes(shared, o as usize, 8);
                 let (pending, expected, phase) = (v & M21, (v >> 21) & M21, v >> 42);
                 let pack = |p: u64, e: u64, ph: u64| (p & M21) | (e & M21) << 21 | ph << 42;
@@ -1698,7 +1737,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
         Kind::CpMbarArrive { noinc, addr } => {
             for l in lanes(exec) {
                 // All earlier cp.async of this thread complete before the arrive-on.
-                land_cp(shared, shadow, *epoch, w, wi, l, None);
+                land_cp(shared, shadow, *epoch, w, wi, l, None, wg.as_deref_mut());
                 if !*noinc {
                     continue;
                 }
@@ -1731,12 +1770,12 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
         Kind::CpWait(n) => {
             for l in lanes(exec) {
                 let keep_from = w.cp_next_group[l].saturating_sub(*n);
-                land_cp(shared, shadow, *epoch, w, wi, l, Some(keep_from));
+                land_cp(shared, shadow, *epoch, w, wi, l, Some(keep_from), wg.as_deref_mut());
             }
         }
         Kind::CpWaitAll => {
             for l in lanes(exec) {
-                land_cp(shared, shadow, *epoch, w, wi, l, None);
+                land_cp(shared, shadow, *epoch, w, wi, l, None, wg.as_deref_mut());
             }
         }
         _ => return Err(unsup(format!("instruction at pc {pc}"), line)),
@@ -1746,7 +1785,9 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
 
 /// Lands lane `l`'s pending cp.async copies: all of them (`None`), or those of
 /// committed groups older than `keep_from` (PTX ISA "cp.async.wait_group"). Landing
-/// is a write by the issuing thread now.
+/// is a write by the issuing thread now, through the generic proxy (recorded in `wg`
+/// for the proxy-fence check of wgmma).
+#[allow(clippy::too_many_arguments)]
 fn land_cp(
     shared: &mut [u8],
     shadow: &mut [ShadowByte],
@@ -1755,6 +1796,7 @@ fn land_cp(
     wi: usize,
     l: usize,
     keep_from: Option<u32>,
+    mut wg: Option<&mut WgState>,
 ) {
     let tid = (wi * 32 + l) as u16;
     let pend = std::mem::take(&mut w.cp[l]);
@@ -1768,6 +1810,9 @@ fn land_cp(
             continue;
         }
         shared[p.dst as usize..(p.dst + p.len) as usize].copy_from_slice(&p.data[..p.len as usize]);
+        if let Some(g) = wg.as_deref_mut() {
+            wg_land(g, tid, p.dst, p.len, p.pc);
+        }
         if let Some(sh) = shadow.get_mut(p.dst as usize..(p.dst + p.len) as usize) {
             for s in sh {
                 if s.w.tid == tid && s.w.flags & F_PENDING != 0 {
@@ -1775,6 +1820,15 @@ fn land_cp(
                 }
             }
         }
+    }
+}
+
+/// Records a landed cp.async copy as a generic-proxy write by its issuing thread.
+#[inline(never)]
+fn wg_land(g: &mut WgState, tid: u16, dst: u32, len: u32, pc: u32) {
+    let fences = g.fences[tid as usize];
+    if let Some(gw) = g.generic.get_mut(dst as usize..(dst + len) as usize) {
+        gw.fill(GenericWrite { tid, fences, pc });
     }
 }
 
@@ -1808,7 +1862,7 @@ fn account(c: &mut Counters, pc: u32, space: Option<Space>, log: &AccLog, size: 
 
 /// Executes a warp collective for lanes `exec` (all required members are present).
 fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u32) -> R<()> {
-    let Block { warps, shared, shadow, c, ctaid, epoch, clock, uninit, .. } = b;
+    let Block { warps, shared, shadow, c, ctaid, epoch, clock, uninit, wg, .. } = b;
     let w = &mut warps[wi];
     let env = Env { ctx, ctaid: *ctaid, wi, clock: *clock };
     let line = inst.line;
@@ -1923,7 +1977,524 @@ fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u
             }
             account(c, pc, Some(Space::Shared), &log, 16);
         }
+        Kind::WgFence | Kind::WgCommit | Kind::WgWait(_) | Kind::Wgmma { .. } => {
+            let sh = WgShared { shared, shadow, uninit, epoch };
+            wgmma_op(ctx, wg.as_deref_mut(), sh, c, w, wi, inst, exec, pc, &env)?;
+        }
         _ => return Err(unsup(format!("collective at pc {pc}"), line)),
     }
+    Ok(())
+}
+
+/// The block's shared memory and race shadow, lent to `wgmma_op`.
+struct WgShared<'a> {
+    shared: &'a mut Vec<u8>,
+    shadow: &'a mut Vec<ShadowByte>,
+    uninit: &'a mut Option<(u32, u32, u32)>,
+    epoch: &'a mut u32,
+}
+
+/// A wgmma hazard at (warp, lane, pc, address).
+#[cold]
+fn wg_fault(
+    rule: WgmmaRule,
+    register: Option<String>,
+    other: Option<Access>,
+    detail: String,
+    (wi, lane, pc, addr): (usize, usize, u32, Option<u64>),
+) -> Fault {
+    Fault::Hazard {
+        kind: HazardKind::Wgmma(Box::new(WgmmaHazard { rule, register, other, detail })),
+        warp: wi,
+        lane,
+        pc,
+        addr,
+    }
+}
+
+/// Lanes `exec` of warp `wi` exit: a hazard while the warp has wgmma operations not
+/// retired by `wgmma.wait_group`.
+#[inline(never)]
+fn wg_exit(ctx: &Ctx, g: &WgState, wi: usize, exec: u32, pc: u32) -> R<()> {
+    let ops = &g.warps[wi].ops;
+    match ops.front() {
+        Some(op) if exec != 0 && ctx.hazards => {
+            let l = exec.trailing_zeros() as usize;
+            Err(wg_fault(
+                WgmmaRule::PendingAtExit,
+                None,
+                Some(wg_access(ctx, wi, l, op.pc, true)),
+                format!("{} wgmma.mma_async operation(s) of warp {wi} pending at exit", ops.len()),
+                (wi, l, pc, None),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The access of lane `l` of warp `wi` by instruction `pc`, for a hazard's other side.
+fn wg_access(ctx: &Ctx, wi: usize, l: usize, pc: u32, write: bool) -> Access {
+    let env = Env { ctx, ctaid: [0; 3], wi, clock: 0 };
+    Access { tid: env.tid(l), warp: wi as u32, line: ctx.k.insts.get(pc as usize).map_or(0, |i| i.line), write }
+}
+
+/// Checks the accesses `acc` of instruction `pc` (lanes `exec` of warp `wi`) to
+/// registers of wgmma operands: reading or writing the accumulator, or writing an A
+/// register, of a wgmma not yet retired is a hazard (PTX ISA 9.7.15.7.3
+/// "wgmma.wait_group"); otherwise the access is remembered until the next
+/// `wgmma.fence` (9.7.15.7.1 "wgmma.fence").
+#[inline(never)]
+fn wg_touch(ctx: &Ctx, wg: Option<&mut WgState>, wi: usize, pc: u32, exec: u32, acc: &[(Reg, bool)]) -> R<()> {
+    let Some(g) = wg else { return Ok(()) };
+    let ws = &mut g.warps[wi];
+    for &(r, write) in acc {
+        let ri = r as usize;
+        let owner = ws.d_owner[ri];
+        if owner != u32::MAX || (write && ws.a_users[ri] > 0) {
+            let l = exec.trailing_zeros() as usize;
+            let (op, as_d) = match ws.ops.iter().find(|o| o.seq == owner) {
+                Some(op) => (op, true),
+                None => (ws.ops.iter().find(|o| o.a.contains(&r)).unwrap_or(&ws.ops[0]), false),
+            };
+            return Err(wg_fault(
+                WgmmaRule::RegisterInFlight,
+                Some(ctx.k.reg_name(r)),
+                Some(wg_access(ctx, wi, l, op.pc, as_d)),
+                format!(
+                    "{} {} {} of a wgmma.mma_async not yet retired by wgmma.wait_group",
+                    if write { "write to" } else { "read of" },
+                    if as_d { "accumulator register" } else { "A register" },
+                    ctx.k.reg_name(r)
+                ),
+                (wi, l, pc, None),
+            ));
+        }
+        if ws.touched[ri].is_none() {
+            ws.touched_list.push(r);
+        }
+        ws.touched[ri] = Some((pc, write));
+    }
+    Ok(())
+}
+
+/// A generic-proxy write of shared `[off, off+size)` by lane `l` of warp `wi`: a
+/// hazard if a pending wgmma reads those bytes; recorded (`record`) with the writer's
+/// `fence.proxy.async` count for the proxy check of later wgmma reads, which go
+/// through the async proxy (PTX ISA "Memory consistency model: proxies"; 9.7.15.7.1:
+/// "An async proxy fence must be used to establish an ordering between prior writes
+/// to shared memory matrices and subsequent reads of the same matrices in a
+/// wgmma.mma_async instruction"). No-op when hazard checks are off.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn wg_shared_write(
+    ctx: &Ctx,
+    g: &mut WgState,
+    wi: usize,
+    l: usize,
+    pc: u32,
+    off: u32,
+    size: u32,
+    record: bool,
+) -> R<()> {
+    if g.reading.is_empty() {
+        return Ok(());
+    }
+    let (c0, c1) = (off / 16, (off + size - 1) / 16);
+    if g.reading[c0 as usize..=c1 as usize].iter().any(|&n| n != 0) {
+        return Err(wg_overwrite_fault(ctx, g, wi, l, pc, off, size));
+    }
+    if record {
+        let tid = (wi * 32 + l) as u16;
+        let fences = g.fences[tid as usize];
+        g.generic[off as usize..(off + size) as usize].fill(GenericWrite { tid, fences, pc });
+    }
+    Ok(())
+}
+
+/// `wg_shared_write` for each lane of a store whose address is in shared memory.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn wg_store(
+    ctx: &Ctx,
+    g: &mut WgState,
+    env: &Env,
+    w: &Warp,
+    addr: &Addr,
+    space: Space,
+    size: u32,
+    exec: u32,
+    pc: u32,
+) -> R<()> {
+    if g.reading.is_empty() {
+        return Ok(());
+    }
+    for l in lanes(exec) {
+        let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
+        if let Ok(Loc::Shared(o)) = resolve(ctx, space, a, size, size, ctx.k.local_size) {
+            wg_shared_write(ctx, g, env.wi, l, pc, o, size, true)?;
+        }
+    }
+    Ok(())
+}
+
+#[cold]
+fn wg_overwrite_fault(ctx: &Ctx, g: &WgState, wi: usize, l: usize, pc: u32, off: u32, size: u32) -> Fault {
+    let hit = |c: u32| c + 16 > off && c < off + size;
+    let found = g.warps.iter().enumerate().find_map(|(w, ws)| {
+        ws.ops
+            .iter()
+            .find(|o| o.chunks.iter().any(|&c| hit(c)))
+            .map(|o| (w, o.pc, o.chunks.iter().copied().find(|&c| hit(c))))
+    });
+    let (other, at) = match found {
+        Some((w, opc, c)) => (Some(wg_access(ctx, w, 0, opc, false)), c.map(|c| c.max(off))),
+        None => (None, None),
+    };
+    wg_fault(
+        WgmmaRule::SharedOverwritten,
+        None,
+        other,
+        format!("write of shared bytes {off:#x}..{:#x} read by a wgmma.mma_async not yet retired", off + size),
+        (wi, l, pc, Some(at.unwrap_or(off) as u64)),
+    )
+}
+
+/// Executes `wgmma.fence` / `commit_group` / `wait_group` / `mma_async` for warp `wi`
+/// (all lanes present; PTX ISA 9.7.15.7). `mma_async` computes its result at issue
+/// from the current registers (a pending accumulator chains on the pending value) and
+/// shared memory, and queues it; `wait_group` writes retired results into the
+/// registers. A warp's wgmma instructions and `wait_group` also bump its warp-sync
+/// epoch: the `.sync.aligned` rendezvous orders the warp's lanes for the race model,
+/// so a wgmma's reads (attributed to lane 0) do not race with its own warp's writes.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn wgmma_op(
+    ctx: &Ctx,
+    g: Option<&mut WgState>,
+    sh: WgShared,
+    c: &mut Counters,
+    w: &mut Warp,
+    wi: usize,
+    inst: &Inst,
+    exec: u32,
+    pc: u32,
+    env: &Env,
+) -> R<()> {
+    let line = inst.line;
+    let Some(g) = g else {
+        return Err(unsup("wgmma state missing".into(), line));
+    };
+    if ctx.hazards && (exec != u32::MAX || (wi / 4 + 1) * 128 > ctx.nthreads as usize) {
+        return Err(wg_fault(
+            WgmmaRule::NotConverged,
+            None,
+            None,
+            format!(
+                "warp {wi} executes it with lanes {exec:#010x} (all 32 lanes of the 4 warps {}..{} must)",
+                wi / 4 * 4,
+                wi / 4 * 4 + 3
+            ),
+            (wi, exec.trailing_zeros() as usize, pc, None),
+        ));
+    }
+    let ws = &mut g.warps[wi];
+    match &inst.kind {
+        Kind::WgFence => {
+            ws.fenced = true;
+            for r in ws.touched_list.drain(..) {
+                ws.touched[r as usize] = None;
+            }
+        }
+        Kind::WgCommit => {
+            let grp = ws.next_group;
+            for op in ws.ops.iter_mut().filter(|o| o.group == u32::MAX) {
+                op.group = grp;
+            }
+            ws.next_group += 1;
+        }
+        Kind::WgWait(n) => {
+            let keep_from = ws.next_group.saturating_sub(*n);
+            // Committed groups form a prefix of the queue (commit takes every
+            // uncommitted operation), so retiring pops from the front.
+            while ws.ops.front().is_some_and(|o| o.group != u32::MAX && o.group < keep_from) {
+                let Some(op) = ws.ops.pop_front() else { break };
+                let nd = op.ds.len();
+                for (i, &d) in op.ds.iter().enumerate() {
+                    for lane in 0..32 {
+                        w.regs[d as usize * 32 + lane] = op.d[lane * nd + i] as u64;
+                    }
+                    if ws.d_owner[d as usize] == op.seq {
+                        ws.d_owner[d as usize] = u32::MAX;
+                    }
+                }
+                for &a in &op.a {
+                    ws.a_users[a as usize] -= 1;
+                }
+                if !g.reading.is_empty() {
+                    for &ch in &op.chunks {
+                        g.reading[ch as usize / 16] -= 1;
+                    }
+                }
+            }
+            w.wsync += 1;
+        }
+        Kind::Wgmma { desc, ds, a, b, scale_d } => {
+            wgmma_issue(ctx, g, sh, c, w, wi, pc, env, (desc, ds, a, b, scale_d))?;
+        }
+        _ => return Err(unsup(format!("wgmma at pc {pc}"), line)),
+    }
+    Ok(())
+}
+
+/// Issues one `wgmma.mma_async` of warp `wi` (see `wgmma_op`).
+#[allow(clippy::too_many_arguments)]
+fn wgmma_issue(
+    ctx: &Ctx,
+    g: &mut WgState,
+    sh: WgShared,
+    c: &mut Counters,
+    w: &mut Warp,
+    wi: usize,
+    pc: u32,
+    env: &Env,
+    (desc, ds, a, b, scale_d): (&WgmmaDesc, &[Reg], &WgA, &Operand, &Operand),
+) -> R<()> {
+    let line = ctx.k.insts.get(pc as usize).map_or(0, |i| i.line);
+    desc.validate().map_err(|e| unsup(e, line))?;
+    let nd = desc.d_regs();
+    if ds.len() != nd {
+        return Err(unsup(
+            format!("wgmma.mma_async .m64n{} .f32 with {} accumulator registers (needs {nd})", desc.n, ds.len()),
+            line,
+        ));
+    }
+    let a_regs: &[Reg] = match a {
+        WgA::Regs(v) if v.len() == 4 => v,
+        WgA::Regs(v) => return Err(unsup(format!("wgmma.mma_async A with {} registers (needs 4)", v.len()), line)),
+        WgA::Desc(_) => &[],
+    };
+    let at = |l: usize| (wi, l, pc, None);
+    let ws = &mut g.warps[wi];
+    if ctx.hazards {
+        if !ws.fenced {
+            return Err(wg_fault(
+                WgmmaRule::MissingFence,
+                None,
+                None,
+                format!("warp {wi} issues wgmma.mma_async without any earlier wgmma.fence"),
+                at(0),
+            ));
+        }
+        for &r in a_regs.iter().chain(ds) {
+            if let Some((p, write)) = ws.touched[r as usize] {
+                return Err(wg_fault(
+                    WgmmaRule::MissingFence,
+                    Some(ctx.k.reg_name(r)),
+                    Some(wg_access(ctx, wi, 0, p, write)),
+                    format!(
+                        "register {} {} since warp {wi}'s last wgmma.fence",
+                        ctx.k.reg_name(r),
+                        if write { "written" } else { "read" }
+                    ),
+                    at(0),
+                ));
+            }
+        }
+        let in_flight = |r: Reg, op_pc: u32, what: &str| {
+            wg_fault(
+                WgmmaRule::RegisterInFlight,
+                Some(ctx.k.reg_name(r)),
+                Some(wg_access(ctx, wi, 0, op_pc, true)),
+                format!("{what} {} of a wgmma.mma_async not yet retired", ctx.k.reg_name(r)),
+                at(0),
+            )
+        };
+        for &r in a_regs {
+            let owner = ws.d_owner[r as usize];
+            if let Some(op) = ws.ops.iter().find(|o| o.seq == owner) {
+                return Err(in_flight(r, op.pc, "A operand is the accumulator register"));
+            }
+        }
+        for &r in ds {
+            if ws.a_users[r as usize] > 0 {
+                let op_pc = ws.ops.iter().find(|o| o.a.contains(&r)).map_or(pc, |o| o.pc);
+                return Err(in_flight(r, op_pc, "accumulator overwrites the A register"));
+            }
+            let owner = ws.d_owner[r as usize];
+            if let Some(op) = ws.ops.iter().find(|o| o.seq == owner && o.n != desc.n) {
+                // Accumulators chain without a fence only between wgmma of the same shape.
+                return Err(in_flight(
+                    r,
+                    op.pc,
+                    "accumulator (chained from a different shape) is the accumulator register",
+                ));
+            }
+        }
+    }
+    // Operands: scale-d and the descriptors are warp-uniform; take lane 0's.
+    let sd = env.rd(&w.regs, scale_d, 0) != 0;
+    let read_desc = |o: &Operand| -> R<MatrixDesc> {
+        let v = env.rd(&w.regs, o, 0);
+        if ctx.hazards && (1..32).any(|l| env.rd(&w.regs, o, l) != v) {
+            return Err(wg_fault(
+                WgmmaRule::Descriptor,
+                None,
+                None,
+                "matrix descriptor differs between the lanes of the warp".into(),
+                at(0),
+            ));
+        }
+        let d = MatrixDesc::decode(v);
+        if d.base_offset != 0 {
+            return Err(unsup(format!("wgmma matrix descriptor with base offset {}", d.base_offset), line));
+        }
+        if ctx.hazards && d.misaligned_pattern() {
+            return Err(wg_fault(
+                WgmmaRule::Descriptor,
+                None,
+                None,
+                format!(
+                    "descriptor start {:#x} with {:?} swizzle and base offset 0: the swizzle pattern must \
+                     start on a {}-byte boundary (only offsets below 128 bytes, inside the swizzled row, may \
+                     be added)",
+                    d.start,
+                    d.swizzle,
+                    d.swizzle.pattern_bytes()
+                ),
+                (wi, 0, pc, Some(d.start)),
+            ));
+        }
+        Ok(d)
+    };
+    let bdesc = read_desc(b)?;
+    let adesc = match a {
+        WgA::Desc(o) => Some(read_desc(o)?),
+        WgA::Regs(_) => None,
+    };
+    // Shared chunks read: 16 bytes = 8 consecutive k of one row (the swizzle only
+    // permutes 16-byte units). B: rows n < N; A (descriptor form): this warp's rows.
+    let quarter = (wi % 4) as u32 * 16;
+    let mut chunks = Vec::with_capacity(2 * desc.n as usize + 32);
+    for n in 0..desc.n {
+        for kc in 0..2 {
+            chunks.push(bdesc.k_major_addr(n, 8 * kc));
+        }
+    }
+    if let Some(ad) = &adesc {
+        for m in quarter..quarter + 16 {
+            for kc in 0..2 {
+                chunks.push(ad.k_major_addr(m, 8 * kc));
+            }
+        }
+    }
+    w.wsync += 1;
+    let WgShared { shared, shadow, uninit, epoch } = sh;
+    let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
+    for &ch in &chunks {
+        if ch + 16 > ctx.smem_size as u64 {
+            return Err(fault_at(HazardKind::OutOfBounds { space: "shared", size: 16 }, wi, 0, pc, ch));
+        }
+        let off = ch as u32;
+        if ctx.hazards {
+            race.check(SharedAccess { lane: 0, off, size: 16, kind: SharedAccessKind::Read })?;
+            for byte in off..off + 16 {
+                let gw = g.generic[byte as usize];
+                if gw.tid != NO_TID && g.fences[gw.tid as usize] == gw.fences {
+                    return Err(wg_fault(
+                        WgmmaRule::MissingProxyFence,
+                        None,
+                        Some(wg_access(ctx, gw.tid as usize / 32, gw.tid as usize % 32, gw.pc, true)),
+                        format!(
+                            "shared byte {byte:#x} read by wgmma.mma_async (async proxy) was last written \
+                             through the generic proxy by thread {} with no fence.proxy.async of that thread since",
+                            gw.tid
+                        ),
+                        (wi, 0, pc, Some(byte as u64)),
+                    ));
+                }
+            }
+        }
+    }
+    let sh16 = |addr: u64| -> u16 {
+        let o = addr as usize;
+        u16::from_le_bytes([shared.get(o).copied().unwrap_or(0), shared.get(o + 1).copied().unwrap_or(0)])
+    };
+    let ws = &mut g.warps[wi];
+    let mut af = [[0u32; 4]; 32];
+    for (lane, regs) in af.iter_mut().enumerate() {
+        match &adesc {
+            None => {
+                for (i, &r) in a_regs.iter().enumerate() {
+                    regs[i] = w.regs[r as usize * 32 + lane] as u32;
+                }
+            }
+            Some(ad) => {
+                // A register r: row 16w + g + 8(r & 1), columns 2t + 8(r >> 1) and +1.
+                let (gg, t) = (lane as u32 >> 2, lane as u32 & 3);
+                for (r, reg) in regs.iter_mut().enumerate() {
+                    let r = r as u32;
+                    let (row, k) = (quarter + gg + 8 * (r & 1), 2 * t + 8 * (r >> 1));
+                    *reg = sh16(ad.k_major_addr(row, k)) as u32 | (sh16(ad.k_major_addr(row, k + 1)) as u32) << 16;
+                }
+            }
+        }
+    }
+    let mut cv = vec![0u32; 32 * nd];
+    if sd {
+        for (i, &d) in ds.iter().enumerate() {
+            let owner = ws.d_owner[d as usize];
+            let pend =
+                ws.ops.iter().find(|o| o.seq == owner).and_then(|o| Some((o, o.ds.iter().position(|&x| x == d)?)));
+            for lane in 0..32 {
+                cv[lane * nd + i] = match pend {
+                    Some((o, j)) => o.d[lane * o.ds.len() + j],
+                    None => w.regs[d as usize * 32 + lane] as u32,
+                };
+            }
+        }
+    }
+    let bval = |k: u32, n: u32| sh16(bdesc.k_major_addr(n, k));
+    let d = wgmma_warp(desc, &af, &bval, &cv, sd).map_err(|e| unsup(format!("wgmma: {e}"), line))?;
+    let seq = ws.next_seq;
+    ws.next_seq += 1;
+    for &r in ds {
+        ws.d_owner[r as usize] = seq;
+    }
+    for &r in a_regs {
+        ws.a_users[r as usize] += 1;
+    }
+    let chunks: Vec<u32> = chunks.into_iter().map(|c| c as u32).collect();
+    if !g.reading.is_empty() {
+        for &ch in &chunks {
+            g.reading[ch as usize / 16] += 1;
+        }
+    }
+    // Counters: one warp-level tensor op; its shared bytes as conflict-free traffic
+    // (no bank model for wgmma: one wavefront per 128 bytes).
+    let bytes = chunks.len() as u64 * 16;
+    c.wgmma += 1;
+    c.wgmma_bytes += bytes;
+    let wf = bytes.div_ceil(128);
+    c.wavefronts += wf;
+    c.min_wavefronts += wf;
+    c.saccesses += 1;
+    let at = pc as usize;
+    if c.per_pc.len() <= at {
+        c.per_pc.resize(at + 1, Default::default());
+    }
+    let e = &mut c.per_pc[at];
+    e.shared_warp_accesses += 1;
+    e.shared_wavefronts += wf;
+    e.shared_min_wavefronts += wf;
+    g.warps[wi].ops.push_back(WgOp {
+        seq,
+        pc,
+        group: u32::MAX,
+        n: desc.n,
+        ds: ds.to_vec(),
+        a: a_regs.to_vec(),
+        d,
+        chunks,
+    });
     Ok(())
 }

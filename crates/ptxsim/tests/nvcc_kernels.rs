@@ -315,3 +315,45 @@ fn libcudacxx_barrier_with_memcpy_async() {
     }
     assert_eq!(r.per_alloc[&din].load_bytes, 2048);
 }
+
+// sm_90a: one warpgroup, A in registers, B in 128B-swizzled shared memory, four
+// chained wgmma.mma_async (K = 64). nvcc's own register moves around the inline asm
+// must pass the wgmma fence and in-flight checks.
+#[test]
+fn wgmma_tile_sm90a() {
+    let m = module(include_str!("ptx/wgmma.ptx"));
+    let mut gpu = Gpu::new();
+    let (n, k) = (64usize, 64usize);
+    let mut rng = Rng(77);
+    let mut rnd = |_| half::f16::from_f32(rng.range(-64, 64) as f32 / 16.0 + 1.0 / 64.0);
+    let a: Vec<half::f16> = (0..64 * k).map(&mut rnd).collect();
+    let bt: Vec<half::f16> = (0..n * k).map(&mut rnd).collect();
+    let up = |gpu: &mut Gpu, v: &[half::f16]| {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let d = gpu.alloc(bytes.len()).unwrap();
+        gpu.write(d, &bytes).unwrap();
+        d
+    };
+    let (da, db) = (up(&mut gpu, &a), up(&mut gpu, &bt));
+    let dd = gpu.alloc(64 * n * 4).unwrap();
+    let r = gpu
+        .launch(
+            &m,
+            "wgmma_tile",
+            [1, 1, 1],
+            [128, 1, 1],
+            0,
+            &[KernelArg::U64(da), KernelArg::U64(db), KernelArg::U64(dd)],
+        )
+        .unwrap();
+    let d = down_f32(&gpu, dd, 64 * n);
+    for row in 0..64 {
+        for col in 0..n {
+            // Multiples of 1/64 below 5: every partial sum is exact in f32.
+            let want: f64 = (0..k).map(|kk| a[row * k + kk].to_f64() * bt[col * k + kk].to_f64()).sum();
+            assert_eq!(d[row * n + col] as f64, want, "D[{row}][{col}]");
+        }
+    }
+    assert_eq!(r.wgmma_count, 16);
+    println!("{r}");
+}

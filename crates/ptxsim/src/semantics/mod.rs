@@ -7,3 +7,4 @@ pub mod float;
 pub mod mma;
 pub mod types;
 pub mod warp;
+pub mod wgmma;

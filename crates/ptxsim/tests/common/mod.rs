@@ -4,6 +4,8 @@
 
 use ptxsim::{Gpu, KernelArg, LaunchReport, Module, SimError};
 
+pub mod wgmma;
+
 /// Uploads u32 values; returns the device address.
 pub fn up_u32(gpu: &mut Gpu, v: &[u32]) -> u64 {
     let a = gpu.alloc(v.len() * 4).unwrap();

@@ -1,0 +1,363 @@
+/*
+ * qk_weight_only.cuh — the parts of the weight-only GEMM (gemm_w4a16.cu, mma.sync, and
+ * gemm_w4a16_sm90a.cu, wgmma) that do not depend on how the tensor cores are fed: the
+ * block's tile and shared-memory plan, the stage copies of A, W and the group rows, the
+ * group bookkeeping, and the in-register dequantization of one k-step's weights. The
+ * packed weight layout and the dequantization bit tricks are described at the top of
+ * gemm_w4a16.cu and in qk_abi.h.
+ */
+#ifndef QK_WEIGHT_ONLY_CUH
+#define QK_WEIGHT_ONLY_CUH
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "qk_abi.h"
+#include "qk_convert.cuh"
+#include "qk_gemm.cuh"
+#include "qk_mma.cuh"
+#include "qk_pipeline.cuh"
+
+namespace qk_wo {
+constexpr int kWarpThreads = QK_WARP_THREADS;
+constexpr int kMmaM = QK_MMA_M;
+constexpr int kMmaN = QK_MMA_N;
+constexpr int kMmaK = QK_WO_K_STEP;
+constexpr int kBk = QK_WO_BK;
+constexpr int kKSteps = kBk / kMmaK;                           // k-steps per stage
+constexpr int kNBlock = QK_WO_N_BLOCK;                         // columns per warp
+constexpr int kNTiles = kNBlock / kMmaN;                       // n8-tiles per warp
+constexpr int kAChunksPerRow = kBk * 2 / QK_CHUNK_BYTES;       // 16-byte chunks per A row
+constexpr int kHalvesPerChunk = QK_CHUNK_BYTES / 2;            // f16 per chunk
+constexpr int kGroupSlots = QK_WO_MAX_GROUPS_PER_STAGE;        // scale rows per stage
+constexpr int kNibblesPerWord = 8;
+/* 1024 + 8: the implicit zero point of symmetric 4-bit weights, as the biased f16. */
+constexpr uint32_t kSymZeroInt4 = 0x64086408u;
+/* -(64 + 8): the implicit zero point in the form the odd nibbles' fma adds. */
+constexpr uint32_t kSymZeroInt4X16 = 0xD480D480u;
+/* 1024 + 128: the bias of the stored 8-bit codes (u = q + 128), as the biased f16. */
+constexpr uint32_t kSymZeroInt8 = 0x64806480u;
+/* f16x2 (960, 960): 960 - (1024 + z) = -(64 + z). */
+constexpr uint32_t kF16x2_960 = 0x63806380u;
+/* f16x2 (1/16, 1/16): undoes the odd nibbles' factor 16 exactly. */
+constexpr uint32_t kF16x2_one_sixteenth = 0x2C002C00u;
+
+/* A block's tile (BM rows of C x BN columns, WARPS_M x WARPS_N warps) and its shared
+ * memory: STAGES stages of [A | W | scale slots | zero slots], each stage starting on a
+ * STAGE_ALIGN-byte boundary (wgmma's 128-byte-swizzled operands need 1024). */
+template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int STAGE_ALIGN = QK_CHUNK_BYTES>
+struct Tile {
+    static_assert(BITS == 4 || BITS == 8, "4- or 8-bit weights");
+    static_assert(BN == WARPS_N * kNBlock, "every warp owns one 64-column weight strip");
+    static constexpr int kThreads = WARPS_M * WARPS_N * kWarpThreads;
+    static constexpr int kBm = BM;
+    static constexpr int kStages = STAGES;
+    static constexpr int kWarpM = BM / WARPS_M;                    // rows of C per warp
+    static constexpr int kMTiles = kWarpM / kMmaM;                 // m16 tiles per warp
+    static constexpr int kChunksPerLane = BITS / 4;                // 16-byte loads per lane per k-step
+    static constexpr int kUnitBytes = kWarpThreads * QK_CHUNK_BYTES * kChunksPerLane;  // 64 x 16 weights
+    static constexpr int kABytes = BM * kAChunksPerRow * QK_CHUNK_BYTES;
+    static constexpr int kWBytes = (BN / kNBlock) * kKSteps * kUnitBytes;
+    static constexpr int kScaleSlotBytes = BN * 2;                 // BN f16
+    static constexpr int kZeroSlotBytes = BN / 2;                  // BN nibbles
+    static constexpr int kWOffset = kABytes;
+    static constexpr int kScaleOffset = kWOffset + kWBytes;
+    static constexpr int kZeroOffset = kScaleOffset + kGroupSlots * kScaleSlotBytes;
+    static constexpr int kStageBytes =
+        (kZeroOffset + kGroupSlots * kZeroSlotBytes + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
+    static constexpr int kSmemBytes = STAGES * kStageBytes;
+    static constexpr int kCStride = BN + QK_C_ROW_PAD_HALVES;     // halves per staged C row
+    static_assert(kWarpM % kMmaM == 0, "warp tile must hold whole m16 tiles");
+    static_assert(kZeroSlotBytes % QK_CHUNK_BYTES == 0, "zero slots are copied in 16-byte chunks");
+    static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
+};
+
+/* A K position's quantization group, without a division: every group size is a power
+ * of two (32, 64, 128) except per-channel, where group_size = K and only k = 0 starts a
+ * group. For a size that is not a power of two, shift = 31 and mask = ~0 give
+ * k >> shift = 0 and (k & mask) == 0 iff k == 0, for every k < 2^31 (the host bounds K).
+ * Built once per block: a runtime remainder costs ~20 instructions, and the scales'
+ * group is looked up every stage. */
+struct Groups {
+    uint32_t shift;  // log2(group_size), or 31
+    uint32_t mask;   // group_size - 1, or ~0
+    bool of_32;      // two groups per 64-wide stage
+
+    __device__ __forceinline__ explicit Groups(uint32_t group_size) {
+        const bool pow2 = (group_size & (group_size - 1)) == 0;
+        shift = pow2 ? __ffs(static_cast<int>(group_size)) - 1 : 31;
+        mask = pow2 ? group_size - 1 : ~0u;
+        of_32 = group_size == QK_WO_MIN_GROUP;
+    }
+    __device__ __forceinline__ uint32_t of(uint32_t k) const { return k >> shift; }
+    /* The scales must be (re)loaded at a split's first k-step and at group boundaries. */
+    __device__ __forceinline__ bool starts(uint32_t k, bool first_step) const { return first_step || (k & mask) == 0; }
+    /* The scale slot of a stage that k-step `ks` reads: with groups of 32 a 64-wide stage
+     * holds two group rows, otherwise one. */
+    __device__ __forceinline__ int slot(int ks) const { return of_32 ? ks * kMmaK / QK_WO_MIN_GROUP : 0; }
+};
+
+/* One thread's share of a stage's weight copies: the kKSteps units of each of the
+ * block's BN / 64 strips, contiguous per strip in the packed layout. Thread t copies
+ * chunk t + p * kThreads (p = 0 .. kPasses - 1) of the stage's strips, a fixed trip
+ * count; the per-thread part of every address is computed once, so a stage's copy costs
+ * a 64-bit add, the K and N bound tests and the cp.async itself. A pass covers part of
+ * one strip (kThreads <= chunks per strip stage) or whole strips (kThreads a multiple). */
+template <class T>
+struct WeightStreamCopy {
+    static constexpr int kChunks = T::kWBytes / QK_CHUNK_BYTES;
+    static constexpr int kPasses = kChunks / T::kThreads;
+    static constexpr int kChunksPerUnit = T::kUnitBytes / QK_CHUNK_BYTES;
+    static constexpr int kChunksPerStrip = kKSteps * kChunksPerUnit;  // of one stage
+    static constexpr int kStageStripBytes = kKSteps * T::kUnitBytes;  // one stage of one strip
+    static_assert(kChunks % T::kThreads == 0, "every thread copies the same number of chunks");
+    static_assert((kChunksPerStrip % T::kThreads == 0 || T::kThreads % kChunksPerStrip == 0) &&
+                      T::kThreads % kChunksPerUnit == 0,
+                  "a pass covers whole units, of one strip or of whole strips");
+
+    const uint8_t* src;     // this thread's pass-0 chunk, at K tile 0
+    uint64_t strip_bytes;   // bytes of one 64-column strip (K/16 units)
+    uint32_t k_steps;       // K / 16
+    uint32_t unit;          // k-step within a stage of this thread's pass-0 chunk
+    uint32_t strips_in;     // bit p: this thread's pass-p strip lies inside N
+
+    __device__ __forceinline__ WeightStreamCopy(const QkGemmWeightOnlyArgs& args, uint32_t n0) {
+        const uint8_t* w = reinterpret_cast<const uint8_t*>(args.w);  // units [N/64][K/16]
+        k_steps = args.k / kMmaK;
+        strip_bytes = static_cast<uint64_t>(k_steps) * T::kUnitBytes;
+        // A block with more threads than a strip stage has chunks starts its threads on
+        // different strips; otherwise all on the first (known at compile time).
+        constexpr bool kThreadsSpanStrips = T::kThreads > kChunksPerStrip;
+        const uint32_t strip0 = n0 / kNBlock + (kThreadsSpanStrips ? threadIdx.x / kChunksPerStrip : 0);
+        const uint32_t chunk0 = kThreadsSpanStrips ? threadIdx.x % kChunksPerStrip : threadIdx.x;
+        src = w + strip0 * strip_bytes + chunk0 * QK_CHUNK_BYTES;
+        unit = chunk0 / kChunksPerUnit;
+        strips_in = 0;
+#pragma unroll
+        for (int p = 0; p < kPasses; ++p) {
+            strips_in |= static_cast<uint32_t>(strip0 + strip_of(p) < args.n / kNBlock) << p;
+        }
+    }
+
+    /* Strips and chunks (within the strip's stage) pass p adds to pass 0's. */
+    static constexpr int strip_of(int p) { return p * T::kThreads / kChunksPerStrip; }
+    static constexpr int chunk_of(int p) { return p * T::kThreads % kChunksPerStrip; }
+
+    /* Issues the copies of K tile `kt` into the stage's weight area at shared `dst`. */
+    __device__ __forceinline__ void issue(uint32_t dst, uint32_t kt) const {
+        const uint8_t* stage_src = src + static_cast<uint64_t>(kt) * kStageStripBytes;
+#pragma unroll
+        for (int p = 0; p < kPasses; ++p) {
+            const uint32_t step = kt * kKSteps + unit + chunk_of(p) / kChunksPerUnit;
+            const bool in = step < k_steps && ((strips_in >> p) & 1u);
+            const uint8_t* from = stage_src + strip_of(p) * strip_bytes + chunk_of(p) * QK_CHUNK_BYTES;
+            qk_cp_async_16(dst + (p * T::kThreads + threadIdx.x) * QK_CHUNK_BYTES, from, in ? QK_CHUNK_BYTES : 0);
+        }
+    }
+};
+
+/* Issues the cp.async copies of K-tile `kt` (A, W, and the scale/zero rows of groups
+ * starting in it) into one stage. */
+template <class T>
+__device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
+                                           const QkTileCopy<T::kBm, T::kThreads>& a_copy,
+                                           const WeightStreamCopy<T>& w_copy, uint32_t stage_addr, uint32_t n0,
+                                           uint32_t kt, bool first_tile) {
+    const uint32_t k0 = kt * kBk;
+    a_copy.issue(stage_addr, kt);
+    w_copy.issue(stage_addr + T::kWOffset, kt);
+    // Scale (and zero) rows of the groups that start in this tile (or are current at a
+    // split's first tile). Block-uniform conditions.
+    const __half* scales = reinterpret_cast<const __half*>(args.scales);  // [K/g, N]
+    const uint32_t* zeros = reinterpret_cast<const uint32_t*>(args.zeros);  // [K/g, N/8]
+#pragma unroll
+    for (int slot = 0; slot < kGroupSlots; ++slot) {
+        const uint32_t gk = k0 + slot * QK_WO_MIN_GROUP;
+        // Groups of 32: both slots, every stage; a slot past K is zero-filled, so the
+        // k-steps there (which run on zeros, see compute_stage) read finite scales.
+        const bool needed = groups.of_32 || (slot == 0 && groups.starts(k0, first_tile));
+        if (!needed) {
+            continue;
+        }
+        const uint32_t group = groups.of(gk);
+        constexpr int kScaleChunks = T::kScaleSlotBytes / QK_CHUNK_BYTES;
+        static_assert(kScaleChunks <= T::kThreads, "one scale chunk per thread at most");
+        if (threadIdx.x < kScaleChunks) {
+            const int i = threadIdx.x;
+            const uint32_t gn = n0 + i * kHalvesPerChunk;
+            const bool valid = gn < args.n && gk < args.k;
+            const __half* src = scales + static_cast<uint64_t>(group) * args.n + gn;
+            qk_cp_async_16(stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes + i * QK_CHUNK_BYTES, src,
+                           valid ? QK_CHUNK_BYTES : 0);
+        }
+        if (zeros != nullptr) {
+            constexpr int kZeroChunks = T::kZeroSlotBytes / QK_CHUNK_BYTES;
+            constexpr int kColsPerZeroChunk = QK_CHUNK_BYTES * 2;  // nibbles
+            static_assert(kZeroChunks <= T::kThreads, "one zero chunk per thread at most");
+            if (threadIdx.x < kZeroChunks) {
+                const int i = threadIdx.x;
+                const uint32_t gn = n0 + i * kColsPerZeroChunk;
+                const bool valid = gn < args.n && gk < args.k;
+                const uint32_t* src = zeros + (static_cast<uint64_t>(group) * args.n + gn) / kNibblesPerWord;
+                qk_cp_async_16(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes + i * QK_CHUNK_BYTES, src,
+                               valid ? QK_CHUNK_BYTES : 0);
+            }
+        }
+    }
+}
+
+/* The weight-only main loop of a block: the A and W copy plans and the cp.async pipeline
+ * (qk_pipeline_main_loop, READERS as there) over the block's K tiles, loading each stage
+ * with load_stage; `compute(stage_addr, kt, first_tile)` consumes a stage. */
+template <class T, class READERS = QkWarpReaders, class Compute>
+__device__ __forceinline__ void weight_only_main_loop(const QkGemmWeightOnlyArgs& args, const QkGemmBlock& blk,
+                                                      const Groups& groups, uint32_t smem_base, Compute&& compute) {
+    const QkTileCopy<T::kBm, T::kThreads> a_copy(reinterpret_cast<const void*>(args.a), blk.m0, args.m, args.k * 2);
+    const WeightStreamCopy<T> w_copy(args, blk.n0);
+    qk_pipeline_main_loop<T::kStages, READERS>(
+        blk.num_kt,
+        [&](int stage, int i) {
+            load_stage<T>(args, groups, a_copy, w_copy, smem_base + stage * T::kStageBytes, blk.n0, blk.kt_begin + i,
+                          i == 0);
+        },
+        [&](int stage, int i) { compute(smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0); });
+}
+
+/* The lane's dequantization constants of the current group, one half2 per n8-tile with
+ * both halves equal (the two K elements of a b register share a group). TILES is the
+ * n8-tiles of a strip one warp dequantizes: all 8 (mma.sync kernels: a warp per
+ * 64-column strip) or the 4 of one 32-column half (the wgmma kernel: two warps per
+ * strip, each dequantizing its half of every lane's chunk). */
+template <int TILES>
+struct GroupConsts {
+    static_assert(TILES == kNTiles || TILES == kNTiles / 2, "a whole strip or one half");
+    uint32_t scale[TILES];     // (s, s)
+    uint32_t zero[TILES];      // (1024 + z): subtracted from an even nibble's 1024 + q
+    uint32_t zero_x16[TILES];  // -(64 + z): added to an odd nibble's (1024 + 16 q) / 16
+};
+
+/* Loads the lane's scales and zero points (one per n8-tile) of a group slot, for the
+ * TILES n8-tiles starting at tile TILES * half of strip `strip`. */
+template <class T, int BITS, int TILES>
+__device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stage_addr, int slot, int strip, int half,
+                                           int g, bool asymmetric) {
+    // Position 8g + nt of a 64-column block holds column 8nt + g: the lane's scales are
+    // 16 contiguous bytes, a half's 8 of them.
+    const uint32_t scale_addr =
+        stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes + (strip * kNBlock + g * kNTiles + half * TILES) * 2;
+    uint32_t pairs[TILES / 2];
+    if constexpr (TILES == kNTiles) {
+        const uint4 s = qk_lds_v4(scale_addr);
+        pairs[0] = s.x, pairs[1] = s.y, pairs[2] = s.z, pairs[3] = s.w;
+    } else {
+        const uint2 s = qk_lds_v2(scale_addr);
+        pairs[0] = s.x, pairs[1] = s.y;
+    }
+#pragma unroll
+    for (int j = 0; j < TILES / 2; ++j) {
+        gc.scale[2 * j] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_LOW_HALF);
+        gc.scale[2 * j + 1] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_HIGH_HALF);
+    }
+    if (BITS == 4 && asymmetric) {
+        // Word 8 * strip + g holds tile nt's zero point in nibble nt (a half's tiles from
+        // nibble 4 * half); the nibble trick on (word >> 4j) yields
+        // half2(1024 + z_j, 1024 + z_{j+4}).
+        const uint32_t word = qk_lds_u32(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes +
+                                         (strip * kNTiles + g) * sizeof(uint32_t)) >>
+                              (4 * TILES * half);
+#pragma unroll
+        for (int j = 0; j < TILES / 2; ++j) {
+            if constexpr (TILES == kNTiles) {
+                const uint32_t z = qk_nibbles_to_f16x2_biased(word >> (4 * j));
+                gc.zero[j] = qk_prmt(z, z, QK_PRMT_DUP_LOW_HALF);
+                gc.zero[j + TILES / 2] = qk_prmt(z, z, QK_PRMT_DUP_HIGH_HALF);
+            } else {
+                // Only the low nibbles are this half's: one tile per nibble-trick result.
+                const uint32_t z0 = qk_nibbles_to_f16x2_biased(word >> (8 * j));
+                const uint32_t z1 = qk_nibbles_to_f16x2_biased(word >> (8 * j + 4));
+                gc.zero[2 * j] = qk_prmt(z0, z0, QK_PRMT_DUP_LOW_HALF);
+                gc.zero[2 * j + 1] = qk_prmt(z1, z1, QK_PRMT_DUP_LOW_HALF);
+            }
+        }
+#pragma unroll
+        for (int nt = 0; nt < TILES; ++nt) {
+            // 960 - (1024 + z) = -(64 + z), exact (integers below 2048).
+            gc.zero_x16[nt] = qk_half2_bits(__hsub2(qk_as_half2(kF16x2_960), qk_as_half2(gc.zero[nt])));
+        }
+    } else {
+#pragma unroll
+        for (int nt = 0; nt < TILES; ++nt) {
+            gc.zero[nt] = BITS == 4 ? kSymZeroInt4 : kSymZeroInt8;
+            gc.zero_x16[nt] = kSymZeroInt4X16;
+        }
+    }
+}
+
+/* (biased - zero) * scale in f16x2: the subtraction is exact, the product rounds once. */
+__device__ __forceinline__ uint32_t dequant_pair(uint32_t biased, uint32_t zero, uint32_t scale) {
+    return qk_half2_bits(__hmul2_rn(__hsub2(qk_as_half2(biased), qk_as_half2(zero)), qk_as_half2(scale)));
+}
+
+/* ((1024 + 16 q) / 16 - (64 + z)) * scale in f16x2: 1024 + 16 q times 1/16 is exactly
+ * 64 + q (a power of two), so the fma's one rounding acts on the integer q - z and is
+ * exact; the product rounds once: the same bits as dequant_pair. */
+__device__ __forceinline__ uint32_t dequant_pair_x16(uint32_t biased_x16, uint32_t zero_x16, uint32_t scale) {
+    const __half2 q_minus_z =
+        __hfma2(qk_as_half2(biased_x16), qk_as_half2(kF16x2_one_sixteenth), qk_as_half2(zero_x16));
+    return qk_half2_bits(__hmul2_rn(q_minus_z, qk_as_half2(scale)));
+}
+
+/* The lane's B registers of one k-step: b[nt][0..1] for the TILES n8-tiles starting at
+ * tile TILES * half of the unit at `unit_addr`. */
+template <class T, int BITS, int TILES>
+__device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t unit_addr, int lane, int half,
+                                             const GroupConsts<TILES>& gc) {
+    if constexpr (BITS == 4) {
+        // Word j of the lane's chunk holds tiles 2j and 2j + 1: a half is 2 of the 4 words.
+        constexpr int kWords = TILES / 2;
+        // The whole 16 bytes are loaded even for a half: consecutive lanes' 8-byte halves
+        // lie 16 bytes apart, a 2-way bank conflict for ld.shared.v2, while ld.shared.v4
+        // at lane * 16 is conflict-free and moves the same 4 wavefronts per warp.
+        const uint4 v = qk_lds_v4(unit_addr + lane * QK_CHUNK_BYTES);
+        uint32_t words[kWords];
+        if constexpr (kWords == 4) {
+            words[0] = v.x, words[1] = v.y, words[2] = v.z, words[3] = v.w;
+        } else {
+            words[0] = half ? v.z : v.x;
+            words[1] = half ? v.w : v.y;
+        }
+#pragma unroll
+        for (int j = 0; j < kWords; ++j) {
+            // Nibbles p = 0..3 (and p + 4 in the high half) are b0, b1 of tile 2j, then
+            // b0, b1 of tile 2j + 1: p = 0, 1 from the word, p = 2, 3 from word >> 8.
+#pragma unroll
+            for (int odd = 0; odd < 2; ++odd) {
+                const int nt = 2 * j + odd;
+                const uint32_t w = words[j] >> (8 * odd);
+                b[nt][0] = dequant_pair(qk_nibbles_to_f16x2_biased(w), gc.zero[nt], gc.scale[nt]);
+                b[nt][1] = dequant_pair_x16(qk_high_nibbles_to_f16x2_biased16(w), gc.zero_x16[nt], gc.scale[nt]);
+            }
+        }
+    } else {
+        // Chunk c of the lane holds tiles 4c .. 4c + 3: a half is one of the 2 chunks.
+        constexpr int kChunks = TILES / 4;
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+            const int chunk = c + half * kChunks;
+            const uint4 v = qk_lds_v4(unit_addr + (chunk * kWarpThreads + lane) * QK_CHUNK_BYTES);
+            const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int nt = 4 * c + j;
+                b[nt][0] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_01_F16), gc.zero[nt],
+                                        gc.scale[nt]);
+                b[nt][1] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_23_F16), gc.zero[nt],
+                                        gc.scale[nt]);
+            }
+        }
+    }
+}
+
+}  // namespace qk_wo
+
+#endif /* QK_WEIGHT_ONLY_CUH */
