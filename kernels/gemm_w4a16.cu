@@ -66,8 +66,8 @@
  *     medium   64 x 256   1 x 4  64 x 64    4 / 3           M <= 64
  *     large   128 x 128   2 x 2  64 x 64    4 / 3           M > 64 (compute-bound)
  *
- * On Hopper (compute capability 9.0) large M goes to gemm_w4a16_sm90a.cu instead once
- * its 64 x 512 tiles fill the SMs: the same stages, copies and dequantization
+ * On Hopper (compute capability 9.0) M > 64 goes to gemm_w4a16_sm90a.cu instead (128 x 256
+ * tiles, split-K as here): the same stages, copies and dequantization
  * (qk_weight_only.cuh), fed to wgmma.
  * At small M the GEMM is a weight stream: with a single M tile every weight byte is
  * loaded by exactly one block, and the host splits K (grid z) until tiles x splits

@@ -37,7 +37,7 @@
  *
  *     block:  BM = 128 rows of C x BN = 256 columns (4 strips), 8 warps = 2 warpgroups;
  *             warp w: strip w / 2, half w % 2 (warpgroup 0 = strips 0-1)
- *     warp:   32 columns; acc[2 slices][64 f32] = 32 columns x 128 rows
+ *     warp:   32 columns; acc[2 slices][16][4] f32 = 32 columns x 128 rows
  *     k-step: ld.shared + dequant (qk_weight_only.cuh) -> 8 b registers
  *             wgmma.fence; 2 x wgmma.m64n128k16 (A = regs, B = desc + 32 B per k-step)
  *             commit; wait until at most this k-step's group is pending
@@ -58,8 +58,9 @@
  *   every thread executes fence.proxy.async.shared::cta after its copies landed and
  *   before the barrier that publishes them.
  *
- * Partitioning: one split (no split-K: the host picks this configuration only when
- * the M x N tiles fill the SMs); grid (ceil(N / 256), ceil(M / 128)). Out-of-range rows
+ * Partitioning: grid (ceil(N / 256), ceil(M / 128), K splits); the host splits K when
+ * the tiles alone leave SMs idle, and the last split of a tile sums the f32 partials in
+ * split order (qk_split_k_reduce, as in gemm_w4a16.cu). Out-of-range rows
  * of A, strips of W and K past the end are zero-filled by cp.async as in gemm_w4a16.cu,
  * so they add exact zeros.
  *
@@ -87,8 +88,9 @@ constexpr int kHalfTiles = kNTiles / kWarpsPerStrip;
 constexpr int kSliceCols = QK_MMA_M;
 /* Slices of a warp's half strip: wgmma instructions per k-step. */
 constexpr int kSlices = kNBlock / kWarpsPerStrip / kSliceCols;
-/* f32 accumulators per thread of one wgmma.m64n128k16: 64 x 128 over 128 threads. */
-constexpr int kAccPerSlice = QK_WO_WGMMA_BM / 2;
+/* 8-row groups of C (wgmma's 8-column blocks of D) of one wgmma.m64n128k16: each
+ * thread holds 4 f32 of each, 64 per slice (64 x 128 over 128 threads). */
+constexpr int kRowGroups = QK_WO_WGMMA_BM / QK_MMA_N;
 static_assert(QK_WO_WGMMA_BM == 128, "qk_wgmma_m64n128k16_f32_f16 is the wgmma shape wrapped");
 static_assert(QK_WO_WGMMA_WARPS_M == kWarpsPerStrip, "WARPS_M counts the warps sharing a strip");
 
@@ -101,7 +103,7 @@ using WgmmaTile = Tile<BITS, QK_WO_WGMMA_BM, QK_WO_WGMMA_WARPS_N * kNBlock, QK_W
 /* acc[i] += W(slice i of this warp's half strip) x A_tileᵀ over the 64 K of one stage. */
 template <class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
-                                              float (&acc)[kSlices][kAccPerSlice], GroupConsts<kHalfTiles>& gc,
+                                              float (&acc)[kSlices][kRowGroups][4], GroupConsts<kHalfTiles>& gc,
                                               uint32_t stage_addr, uint32_t kt, bool first_tile, int strip, int half,
                                               int lane) {
     const bool stage_starts_group = groups.starts(kt * kBk, first_tile);
@@ -131,14 +133,14 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     using T = WgmmaTile<BITS, STAGES>;
     constexpr int BM = QK_WO_WGMMA_BM;
     constexpr int BN = QK_WO_WGMMA_WARPS_N * kNBlock;
-    extern __shared__ __align__(QK_WO_WGMMA_STAGE_ALIGN) uint8_t smem[];
-    if (gridDim.z != 1) {
-        __trap();  // no split-K reduction here: the host never splits this configuration
-    }
+    // 16-byte alignment is all the declaration asks (a larger one pads the static shared
+    // memory before it); the stages' 1024-byte alignment is applied at run time below.
+    extern __shared__ __align__(QK_CHUNK_BYTES) uint8_t smem[];
     const QkGemmBlock blk = qk_gemm_block<BM, BN, QK_WO_WGMMA_WARPS_N, kBk>(args.k, args.k_tiles_per_split);
     // The host never launches an empty K range. Telling the compiler so removes the
-    // path that skips the main loop, on which ptxas would see the accumulators' zeroing
-    // inside an open wgmma pipeline and serialize every wgmma (ptxas advisory C7515).
+    // path that skips the main loop, on which the accumulators' zeroing can sit inside
+    // an open wgmma pipeline in ptxas's view (an earlier version of this kernel drew
+    // advisory C7515 from it: every wgmma serialized; build.rs fails on such advisories).
     __builtin_assume(blk.num_kt > 0);
     const int warp = threadIdx.x / kWarpThreads;
     const int strip = warp / kWarpsPerStrip;
@@ -148,20 +150,23 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     const uint32_t raw_base = qk_smem_addr(smem);
     const uint32_t smem_base = (raw_base + QK_WO_WGMMA_STAGE_ALIGN - 1) & ~(QK_WO_WGMMA_STAGE_ALIGN - 1u);
 
-    float acc[kSlices][kAccPerSlice];
-#pragma unroll
-    for (int i = 0; i < kSlices; ++i) {
-#pragma unroll
-        for (int r = 0; r < kAccPerSlice; ++r) {
-            acc[i][r] = 0.0f;
-        }
-    }
+    float acc[kSlices][kRowGroups][4];
+    qk_zero_acc(acc);
     GroupConsts<kHalfTiles> gc;
     const Groups groups(args.group_size);
     weight_only_main_loop<T, QkWgmmaReaders>(
         args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
             compute_stage<T, BITS>(args, groups, acc, gc, stage_addr, kt, first_tile, strip, half, blk.lane);
         });
+
+    // Split-K fix-up (qk_gemm.cuh): the workspace is laid out by accumulator fragment,
+    // whatever its geometry, so the wgmma fragments go through as kSlices x kRowGroups
+    // fragments of 4. Its row test (row0 + 16 * first index < m) is for mma.sync tiles;
+    // a wgmma fragment's rows are spread over the tile, so m = UINT32_MAX keeps them all.
+    if (gridDim.z > 1 && !qk_split_k_reduce<float, kSlices, kRowGroups, T::kThreads>(
+                             acc, args.workspace, args.tile_counters, 0, UINT32_MAX)) {
+        return;
+    }
 
     // Epilogue 1: bias in f32, one rounding to f16, staged transposed in shared memory.
     const __half* bias = reinterpret_cast<const __half*>(args.bias);               // [N] or null
@@ -176,11 +181,11 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
             const uint32_t gn = blk.n0 + col;
             const float bias_n = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
 #pragma unroll
-            for (int j = 0; j < kAccPerSlice / 4; ++j) {
+            for (int j = 0; j < kRowGroups; ++j) {
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
                     const uint32_t row = j * QK_MMA_N + 2 * t + e;
-                    c_tile[row * T::kCStride + col] = __float2half_rn(__fadd_rn(acc[i][4 * j + 2 * h + e], bias_n));
+                    c_tile[row * T::kCStride + col] = __float2half_rn(__fadd_rn(acc[i][j][2 * h + e], bias_n));
                 }
             }
         }

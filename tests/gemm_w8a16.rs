@@ -9,14 +9,14 @@ mod weight_only_common;
 use common::{assert_c_within, devices, ran, rng};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
-use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan, WeightOnlyConfig};
+use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan};
 use qkernels::reference::gemm_weight_only_reference;
 use qkernels::{Device, QkError};
 use rand::rngs::StdRng;
 use rand::Rng;
 use weight_only_common::{
-    check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, f32_acc_tolerance,
-    random_a, runs_wgmma, WGMMA_M_SWEEP,
+    check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs, f32_acc_tolerance,
+    random_a, LARGE_M_SWEEP,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -45,17 +45,14 @@ fn gemm_w8a16_every_m_and_group() {
 }
 
 #[test]
-fn gemm_w8a16_large_wgmma_every_group() {
-    let test = "gemm_w8a16_wgmma_groups";
+fn gemm_w8a16_large_configs_every_group() {
+    let test = "gemm_w8a16_large_groups";
     let mut rng = rng(test);
     for device in devices(test) {
-        if !runs_wgmma(test, &device) {
-            continue;
-        }
-        // N = 576: one full 512-column tile and a partial one; K with partial stages.
+        // N = 576: two full 256-column tiles and a partial one; K with partial stages.
         for (group, k) in [(32usize, 96usize), (128, 256), (208, 208)] {
             let weights = random_int8(&mut rng, 576, k, group);
-            check_config_at(test, &device, &mut rng, &weights, WeightOnlyConfig::LargeWgmma, &WGMMA_M_SWEEP[..2]);
+            check_large_configs(test, test, &device, &mut rng, &weights, &LARGE_M_SWEEP[..2]);
         }
         ran(test, &device);
     }

@@ -240,9 +240,9 @@ typedef struct QkGemmW8A8Args {
 #define QK_WO_SMALL_STAGES_W8 4
 #define QK_WO_MEDIUM_STAGES_W8 3
 #define QK_WO_LARGE_STAGES_W8 3
-/* large_wgmma (gemm_w4a16_sm90a.cu, sm_90a only): M large enough to fill the SMs with
- * 128-row tiles. wgmma.m64n128k16 with the dequantized weights as its A operand (from
- * registers) and a 128-row tile of the activations as B (shared memory): 8 warps =
+/* large_wgmma (gemm_w4a16_sm90a.cu, sm_90a only): M > 64 on Hopper, split-K as the
+ * others when the tiles are few. wgmma.m64n128k16 with the dequantized weights as its
+ * A operand (from registers) and a 128-row tile of the activations as B (shared memory): 8 warps =
  * 2 warpgroups, two warps per 64-column strip (WARPS_M = 2: each dequantizes one half),
  * so BN = 4 * 64 = 256 and 128 f32 accumulators per thread. Stages start on 1024-byte
  * boundaries (QK_WO_WGMMA_STAGE_ALIGN: the 128-byte swizzle's pattern repeats every

@@ -58,9 +58,9 @@ pub enum WeightOnlyConfig {
     Medium,
     /// M > 64, compute-bound: 128 x 128 tiles, 2 x 2 warps of 64 x 64.
     Large,
-    /// Large M on Hopper (compute capability 9.0 only, `kernels/gemm_w4a16_sm90a.cu`):
-    /// 64 x 512 tiles, 2 warpgroups issuing `wgmma.m64n64k16` with the dequantized
-    /// weights as the register operand. Never splits K.
+    /// M > 64 on Hopper (compute capability 9.0 only, `kernels/gemm_w4a16_sm90a.cu`):
+    /// 128 x 256 tiles, 2 warpgroups issuing `wgmma.m64n128k16` with the dequantized
+    /// weights as the register operand, two warps per 64-column strip.
     LargeWgmma,
 }
 
@@ -105,22 +105,16 @@ impl WeightOnlyConfig {
         }
     }
 
-    /// The configuration [`GemmWeightOnlyPlan::new`] picks for `m` rows of A and
-    /// weights of `n` columns on `device`: [`WeightOnlyConfig::LargeWgmma`] on compute
-    /// capability 9.0 when M > 64 and its 64 x 512 tiles give every SM a block (it does
-    /// not split K, so fewer tiles would leave SMs idle), otherwise [`for_m`](Self::for_m).
-    pub fn choose(device: &Device, m: usize, n: usize) -> WeightOnlyConfig {
-        let props = device.properties();
-        let portable = WeightOnlyConfig::for_m(m);
-        if props.compute_capability != HOPPER_COMPUTE_CAPABILITY || portable != WeightOnlyConfig::Large {
-            return portable;
-        }
-        let wgmma = WeightOnlyConfig::LargeWgmma.shape(WeightBits::Int4);
-        let tiles = m.div_ceil(wgmma.block_m as usize) * n.div_ceil(wgmma.block_n as usize);
-        if tiles >= props.sm_count as usize {
-            WeightOnlyConfig::LargeWgmma
-        } else {
-            portable
+    /// The configuration [`GemmWeightOnlyPlan::new`] picks for `m` rows of A on `device`:
+    /// on compute capability 9.0, [`WeightOnlyConfig::LargeWgmma`] where
+    /// [`for_m`](Self::for_m) would pick the mma.sync `Large` (M > 64; both tile 128 rows
+    /// of A, both split K when the tiles leave SMs idle), otherwise `for_m(m)`.
+    pub fn choose(device: &Device, m: usize) -> WeightOnlyConfig {
+        match WeightOnlyConfig::for_m(m) {
+            WeightOnlyConfig::Large if device.properties().compute_capability == HOPPER_COMPUTE_CAPABILITY => {
+                WeightOnlyConfig::LargeWgmma
+            }
+            portable => portable,
         }
     }
 
@@ -261,16 +255,15 @@ pub struct GemmWeightOnlyPlan {
 
 impl GemmWeightOnlyPlan {
     /// Plans `C[M,N] = A[M,K] · dequant(W)ᵀ` for `weights`, choosing the configuration from
-    /// (M, N, compute capability, SM count) ([`WeightOnlyConfig::choose`]) and the split-K
-    /// factor from (N, K, SM count).
+    /// M and the compute capability ([`WeightOnlyConfig::choose`]) and the split-K factor
+    /// from (N, K, SM count).
     pub fn new(device: &Device, weights: &DevicePackedWeights, m: usize) -> Result<GemmWeightOnlyPlan> {
-        let config = WeightOnlyConfig::choose(device, m, weights.shape.n());
+        let config = WeightOnlyConfig::choose(device, m);
         GemmWeightOnlyPlan::with_config(device, weights, m, config, None)
     }
 
     /// Plans with an explicit configuration and optionally an explicit number of K splits
-    /// (clamped to the number of 64-deep K tiles, and to 1 for
-    /// [`WeightOnlyConfig::LargeWgmma`], which has no split-K fix-up). `LargeWgmma` needs
+    /// (clamped to the number of 64-deep K tiles). [`WeightOnlyConfig::LargeWgmma`] needs
     /// compute capability 9.0 (the simulator models an H100).
     pub fn with_config(
         device: &Device,
@@ -283,21 +276,13 @@ impl GemmWeightOnlyPlan {
         if m == 0 {
             return Err(QkError::invalid("m", "M = 0: must be >= 1"));
         }
-        let splits = if config == WeightOnlyConfig::LargeWgmma {
-            if device.properties().compute_capability != HOPPER_COMPUTE_CAPABILITY {
-                return Err(QkError::invalid(
-                    "config",
-                    format!(
-                        "{config:?} runs on compute capability 9.0 (wgmma), this device is {}.{}",
-                        device.properties().compute_capability.0,
-                        device.properties().compute_capability.1
-                    ),
-                ));
-            }
-            Some(1)
-        } else {
-            splits
-        };
+        let cc = device.properties().compute_capability;
+        if config == WeightOnlyConfig::LargeWgmma && cc != HOPPER_COMPUTE_CAPABILITY {
+            return Err(QkError::invalid(
+                "config",
+                format!("{config:?} runs on compute capability 9.0 (wgmma), this device is {}.{}", cc.0, cc.1),
+            ));
+        }
         let tile = config.shape(shape.bits());
         let tiling = GemmTiling {
             m,

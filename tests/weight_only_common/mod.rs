@@ -92,9 +92,9 @@ pub fn check_every_m(label: &str, device: &Device, rng: &mut StdRng, weights: &W
     }
 }
 
-/// M of the wgmma configuration's sweeps: less than one 64-row tile, one partial tile
-/// past a full one, and several tiles with a partial last one.
-pub const WGMMA_M_SWEEP: [usize; 3] = [33, 100, 257];
+/// M of the large configurations' sweeps (128-row tiles): one partial tile, a partial
+/// tile past the 64-row boundary, and several tiles with a partial last one.
+pub const LARGE_M_SWEEP: [usize; 3] = [33, 100, 257];
 
 /// Whether `device` runs [`WeightOnlyConfig::LargeWgmma`] (compute capability 9.0; the
 /// simulator models an H100); prints and records the skip otherwise.
@@ -111,7 +111,27 @@ pub fn runs_wgmma(test: &str, device: &Device) -> bool {
     false
 }
 
-/// Checks `weights` with `config` (one split) at every M of `ms`, each with a random bias.
+/// Checks `weights` with both large-M configurations (mma.sync `Large`, and
+/// `LargeWgmma` where the device runs it) at every M of `ms`, automatic split-K, each
+/// with a random bias: whichever a GPU gets, it is tested beyond M = 64 here.
+pub fn check_large_configs(
+    test: &str,
+    label: &str,
+    device: &Device,
+    rng: &mut StdRng,
+    weights: &WeightOnlyWeights,
+    ms: &[usize],
+) {
+    for config in [WeightOnlyConfig::Large, WeightOnlyConfig::LargeWgmma] {
+        if config == WeightOnlyConfig::LargeWgmma && !runs_wgmma(test, device) {
+            continue;
+        }
+        check_config_at(&format!("{label} {config:?}"), device, rng, weights, config, ms);
+    }
+}
+
+/// Checks `weights` with `config` at every M of `ms` (automatic split-K), each with a
+/// random bias.
 pub fn check_config_at(
     label: &str,
     device: &Device,
