@@ -202,7 +202,7 @@ fn run(cmd: &mut Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("failed to start nvcc for {what}: {e}; {SETUP_HINT}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        panic!("nvcc failed for {what}:\n{stderr}{}", String::from_utf8_lossy(&out.stdout));
+        panic!("nvcc failed for {what}:\n{cmd:?}\n{stderr}{}", String::from_utf8_lossy(&out.stdout));
     }
     stderr
 }

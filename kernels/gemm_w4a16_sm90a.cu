@@ -31,7 +31,7 @@
  * whole 64-column strip per warp, BM could be at most 64 (2 * BM f32 registers per
  * thread), and every weight would be dequantized once per 64 rows of A. Instead two
  * warps share each strip, each dequantizing one 32-column half of every lane's chunk
- * (4-bit: 2 of its 4 words, ld.shared.v2; 8-bit: 1 of its 2 chunks): 2 A fragments
+ * (4-bit: 2 of its 4 words; 8-bit: 1 of its 2 chunks): 2 A fragments
  * (16-column slices) per k-step, and BM = 128 rows for the same 128 accumulators, so
  * each weight is dequantized half as often per multiply-add.
  *
@@ -152,12 +152,15 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
 
     float acc[kSlices][kRowGroups][4];
     qk_zero_acc(acc);
+    qk_wgmma_fence_operands(acc);
     GroupConsts<kHalfTiles> gc;
     const Groups groups(args.group_size);
     weight_only_main_loop<T, QkWgmmaReaders>(
         args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
             compute_stage<T, BITS>(args, groups, acc, gc, stage_addr, kt, first_tile, strip, half, blk.lane);
         });
+
+    qk_wgmma_fence_operands(acc);  // the last wgmma retired (drain) before any read below
 
     // Split-K fix-up (qk_gemm.cuh): the workspace is laid out by accumulator fragment,
     // whatever its geometry, so the wgmma fragments go through as kSlices x kRowGroups

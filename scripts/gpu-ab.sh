@@ -36,17 +36,16 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in wanted:
         print(m["target"]["name"], m["executable"])' "${gpu_tests[@]}" |
         while read -r name exe; do cp "$exe" "$ab/tests/$name"; done
-    # Base: a worktree of BASE_REV built with this checkout's toolchain. Sharing the
-    # target directory reuses the compiled dependencies (the worktree's own crates live
-    # at another path, so cargo keeps them apart); its `qk` overwrites target/release/qk,
-    # which is why the new one was copied first, and is put back after.
+    # Base: a worktree of BASE_REV built with this checkout's toolchain, in a target
+    # directory of its own: cargo hashes workspace crates by their path relative to the
+    # workspace root, so a worktree's crates sharing target/ would overwrite this
+    # checkout's artifacts (ptxsim, the build script) and leave them looking fresh.
     local tree
     tree="$(mktemp -d)/base"
     git worktree add --detach "$tree" "$base_rev" >/dev/null
-    (cd "$tree" && NVCC="$root/.toolchain/cuda/nvidia/cu13/bin/nvcc" CARGO_TARGET_DIR="$root/target" \
+    (cd "$tree" && NVCC="$root/.toolchain/cuda/nvidia/cu13/bin/nvcc" CARGO_TARGET_DIR="$root/target/gpu-ab-base" \
         cargo build --release --bin qk)
-    cp "$root/target/release/qk" "$ab/base/qk"
-    cp "$ab/new/qk" "$root/target/release/qk" # cargo would not re-copy a fresh binary
+    cp "$root/target/gpu-ab-base/release/qk" "$ab/base/qk"
     git worktree remove --force "$tree"
     strip "$ab"/base/qk "$ab"/new/qk "$ab"/tests/*
     {

@@ -21,12 +21,11 @@ echo "== kernel test backends =="
 if [[ -f "$log" ]]; then
   sim=$(awk -F'\t' '$2=="sim" && $3=="ran"' "$log" | wc -l)
   gpu=$(awk -F'\t' '$2=="cuda" && $3=="ran"' "$log" | wc -l)
-  skipped=$(awk -F'\t' '$2=="cuda" && $3 ~ /^skipped/' "$log" | wc -l)
   echo "kernel tests run on the PTX simulator: $sim"
   echo "kernel tests run on a CUDA GPU:        $gpu"
-  if [[ "$skipped" -gt 0 ]]; then
-    echo "kernel tests on a CUDA GPU skipped:    $skipped (skipped: no CUDA device)"
-  fi
+  # One line per reason ("skipped: no CUDA device", or a kernel the GPU cannot run).
+  awk -F'\t' '$2=="cuda" && $3 ~ /^skipped/ { n[$3]++ }
+    END { for (r in n) printf "kernel tests on a CUDA GPU skipped:    %d (%s)\n", n[r], r }' "$log"
 else
   echo "no kernel test recorded a backend (filtered run?)"
 fi

@@ -27,8 +27,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use weight_only_common::{
-    check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_large_m_instruction_budget, LARGE_M_SWEEP,
+    check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
+    check_large_m_instruction_budget, large_configs, runs_wgmma, LARGE_M_SWEEP,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -135,6 +135,7 @@ fn gemm_w4a16_large_configs_every_group_scheme_and_act_order() {
     let test = "gemm_w4a16_large_groups";
     let mut rng = rng(test);
     for device in devices(test) {
+        let configs = large_configs(test, &device);
         // N = 576: two full 256-column tiles and one with 64 of its columns inside N
         // (its other strips zero-filled); K as in the group test (partial stages).
         for (group, k) in [(32usize, 160usize), (64, 192), (128, 384), (144, 144)] {
@@ -147,7 +148,7 @@ fn gemm_w4a16_large_configs_every_group_scheme_and_act_order() {
                     let label = format!("{test} asym={asymmetric} act_order={act_order}");
                     // The largest M once per group size: the simulator's cost grows with M.
                     let ms = if asymmetric && !act_order { &LARGE_M_SWEEP[..] } else { &LARGE_M_SWEEP[..2] };
-                    check_large_configs(test, &label, &device, &mut rng, &weights, ms);
+                    check_large_configs(&label, &device, &mut rng, &weights, &configs, ms);
                 }
             }
         }
@@ -174,8 +175,42 @@ fn gemm_w4a16_large_m_on_hopper_uses_wgmma_and_splits_k_when_tiles_are_few() {
     assert_eq!(plan.splits(), 1, "{}", plan.describe());
 }
 
+#[test]
+fn gemm_w4a16_large_wgmma_reuses_every_stage_and_splits_per_channel() {
+    // One split over K = 768 (12 tiles) cycles the 5 stages twice: stages are refilled
+    // two tiles behind their wgmma readers, which only a long split exercises. And
+    // per-channel scales with several splits (each split reloads the one scale row).
+    let test = "gemm_w4a16_wgmma_long_k";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        if !runs_wgmma(test, &device) {
+            continue;
+        }
+        for (group, asymmetric, splits) in [(32usize, true, Some(1)), (128, false, Some(1)), (768, true, Some(3))] {
+            let weights = random_int4(&mut rng, 320, 768, group, asymmetric, false);
+            let label = format!("{test} asym={asymmetric} splits={splits:?}");
+            check_config_at(&label, &device, &mut rng, &weights, WeightOnlyConfig::LargeWgmma, splits, &[100]);
+        }
+        ran(test, &device);
+    }
+}
+
+#[test]
+fn gemm_w4a16_plans_mma_sync_large_off_hopper() {
+    // The simulator is an H100; the choice for other GPUs is a function of the compute
+    // capability alone.
+    for cc in [(8, 0), (8, 6), (8, 9)] {
+        assert_eq!(WeightOnlyConfig::for_capability(cc, 65), WeightOnlyConfig::Large, "{cc:?}");
+        assert_eq!(WeightOnlyConfig::for_capability(cc, 4096), WeightOnlyConfig::Large, "{cc:?}");
+        assert!(!WeightOnlyConfig::LargeWgmma.runs_on(cc));
+    }
+    assert_eq!(WeightOnlyConfig::for_capability((9, 0), 65), WeightOnlyConfig::LargeWgmma);
+    assert_eq!(WeightOnlyConfig::for_capability((9, 0), 64), WeightOnlyConfig::Medium);
+    assert!(!WeightOnlyConfig::Large.runs_on((7, 5)));
+}
+
 /// Budget of the wgmma kernel at large M, warp instructions per 1024 multiply-adds
-/// (measured 1.264 with nvcc 13.0.88 at M = 256, N = 1024, K = 1024, g128: two warps per
+/// (measured 1.258 with nvcc 13.0.88 at M = 256, N = 1024, K = 1024, g128: two warps per
 /// strip halve the dequantization per multiply-add; 1.78 with one warp per strip and
 /// 64-row tiles; the mma.sync large configuration executes 2.37).
 const W4_WGMMA_INSTRUCTIONS_PER_KMAC: f64 = 1.4;

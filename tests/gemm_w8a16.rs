@@ -9,14 +9,14 @@ mod weight_only_common;
 use common::{assert_c_within, devices, ran, rng};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
-use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan};
+use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan, WeightOnlyConfig};
 use qkernels::reference::gemm_weight_only_reference;
 use qkernels::{Device, QkError};
 use rand::rngs::StdRng;
 use rand::Rng;
 use weight_only_common::{
-    check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs, f32_acc_tolerance,
-    random_a, LARGE_M_SWEEP,
+    check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
+    f32_acc_tolerance, large_configs, random_a, LARGE_M_SWEEP,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -49,10 +49,16 @@ fn gemm_w8a16_large_configs_every_group() {
     let test = "gemm_w8a16_large_groups";
     let mut rng = rng(test);
     for device in devices(test) {
+        let configs = large_configs(test, &device);
         // N = 576: two full 256-column tiles and a partial one; K with partial stages.
         for (group, k) in [(32usize, 96usize), (128, 256), (208, 208)] {
             let weights = random_int8(&mut rng, 576, k, group);
-            check_large_configs(test, test, &device, &mut rng, &weights, &LARGE_M_SWEEP[..2]);
+            check_large_configs(test, &device, &mut rng, &weights, &configs, &LARGE_M_SWEEP[..2]);
+        }
+        // One split over K = 768 (12 tiles) cycles the wgmma kernel's 5 stages twice.
+        if configs.contains(&WeightOnlyConfig::LargeWgmma) {
+            let weights = random_int8(&mut rng, 320, 768, 64);
+            check_config_at(test, &device, &mut rng, &weights, WeightOnlyConfig::LargeWgmma, Some(1), &[100]);
         }
         ran(test, &device);
     }

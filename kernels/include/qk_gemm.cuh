@@ -2,8 +2,9 @@
  * qk_gemm.cuh — the parts of a tensor-core GEMM that do not depend on its operand
  * types: a block's place in the (N tiles, M tiles, K splits) grid, accumulator
  * zeroing, the split-K fix-up of partial tiles, the staging of accumulator fragments
- * as f16 in shared memory and the 16-byte store of that C tile. Used by gemm_w8a8.cu (int32 partials) and gemm_w4a16.cu (f32); the
- * host side of the same grid is src/ops/split_k.rs.
+ * as f16 in shared memory and the 16-byte store of that C tile. Used by gemm_w8a8.cu
+ * (int32 partials), gemm_w4a16.cu and gemm_w4a16_sm90a.cu (f32); the host side of the
+ * same grid is src/ops/split_k.rs.
  */
 #ifndef QK_GEMM_CUH
 #define QK_GEMM_CUH

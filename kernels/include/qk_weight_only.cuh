@@ -48,12 +48,14 @@ constexpr uint32_t kF16x2_one_sixteenth = 0x2C002C00u;
 template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int STAGE_ALIGN = QK_CHUNK_BYTES>
 struct Tile {
     static_assert(BITS == 4 || BITS == 8, "4- or 8-bit weights");
-    static_assert(BN == WARPS_N * kNBlock, "every warp owns one 64-column weight strip");
+    static_assert(BN == WARPS_N * kNBlock, "each of the WARPS_N warp columns owns one 64-column weight strip");
     static constexpr int kThreads = WARPS_M * WARPS_N * kWarpThreads;
     static constexpr int kBm = BM;
     static constexpr int kStages = STAGES;
-    static constexpr int kWarpM = BM / WARPS_M;                    // rows of C per warp
-    static constexpr int kMTiles = kWarpM / kMmaM;                 // m16 tiles per warp
+    // Rows of C per warp and its m16 tiles (mma.sync kernels; the wgmma kernel's
+    // WARPS_M = 2 warps share a strip's columns instead, each over all BM rows).
+    static constexpr int kWarpM = BM / WARPS_M;
+    static constexpr int kMTiles = kWarpM / kMmaM;
     static constexpr int kChunksPerLane = BITS / 4;                // 16-byte loads per lane per k-step
     static constexpr int kUnitBytes = kWarpThreads * QK_CHUNK_BYTES * kChunksPerLane;  // 64 x 16 weights
     static constexpr int kABytes = BM * kAChunksPerRow * QK_CHUNK_BYTES;

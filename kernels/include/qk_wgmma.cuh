@@ -96,6 +96,27 @@ __device__ __forceinline__ void qk_wgmma_m64n128k16_f32_f16(float (&d)[16][4], c
         : "memory");
 }
 
+/* Pins accumulator registers in program order: an empty asm that reads and writes each
+ * one, so the compiler cannot move another instruction's access to them across this
+ * point. Placed after the zeroing (before the first wgmma.fence) and after the last
+ * wgmma.wait_group: between those points only wgmma may touch the accumulators (PTX ISA
+ * 9.7.15.7 "wgmma.fence": other accesses while a wgmma is in flight are undefined), and
+ * the asm statements' order is all that keeps an optimizer from hoisting a read above
+ * the wait, as the "memory" clobbers order memory, not registers. */
+template <int R, int C>
+__device__ __forceinline__ void qk_wgmma_fence_operands(float (&acc)[R][C][4]) {
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                asm volatile("" : "+f"(acc[r][c][i])::"memory");
+            }
+        }
+    }
+}
+
 /* The pipeline readers of a stage whose B tile wgmma reads (see qk_pipeline_main_loop).
  * wgmma reads shared memory through the async proxy, and cp.async wrote it through the
  * generic proxy: each thread fences its landed copies into the async proxy before the

@@ -1,13 +1,15 @@
 //! Wrapper of `kernels/gemm_w4a16.cu`: weight-only quantized GEMM (4-bit `gemm_w4a16` and
-//! 8-bit `gemm_w8a16`, one kernel template) with f16 activations, and of
-//! `kernels/permute.cu` (act-order column permutation of A).
+//! 8-bit `gemm_w8a16`, one kernel template) with f16 activations, of its Hopper large-M
+//! variant `kernels/gemm_w4a16_sm90a.cu` (wgmma), and of `kernels/permute.cu` (act-order
+//! column permutation of A).
 //!
 //! 1. Import or quantize weights into [`WeightOnlyWeights`](crate::formats::WeightOnlyWeights)
 //!    (GPTQ, AWQ, int8), repack them with
 //!    [`pack_weight_only`](crate::formats::pack_weight_only), upload with
 //!    [`DevicePackedWeights::upload`].
 //! 2. Plan once per (M, weights): [`GemmWeightOnlyPlan::new`] picks the configuration from
-//!    (M, N, K, SM count) and a split-K factor that gives every SM work.
+//!    M and the compute capability, and a split-K factor from (N, K, SM count) that gives
+//!    every SM work.
 //! 3. [`GemmWeightOnlyPlan::run`] every step.
 //!
 //! Host reference: [`crate::reference::gemm_weight_only_reference`].
@@ -35,6 +37,9 @@ const WARP_THREADS: u32 = 32;
 /// The compute capability of the Hopper GPUs `kernels/gemm_w4a16_sm90a.cu` is built for
 /// (its `sm_90a` SASS and `compute_90a` PTX run on 9.0 only).
 const HOPPER_COMPUTE_CAPABILITY: (u32, u32) = (9, 0);
+/// The oldest compute capability the mma.sync kernels run on (`cp.async`,
+/// `mma.m16n8k16`: the `compute_80` PTX every other module embeds).
+const MIN_COMPUTE_CAPABILITY: (u32, u32) = (8, 0);
 /// f16 elements of K per pipeline stage (a K tile).
 const BK: usize = abi::QK_WO_BK as usize;
 /// Bytes of the shared-memory A row of a stage (BK f16).
@@ -46,7 +51,8 @@ const UNIT_BYTES_PER_BIT: u32 = (abi::QK_WO_N_BLOCK * abi::QK_WO_K_STEP) / 8;
 /// Scale/zero slots per stage.
 const GROUP_SLOTS: u32 = abi::QK_WO_MAX_GROUPS_PER_STAGE;
 
-/// A tile configuration of the weight-only GEMM (kernel instances of `gemm_w4a16.cu`).
+/// A tile configuration of the weight-only GEMM (kernel instances of `gemm_w4a16.cu`, and
+/// of `gemm_w4a16_sm90a.cu` for [`WeightOnlyConfig::LargeWgmma`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightOnlyConfig {
     /// Decode (M <= 8): 16 x 256 tiles, 4 warps, 6 stages (4-bit) — a weight stream
@@ -106,15 +112,31 @@ impl WeightOnlyConfig {
     }
 
     /// The configuration [`GemmWeightOnlyPlan::new`] picks for `m` rows of A on `device`:
-    /// on compute capability 9.0, [`WeightOnlyConfig::LargeWgmma`] where
-    /// [`for_m`](Self::for_m) would pick the mma.sync `Large` (M > 64; both tile 128 rows
-    /// of A, both split K when the tiles leave SMs idle), otherwise `for_m(m)`.
+    /// [`for_capability`](Self::for_capability) of its compute capability.
     pub fn choose(device: &Device, m: usize) -> WeightOnlyConfig {
+        WeightOnlyConfig::for_capability(device.properties().compute_capability, m)
+    }
+
+    /// The configuration for `m` rows of A on a GPU of compute capability `cc`: on 9.0,
+    /// [`WeightOnlyConfig::LargeWgmma`] where [`for_m`](Self::for_m) would pick the
+    /// mma.sync `Large` (M > 64; both tile 128 rows of A, both split K when the tiles
+    /// leave SMs idle), otherwise `for_m(m)`. The wgmma kernel is verified on the
+    /// simulator; [`GemmWeightOnlyPlan::with_config`] with `Large` selects the mma.sync
+    /// kernel on Hopper too.
+    pub fn for_capability(cc: (u32, u32), m: usize) -> WeightOnlyConfig {
         match WeightOnlyConfig::for_m(m) {
-            WeightOnlyConfig::Large if device.properties().compute_capability == HOPPER_COMPUTE_CAPABILITY => {
-                WeightOnlyConfig::LargeWgmma
-            }
+            WeightOnlyConfig::Large if WeightOnlyConfig::LargeWgmma.runs_on(cc) => WeightOnlyConfig::LargeWgmma,
             portable => portable,
+        }
+    }
+
+    /// Whether this configuration's kernel runs on compute capability `cc`: every
+    /// configuration on sm_80 and newer, except `LargeWgmma`: 9.0 only (its `sm_90a`
+    /// SASS and `compute_90a` PTX use Hopper's arch-specific wgmma).
+    pub fn runs_on(self, cc: (u32, u32)) -> bool {
+        match self {
+            WeightOnlyConfig::LargeWgmma => cc == HOPPER_COMPUTE_CAPABILITY,
+            _ => cc >= MIN_COMPUTE_CAPABILITY,
         }
     }
 
@@ -160,8 +182,9 @@ impl WeightOnlyConfig {
             _ => (1, 0),
         };
         let block_n = warps_n * abi::QK_WO_N_BLOCK;
-        // Must match `Tile::kStageBytes` in gemm_w4a16.cu: A rows, W units, scale slots
-        // (BN f16 each) and zero slots (BN nibbles each).
+        // Must match `Tile::kStageBytes` and `kSmemBytes` in qk_weight_only.cuh (and the
+        // alignment slack gemm_w4a16_sm90a.cu rounds its base up with): A rows, W units,
+        // scale slots (BN f16 each) and zero slots (BN nibbles each).
         let units = (block_n / abi::QK_WO_N_BLOCK) * K_STEPS_PER_STAGE;
         let stage_bytes = block_m * A_ROW_BYTES
             + units * UNIT_BYTES_PER_BIT * bits.bits() as u32
@@ -277,10 +300,10 @@ impl GemmWeightOnlyPlan {
             return Err(QkError::invalid("m", "M = 0: must be >= 1"));
         }
         let cc = device.properties().compute_capability;
-        if config == WeightOnlyConfig::LargeWgmma && cc != HOPPER_COMPUTE_CAPABILITY {
+        if !config.runs_on(cc) {
             return Err(QkError::invalid(
                 "config",
-                format!("{config:?} runs on compute capability 9.0 (wgmma), this device is {}.{}", cc.0, cc.1),
+                format!("{config:?} does not run on compute capability {}.{}", cc.0, cc.1),
             ));
         }
         let tile = config.shape(shape.bits());

@@ -111,40 +111,47 @@ pub fn runs_wgmma(test: &str, device: &Device) -> bool {
     false
 }
 
-/// Checks `weights` with both large-M configurations (mma.sync `Large`, and
-/// `LargeWgmma` where the device runs it) at every M of `ms`, automatic split-K, each
-/// with a random bias: whichever a GPU gets, it is tested beyond M = 64 here.
+/// The large-M configurations `device` runs: mma.sync `Large`, and `LargeWgmma` where
+/// the device runs it (the skip is recorded for `test` otherwise). Call once per test.
+pub fn large_configs(test: &str, device: &Device) -> Vec<WeightOnlyConfig> {
+    let mut configs = vec![WeightOnlyConfig::Large];
+    if runs_wgmma(test, device) {
+        configs.push(WeightOnlyConfig::LargeWgmma);
+    }
+    configs
+}
+
+/// Checks `weights` with each of `configs` at every M of `ms`, automatic split-K, each
+/// with a random bias.
 pub fn check_large_configs(
-    test: &str,
     label: &str,
     device: &Device,
     rng: &mut StdRng,
     weights: &WeightOnlyWeights,
+    configs: &[WeightOnlyConfig],
     ms: &[usize],
 ) {
-    for config in [WeightOnlyConfig::Large, WeightOnlyConfig::LargeWgmma] {
-        if config == WeightOnlyConfig::LargeWgmma && !runs_wgmma(test, device) {
-            continue;
-        }
-        check_config_at(&format!("{label} {config:?}"), device, rng, weights, config, ms);
+    for &config in configs {
+        check_config_at(&format!("{label} {config:?}"), device, rng, weights, config, None, ms);
     }
 }
 
-/// Checks `weights` with `config` at every M of `ms` (automatic split-K), each with a
-/// random bias.
+/// Checks `weights` with `config` and `splits` (None: automatic) at every M of `ms`,
+/// each with a random bias.
 pub fn check_config_at(
     label: &str,
     device: &Device,
     rng: &mut StdRng,
     weights: &WeightOnlyWeights,
     config: WeightOnlyConfig,
+    splits: Option<usize>,
     ms: &[usize],
 ) {
     for &m in ms {
         let a = random_a(rng, m, weights.shape().k());
         let bias = random_bias(rng, weights.shape().n());
         check(label, device, weights, &a, Some(&bias), m, |w| {
-            GemmWeightOnlyPlan::with_config(device, w, m, config, None).unwrap()
+            GemmWeightOnlyPlan::with_config(device, w, m, config, splits).unwrap()
         });
     }
 }
