@@ -188,16 +188,7 @@ pub const H100_BYTES_PER_SM_CYCLE: f64 = 12.8;
 /// would. `limit_per_byte` is the budget a change must keep; the count is deterministic
 /// (pinned nvcc).
 pub fn check_decode_instruction_budget(label: &str, weights: &WeightOnlyWeights, limit_per_byte: f64) {
-    let device = Device::sim();
-    let mut rng = crate::common::rng(label);
-    let m = 1;
-    let w = DevicePackedWeights::upload(&device, &pack_weight_only(weights).unwrap()).unwrap();
-    // One split: the count is the streaming loop's, not the split-K fix-up's.
-    let plan = GemmWeightOnlyPlan::with_config(&device, &w, m, WeightOnlyConfig::for_m(m), Some(1)).unwrap();
-    let a = device.upload(&random_a(&mut rng, m, weights.shape().k())).unwrap();
-    let c = device.alloc::<f16>(m * weights.shape().n()).unwrap();
-    plan.run(&a, &w, None, &c).unwrap();
-    let report = device.last_sim_report().expect("the simulator reports every launch");
+    let (report, plan, w) = launch_once_on_sim(label, weights, 1, WeightOnlyConfig::for_m(1));
     let per_byte = report.warp_instructions as f64 / w.words().size_bytes() as f64;
     println!(
         "{label}: {per_byte:.3} warp instructions per weight byte ({:.1} per SM clock at full H100 bandwidth), limit {limit_per_byte}",
@@ -222,15 +213,8 @@ pub fn check_large_m_instruction_budget(
     config: WeightOnlyConfig,
     limit_per_kmac: f64,
 ) {
-    let device = Device::sim();
-    let mut rng = crate::common::rng(label);
+    let (report, plan, _) = launch_once_on_sim(label, weights, m, config);
     let (n, k) = (weights.shape().n(), weights.shape().k());
-    let w = DevicePackedWeights::upload(&device, &pack_weight_only(weights).unwrap()).unwrap();
-    let plan = GemmWeightOnlyPlan::with_config(&device, &w, m, config, Some(1)).unwrap();
-    let a = device.upload(&random_a(&mut rng, m, k)).unwrap();
-    let c = device.alloc::<f16>(m * n).unwrap();
-    plan.run(&a, &w, None, &c).unwrap();
-    let report = device.last_sim_report().expect("the simulator reports every launch");
     let per_kmac = report.warp_instructions as f64 * 1024.0 / (m * n * k) as f64;
     println!("{label}: {per_kmac:.3} warp instructions per 1024 multiply-adds, limit {limit_per_kmac}");
     assert!(
@@ -238,4 +222,23 @@ pub fn check_large_m_instruction_budget(
         "{label}: {} executes {per_kmac:.3} warp instructions per 1024 multiply-adds, over the budget of {limit_per_kmac}\n{report}",
         plan.describe()
     );
+}
+
+/// One launch of `weights` with `config` at `m` rows on the simulator, in one split (the
+/// count is the main loop's, not the split-K fix-up's): its report, plan and weights.
+fn launch_once_on_sim(
+    label: &str,
+    weights: &WeightOnlyWeights,
+    m: usize,
+    config: WeightOnlyConfig,
+) -> (ptxsim::LaunchReport, GemmWeightOnlyPlan, DevicePackedWeights) {
+    let device = Device::sim();
+    let mut rng = crate::common::rng(label);
+    let w = DevicePackedWeights::upload(&device, &pack_weight_only(weights).unwrap()).unwrap();
+    let plan = GemmWeightOnlyPlan::with_config(&device, &w, m, config, Some(1)).unwrap();
+    let a = device.upload(&random_a(&mut rng, m, weights.shape().k())).unwrap();
+    let c = device.alloc::<f16>(m * weights.shape().n()).unwrap();
+    plan.run(&a, &w, None, &c).unwrap();
+    let report = device.last_sim_report().expect("the simulator reports every launch");
+    (report, plan, w)
 }
