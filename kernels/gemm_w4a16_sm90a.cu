@@ -164,10 +164,11 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
 
     // Split-K fix-up (qk_gemm.cuh): the workspace is laid out by accumulator fragment,
     // whatever its geometry, so the wgmma fragments go through as kSlices x kRowGroups
-    // fragments of 4. Its row test (row0 + 16 * first index < m) is for mma.sync tiles;
-    // a wgmma fragment's rows are spread over the tile, so m = UINT32_MAX keeps them all.
-    if (gridDim.z > 1 && !qk_split_k_reduce<float, kSlices, kRowGroups, T::kThreads>(
-                             acc, args.workspace, args.tile_counters, 0, UINT32_MAX)) {
+    // fragments of 4; fragment (i, j) holds rows 8j .. 8j + 7 of the tile (every lane's
+    // d[j]), so it is stored and summed only if row m0 + 8j lies inside C.
+    if (gridDim.z > 1 && !qk_split_k_reduce_if<float, kSlices, kRowGroups, T::kThreads>(
+                             acc, args.workspace, args.tile_counters,
+                             [&](int, int j) { return blk.m0 + j * QK_MMA_N < args.m; })) {
         return;
     }
 

@@ -86,15 +86,15 @@ __device__ __forceinline__ void qk_zero_acc(T (&acc)[MT][NT][4]) {
  * read back from the workspace in split order 0 .. splits-1 (its own included), so an
  * f32 result does not depend on which split finished last: deterministic. It also
  * resets the counter to 0 for the next launch. Every other block returns false.
- * Only fragments holding a row of C are stored and summed: the thread's rows of m16
- * tile mt are row0 + 16 mt (+ 8), so it is skipped when row0 + 16 mt >= m (its
- * accumulators are never written to C). At decode (M = 1 in a 16-row tile) that cuts
- * the partial traffic 8x; the sum loop runs split-outer, fragment-inner, so a thread's
- * fragment loads of one split are independent and in flight together (the per-element
- * summation order, split 0 .. splits-1, is unchanged). */
-template <typename T, int MT, int NT, int THREADS>
-__device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr workspace_addr, qk_dptr counters_addr,
-                                                  uint32_t row0, uint32_t m) {
+ * Only fragments holding a row of C are stored and summed: `holds_rows(mt, nt)` says
+ * whether fragment acc[mt][nt] has one (its accumulators are never written to C
+ * otherwise). At decode (M = 1 in a 16-row tile) that cuts the partial traffic 8x; the
+ * sum loop runs split-outer, fragment-inner, so a thread's fragment loads of one split
+ * are independent and in flight together (the per-element summation order, split
+ * 0 .. splits-1, is unchanged). */
+template <typename T, int MT, int NT, int THREADS, class HoldsRows>
+__device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dptr workspace_addr,
+                                                     qk_dptr counters_addr, HoldsRows&& holds_rows) {
     using V = typename QkVec4<T>::type;
     __shared__ uint32_t is_last_split;
     constexpr int kFrags = MT * NT;
@@ -104,7 +104,7 @@ __device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr w
     const uint64_t tile_base = static_cast<uint64_t>(tile) * gridDim.z;
 #pragma unroll
     for (int f = 0; f < kFrags; ++f) {
-        if (row0 + (f / NT) * QK_MMA_M < m) {
+        if (holds_rows(f / NT, f % NT)) {
             workspace[((tile_base + blockIdx.z) * kFrags + f) * THREADS + threadIdx.x] =
                 QkVec4<T>::pack(acc[f / NT][f % NT]);
         }
@@ -129,7 +129,7 @@ __device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr w
     for (uint32_t s = 0; s < gridDim.z; ++s) {
 #pragma unroll
         for (int f = 0; f < kFrags; ++f) {
-            if (row0 + (f / NT) * QK_MMA_M < m) {
+            if (holds_rows(f / NT, f % NT)) {
                 T* v = acc[f / NT][f % NT];
                 // .cg: read from L2, the coherence point, never from a stale L1 line.
                 const V p = __ldcg(&workspace[((tile_base + s) * kFrags + f) * THREADS + threadIdx.x]);
@@ -144,6 +144,15 @@ __device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr w
         counters[tile] = 0;  // ready for the next launch
     }
     return true;
+}
+
+/* qk_split_k_reduce_if for mma.sync accumulators: the thread's rows of m16 tile mt are
+ * row0 + 16 mt (+ 8), so fragment (mt, nt) holds a row of C iff row0 + 16 mt < m. */
+template <typename T, int MT, int NT, int THREADS>
+__device__ __forceinline__ bool qk_split_k_reduce(T (&acc)[MT][NT][4], qk_dptr workspace_addr, qk_dptr counters_addr,
+                                                  uint32_t row0, uint32_t m) {
+    return qk_split_k_reduce_if<T, MT, NT, THREADS>(acc, workspace_addr, counters_addr,
+                                                    [&](int mt, int) { return row0 + mt * QK_MMA_M < m; });
 }
 
 /* Epilogue staging: converts the block's accumulators to f16 into the shared-memory C
