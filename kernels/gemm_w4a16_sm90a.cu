@@ -117,11 +117,12 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
         uint32_t b[kHalfTiles][2];
         dequant_step<T, BITS, kHalfTiles>(b, stage_addr + T::kWOffset + (strip * kKSteps + ks) * T::kUnitBytes, lane,
                                           half, gc);
+        const uint64_t desc_b = qk_wgmma_desc_k_major_sw128(stage_addr, ks);  // the k-step's activations
         qk_wgmma_fence();
 #pragma unroll
         for (int i = 0; i < kSlices; ++i) {
             const uint32_t a[4] = {b[2 * i][0], b[2 * i + 1][0], b[2 * i][1], b[2 * i + 1][1]};
-            qk_wgmma_m64n128k16_f32_f16(acc[i], a, qk_wgmma_desc_k_major_sw128(stage_addr, ks));
+            qk_wgmma_m64n128k16_f32_f16(acc[i], a, desc_b);
         }
         qk_wgmma_commit();
         qk_wgmma_wait<1>();

@@ -848,27 +848,6 @@ fn cmp_int(c: Cmp, a: u64, b: u64, ty: ScalarType) -> bool {
     }
 }
 
-/// Float compare: ordered forms are false on NaN, `u` forms true (PTX ISA "setp").
-fn cmp_f(c: Cmp, a: f64, b: f64) -> bool {
-    let nan = a.is_nan() || b.is_nan();
-    match c {
-        Cmp::Eq => !nan && a == b,
-        Cmp::Ne => !nan && a != b,
-        Cmp::Lt => !nan && a < b,
-        Cmp::Le => !nan && a <= b,
-        Cmp::Gt => !nan && a > b,
-        Cmp::Ge => !nan && a >= b,
-        Cmp::Equ => nan || a == b,
-        Cmp::Neu => nan || a != b,
-        Cmp::Ltu => nan || a < b,
-        Cmp::Leu => nan || a <= b,
-        Cmp::Gtu => nan || a > b,
-        Cmp::Geu => nan || a >= b,
-        Cmp::Num => !nan,
-        Cmp::Nan => nan,
-    }
-}
-
 /// Integer two-operand op (PTX ISA "Integer Arithmetic Instructions"; shift amounts
 /// larger than the width clamp to the width; division by zero is unspecified in the
 /// ISA: unsigned gives all ones, signed gives -1, `rem` by zero gives the dividend).
@@ -1404,8 +1383,8 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
             for l in lanes(exec) {
                 let (x, y) = (env.rd(&w.regs, a, l), env.rd(&w.regs, b, l));
                 let t = match ty {
-                    ScalarType::F32 => cmp_f(*cmp, f32_of(x) as f64, f32_of(y) as f64),
-                    ScalarType::F64 => cmp_f(*cmp, f64::from_bits(x), f64::from_bits(y)),
+                    ScalarType::F32 => float::setp_f32(*cmp, f32_of(x), f32_of(y)),
+                    ScalarType::F64 => float::setp_f64(*cmp, f64::from_bits(x), f64::from_bits(y)),
                     ScalarType::F16 => float::setp_f16(*cmp, x as u16, y as u16),
                     ScalarType::Bf16 => float::setp_bf16(*cmp, x as u16, y as u16),
                     t if is_int(*t) => cmp_int(*cmp, x, y, *t),
