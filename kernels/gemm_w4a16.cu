@@ -126,8 +126,8 @@ using namespace qk_wo;
 template <class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
                                               float (&acc)[T::kMTiles][kNTiles][4], GroupConsts<kNTiles>& gc,
-                                              uint32_t stage_addr, uint32_t kt, bool first_tile, int warp_m,
-                                              int warp_n, int lane) {
+                                              const uint32_t (&a_offset)[kKSteps], uint32_t stage_addr, uint32_t kt,
+                                              bool first_tile, int warp_n, int lane) {
     const uint32_t k0 = kt * kBk;
     // One remainder per stage, not per k-step: a stage starts at a multiple of 64, so
     // with groups >= 32 (or per-channel, where only k = 0 starts a group) a later k-step
@@ -147,11 +147,8 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
         uint32_t a_frag[T::kMTiles][4];
 #pragma unroll
         for (int mt = 0; mt < T::kMTiles; ++mt) {
-            // Lanes 0-7: rows 0-7 / k 0-7, 8-15: rows 8-15 / k 0-7, 16-23: rows 0-7 /
-            // k 8-15, 24-31: rows 8-15 / k 8-15 (-> a0..a3).
-            const uint32_t row = warp_m * T::kWarpM + mt * kMmaM + (lane % 16);
-            const uint32_t chunk = ks * 2 + lane / 16;
-            qk_ldmatrix_x4(a_frag[mt], stage_addr + qk_swizzle_128(row, chunk));
+            // m16 tile mt is 16 rows further: row % 8, and so the swizzle, is unchanged.
+            qk_ldmatrix_x4(a_frag[mt], stage_addr + a_offset[ks] + mt * kMmaM * QK_SWIZZLE_ROW_BYTES);
         }
         uint32_t b[kNTiles][2];
         dequant_step<T, BITS, kNTiles>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, 0,
@@ -178,8 +175,19 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
     GroupConsts<kNTiles> gc;  // the current group's scales and zero points
     const Groups groups(args.group_size);
 
+    // The lane's ldmatrix.x4 offset in a stage's A tile at each k-step (m16 tile 0).
+    // Lanes 0-7: rows 0-7 / k 0-7, 8-15: rows 8-15 / k 0-7, 16-23: rows 0-7 / k 8-15,
+    // 24-31: rows 8-15 / k 8-15 (-> a0..a3). Computed once; the empty asm hides how, so
+    // the compiler keeps the four registers instead of rebuilding them from %tid.x every
+    // stage (which it did, 10 instructions a stage, once the kernel's tail changed).
+    uint32_t a_offset[kKSteps];
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {
+        a_offset[ks] = qk_swizzle_128(blk.warp_m * T::kWarpM + blk.lane % 16, ks * 2 + blk.lane / 16);
+        asm("" : "+r"(a_offset[ks]));
+    }
     weight_only_main_loop<T>(args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
-        compute_stage<T, BITS>(args, groups, acc, gc, stage_addr, kt, first_tile, blk.warp_m, blk.warp_n, blk.lane);
+        compute_stage<T, BITS>(args, groups, acc, gc, a_offset, stage_addr, kt, first_tile, blk.warp_n, blk.lane);
     });
 
     if (gridDim.z > 1 &&

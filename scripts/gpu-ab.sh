@@ -7,9 +7,14 @@
 #       test binaries (release), into .device/ab.tar.xz (git-ignored), compressed to
 #       fit the device tool's carry limit.
 #   on the GPU machine:    ./scripts/gpu-ab.sh run [qk bench run options...]
-#       runs the kernel tests on the GPU, then `qk bench run` with the given options for
-#       base, new, new, base (ABBA: drift in clocks or temperature cancels), writes every
-#       report and `qk bench compare` of both pairs under $OUT (or target/gpu-ab).
+#       runs the kernel tests on the GPU (QK_TEST_BACKEND=cuda: the simulator runs are
+#       the same everywhere), then `qk bench run` with the given options for base, new,
+#       new, base (ABBA: drift in clocks or temperature cancels), and `qk bench compare`
+#       of both pairs. Everything lands in target/gpu-ab, and, after each step, in
+#       $OUT/gpu-ab.tar.xz when $OUT is set (the device tool returns at most 8 files).
+#   then, optionally:      ./scripts/gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options...]
+#       Nsight Compute sections of one launch of the new build's matching kernel, into
+#       ncu-NAME.txt beside the timings.
 #
 # Example (device tool): carry [".device"], command
 #   ./scripts/gpu-ab.sh run --shapes llama3-8b --m 1,16,256,4096 --reps 20 --warmup 3
@@ -61,11 +66,15 @@ packed; on the GPU machine run: ./scripts/gpu-ab.sh run [qk bench run options]
 EOF
 }
 
-run() {
-    local out="${OUT:-$root/target/gpu-ab}"
-    mkdir -p "$ab" "$out"
-    tar -C "$ab" -xJf "$root/.device/ab.tar.xz"
-    cp "$ab/MANIFEST" "$out/"
+out="$root/target/gpu-ab"
+save() { if [[ -n "${OUT:-}" ]]; then tar -C "$out" -cJf "$OUT/gpu-ab.tar.xz" .; fi; }
+
+# Unpacks the binaries (once) and puts the machine's cuBLAS on the library path.
+prepare() {
+    if [[ ! -f "$ab/MANIFEST" ]]; then
+        mkdir -p "$ab" && tar -C "$ab" -xJf "$root/.device/ab.tar.xz"
+    fi
+    mkdir -p "$out" && cp "$ab/MANIFEST" "$out/"
     # cuBLAS / cuBLASLt for the FP16 baseline come from the machine's pip CUDA wheels.
     local libs
     libs="$(python3 -c 'import glob, os, site
@@ -77,20 +86,49 @@ print(os.path.dirname(hits[0]) if hits else "")' 2>/dev/null || true)"
     else
         echo "warning: no pip cuBLAS found; cuBLAS baselines may be skipped" >&2
     fi
+}
+
+run() {
+    rm -rf "$out" "$ab"
+    prepare
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>&1 |
         tee "$out/gpu.txt" || true
+    # The tests that only drive the simulator (instruction budgets, planner checks on a
+    # simulated device) are skipped here: they ran in CI.
     for t in "$ab"/tests/*; do
         echo "== $(basename "$t")"
-        "$t" --test-threads 1 2>&1 | grep -E "^test |test result|skipped|panicked" || true
+        QK_TEST_BACKEND=cuda timeout 150 "$t" --skip instruction_budget --skip _uses_ --skip plans_ \
+            --skip streams_weights_once --nocapture 2>&1 | grep -E "^test |test result|cuda: skipped|panicked|mismatch|assert" || true
     done | tee "$out/tests.txt"
+    save
     local order=(base new new base) i=0
     for v in "${order[@]}"; do
         i=$((i + 1))
-        "$ab/$v/qk" bench run "$@" --out "$out/$i-$v" >"$out/$i-$v.log" 2>&1
+        echo "== bench $i-$v ($(date +%T))"
+        timeout 240 "$ab/$v/qk" bench run "$@" --out "$out/$i-$v" >"$out/$i-$v.log" 2>&1 ||
+            echo "bench $i-$v failed (exit $?): see $i-$v.log"
+        save
     done
     report() { find "$out/$1" -name report.json | head -1; }
     "$ab/new/qk" bench compare "$(report 1-base)" "$(report 2-new)" 2>&1 | tee "$out/compare-1-2.txt" || true
     "$ab/new/qk" bench compare "$(report 4-base)" "$(report 3-new)" 2>&1 | tee "$out/compare-4-3.txt" || true
+    save
+}
+
+# Nsight Compute of the first launch of the kernels matching KERNEL_REGEX in one
+# `qk bench run` of the new build (one point each: pass --shapes, --m, --kernels).
+profile() {
+    local name="$1" regex="$2"
+    shift 2
+    prepare
+    timeout 150 ncu --clock-control none --kernel-name "regex:$regex" --launch-count 1 \
+        --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+        --section SchedulerStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+        --section InstructionStats \
+        "$ab/new/qk" bench run "$@" --reps 1 --warmup 0 --no-l2-rotation --out "$out/profile-$name" \
+        >"$out/ncu-$name.txt" 2>&1 || echo "ncu failed: see ncu-$name.txt"
+    grep -E "Duration|Throughput|Stall|Issued|Registers|Achieved Occupancy|Eligible" "$out/ncu-$name.txt" | head -40 || true
+    save
 }
 
 case "${1:-}" in
@@ -99,8 +137,12 @@ run)
     shift
     run "$@"
     ;;
+profile)
+    shift
+    profile "${1:?usage: gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options]}" "${2:?KERNEL_REGEX}" "${@:3}"
+    ;;
 *)
-    sed -n '2,15p' "${BASH_SOURCE[0]}"
+    sed -n '2,21p' "${BASH_SOURCE[0]}"
     exit 2
     ;;
 esac

@@ -162,3 +162,20 @@ fn qk_bench_report_renders_a_fixture() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn launch_plans_render_when_present_and_are_optional() {
+    let mut r = load("bench_minimal.json");
+    // The fixture predates the field: no plan, no plans section.
+    assert!(r.results.iter().all(|x| x.plan.is_none()));
+    assert!(!render::markdown(&r).contains("## Launch plans"));
+    let plan = "qk_gemm_w8a8_small (Small) grid [16, 1, 8] | splits 8";
+    r.results.iter_mut().find(|x| x.kernel == "w8a8").unwrap().plan = Some(plan.into());
+    let md = render::markdown(&r);
+    assert!(md.contains("## Launch plans of this crate's kernels"), "{md}");
+    // A '|' inside the plan would split the table row: it is escaped.
+    assert!(md.contains("| w8a8 | 1 | 4096 | 4096 | qk_gemm_w8a8_small (Small) grid [16, 1, 8] / splits 8 |"), "{md}");
+    // And it survives a JSON round trip.
+    let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!(back.results.iter().find(|x| x.kernel == "w8a8").unwrap().plan.as_deref(), Some(plan));
+}

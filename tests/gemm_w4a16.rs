@@ -228,7 +228,7 @@ fn gemm_w4a16_large_wgmma_stays_within_its_instruction_budget() {
     );
 }
 
-/// Budget of the 4-bit decode kernel, warp instructions per weight byte (measured 0.183
+/// Budget of the 4-bit decode kernel, warp instructions per weight byte (measured 0.185
 /// with nvcc 13.0.88: per 16-byte lane chunk 4 shifts, 16 lop3, 16 sub/fma and 16
 /// scale multiplies for 32 weights, 8 mma, and little else; 0.30 before the copy plans).
 const W4_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.19;

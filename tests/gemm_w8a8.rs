@@ -176,9 +176,10 @@ fn gemm_w8a8_small_m_streams_weights_once_across_the_gpu() {
 /// (PTX, counted by the simulator). At an H100's 12.8 B per SM clock of HBM3 bandwidth
 /// this is the issue rate an SM needs to stream at full speed; this kernel measured
 /// 1.7-2.0x FP16 at decode on an H100 (its 2x ideal is the weight bytes' ratio) while
-/// executing 0.119 per byte (1.5 per SM clock), so the budget guards that. Measured 0.072
-/// with nvcc 13.0.88 since the copies are planned once per block.
-const W8A8_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.075;
+/// executing 0.119 per byte (1.5 per SM clock), so the budget guards that. Measured 0.058
+/// with nvcc 13.0.88 since the copies are planned once per block and the plan is kept in
+/// registers (0.072 while the compiler rebuilt it from %tid.x every stage).
+const W8A8_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.065;
 
 #[test]
 fn gemm_w8a8_decode_stays_within_its_instruction_budget() {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "qk_abi.h"
+#include "qk_memory.cuh"
 
 /* The 16-byte vector type of an accumulator element type. */
 template <typename T>
@@ -21,11 +22,18 @@ template <>
 struct QkVec4<int32_t> {
     using type = int4;
     __device__ static type pack(const int32_t (&v)[4]) { return make_int4(v[0], v[1], v[2], v[3]); }
+    __device__ static type from_bits(uint4 b) {
+        return make_int4(static_cast<int32_t>(b.x), static_cast<int32_t>(b.y), static_cast<int32_t>(b.z),
+                         static_cast<int32_t>(b.w));
+    }
 };
 template <>
 struct QkVec4<float> {
     using type = float4;
     __device__ static type pack(const float (&v)[4]) { return make_float4(v[0], v[1], v[2], v[3]); }
+    __device__ static type from_bits(uint4 b) {
+        return make_float4(__uint_as_float(b.x), __uint_as_float(b.y), __uint_as_float(b.z), __uint_as_float(b.w));
+    }
 };
 
 /* Threads per warp. */
@@ -88,20 +96,31 @@ __device__ __forceinline__ void qk_zero_acc(T (&acc)[MT][NT][4]) {
  * resets the counter to 0 for the next launch. Every other block returns false.
  * Only fragments holding a row of C are stored and summed: `holds_rows(mt, nt)` says
  * whether fragment acc[mt][nt] has one (its accumulators are never written to C
- * otherwise). At decode (M = 1 in a 16-row tile) that cuts the partial traffic 8x; the
- * sum loop runs split-outer, fragment-inner, so a thread's fragment loads of one split
- * are independent and in flight together (the per-element summation order, split
- * 0 .. splits-1, is unchanged). */
+ * otherwise). At decode (M = 1 in a 16-row tile) that cuts the partial traffic 8x.
+ *
+ * The sum is latency-bound: one block reads every split's partial, so what matters is
+ * how many L2 round trips it waits for. Its loads are predicated (qk_ld_cg_v4_if), never
+ * branched around, so a round's loads (kChunk fragments of kSplitsInFlight splits) are
+ * all in flight before any is added: splits x kFrags / 16 round trips. (With the loads behind per-fragment branches ptxas put each add right after its
+ * load: 16 splits x 32 fragments = 512 round trips, 3.5x the GEMM's time at M = 64.) */
 template <typename T, int MT, int NT, int THREADS, class HoldsRows>
 __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dptr workspace_addr,
                                                      qk_dptr counters_addr, HoldsRows&& holds_rows) {
     using V = typename QkVec4<T>::type;
     __shared__ uint32_t is_last_split;
     constexpr int kFrags = MT * NT;
+    // Loads in flight per round: 16 vectors of 16 bytes (64 registers) per thread, which
+    // the largest tiles' 128 accumulator registers leave room for without spilling:
+    // kChunk fragments of kSplitsInFlight splits.
+    constexpr int kStagedVectors = 16;
+    constexpr int kChunk = kFrags < kStagedVectors ? kFrags : kStagedVectors;
+    constexpr int kSplitsInFlight = kStagedVectors / kChunk;
+    static_assert(kFrags % kChunk == 0, "fragments come in whole chunks");
     V* workspace = reinterpret_cast<V*>(workspace_addr);             // [tiles][splits][kFrags][THREADS]
     uint32_t* counters = reinterpret_cast<uint32_t*>(counters_addr);  // [tiles]
     const uint32_t tile = blockIdx.y * gridDim.x + blockIdx.x;
-    const uint64_t tile_base = static_cast<uint64_t>(tile) * gridDim.z;
+    const uint32_t splits = gridDim.z;
+    const uint64_t tile_base = static_cast<uint64_t>(tile) * splits;
 #pragma unroll
     for (int f = 0; f < kFrags; ++f) {
         if (holds_rows(f / NT, f % NT)) {
@@ -113,7 +132,7 @@ __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dpt
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
-        is_last_split = atomicAdd(&counters[tile], 1u) == gridDim.z - 1;
+        is_last_split = atomicAdd(&counters[tile], 1u) == splits - 1;
     }
     __syncthreads();
     if (!is_last_split) {
@@ -121,22 +140,39 @@ __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dpt
     }
     // Acquire: the other splits' partials (each fenced before counting) are visible.
     __threadfence();
+    bool held[kFrags];
 #pragma unroll
     for (int f = 0; f < kFrags; ++f) {
+        held[f] = holds_rows(f / NT, f % NT);
         T* v = acc[f / NT][f % NT];
         v[0] = v[1] = v[2] = v[3] = T(0);
     }
-    for (uint32_t s = 0; s < gridDim.z; ++s) {
+    const V* mine = workspace + tile_base * kFrags * THREADS + threadIdx.x;
 #pragma unroll
-        for (int f = 0; f < kFrags; ++f) {
-            if (holds_rows(f / NT, f % NT)) {
-                T* v = acc[f / NT][f % NT];
-                // .cg: read from L2, the coherence point, never from a stale L1 line.
-                const V p = __ldcg(&workspace[((tile_base + s) * kFrags + f) * THREADS + threadIdx.x]);
-                v[0] += p.x;
-                v[1] += p.y;
-                v[2] += p.z;
-                v[3] += p.w;
+    for (int f0 = 0; f0 < kFrags; f0 += kChunk) {
+        for (uint32_t s0 = 0; s0 < splits; s0 += kSplitsInFlight) {
+            uint4 part[kSplitsInFlight][kChunk];
+#pragma unroll
+            for (int u = 0; u < kSplitsInFlight; ++u) {
+#pragma unroll
+                for (int c = 0; c < kChunk; ++c) {
+                    const int f = f0 + c;
+                    part[u][c] = qk_ld_cg_v4_if(held[f] && s0 + u < splits,
+                                                mine + (static_cast<uint64_t>(s0 + u) * kFrags + f) * THREADS);
+                }
+            }
+            // Absent splits and fragments loaded as zeros: adding them changes nothing.
+#pragma unroll
+            for (int u = 0; u < kSplitsInFlight; ++u) {
+#pragma unroll
+                for (int c = 0; c < kChunk; ++c) {
+                    const V p = QkVec4<T>::from_bits(part[u][c]);
+                    T* v = acc[(f0 + c) / NT][(f0 + c) % NT];
+                    v[0] += p.x;
+                    v[1] += p.y;
+                    v[2] += p.z;
+                    v[3] += p.w;
+                }
             }
         }
     }

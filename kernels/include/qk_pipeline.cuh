@@ -120,8 +120,7 @@ __device__ __forceinline__ uint32_t qk_swizzle_128(uint32_t row, uint32_t chunk)
  * is a multiple of 8 every pass has the same swizzle phase, so the shared offset of
  * pass p is the plan's offset plus a constant. Per stage a copy costs a 64-bit add,
  * a compare of p against the count of in-range passes and the cp.async itself (the K
- * bound is one compare per stage). The plan is a few registers, and cheap to rebuild
- * where register pressure makes the compiler recompute it each stage.
+ * bound is one compare per stage). The plan is five registers, kept for the whole loop.
  *
  *   tile layout: qk_swizzle_128; rows past `rows_total` and chunks past the row end are
  *   zero-filled (cp.async src-size 0), so the MMAs need no bounds checks. */
@@ -150,6 +149,11 @@ struct QkTileCopy {
         src = static_cast<const uint8_t*>(base) + static_cast<uint64_t>(row0 + row) * row_bytes + chunk_offset;
         const uint32_t first = row0 + row;
         passes_in = first < rows_total ? min(kPasses, (rows_total - first + kRowsPerPass - 1) / kRowsPerPass) : 0;
+        // The empty asm hides how the plan was derived, so the compiler keeps its five
+        // registers rather than rebuilding it from %tid.x every stage, which it did in
+        // the weight-only kernels (~20 PTX instructions a stage) whenever their tail code
+        // changed its inlining choices.
+        asm("" : "+l"(src), "+r"(dst), "+r"(chunk_offset), "+r"(passes_in));
     }
 
     /* Issues the cp.async copies of K tile `kt` into the tile at shared address `tile`. */

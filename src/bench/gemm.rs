@@ -539,6 +539,25 @@ impl Plans {
     }
 }
 
+impl Plans {
+    /// The launch plan of `imp` (one of this crate's kernels) as a report line.
+    fn describe(&self, imp: GemmImpl) -> Option<String> {
+        let w8a8 = |p: &GemmW8A8Plan| {
+            format!("{:?} grid {:?} splits {} ({}-row tiles)", p.config(), p.grid(), p.splits(), p.block_m())
+        };
+        match imp {
+            GemmImpl::W8A8 => plan_ref(&self.w8a8).ok().map(w8a8),
+            GemmImpl::QuantW8A8 => plan_ref(&self.quant_w8a8).ok().map(|p| w8a8(p.gemm())),
+            _ => self
+                .weight_only
+                .iter()
+                .find(|(i, _)| *i == imp)
+                .and_then(|(_, p)| p.as_ref().ok())
+                .map(|p| p.describe()),
+        }
+    }
+}
+
 fn plan_ref<T>(p: &Option<std::result::Result<T, String>>) -> std::result::Result<&T, String> {
     match p {
         Some(Ok(t)) => Ok(t),
@@ -718,7 +737,9 @@ pub(crate) fn prepare_point<'a>(
         } else {
             launcher(device, imp, F16Path::GemmEx, w, a, plans)
         };
-        point.add(result_of(imp, &shape.label, dims), launch);
+        let mut result = result_of(imp, &shape.label, dims);
+        result.plan = plans.describe(imp);
+        point.add(result, launch);
     }
     if let (Some(note), Some(label)) = (f16_note, point.label_mut(GemmImpl::CublasF16.name())) {
         *label = Some(format!("{} ({note})", shape.label));

@@ -134,6 +134,17 @@ pub fn markdown(report: &Report) -> String {
             );
         }
     }
+    let planned: Vec<&BenchResult> = report.results.iter().filter(|r| r.plan.is_some()).collect();
+    if !planned.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Launch plans of this crate's kernels\n\n| kernel | M | N | K | plan |\n|---|---|---|---|---|"
+        );
+        for r in planned {
+            let plan = r.plan.as_deref().unwrap_or_default().replace('|', "/");
+            let _ = writeln!(md, "| {} | {} | {} | {} | {plan} |", r.kernel, r.m, r.n, r.k);
+        }
+    }
     let layers = groups(report, true);
     if !layers.is_empty() {
         let _ = writeln!(

@@ -119,6 +119,10 @@ pub struct BenchResult {
     /// Why the point has no samples (an unsupported shape, a cuBLAS status, ...).
     #[serde(default)]
     pub skipped: Option<String>,
+    /// How this crate's kernel was launched (configuration, tile, grid, split-K), so a
+    /// change in timing can be told apart from a change in the plan; `None` for cuBLAS.
+    #[serde(default)]
+    pub plan: Option<String>,
     /// Derived: statistics of `samples_us`.
     #[serde(default)]
     pub stats: Option<Summary>,

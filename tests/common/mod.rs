@@ -24,10 +24,29 @@ pub const POISON_I8: i8 = -128;
 /// f32 poison (a NaN with a distinctive payload).
 pub const POISON_F32_BITS: u32 = 0x7fc0_5a5a;
 
-/// The devices a kernel test runs on: the simulator, plus CUDA device 0 when present.
-/// Records which ran (and the skip) for the summary.
+/// Environment variable naming the only backend the kernel tests run on (`sim` or
+/// `cuda`): on a lent GPU, `QK_TEST_BACKEND=cuda` spends its short time on the GPU runs
+/// alone (the simulator runs are the same on every machine). Unset: both.
+pub const BACKEND_ENV: &str = "QK_TEST_BACKEND";
+
+/// The devices a kernel test runs on: the simulator, plus CUDA device 0 when present,
+/// narrowed by [`BACKEND_ENV`]. Records which ran (and the skip) for the summary.
 pub fn devices(test: &str) -> Vec<Device> {
-    let mut out = vec![Device::sim()];
+    let only = std::env::var(BACKEND_ENV).ok();
+    let mut out = Vec::new();
+    match only.as_deref() {
+        None | Some("sim") => out.push(Device::sim()),
+        Some("cuda") => {
+            println!("{test}: sim: skipped: {BACKEND_ENV}=cuda");
+            record(test, "sim", &format!("skipped: {BACKEND_ENV}=cuda"));
+        }
+        Some(other) => panic!("{BACKEND_ENV}={other}: expected `sim` or `cuda`"),
+    }
+    if only.as_deref() == Some("sim") {
+        println!("{test}: cuda: skipped: {BACKEND_ENV}=sim");
+        record(test, "cuda", &format!("skipped: {BACKEND_ENV}=sim"));
+        return out;
+    }
     match Device::cuda(0) {
         Ok(d) => out.push(d),
         Err(e) => {
