@@ -102,13 +102,16 @@
  * once per block (QkTileCopy, WeightStreamCopy: a 64-bit add, a compare and the cp.async
  * per chunk, no loop remainders), group boundaries are masks, not remainders (Groups),
  * the 4-bit dequantization shares one shift among four b registers, and no branch
- * separates the k-steps of a stage (the next k-step's shared loads issue early): 0.18
- * instructions per 4-bit byte, 0.11 per 8-bit byte (was 0.16), counted by the simulator
- * and held as budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. Not yet timed on
- * a GPU. An earlier fixed-trip rewrite of the copies was timed on an H100: faster on
- * long layers, 1.8x slower at 4096 x 4096 with 16 splits, cause unknown; that kernel
- * was 4900 SASS instructions long with a 5x unrolled prologue of copy loops, this one
- * is 1900.
+ * separates the k-steps of a stage (the next k-step's shared loads issue early): 0.185
+ * instructions per 4-bit byte, 0.098 per 8-bit byte (was 0.16), counted by the simulator
+ * and held as budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. Timed on an H200
+ * (docs/results/h200-2026-11-26): 1.4-1.8x faster at M = 1 than the loop version. The
+ * "1.8x slower at 4096 x 4096 with 16 splits" that an earlier fixed-trip rewrite and
+ * the first build of this one showed was the split-K fix-up, not the copies: compiled
+ * with a branch around each of its loads, it waited for them one at a time
+ * (qk_split_k_reduce_if now predicates them). The lane's ldmatrix offsets are computed
+ * once and hidden from the compiler (gemm_weight_only), which otherwise rebuilt them
+ * from %tid.x every stage.
  *
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).

@@ -13,7 +13,8 @@
  * cuBLASLt INT8's 1400-1580), and cuBLAS's sm_90 kernels use wgmma. wgmma is issued
  * once per warpgroup for a 64 x N x 16 product and runs asynchronously, so the
  * dequantization of the next k-step overlaps the tensor-core work of this one.
- * (Not yet timed on a GPU: verified on the simulator only.)
+ * Measured on an H200 (docs/results/h200-2026-11-26): about 2x the mma.sync large
+ * configuration, 0.61-0.73x cuBLAS FP16 at M = 4096; its tests passed on the card.
  *
  * Operand roles
  * -------------
