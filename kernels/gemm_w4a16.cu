@@ -154,7 +154,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
             qk_ldmatrix_x4(a_frag[mt], stage_addr + a_offset[ks] + mt * kMmaM * QK_SWIZZLE_ROW_BYTES);
         }
         uint32_t b[kNTiles][2];
-        dequant_step<T, BITS, kNTiles>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, 0,
+        dequant_step<BITS, kNTiles>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, 0,
                                        gc);
 #pragma unroll
         for (int mt = 0; mt < T::kMTiles; ++mt) {

@@ -309,18 +309,45 @@ __device__ __forceinline__ uint32_t dequant_pair_x16(uint32_t biased_x16, uint32
     return qk_half2_bits(__hmul2_rn(q_minus_z, qk_as_half2(scale)));
 }
 
-/* The lane's B registers of one k-step: b[nt][0..1] for the TILES n8-tiles starting at
- * tile TILES * half of the unit at `unit_addr`. */
-template <class T, int BITS, int TILES>
-__device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t unit_addr, int lane, int half,
-                                             const GroupConsts<TILES>& gc) {
+/* The lane's packed weights of one k-step for TILES n8-tiles: one 16-byte chunk of
+ * 4-bit weights (8 tiles, of which a half strip uses 4), or TILES / 4 chunks of 8-bit. */
+template <int BITS, int TILES>
+struct StepWords {
+    static constexpr int kChunks = BITS == 4 ? 1 : TILES / 4;
+    uint4 chunk[kChunks];
+};
+
+/* Loads the lane's StepWords of the unit at `unit_addr` (tiles TILES * half onwards).
+ * Separate from the dequantization so a kernel can issue the next k-step's shared loads
+ * before this k-step's work (see gemm_w4a16_sm90a.cu). */
+template <int BITS, int TILES>
+__device__ __forceinline__ StepWords<BITS, TILES> load_step(uint32_t unit_addr, int lane, int half) {
+    StepWords<BITS, TILES> w;
     if constexpr (BITS == 4) {
-        // Word j of the lane's chunk holds tiles 2j and 2j + 1: a half is 2 of the 4 words.
-        constexpr int kWords = TILES / 2;
         // The whole 16 bytes are loaded even for a half: consecutive lanes' 8-byte halves
         // lie 16 bytes apart, a 2-way bank conflict for ld.shared.v2, while ld.shared.v4
         // at lane * 16 is conflict-free and moves the same 4 wavefronts per warp.
-        const uint4 v = qk_lds_v4(unit_addr + lane * QK_CHUNK_BYTES);
+        w.chunk[0] = qk_lds_v4(unit_addr + lane * QK_CHUNK_BYTES);
+    } else {
+        // Chunk c of the lane holds tiles 4c .. 4c + 3: a half is one of the 2 chunks.
+#pragma unroll
+        for (int c = 0; c < StepWords<BITS, TILES>::kChunks; ++c) {
+            const int chunk = c + half * StepWords<BITS, TILES>::kChunks;
+            w.chunk[c] = qk_lds_v4(unit_addr + (chunk * kWarpThreads + lane) * QK_CHUNK_BYTES);
+        }
+    }
+    return w;
+}
+
+/* The lane's B registers of one k-step from its StepWords: b[nt][0..1] for the TILES
+ * n8-tiles starting at tile TILES * half of the unit. */
+template <int BITS, int TILES>
+__device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const StepWords<BITS, TILES>& sw, int half,
+                                              const GroupConsts<TILES>& gc) {
+    if constexpr (BITS == 4) {
+        // Word j of the lane's chunk holds tiles 2j and 2j + 1: a half is 2 of the 4 words.
+        constexpr int kWords = TILES / 2;
+        const uint4 v = sw.chunk[0];
         uint32_t words[kWords];
         if constexpr (kWords == 4) {
             words[0] = v.x, words[1] = v.y, words[2] = v.z, words[3] = v.w;
@@ -341,13 +368,9 @@ __device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t u
             }
         }
     } else {
-        // Chunk c of the lane holds tiles 4c .. 4c + 3: a half is one of the 2 chunks.
-        constexpr int kChunks = TILES / 4;
 #pragma unroll
-        for (int c = 0; c < kChunks; ++c) {
-            const int chunk = c + half * kChunks;
-            const uint4 v = qk_lds_v4(unit_addr + (chunk * kWarpThreads + lane) * QK_CHUNK_BYTES);
-            const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+        for (int c = 0; c < StepWords<BITS, TILES>::kChunks; ++c) {
+            const uint32_t words[4] = {sw.chunk[c].x, sw.chunk[c].y, sw.chunk[c].z, sw.chunk[c].w};
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 const int nt = 4 * c + j;
@@ -358,6 +381,14 @@ __device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t u
             }
         }
     }
+}
+
+/* The lane's B registers of one k-step: b[nt][0..1] for the TILES n8-tiles starting at
+ * tile TILES * half of the unit at `unit_addr` (load_step, then dequant_words). */
+template <int BITS, int TILES>
+__device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t unit_addr, int lane, int half,
+                                             const GroupConsts<TILES>& gc) {
+    dequant_words<BITS, TILES>(b, load_step<BITS, TILES>(unit_addr, lane, half), half, gc);
 }
 
 }  // namespace qk_wo
