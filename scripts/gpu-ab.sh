@@ -13,8 +13,8 @@
 #       of both pairs. Everything lands in target/gpu-ab, and, after each step, in
 #       $OUT/gpu-ab.tar.xz when $OUT is set (the device tool returns at most 8 files).
 #   then, optionally:      ./scripts/gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options...]
-#       Nsight Compute sections of one launch of the new build's matching kernel, into
-#       ncu-NAME.txt beside the timings.
+#       Nsight Compute (full set) of one launch of the new build's matching kernel: the
+#       stall breakdown and hottest SASS lines printed, the report kept beside the timings.
 #
 # Example (device tool): carry [".device"], command
 #   ./scripts/gpu-ab.sh run --shapes llama3-8b --m 1,16,256,4096 --reps 20 --warmup 3
@@ -115,19 +115,23 @@ run() {
     save
 }
 
-# Nsight Compute of the first launch of the kernels matching KERNEL_REGEX in one
-# `qk bench run` of the new build (one point each: pass --shapes, --m, --kernels).
+# Nsight Compute (`--set full`) of the first launch of the kernels matching KERNEL_REGEX
+# in one `qk bench run` of the new build (one point: pass --shapes, --m, --kernels).
+# Keeps the report (profile-NAME.ncu-rep), its details page (ncu-NAME.txt), its
+# per-SASS-instruction page (ncu-NAME-sass.csv), and prints the stall breakdown and the
+# hottest instructions (scripts/ncu-hotspots.py).
 profile() {
     local name="$1" regex="$2"
     shift 2
     prepare
-    timeout 150 ncu --clock-control none --kernel-name "regex:$regex" --launch-count 1 \
-        --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
-        --section SchedulerStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
-        --section InstructionStats \
+    timeout 150 ncu --set full --import-source no --clock-control none --kernel-name "regex:$regex" \
+        --launch-count 1 -f -o "$out/profile-$name" \
         "$ab/new/qk" bench run "$@" --reps 1 --warmup 0 --no-l2-rotation --out "$out/profile-$name" \
-        >"$out/ncu-$name.txt" 2>&1 || echo "ncu failed: see ncu-$name.txt"
-    grep -E "Duration|Throughput|Stall|Issued|Registers|Achieved Occupancy|Eligible" "$out/ncu-$name.txt" | head -40 || true
+        >"$out/ncu-$name.log" 2>&1 || echo "ncu failed: see ncu-$name.log"
+    ncu -i "$out/profile-$name.ncu-rep" --page details --print-details all >"$out/ncu-$name.txt" 2>&1 || true
+    ncu -i "$out/profile-$name.ncu-rep" --page source --print-source sass --csv >"$out/ncu-$name-sass.csv" 2>&1 || true
+    grep -E "Duration|Warp Cycles Per Issued|Stall [A-Z]" "$out/ncu-$name.txt" | head -20 || true
+    python3 "$root/scripts/ncu-hotspots.py" "$out/ncu-$name-sass.csv" 15 || true
     save
 }
 
