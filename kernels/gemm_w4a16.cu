@@ -166,9 +166,10 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     }
 }
 
-template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int SMEM_BYTES>
 __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& args) {
     using T = Tile<BITS, BM, BN, WARPS_M, WARPS_N, STAGES>;
+    static_assert(T::kSmemBytes == SMEM_BYTES, "qk_abi.h's QK_WO_*_SMEM_BYTES must equal the tile's shared memory");
     extern __shared__ __align__(128) uint8_t smem[];
     const QkGemmBlock blk = qk_gemm_block<BM, BN, WARPS_N, kBk>(args.k, args.k_tiles_per_split);
     const uint32_t smem_base = qk_smem_addr(smem);
@@ -220,18 +221,18 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
 
 /* One kernel per (weight width, configuration); the tile shape is a template argument
  * so that every loop over fragments unrolls into registers. */
-#define QK_WO_INSTANCE(NAME, BITS, CFG, STAGES)                                                                \
+#define QK_WO_INSTANCE(NAME, BITS, CFG, STAGES, SMEM_BYTES)                                                    \
     extern "C" __global__ void __launch_bounds__(QK_WO_##CFG##_WARPS_M * QK_WO_##CFG##_WARPS_N * 32)         \
         NAME(const QkGemmWeightOnlyArgs args) {                                                                \
         gemm_weight_only<BITS, QK_WO_##CFG##_BM, QK_WO_##CFG##_WARPS_N * QK_WO_N_BLOCK, QK_WO_##CFG##_WARPS_M, \
-                         QK_WO_##CFG##_WARPS_N, STAGES>(args);                                                 \
+                         QK_WO_##CFG##_WARPS_N, STAGES, SMEM_BYTES>(args);                                     \
     }
 
-QK_WO_INSTANCE(qk_gemm_w4a16_gemv, 4, GEMV, QK_WO_GEMV_STAGES)
-QK_WO_INSTANCE(qk_gemm_w4a16_small, 4, SMALL, QK_WO_SMALL_STAGES)
-QK_WO_INSTANCE(qk_gemm_w4a16_medium, 4, MEDIUM, QK_WO_MEDIUM_STAGES)
-QK_WO_INSTANCE(qk_gemm_w4a16_large, 4, LARGE, QK_WO_LARGE_STAGES)
-QK_WO_INSTANCE(qk_gemm_w8a16_gemv, 8, GEMV, QK_WO_GEMV_STAGES_W8)
-QK_WO_INSTANCE(qk_gemm_w8a16_small, 8, SMALL, QK_WO_SMALL_STAGES_W8)
-QK_WO_INSTANCE(qk_gemm_w8a16_medium, 8, MEDIUM, QK_WO_MEDIUM_STAGES_W8)
-QK_WO_INSTANCE(qk_gemm_w8a16_large, 8, LARGE, QK_WO_LARGE_STAGES_W8)
+QK_WO_INSTANCE(qk_gemm_w4a16_gemv, 4, GEMV, QK_WO_GEMV_STAGES, QK_WO_GEMV_SMEM_BYTES)
+QK_WO_INSTANCE(qk_gemm_w4a16_small, 4, SMALL, QK_WO_SMALL_STAGES, QK_WO_SMALL_SMEM_BYTES)
+QK_WO_INSTANCE(qk_gemm_w4a16_medium, 4, MEDIUM, QK_WO_MEDIUM_STAGES, QK_WO_MEDIUM_SMEM_BYTES)
+QK_WO_INSTANCE(qk_gemm_w4a16_large, 4, LARGE, QK_WO_LARGE_STAGES, QK_WO_LARGE_SMEM_BYTES)
+QK_WO_INSTANCE(qk_gemm_w8a16_gemv, 8, GEMV, QK_WO_GEMV_STAGES_W8, QK_WO_GEMV_SMEM_BYTES_W8)
+QK_WO_INSTANCE(qk_gemm_w8a16_small, 8, SMALL, QK_WO_SMALL_STAGES_W8, QK_WO_SMALL_SMEM_BYTES_W8)
+QK_WO_INSTANCE(qk_gemm_w8a16_medium, 8, MEDIUM, QK_WO_MEDIUM_STAGES_W8, QK_WO_MEDIUM_SMEM_BYTES_W8)
+QK_WO_INSTANCE(qk_gemm_w8a16_large, 8, LARGE, QK_WO_LARGE_STAGES_W8, QK_WO_LARGE_SMEM_BYTES_W8)

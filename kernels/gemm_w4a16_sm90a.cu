@@ -141,9 +141,11 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     }
 }
 
-template <int BITS, int STAGES>
+template <int BITS, int STAGES, int SMEM_BYTES>
 __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArgs& args) {
     using T = WgmmaTile<BITS, STAGES>;
+    static_assert(T::kSmemBytes + QK_WO_WGMMA_STAGE_ALIGN == SMEM_BYTES,
+                  "qk_abi.h's QK_WO_WGMMA_SMEM_BYTES* must equal the stages plus the base alignment slack");
     constexpr int BM = QK_WO_WGMMA_BM;
     constexpr int BN = QK_WO_WGMMA_WARPS_N * kNBlock;
     // 16-byte alignment is all the declaration asks (a larger one pads the static shared
@@ -216,11 +218,11 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
 }  // namespace
 
 /* One kernel per weight width; one block per SM (128 accumulators per thread). */
-#define QK_WO_WGMMA_INSTANCE(NAME, BITS, STAGES)                                                             \
+#define QK_WO_WGMMA_INSTANCE(NAME, BITS, STAGES, SMEM_BYTES)                                                 \
     extern "C" __global__ void __launch_bounds__(QK_WO_WGMMA_WARPS_M * QK_WO_WGMMA_WARPS_N * 32, 1)        \
         NAME(const QkGemmWeightOnlyArgs args) {                                                              \
-        gemm_weight_only_wgmma<BITS, STAGES>(args);                                                          \
+        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES>(args);                                              \
     }
 
-QK_WO_WGMMA_INSTANCE(qk_gemm_w4a16_large_wgmma, 4, QK_WO_WGMMA_STAGES)
-QK_WO_WGMMA_INSTANCE(qk_gemm_w8a16_large_wgmma, 8, QK_WO_WGMMA_STAGES_W8)
+QK_WO_WGMMA_INSTANCE(qk_gemm_w4a16_large_wgmma, 4, QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES)
+QK_WO_WGMMA_INSTANCE(qk_gemm_w8a16_large_wgmma, 8, QK_WO_WGMMA_STAGES_W8, QK_WO_WGMMA_SMEM_BYTES_W8)

@@ -209,8 +209,8 @@ typedef struct QkGemmW8A8Args {
 /* Tile configurations. Every warp owns 64 columns (one weight unit per k-step), so
  * BN = WARPS_N * 64. Shared memory per stage: BM * 128 (A) + BN/64 * 4 * UNIT_BYTES (W)
  * + 2 * BN * 2 (scales) + BN (zeros, two slots); stages * that stays <= 96 KiB, under
- * the 99 KiB opt-in limit of sm_86/sm_89. (4-bit: gemv 67.5 KiB, small 53, medium 69,
- * large 82.5; 8-bit with the *_W8 stage counts: 77, 85, 75.8, 73.9 KiB.)
+ * the 99 KiB opt-in limit of sm_86/sm_89 (QK_WO_*_SMEM_BYTES below: 4-bit 53 to 82.5 KiB,
+ * 8-bit with the *_W8 stage counts 73.9 to 85 KiB).
  * gemv:   M <= 8 (decode). One 16-row M tile: W is streamed exactly once; 6 stages keep
  *         enough weight bytes in flight per SM; split-K spreads K over all SMs.
  * small:  M <= 32. One 32-row M tile (warp tile 32 x 64), split-K.
@@ -254,6 +254,22 @@ typedef struct QkGemmW8A8Args {
 #define QK_WO_WGMMA_STAGES 5
 #define QK_WO_WGMMA_STAGES_W8 5
 #define QK_WO_WGMMA_STAGE_ALIGN 1024
+/** Dynamic shared memory per block of each weight-only configuration, bytes: STAGES x
+ *  [A: BM rows x 128 B | W: BN / 64 strips x 4 units of 64 x 16 weights | 2 scale slots of
+ *  BN f16 | 2 zero slots of BN nibbles]; large_wgmma rounds each stage up to
+ *  QK_WO_WGMMA_STAGE_ALIGN and adds one alignment unit for its base. The host launches
+ *  with these; each kernel static_asserts its tile layout against them (a change to a
+ *  configuration above fails the build until these agree). */
+#define QK_WO_GEMV_SMEM_BYTES 69120
+#define QK_WO_GEMV_SMEM_BYTES_W8 78848
+#define QK_WO_SMALL_SMEM_BYTES 54272
+#define QK_WO_SMALL_SMEM_BYTES_W8 87040
+#define QK_WO_MEDIUM_SMEM_BYTES 70656
+#define QK_WO_MEDIUM_SMEM_BYTES_W8 77568
+#define QK_WO_LARGE_SMEM_BYTES 84480
+#define QK_WO_LARGE_SMEM_BYTES_W8 75648
+#define QK_WO_WGMMA_SMEM_BYTES 134144
+#define QK_WO_WGMMA_SMEM_BYTES_W8 175104
 
 /** `qk_gemm_w4a16_*` and `qk_gemm_w8a16_*`:
  *  C[m, n] = f16( f32( sum_k A[m, k] * w[n, k] ) (+ bias[n]) ),

@@ -101,8 +101,9 @@ __device__ __forceinline__ void qk_zero_acc(T (&acc)[MT][NT][4]) {
  * The sum is latency-bound: one block reads every split's partial, so what matters is
  * how many L2 round trips it waits for. Its loads are predicated (qk_ld_cg_v4_if), never
  * branched around, so a round's loads (kChunk fragments of kSplitsInFlight splits) are
- * all in flight before any is added: splits x kFrags / 16 round trips. (With the loads behind per-fragment branches ptxas put each add right after its
- * load: 16 splits x 32 fragments = 512 round trips, 3.5x the GEMM's time at M = 64.) */
+ * all in flight before any is added: about splits x kFrags / 16 round trips. (With the
+ * loads behind per-fragment branches, ptxas put each add right after its load: 16
+ * splits x 32 fragments = 512 round trips, 3.5x the GEMM's time at M = 64.) */
 template <typename T, int MT, int NT, int THREADS, class HoldsRows>
 __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dptr workspace_addr,
                                                      qk_dptr counters_addr, HoldsRows&& holds_rows) {

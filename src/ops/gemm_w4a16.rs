@@ -42,14 +42,6 @@ const HOPPER_COMPUTE_CAPABILITY: (u32, u32) = (9, 0);
 const MIN_COMPUTE_CAPABILITY: (u32, u32) = (8, 0);
 /// f16 elements of K per pipeline stage (a K tile).
 const BK: usize = abi::QK_WO_BK as usize;
-/// Bytes of the shared-memory A row of a stage (BK f16).
-const A_ROW_BYTES: u32 = abi::QK_WO_BK * 2;
-/// K-steps (16 deep) per stage.
-const K_STEPS_PER_STAGE: u32 = abi::QK_WO_BK / abi::QK_WO_K_STEP;
-/// Bytes of one packed 64 x 16 unit per bit of weight width (4-bit: 512 B).
-const UNIT_BYTES_PER_BIT: u32 = (abi::QK_WO_N_BLOCK * abi::QK_WO_K_STEP) / 8;
-/// Scale/zero slots per stage.
-const GROUP_SLOTS: u32 = abi::QK_WO_MAX_GROUPS_PER_STAGE;
 
 /// A tile configuration of the weight-only GEMM (kernel instances of `gemm_w4a16.cu`, and
 /// of `gemm_w4a16_sm90a.cu` for [`WeightOnlyConfig::LargeWgmma`]).
@@ -143,60 +135,66 @@ impl WeightOnlyConfig {
     /// The configuration's tile shape for weights of width `bits`.
     pub fn shape(self, bits: WeightBits) -> WeightOnlyTileShape {
         let w8 = bits == WeightBits::Int8;
-        let (block_m, warps_m, warps_n, stages) = match self {
+        // BM, warps, and (stages, shared bytes) of qk_abi.h, whose byte counts the kernels
+        // check against their tile layout at compile time.
+        let (block_m, warps_m, warps_n, (stages, shared_bytes)) = match self {
             WeightOnlyConfig::Gemv => (
                 abi::QK_WO_GEMV_BM,
                 abi::QK_WO_GEMV_WARPS_M,
                 abi::QK_WO_GEMV_WARPS_N,
-                if w8 { abi::QK_WO_GEMV_STAGES_W8 } else { abi::QK_WO_GEMV_STAGES },
+                if w8 {
+                    (abi::QK_WO_GEMV_STAGES_W8, abi::QK_WO_GEMV_SMEM_BYTES_W8)
+                } else {
+                    (abi::QK_WO_GEMV_STAGES, abi::QK_WO_GEMV_SMEM_BYTES)
+                },
             ),
             WeightOnlyConfig::Small => (
                 abi::QK_WO_SMALL_BM,
                 abi::QK_WO_SMALL_WARPS_M,
                 abi::QK_WO_SMALL_WARPS_N,
-                if w8 { abi::QK_WO_SMALL_STAGES_W8 } else { abi::QK_WO_SMALL_STAGES },
+                if w8 {
+                    (abi::QK_WO_SMALL_STAGES_W8, abi::QK_WO_SMALL_SMEM_BYTES_W8)
+                } else {
+                    (abi::QK_WO_SMALL_STAGES, abi::QK_WO_SMALL_SMEM_BYTES)
+                },
             ),
             WeightOnlyConfig::Medium => (
                 abi::QK_WO_MEDIUM_BM,
                 abi::QK_WO_MEDIUM_WARPS_M,
                 abi::QK_WO_MEDIUM_WARPS_N,
-                if w8 { abi::QK_WO_MEDIUM_STAGES_W8 } else { abi::QK_WO_MEDIUM_STAGES },
+                if w8 {
+                    (abi::QK_WO_MEDIUM_STAGES_W8, abi::QK_WO_MEDIUM_SMEM_BYTES_W8)
+                } else {
+                    (abi::QK_WO_MEDIUM_STAGES, abi::QK_WO_MEDIUM_SMEM_BYTES)
+                },
             ),
             WeightOnlyConfig::Large => (
                 abi::QK_WO_LARGE_BM,
                 abi::QK_WO_LARGE_WARPS_M,
                 abi::QK_WO_LARGE_WARPS_N,
-                if w8 { abi::QK_WO_LARGE_STAGES_W8 } else { abi::QK_WO_LARGE_STAGES },
+                if w8 {
+                    (abi::QK_WO_LARGE_STAGES_W8, abi::QK_WO_LARGE_SMEM_BYTES_W8)
+                } else {
+                    (abi::QK_WO_LARGE_STAGES, abi::QK_WO_LARGE_SMEM_BYTES)
+                },
             ),
             WeightOnlyConfig::LargeWgmma => (
                 abi::QK_WO_WGMMA_BM,
                 abi::QK_WO_WGMMA_WARPS_M,
                 abi::QK_WO_WGMMA_WARPS_N,
-                if w8 { abi::QK_WO_WGMMA_STAGES_W8 } else { abi::QK_WO_WGMMA_STAGES },
+                if w8 {
+                    (abi::QK_WO_WGMMA_STAGES_W8, abi::QK_WO_WGMMA_SMEM_BYTES_W8)
+                } else {
+                    (abi::QK_WO_WGMMA_STAGES, abi::QK_WO_WGMMA_SMEM_BYTES)
+                },
             ),
         };
-        // wgmma's swizzled operand tiles start on 1024-byte boundaries: every stage is
-        // rounded up to that, and the block asks for one more unit to align its base.
-        let (stage_align, base_align_slack) = match self {
-            WeightOnlyConfig::LargeWgmma => (abi::QK_WO_WGMMA_STAGE_ALIGN, abi::QK_WO_WGMMA_STAGE_ALIGN),
-            _ => (1, 0),
-        };
-        let block_n = warps_n * abi::QK_WO_N_BLOCK;
-        // Must match `Tile::kStageBytes` and `kSmemBytes` in qk_weight_only.cuh (and the
-        // alignment slack gemm_w4a16_sm90a.cu rounds its base up with): A rows, W units,
-        // scale slots (BN f16 each) and zero slots (BN nibbles each).
-        let units = (block_n / abi::QK_WO_N_BLOCK) * K_STEPS_PER_STAGE;
-        let stage_bytes = block_m * A_ROW_BYTES
-            + units * UNIT_BYTES_PER_BIT * bits.bits() as u32
-            + GROUP_SLOTS * block_n * 2
-            + GROUP_SLOTS * block_n / 2;
-        let stage_bytes = stage_bytes.next_multiple_of(stage_align);
         WeightOnlyTileShape {
             block_m,
-            block_n,
+            block_n: warps_n * abi::QK_WO_N_BLOCK,
             threads: warps_m * warps_n * WARP_THREADS,
             stages,
-            shared_bytes: stages * stage_bytes + base_align_slack,
+            shared_bytes,
         }
     }
 
