@@ -67,7 +67,14 @@ EOF
 }
 
 out="$root/target/gpu-ab"
-save() { if [[ -n "${OUT:-}" ]]; then tar -C "$out" -cJf "$OUT/gpu-ab.tar.xz" .; fi; }
+# The device tool returns at most 8 files of at most 16 MiB: the timings and texts go in
+# one archive; Nsight Compute reports (a few MiB each) are copied beside it, one file each.
+save() {
+    if [[ -n "${OUT:-}" ]]; then
+        tar -C "$out" --exclude='*.ncu-rep' -cJf "$OUT/gpu-ab.tar.xz" .
+        find "$out" -maxdepth 1 -name '*.ncu-rep' -size -16M -exec cp {} "$OUT/" \;
+    fi
+}
 
 # Unpacks the binaries (once) and puts the machine's cuBLAS on the library path.
 prepare() {
@@ -94,11 +101,12 @@ run() {
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>&1 |
         tee "$out/gpu.txt" || true
     # The tests that only drive the simulator (instruction budgets, planner checks on a
-    # simulated device) are skipped here: they ran in CI.
+    # simulated device or on compute capabilities alone) are skipped here: they ran in CI.
+    # One test thread, so each test's output stays next to its name.
     for t in "$ab"/tests/*; do
         echo "== $(basename "$t")"
         QK_TEST_BACKEND=cuda timeout 150 "$t" --skip instruction_budget --skip _uses_ --skip plans_ \
-            --skip streams_weights_once --nocapture 2>&1 | grep -E "^test |test result|cuda: skipped|panicked|mismatch|assert" || true
+            --test-threads 1 --nocapture 2>&1 | grep -E "^test |test result|cuda: skipped|panicked|mismatch|assert" || true
     done | tee "$out/tests.txt"
     save
     local order=(base new new base) i=0
@@ -146,7 +154,7 @@ profile)
     profile "${1:?usage: gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options]}" "${2:?KERNEL_REGEX}" "${@:3}"
     ;;
 *)
-    sed -n '2,21p' "${BASH_SOURCE[0]}"
+    sed -n '2,20p' "${BASH_SOURCE[0]}"
     exit 2
     ;;
 esac

@@ -17,14 +17,22 @@ def main() -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     top_lines = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    rows = list(csv.reader(open(sys.argv[1], newline="")))
+    with open(sys.argv[1], newline="") as f:
+        rows = list(csv.reader(f))
     # Row 0 names the kernel; row 1 is the header.
     header = next((r for r in rows if "Source" in r and SAMPLES in r), None)
     if header is None:
         print(f"{sys.argv[1]}: no '{SAMPLES}' column (was the source page exported?)", file=sys.stderr)
         return 1
     src, smp = header.index("Source"), header.index(SAMPLES)
-    lines = [(int(r[smp]), r[src].strip()) for r in rows[rows.index(header) + 1 :] if len(r) > smp and r[smp].isdigit()]
+    def count(cell: str) -> str:
+        return cell.replace(",", "")  # ncu may print thousands separators
+
+    lines = [
+        (int(count(r[smp])), r[src].strip())
+        for r in rows[rows.index(header) + 1 :]
+        if len(r) > smp and count(r[smp]).isdigit()
+    ]
     total = sum(n for n, _ in lines) or 1
     print(f"{total} stall samples over {len(lines)} SASS instructions")
     for n, text in sorted(lines, key=lambda x: -x[0])[:top_lines]:

@@ -26,6 +26,8 @@ if [[ -f "$log" ]]; then
   # One line per reason ("skipped: no CUDA device", or a kernel the GPU cannot run).
   awk -F'\t' '$2=="cuda" && $3 ~ /^skipped/ { n[$3]++ }
     END { for (r in n) printf "kernel tests on a CUDA GPU skipped:    %d (%s)\n", n[r], r }' "$log"
+  awk -F'\t' '$2=="sim" && $3 ~ /^skipped/ { n[$3]++ }
+    END { for (r in n) printf "kernel tests on the simulator skipped: %d (%s)\n", n[r], r }' "$log"
 else
   echo "no kernel test recorded a backend (filtered run?)"
 fi

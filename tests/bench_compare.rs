@@ -100,3 +100,31 @@ fn cli_errors_are_one_line() {
         assert!(err.starts_with("qk: error: "), "{err}");
     }
 }
+
+#[test]
+fn a_changed_launch_plan_is_marked_and_both_plans_listed() {
+    let mut base = Report::load(&fixture("bench_base.json")).unwrap();
+    let mut new = Report::load(&fixture("bench_new.json")).unwrap();
+    // Fixtures without plans: nothing is marked.
+    let points = compare(&base, &new, DEFAULT_THRESHOLD, false).unwrap();
+    assert!(points.iter().all(|p| p.replanned.is_none()));
+    let set = |r: &mut Report, kernel: &str, m: u64, plan: &str| {
+        r.results.iter_mut().find(|x| x.kernel == kernel && x.m == m).unwrap().plan = Some(plan.into());
+    };
+    set(&mut base, "w8a8", 16, "Small grid [64, 1, 5] splits 5");
+    set(&mut new, "w8a8", 16, "Small grid [64, 1, 4] splits 4");
+    // Same plan on both sides, or a plan on one side only: not a change.
+    set(&mut base, "w8a8", 1, "Small grid [64, 1, 8] splits 8");
+    set(&mut new, "w8a8", 1, "Small grid [64, 1, 8] splits 8");
+    set(&mut base, "cublas_fp16", 16, "only in base");
+    let points = compare(&base, &new, DEFAULT_THRESHOLD, false).unwrap();
+    let marked: Vec<_> = points.iter().filter(|p| p.replanned.is_some()).collect();
+    assert_eq!(marked.len(), 1, "{marked:?}");
+    assert_eq!((marked[0].kernel.as_str(), marked[0].m), ("w8a8", 16));
+    let table = qkernels::bench::compare::text_table(&points);
+    assert_eq!(table.lines().filter(|l| l.starts_with("w8a8") && l.ends_with("  replanned")).count(), 1, "{table}");
+    assert!(
+        table.contains("  base: Small grid [64, 1, 5] splits 5\n  new:  Small grid [64, 1, 4] splits 4"),
+        "{table}"
+    );
+}

@@ -173,7 +173,7 @@ fn launch_plans_render_when_present_and_are_optional() {
     r.results.iter_mut().find(|x| x.kernel == "w8a8").unwrap().plan = Some(plan.into());
     let md = render::markdown(&r);
     assert!(md.contains("## Launch plans of this crate's kernels"), "{md}");
-    // A '|' inside the plan would split the table row: it is escaped.
+    // A '|' inside the plan would split the table row: it is replaced by '/'.
     assert!(md.contains("| w8a8 | 1 | 4096 | 4096 | qk_gemm_w8a8_small (Small) grid [16, 1, 8] / splits 8 |"), "{md}");
     // And it survives a JSON round trip.
     let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();

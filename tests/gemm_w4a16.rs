@@ -210,7 +210,7 @@ fn gemm_w4a16_plans_mma_sync_large_off_hopper() {
 }
 
 /// Budget of the wgmma kernel at large M, warp instructions per 1024 multiply-adds
-/// (measured 1.258 with nvcc 13.0.88 at M = 256, N = 1024, K = 1024, g128: two warps per
+/// (measured 1.250 with nvcc 13.0.88 at M = 256, N = 1024, K = 1024, g128: two warps per
 /// strip halve the dequantization per multiply-add; 1.78 with one warp per strip and
 /// 64-row tiles; the mma.sync large configuration executes 2.37).
 const W4_WGMMA_INSTRUCTIONS_PER_KMAC: f64 = 1.4;
@@ -258,4 +258,36 @@ fn gemm_w4a16_layout_rejects_shapes_it_cannot_hold() {
     let shape = WeightOnlyShape::new(WeightBits::Int4, 64, 32, 32).unwrap();
     let err = WeightOnlyWeights::new(shape, vec![16; 64 * 32], vec![f16::ONE; 64], None, None);
     assert!(matches!(err, Err(WeightOnlyError::ValueOutOfRange { arg: "codes", .. })));
+}
+
+/// The shared-memory sizes the host launches with (qk_abi.h's `QK_WO_*_SMEM_BYTES`, which
+/// the kernels static_assert against their tile layout) recomputed here from the stage
+/// layout the header documents, so a pairing mistake on the Rust side (one
+/// configuration's bytes under another) fails too; and each fits the opt-in limit of the
+/// GPUs it runs on.
+#[test]
+fn tile_shapes_match_the_documented_stage_layout() {
+    const A_ROW_BYTES: u32 = 64 * 2; // one 64-deep K tile of f16
+    const UNITS_PER_STRIP: u32 = 4; // 16-deep k-steps per stage
+    const GROUP_SLOTS: u32 = 2;
+    const WGMMA_ALIGN: u32 = 1024;
+    const SM86_OPT_IN_BYTES: u32 = 99 * 1024;
+    const SM90_OPT_IN_BYTES: u32 = 227 * 1024;
+    for bits in [WeightBits::Int4, WeightBits::Int8] {
+        for config in WeightOnlyConfig::ALL {
+            let s = config.shape(bits);
+            let unit_bytes = 64 * 16 * bits.bits() as u32 / 8;
+            let stage = s.block_m * A_ROW_BYTES
+                + (s.block_n / 64) * UNITS_PER_STRIP * unit_bytes
+                + GROUP_SLOTS * s.block_n * 2
+                + GROUP_SLOTS * s.block_n / 2;
+            let (want, limit) = if config == WeightOnlyConfig::LargeWgmma {
+                (s.stages * stage.next_multiple_of(WGMMA_ALIGN) + WGMMA_ALIGN, SM90_OPT_IN_BYTES)
+            } else {
+                (s.stages * stage, SM86_OPT_IN_BYTES)
+            };
+            assert_eq!(s.shared_bytes, want, "{config:?} {bits:?}: {s:?}");
+            assert!(s.shared_bytes <= limit, "{config:?} {bits:?}: {} > {limit}", s.shared_bytes);
+        }
+    }
 }

@@ -103,7 +103,7 @@ __device__ __forceinline__ void qk_zero_acc(T (&acc)[MT][NT][4]) {
  * branched around, so a round's loads (kChunk fragments of kSplitsInFlight splits) are
  * all in flight before any is added: about splits x kFrags / 16 round trips. (With the
  * loads behind per-fragment branches, ptxas put each add right after its load: 16
- * splits x 32 fragments = 512 round trips, 3.5x the GEMM's time at M = 64.) */
+ * splits x 32 fragments = 512 round trips, which made the GEMM 3.5-3.7x slower at M = 64.) */
 template <typename T, int MT, int NT, int THREADS, class HoldsRows>
 __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dptr workspace_addr,
                                                      qk_dptr counters_addr, HoldsRows&& holds_rows) {
@@ -148,7 +148,10 @@ __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dpt
         T* v = acc[f / NT][f % NT];
         v[0] = v[1] = v[2] = v[3] = T(0);
     }
-    const V* mine = workspace + tile_base * kFrags * THREADS + threadIdx.x;
+    // Byte address of this thread's vector of fragment 0, split 0. Addresses are integers
+    // until the load: absent splits (s >= splits) would point past the workspace, which
+    // as C++ pointer arithmetic is undefined even though their loads never happen.
+    const qk_dptr mine = workspace_addr + (tile_base * kFrags * THREADS + threadIdx.x) * sizeof(V);
 #pragma unroll
     for (int f0 = 0; f0 < kFrags; f0 += kChunk) {
         for (uint32_t s0 = 0; s0 < splits; s0 += kSplitsInFlight) {
@@ -158,8 +161,8 @@ __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dpt
 #pragma unroll
                 for (int c = 0; c < kChunk; ++c) {
                     const int f = f0 + c;
-                    part[u][c] = qk_ld_cg_v4_if(held[f] && s0 + u < splits,
-                                                mine + (static_cast<uint64_t>(s0 + u) * kFrags + f) * THREADS);
+                    const qk_dptr at = mine + ((static_cast<uint64_t>(s0 + u) * kFrags + f) * THREADS) * sizeof(V);
+                    part[u][c] = qk_ld_cg_v4_if(held[f] && s0 + u < splits, at);
                 }
             }
             // Absent splits and fragments loaded as zeros: adding them changes nothing.

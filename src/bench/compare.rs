@@ -54,6 +54,9 @@ pub struct PointComparison {
     pub ci_high: f64,
     /// The verdict.
     pub verdict: Verdict,
+    /// `(base plan, new plan)` when both runs recorded a launch plan for the point and
+    /// the plans differ: the time changed with the plan, not (only) with the kernel.
+    pub replanned: Option<(String, String)>,
 }
 
 /// Why two reports cannot be compared.
@@ -99,6 +102,10 @@ pub fn compare(base: &Report, new: &Report, threshold: f64, force: bool) -> Resu
             ci_low: ci.ci_low,
             ci_high: ci.ci_high,
             verdict: verdict(ci.ci_low, ci.ci_high, threshold),
+            replanned: match (&b.plan, &n.plan) {
+                (Some(bp), Some(np)) if bp != np => Some((bp.clone(), np.clone())),
+                _ => None,
+            },
         });
     }
     if out.is_empty() {
@@ -107,21 +114,28 @@ pub fn compare(base: &Report, new: &Report, threshold: f64, force: bool) -> Resu
     Ok(out)
 }
 
-/// The text table of a comparison.
+/// The text table of a comparison; points whose launch plan changed are marked
+/// `replanned` and their two plans listed after the table.
 pub fn text_table(points: &[PointComparison]) -> String {
     let mut s =
         format!("{:<16} {:>6} {:>7} {:>7} {:>8} {:>18}  verdict\n", "kernel", "m", "n", "k", "new/base", "95% CI");
     for p in points {
         s += &format!(
-            "{:<16} {:>6} {:>7} {:>7} {:>8.4} {:>18}  {}\n",
+            "{:<16} {:>6} {:>7} {:>7} {:>8.4} {:>18}  {}{}\n",
             p.kernel,
             p.m,
             p.n,
             p.k,
             p.ratio,
             format!("[{:.4}, {:.4}]", p.ci_low, p.ci_high),
-            p.verdict
+            p.verdict,
+            if p.replanned.is_some() { "  replanned" } else { "" }
         );
+    }
+    for p in points {
+        if let Some((base, new)) = &p.replanned {
+            s += &format!("replanned {} m={} n={} k={}:\n  base: {base}\n  new:  {new}\n", p.kernel, p.m, p.n, p.k);
+        }
     }
     s
 }

@@ -543,7 +543,19 @@ impl Plans {
     /// The launch plan of `imp` (one of this crate's kernels) as a report line.
     fn describe(&self, imp: GemmImpl) -> Option<String> {
         let w8a8 = |p: &GemmW8A8Plan| {
-            format!("{:?} grid {:?} splits {} ({}-row tiles)", p.config(), p.grid(), p.splits(), p.block_m())
+            let shape = p.config().shape();
+            format!(
+                "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {}",
+                p.config().kernel().name,
+                p.config(),
+                shape.block_m,
+                shape.block_n,
+                shape.threads,
+                shape.stages,
+                shape.shared_bytes,
+                p.grid(),
+                p.splits()
+            )
         };
         match imp {
             GemmImpl::W8A8 => plan_ref(&self.w8a8).ok().map(w8a8),

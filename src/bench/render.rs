@@ -68,7 +68,8 @@ fn gpu_of(report: &Report) -> String {
 }
 
 /// The markdown report: environment, configuration, calibration, one table per shape,
-/// and the decoder-layer projection.
+/// the launch plans of this crate's kernels (when recorded), and the decoder-layer
+/// projection.
 pub fn markdown(report: &Report) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# qk-bench report ({})\n", report.schema);

@@ -112,9 +112,10 @@ impl WeightOnlyConfig {
     /// The configuration for `m` rows of A on a GPU of compute capability `cc`: on 9.0,
     /// [`WeightOnlyConfig::LargeWgmma`] where [`for_m`](Self::for_m) would pick the
     /// mma.sync `Large` (M > 64; both tile 128 rows of A, both split K when the tiles
-    /// leave SMs idle), otherwise `for_m(m)`. The wgmma kernel is verified on the
-    /// simulator; [`GemmWeightOnlyPlan::with_config`] with `Large` selects the mma.sync
-    /// kernel on Hopper too.
+    /// leave SMs idle), otherwise `for_m(m)`. The wgmma kernel is about twice as fast as
+    /// the mma.sync one on an H200 (docs/results/h200-2026-11-26);
+    /// [`GemmWeightOnlyPlan::with_config`] with `Large` selects the mma.sync kernel on
+    /// Hopper too.
     pub fn for_capability(cc: (u32, u32), m: usize) -> WeightOnlyConfig {
         match WeightOnlyConfig::for_m(m) {
             WeightOnlyConfig::Large if WeightOnlyConfig::LargeWgmma.runs_on(cc) => WeightOnlyConfig::LargeWgmma,
@@ -341,8 +342,8 @@ impl GemmWeightOnlyPlan {
         (self.m, self.shape.n(), self.shape.k())
     }
 
-    /// One line describing the choice, for `qk run --report`: kernel, tile shape, grid,
-    /// splits, and the inputs it was chosen from.
+    /// One line describing the choice, for `qk run --report` and the bench reports'
+    /// `plan`: kernel, tile shape, grid, splits, and the inputs it was chosen from.
     pub fn describe(&self) -> String {
         let s = self.config.shape(self.shape.bits());
         format!(

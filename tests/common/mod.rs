@@ -2,10 +2,11 @@
 //! seeds, poisoning, the record of where each test ran, and the element-wise comparison
 //! of a GEMM's C against its reference.
 //!
-//! Every kernel test runs on the PTX simulator (always) and on a CUDA GPU (when one is
-//! present). A missing GPU is never a silent pass: each test prints "skipped: no CUDA
-//! device" and appends one line per backend to `target/tmp/qk-backends.log`, which
-//! `scripts/test.sh` summarizes after the run.
+//! Every kernel test runs on the PTX simulator and on a CUDA GPU (when one is present),
+//! unless `QK_TEST_BACKEND` names one of them. A missing GPU is never a silent pass: each
+//! test prints "skipped: no CUDA device" and appends one line per backend to
+//! `target/tmp/qk-backends.log`, which `scripts/test.sh` summarizes after the run; and
+//! with `QK_TEST_BACKEND=cuda` a missing GPU fails the test.
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
 use std::io::Write;
@@ -26,13 +27,15 @@ pub const POISON_F32_BITS: u32 = 0x7fc0_5a5a;
 
 /// Environment variable naming the only backend the kernel tests run on (`sim` or
 /// `cuda`): on a lent GPU, `QK_TEST_BACKEND=cuda` spends its short time on the GPU runs
-/// alone (the simulator runs are the same on every machine). Unset: both.
+/// alone (the simulator runs are the same on every machine). Unset or empty: both.
 pub const BACKEND_ENV: &str = "QK_TEST_BACKEND";
 
 /// The devices a kernel test runs on: the simulator, plus CUDA device 0 when present,
 /// narrowed by [`BACKEND_ENV`]. Records which ran (and the skip) for the summary.
+/// Panics when `QK_TEST_BACKEND=cuda` and no CUDA device opens: a run asked to check
+/// the GPU must not pass having checked nothing.
 pub fn devices(test: &str) -> Vec<Device> {
-    let only = std::env::var(BACKEND_ENV).ok();
+    let only = std::env::var(BACKEND_ENV).ok().filter(|v| !v.is_empty());
     let mut out = Vec::new();
     match only.as_deref() {
         None | Some("sim") => out.push(Device::sim()),
@@ -49,6 +52,7 @@ pub fn devices(test: &str) -> Vec<Device> {
     }
     match Device::cuda(0) {
         Ok(d) => out.push(d),
+        Err(e) if only.is_some() => panic!("{test}: {BACKEND_ENV}=cuda but no CUDA device opens: {e}"),
         Err(e) => {
             println!("{test}: cuda: skipped: no CUDA device ({e})");
             record(test, "cuda", "skipped: no CUDA device");
