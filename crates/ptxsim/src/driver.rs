@@ -86,6 +86,7 @@ fn new_block(ctx: &Ctx, idx: u64) -> Box<Block> {
         last_hash: 0,
         quantum: u64::MAX / 16,
         wg,
+        bulk: ctx.k.uses_bulk.then(Box::default),
     })
 }
 

@@ -77,6 +77,59 @@ pub enum HazardKind {
     /// model: proxies"). The faulting side is the hazard's thread and line. Boxed so
     /// that the hot paths' error types stay small.
     Wgmma(Box<WgmmaHazard>),
+    /// Misuse of a non-tensor bulk copy (`cp.async.bulk`, PTX ISA 9.7.9.25.4.1) or of
+    /// the mbarrier transaction count that tracks it (9.7.13.15.5). The faulting side
+    /// is the hazard's thread and line. Boxed like `Wgmma`.
+    Bulk(Box<BulkHazard>),
+}
+
+/// Details of a [`HazardKind::Bulk`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkHazard {
+    /// The rule that was broken.
+    pub rule: BulkRule,
+    /// The other side: the bulk copy (or `cp.async`) in flight, the expect-tx or
+    /// complete-tx that set the tx-count, as applicable.
+    pub other: Option<Access>,
+    /// What was observed.
+    pub detail: String,
+}
+
+/// Which bulk-copy rule a [`HazardKind::Bulk`] broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkRule {
+    /// A thread read or wrote shared bytes that a `cp.async.bulk` writes before any
+    /// `mbarrier.test_wait`/`try_wait` observed the completion of the mbarrier phase
+    /// the copy takes part in (9.7.9.25.2 "Async Proxy": the result is visible once the
+    /// completion is observed, not before).
+    InFlight,
+    /// A `cp.async.bulk` or `cp.async` whose destination overlaps shared bytes that
+    /// another copy not yet landed (bulk, or `cp.async` not yet waited for) writes.
+    OverlappingCopies,
+    /// The tx-count left its range -(2^20-1)..=2^20-1 (9.7.13.15.2 "Contents of the
+    /// mbarrier object"), or was negative while no arrival was pending: more bytes
+    /// completed than the phase expects.
+    TxCount,
+    /// A bulk copy address not 16-byte aligned, or a size not a multiple of 16
+    /// (9.7.9.25.4.1).
+    Alignment,
+    /// The block finished with a bulk copy whose completion no thread observed, or
+    /// with an mbarrier whose tx-count is not zero.
+    PendingAtExit,
+}
+
+impl BulkRule {
+    fn describe(self) -> &'static str {
+        match self {
+            BulkRule::InFlight => {
+                "shared memory accessed while a cp.async.bulk writes it (no mbarrier wait observed its completion)"
+            }
+            BulkRule::OverlappingCopies => "copy destination overlaps a copy still in flight",
+            BulkRule::TxCount => "invalid mbarrier tx-count",
+            BulkRule::Alignment => "cp.async.bulk address or size not a multiple of 16",
+            BulkRule::PendingAtExit => "block finished with bulk-copy transactions pending",
+        }
+    }
 }
 
 /// Details of a [`HazardKind::Wgmma`].
@@ -173,6 +226,13 @@ impl fmt::Display for Hazard {
                     s += &format!(" (register {r})");
                 }
                 if let Some(o) = &w.other {
+                    s += &format!("; other side: {o}");
+                }
+                s
+            }
+            HazardKind::Bulk(b) => {
+                let mut s = format!("bulk-copy hazard: {}: {}", b.rule.describe(), b.detail);
+                if let Some(o) = &b.other {
                     s += &format!("; other side: {o}");
                 }
                 s

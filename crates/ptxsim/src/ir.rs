@@ -172,11 +172,19 @@ pub enum FUn {
 pub enum MbarOp {
     /// `init [a], count`
     Init,
-    /// `arrive{.noComplete} state, [a]{, count}` (`drop`: `arrive_drop`)
+    /// `arrive{.noComplete} state, [a]{, count}` (`drop`: `arrive_drop`), or
+    /// `arrive.expect_tx state, [a], txCount` (`expect_tx`: an expect-tx of `txCount`
+    /// before an arrive-on with count 1, PTX ISA 9.7.13.15.13).
     Arrive {
         /// `arrive_drop`: also lowers the expected count for later phases.
         drop: bool,
+        /// `.expect_tx`: the operand is the tx count, the arrival count is 1.
+        expect_tx: bool,
     },
+    /// `expect_tx [a], txCount`: raises the tx-count (9.7.13.15.11).
+    ExpectTx,
+    /// `complete_tx [a], txCount`: lowers the tx-count (9.7.13.15.12).
+    CompleteTx,
     /// `test_wait`/`try_wait` with a state token (`parity`: with a phase parity).
     TestWait {
         /// `.parity` form.
@@ -347,6 +355,11 @@ pub enum Kind {
     Atom { space: Space, op: AtomOp, ty: ScalarType, d: Option<Reg>, addr: Addr, b: Operand, c: Option<Operand> },
     /// `cp.async.{ca,cg}.shared.global`
     CpAsync { dst: Addr, src: Addr, size: u32, src_size: Option<Operand> },
+    /// `cp.async.bulk.shared::{cluster,cta}.global.mbarrier::complete_tx::bytes
+    /// [dst], [src], size, [mbar]` (PTX ISA 9.7.9.25.4.1, non-tensor): copies `size`
+    /// bytes from global to shared memory, then performs complete-tx of `size` on the
+    /// mbarrier.
+    CpAsyncBulk { dst: Addr, src: Addr, size: Operand, mbar: Addr },
     /// `cp.async.commit_group`
     CpCommit,
     /// `cp.async.wait_group N`
@@ -531,6 +544,7 @@ impl Kind {
                     r(s, f);
                 }
             }
+            Kind::CpAsyncBulk { dst, src, size, mbar } => rs(&[&dst.base, &src.base, size, &mbar.base], f),
             Kind::Mbar { d, addr, b, .. } => {
                 if let Some(a) = addr {
                     r(&a.base, f);
@@ -605,7 +619,7 @@ pub enum Class {
     Float,
     /// f16/bf16 arithmetic.
     Half,
-    /// Global-memory access (incl. atomics, cp.async).
+    /// Global-memory access (incl. atomics, cp.async, cp.async.bulk).
     Global,
     /// Shared-memory access (incl. ldmatrix).
     Shared,
@@ -693,6 +707,9 @@ pub struct Kernel {
     /// (guard included), checked against the warp's pending wgmma operations;
     /// `Inst::wg` flags the non-empty entries.
     pub wg_access: Vec<Vec<(Reg, bool)>>,
+    /// True when the kernel contains `cp.async.bulk` or an mbarrier tx-count operation
+    /// (`expect_tx`, `arrive.expect_tx`, `complete_tx`): its blocks carry a `BulkState`.
+    pub uses_bulk: bool,
 }
 
 impl Kernel {

@@ -1,8 +1,8 @@
 //! `ptxsim`: a pure-Rust simulator of the PTX that nvcc emits, for testing CUDA
 //! kernels on machines without a GPU. It checks the simulated program for hazards
 //! (out-of-bounds and misaligned accesses, shared-memory races, uninitialized shared
-//! reads, cp.async misuse, barrier misuse, wgmma/proxy-fence misuse, deadlocks) and
-//! counts instructions and memory traffic.
+//! reads, cp.async and bulk-copy misuse, barrier misuse, wgmma/proxy-fence misuse,
+//! deadlocks) and counts instructions and memory traffic.
 //!
 //! # Execution model
 //!
@@ -28,9 +28,57 @@
 //! size included), shared-memory races (see `step` for the model: block-barrier and
 //! warp-sync epochs; atomics never race with atomics; may miss races, never reports a
 //! false one), reads of never-written shared bytes, reads of cp.async destinations not
-//! yet waited for, divergent or never-completing barriers, `trap`, and misuse of the
-//! warpgroup MMA ([`HazardKind::Wgmma`], below). A launch in which no resident block
-//! can make progress fails with [`SimError::Deadlock`].
+//! yet waited for, divergent or never-completing barriers, `trap`, misuse of the
+//! warpgroup MMA ([`HazardKind::Wgmma`]) and of bulk copies ([`HazardKind::Bulk`]),
+//! both below. A launch in which no resident block can make progress (a `try_wait`
+//! loop on a phase that never completes included) fails with [`SimError::Deadlock`].
+//!
+//! # mbarrier
+//!
+//! PTX ISA 9.7.13.15: `mbarrier.init`, `inval`, `arrive{.noComplete}`, `arrive_drop`,
+//! `arrive.expect_tx`, `arrive_drop.expect_tx`, `expect_tx`, `complete_tx`,
+//! `test_wait`/`try_wait` (state or `.parity`; `try_wait` with or without a
+//! suspend-time hint, returning at once when the phase is not complete),
+//! `pending_count`, and `cp.async.mbarrier.arrive{.noinc}`, on objects in shared
+//! memory (`.shared`, `.shared::cta` or generic addresses). The object holds the
+//! phase, the pending and expected arrival counts and the tx-count (9.7.13.15.2); a
+//! phase completes when no arrival and no transaction is pending (9.7.13.15.6).
+//! `.sem`/`.scope` qualifiers are accepted: every phase completion orders the whole
+//! block for the race model (it ends the block epoch, so races across it may be
+//! missed). Launches have no clusters: a CTA is its own cluster, so `.cluster` scope
+//! acts as `.cta`, and `.shared::cluster` addresses (allowed, as in the ISA, for
+//! `arrive` with the sink `_`, `expect_tx` and `complete_tx`) name the executing CTA's
+//! own shared memory.
+//!
+//! # Bulk copies (sm_90 `cp.async.bulk`)
+//!
+//! PTX ISA 9.7.9.25.4.1, non-tensor, global to shared with mbarrier completion:
+//! `cp.async.bulk.{shared::cluster,shared::cta}.global.mbarrier::complete_tx::bytes{.L2::cache_hint}
+//! [dstMem], [srcMem], size, [mbar]{, cache-policy}` (the cache policy is a hint and
+//! ignored). Each executing thread issues one copy. Model: the source is read at
+//! issue and the copy completes at once, performing complete-tx of `size` bytes on
+//! the mbarrier (which may complete its phase); the data lands in shared memory when
+//! a thread's `test_wait`/`try_wait` first observes that phase complete (9.7.9.25.2
+//! "Async Proxy": the completion is followed by an implicit generic-async proxy fence,
+//! so the result is visible once the completion is observed: no `fence.proxy.async`
+//! is needed before reading it, nor before a wgmma reads it). Landing at the first
+//! observation makes early readers detectable; a thread that reads the data after
+//! another thread observed the phase, without waiting itself, is not reported (the
+//! phase completion orders the block, as above). A complete-tx before its expect-tx
+//! (tx-count negative while an arrival is pending) is legal, as in the ISA. Hazards,
+//! each naming both sides ([`BulkRule`]): a read or write of bytes a copy has not
+//! landed yet; a `cp.async.bulk` or `cp.async` onto bytes of a copy not yet landed (or
+//! of a `cp.async` not yet waited for); a tx-count outside -(2^20-1)..=2^20-1, or
+//! negative once no arrival is pending (more bytes completed than the phase expects);
+//! addresses not 16-byte aligned or a size not a multiple of 16; a block finishing
+//! with a copy not landed or an mbarrier whose tx-count is not zero. Sources are
+//! bounds-checked like other global accesses, destinations and the mbarrier like
+//! shared ones. `.relaxed` waits land copies like `.acquire` ones (a missing fence
+//! after a relaxed wait is not reported). Counters: `bulk_copies`, `bulk_bytes` (the
+//! bytes also count as global loads, and as conflict-free shared wavefronts). Not
+//! checked: a generic-proxy write followed by a bulk copy onto the same bytes without
+//! `fence.proxy.async` between them. Kernels without bulk copies or tx-count
+//! operations pay one flag test per byte of a checked shared store and one per exit.
 //!
 //! # Warpgroup MMA (sm_90a `wgmma`)
 //!
@@ -62,8 +110,12 @@
 //! # Not supported (fails at load time, or with `Unsupported` when executed)
 //!
 //! Indirect calls and recursion (direct `call`s of `.func`s are inlined), textures
-//! and surfaces, `.b128` accesses, sm_90 features other than the `wgmma` subset above
-//! (clusters, TMA/bulk copies, `mbarrier` transaction counts, `setmaxnreg`,
+//! and surfaces, `.b128` accesses, sm_90 features other than the `wgmma`, `mbarrier`
+//! and bulk-copy subsets above (clusters: `mapa`, `barrier.cluster`, distributed
+//! shared memory; tensor-map TMA `cp.async.bulk.tensor`, multicast, bulk copies other
+//! than global to shared (`.bulk_group` completion, `cp.async.bulk.commit_group`/
+//! `wait_group`, shared to shared::cluster), `cp.reduce.async.bulk`,
+//! `cp.async.bulk.prefetch`, `mbarrier.try_wait` `.phase_type`, `setmaxnreg`,
 //! `elect.sync`; `wgmma` with `.f16` accumulators, integer/fp8/tf32 inputs, shapes
 //! other than `k16`, transposed (MN-major) operands, sparse `.sp`, descriptor base
 //! offsets), `bar.red`, video (SIMD) instructions, `set`, `mul24.hi`, `mad.sat` and
@@ -105,7 +157,7 @@ mod step;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use error::{Access, Hazard, HazardKind, SimError, WgmmaHazard, WgmmaRule};
+pub use error::{Access, BulkHazard, BulkRule, Hazard, HazardKind, SimError, WgmmaHazard, WgmmaRule};
 pub use report::{AllocTraffic, LaunchReport, LineTraffic};
 pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};
 

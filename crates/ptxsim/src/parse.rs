@@ -883,6 +883,13 @@ fn decode_kernel(
         wg: false,
     });
     let (uses_wgmma, wg_access) = wgmma_accesses(&mut insts, f.nregs + 1);
+    let uses_bulk = insts.iter().any(|i| {
+        matches!(
+            i.kind,
+            Kind::CpAsyncBulk { .. }
+                | Kind::Mbar { op: MbarOp::ExpectTx | MbarOp::CompleteTx | MbarOp::Arrive { expect_tx: true, .. }, .. }
+        )
+    });
     let mut reg_names = f.reg_names;
     reg_names.push((f.nregs, 1, "%cc (carry flag)".into()));
     Ok(Kernel {
@@ -899,6 +906,7 @@ fn decode_kernel(
         reg_names,
         uses_wgmma,
         wg_access,
+        uses_bulk,
     })
 }
 
@@ -1138,6 +1146,125 @@ impl Dec<'_> {
             return Err(self.err(format!("expected {n} operands, found {}", ops.len())));
         }
         Ok(())
+    }
+
+    /// Decodes `mbarrier.*` (PTX ISA 9.7.13.15.9-16) on an object in shared memory.
+    /// `.sem` (`.release`, `.acquire`, `.relaxed`) and `.scope` (`.cta`, `.cluster`)
+    /// qualifiers are accepted: the simulator treats every mbarrier operation as
+    /// ordering the block (see `step`), and launches have no clusters, so a CTA is the
+    /// only member of its cluster: `.cluster` scope acts as `.cta`, and
+    /// `.shared::cluster` addresses the executing CTA's own shared memory, like
+    /// `.shared::cta`. As in the ISA (9.7.13.15.8), only `arrive` (with the sink `_`
+    /// as its state), `expect_tx` and `complete_tx` take `.shared::cluster`.
+    fn mbarrier(&self, m: &Mods, opcode: &str, ops: &[ROp]) -> Result<Kind, SimError> {
+        const KNOWN: [&str; 20] = [
+            "init",
+            "arrive",
+            "arrive_drop",
+            "expect_tx",
+            "complete_tx",
+            "test_wait",
+            "try_wait",
+            "pending_count",
+            "inval",
+            "parity",
+            "noComplete",
+            "release",
+            "acquire",
+            "relaxed",
+            "cta",
+            "cluster",
+            "shared",
+            "shared::cta",
+            "shared::cluster",
+            "b64",
+        ];
+        if let Some(x) = m.mods.iter().find(|x| !KNOWN.contains(x)) {
+            return Err(self.unsup(format!("`{opcode}` (modifier `.{x}`)")));
+        }
+        let cluster_space = m.has("shared::cluster");
+        let count = |o: &ROp| self.src(o, ScalarType::U32);
+        let (op, d, addr, b) = if m.has("init") {
+            self.n(ops, 2)?;
+            (MbarOp::Init, None, Some(self.addr(&ops[0])?), Some(count(&ops[1])?))
+        } else if m.has("arrive") || m.has("arrive_drop") {
+            let expect_tx = m.has("expect_tx");
+            self.n(ops, 2 + expect_tx as usize)?;
+            let d = self.dst_opt(&ops[0])?;
+            if cluster_space && d.is_some() {
+                return Err(self.err(format!(
+                    "`{opcode}`: an arrive on .shared::cluster cannot return a state; use the sink `_`"
+                )));
+            }
+            let b = ops.get(2).map(count).transpose()?;
+            (MbarOp::Arrive { drop: m.has("arrive_drop"), expect_tx }, d, Some(self.addr(&ops[1])?), b)
+        } else if m.has("expect_tx") || m.has("complete_tx") {
+            self.n(ops, 2)?;
+            let op = if m.has("expect_tx") { MbarOp::ExpectTx } else { MbarOp::CompleteTx };
+            (op, None, Some(self.addr(&ops[0])?), Some(count(&ops[1])?))
+        } else if m.has("test_wait") || m.has("try_wait") {
+            // try_wait's optional fourth operand is a suspend-time hint: a try_wait here
+            // returns at once, which the ISA allows ("following a system-dependent time
+            // limit").
+            self.n(ops, 3)?;
+            if ops.len() > 3 + m.has("try_wait") as usize {
+                return Err(self.err(format!("`{opcode}`: too many operands")));
+            }
+            (
+                MbarOp::TestWait { parity: m.has("parity") },
+                self.dst_opt(&ops[0])?,
+                Some(self.addr(&ops[1])?),
+                Some(self.src(&ops[2], ScalarType::B64)?),
+            )
+        } else if m.has("pending_count") {
+            self.n(ops, 2)?;
+            (MbarOp::PendingCount, self.dst_opt(&ops[0])?, None, Some(self.src(&ops[1], ScalarType::B64)?))
+        } else if m.has("inval") {
+            self.n(ops, 1)?;
+            (MbarOp::Inval, None, Some(self.addr(&ops[0])?), None)
+        } else {
+            return Err(self.unsup(format!("`{opcode}`")));
+        };
+        let cluster_ok = matches!(op, MbarOp::Arrive { .. } | MbarOp::ExpectTx | MbarOp::CompleteTx);
+        if cluster_space && !cluster_ok {
+            return Err(self.unsup(format!("`{opcode}` (this operation does not take .shared::cluster)")));
+        }
+        if m.space().is_some_and(|sp| sp != Space::Shared) {
+            return Err(self.unsup("mbarrier outside shared memory"));
+        }
+        Ok(Kind::Mbar { op, d, addr, b })
+    }
+
+    /// Decodes the non-tensor bulk copy from global to shared memory with mbarrier
+    /// completion (PTX ISA 9.7.9.25.4.1):
+    /// `cp.async.bulk.{shared::cluster,shared::cta}.global.mbarrier::complete_tx::bytes{.L2::cache_hint}
+    /// [dstMem], [srcMem], size, [mbar]{, cache-policy}`. `.shared::cluster` names the
+    /// executing CTA's own shared memory (no clusters here); the cache policy is a
+    /// hint and is ignored. Other forms (tensor, multicast, other directions,
+    /// `.bulk_group`, prefetch) are unsupported.
+    fn cp_async_bulk(&self, m: &Mods, opcode: &str, ops: &[ROp]) -> Result<Kind, SimError> {
+        let hint = m.mods.get(5) == Some(&"L2::cache_hint");
+        let ok = m.mods.len() == 5 + hint as usize
+            && m.mods[..2] == ["async", "bulk"]
+            && matches!(m.mods[2], "shared::cluster" | "shared::cta")
+            && m.mods[3] == "global"
+            && m.mods[4] == "mbarrier::complete_tx::bytes";
+        if !ok {
+            return Err(self.unsup(format!(
+                "`{opcode}` (of cp.async.bulk only the non-tensor global -> shared form with \
+                 .mbarrier::complete_tx::bytes completion is supported)"
+            )));
+        }
+        self.n(ops, 4 + hint as usize)?;
+        if ops.len() > 4 + hint as usize {
+            return Err(self.err(format!("`{opcode}`: too many operands")));
+        }
+        Ok(Kind::CpAsyncBulk {
+            dst: self.addr(&ops[0])?,
+            src: self.addr(&ops[1])?,
+            size: self.src(&ops[2], ScalarType::U32)?,
+            mbar: self.addr(&ops[3])?,
+        })
     }
 
     /// Decodes `wgmma.mma_async.sync.aligned.shape.dtype.atype.btype` (PTX ISA
@@ -1684,6 +1811,17 @@ impl Dec<'_> {
                         wg: false,
                     });
                 }
+                if m.has("async") && m.has("bulk") {
+                    class = Class::Global;
+                    return Ok(Inst {
+                        kind: self.cp_async_bulk(&m, &r.opcode, ops)?,
+                        guard: r.guard,
+                        line: r.line,
+                        class,
+                        collective,
+                        wg: false,
+                    });
+                }
                 if !m.has("async") || m.mods.iter().any(|s| s.starts_with("bulk") || *s == "mbarrier") {
                     return Err(self.unsup(format!("`{}`", r.opcode)));
                 }
@@ -1715,42 +1853,7 @@ impl Dec<'_> {
             }
             "mbarrier" => {
                 class = Class::Sync;
-                if m.mods.iter().any(|x| x.contains("tx") || x.contains("cluster")) {
-                    return Err(self.unsup(format!("`{}`", r.opcode)));
-                }
-                let (op, d, addr, b) = if m.has("init") {
-                    self.n(ops, 2)?;
-                    (MbarOp::Init, None, Some(self.addr(&ops[0])?), Some(self.src(&ops[1], ScalarType::U32)?))
-                } else if m.has("arrive") || m.has("arrive_drop") {
-                    self.n(ops, 2)?;
-                    let count = ops.get(2).map(|o| self.src(o, ScalarType::U32)).transpose()?;
-                    (
-                        MbarOp::Arrive { drop: m.has("arrive_drop") },
-                        self.dst_opt(&ops[0])?,
-                        Some(self.addr(&ops[1])?),
-                        count,
-                    )
-                } else if m.has("test_wait") || m.has("try_wait") {
-                    self.n(ops, 3)?;
-                    (
-                        MbarOp::TestWait { parity: m.has("parity") },
-                        self.dst_opt(&ops[0])?,
-                        Some(self.addr(&ops[1])?),
-                        Some(self.src(&ops[2], ScalarType::B64)?),
-                    )
-                } else if m.has("pending_count") {
-                    self.n(ops, 2)?;
-                    (MbarOp::PendingCount, self.dst_opt(&ops[0])?, None, Some(self.src(&ops[1], ScalarType::B64)?))
-                } else if m.has("inval") {
-                    self.n(ops, 1)?;
-                    (MbarOp::Inval, None, Some(self.addr(&ops[0])?), None)
-                } else {
-                    return Err(self.unsup(format!("`{}`", r.opcode)));
-                };
-                if m.space().is_some_and(|sp| sp != Space::Shared) {
-                    return Err(self.unsup("mbarrier outside shared memory"));
-                }
-                Kind::Mbar { op, d, addr, b }
+                self.mbarrier(&m, &r.opcode, ops)?
             }
             "bar" | "barrier" => {
                 class = Class::Sync;

@@ -9,7 +9,8 @@ use crate::ir::{Class, NUM_CLASSES};
 /// Global traffic to one allocation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AllocTraffic {
-    /// Bytes requested by loads (incl. atomics' reads and cp.async sources).
+    /// Bytes requested by loads (incl. atomics' reads, cp.async and cp.async.bulk
+    /// sources).
     pub load_bytes: u64,
     /// Bytes requested by stores (incl. atomics' writes).
     pub store_bytes: u64,
@@ -81,6 +82,12 @@ pub struct LaunchReport {
     /// warp counts what it reads). Also counted in the shared wavefronts as
     /// conflict-free accesses: no bank-conflict model for wgmma.
     pub wgmma_shared_bytes: u64,
+    /// `cp.async.bulk` copies issued (one per issuing thread).
+    pub bulk_copies: u64,
+    /// Bytes copied by `cp.async.bulk`: read from global memory (also counted in the
+    /// global load bytes and sectors) and written to shared memory (also counted in
+    /// the shared wavefronts as conflict-free accesses, like wgmma).
+    pub bulk_bytes: u64,
     /// Global bytes requested by loads.
     pub global_load_bytes: u64,
     /// Global bytes requested by stores.
@@ -126,6 +133,9 @@ impl fmt::Display for LaunchReport {
         for (base, t) in &self.per_alloc {
             writeln!(f, "  alloc {base:#x}: {} B loaded, {} B stored", t.load_bytes, t.store_bytes)?;
         }
+        if self.bulk_copies > 0 {
+            writeln!(f, "bulk copies: {} ({} B global -> shared)", self.bulk_copies, self.bulk_bytes)?;
+        }
         write!(
             f,
             "shared: {} wavefronts (minimum {}, {} bank conflicts) in {} warp accesses",
@@ -156,6 +166,10 @@ pub struct Counters {
     pub wgmma: u64,
     /// Shared bytes read by wgmma.mma_async.
     pub wgmma_bytes: u64,
+    /// cp.async.bulk copies.
+    pub bulk: u64,
+    /// Bytes copied by cp.async.bulk.
+    pub bulk_bytes: u64,
     /// Per allocation index: (load bytes, store bytes).
     pub alloc: Vec<(u64, u64)>,
     /// Global sectors.
@@ -181,6 +195,8 @@ impl Counters {
             mma: 0,
             wgmma: 0,
             wgmma_bytes: 0,
+            bulk: 0,
+            bulk_bytes: 0,
             alloc: vec![(0, 0); nallocs],
             sectors: 0,
             gaccesses: 0,
@@ -224,6 +240,8 @@ impl Counters {
         r.mma_count += self.mma;
         r.wgmma_count += self.wgmma;
         r.wgmma_shared_bytes += self.wgmma_bytes;
+        r.bulk_copies += self.bulk;
+        r.bulk_bytes += self.bulk_bytes;
         for (i, &(l, s)) in self.alloc.iter().enumerate() {
             if l + s > 0 {
                 let e = r.per_alloc.entry(bases[i]).or_default();

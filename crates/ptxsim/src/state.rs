@@ -1,6 +1,7 @@
 //! Machine state: device (global) memory shared by all worker threads, and the
 //! per-block state (warps with `[reg][lane]` register files, shared memory with its
-//! hazard shadow, per-thread local memory and pending cp.async copies).
+//! hazard shadow, per-thread local memory, pending cp.async copies, in-flight bulk
+//! copies and the mbarrier object encoding).
 //!
 //! Generic address space (PTX ISA "Generic Addressing"): global allocations live at
 //! `GLOBAL_BASE..`; the shared window is `SHARED_WINDOW..+4 GiB` (generic = window +
@@ -128,7 +129,7 @@ pub const NO_TID: u16 = u16::MAX;
 pub struct ShadowAcc {
     /// Linear thread index in the block (`NO_TID` = none).
     pub tid: u16,
-    /// Flags: `ATOMIC`, `PENDING`.
+    /// Flags: `F_ATOMIC`, `F_PENDING`, `F_BULK`.
     pub flags: u16,
     /// Block-barrier epoch at the access.
     pub epoch: u32,
@@ -142,6 +143,10 @@ pub struct ShadowAcc {
 pub const F_ATOMIC: u16 = 1;
 /// Write is a cp.async not yet landed by its issuing thread's wait.
 pub const F_PENDING: u16 = 2;
+/// Write is a `cp.async.bulk` whose completion no thread has observed yet (PTX ISA
+/// 9.7.9.25.2 "Async Proxy": its result becomes visible once its completion is
+/// observed through the mbarrier).
+pub const F_BULK: u16 = 4;
 
 impl ShadowAcc {
     /// The empty record.
@@ -381,5 +386,132 @@ impl WgState {
             generic: if hazards { vec![GenericWrite::NONE; smem] } else { Vec::new() },
             reading: if hazards { vec![0; smem.div_ceil(16)] } else { Vec::new() },
         }
+    }
+}
+
+/// The contents of an mbarrier object (PTX ISA 9.7.13.15.2 "Contents of the mbarrier
+/// object") in this simulator's packing of the opaque 64 bits: pending arrivals in bits
+/// 0..20, expected arrivals in bits 20..40, the tx-count (21-bit two's complement) in
+/// bits 40..61 and the phase modulo 8 in bits 61..64. `test_wait`/`try_wait` are only
+/// valid for the current or the immediately preceding phase (9.7.13.15.16), so the
+/// phase modulo 8 identifies the phase a state token names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mbar {
+    /// Arrivals still missing in the current phase.
+    pub pending: u32,
+    /// Arrivals each phase expects (reloads `pending` when a phase completes).
+    pub expected: u32,
+    /// Transactions (bytes) the current phase still waits for; negative when more
+    /// completed than were expected so far.
+    pub tx: i32,
+    /// Current phase, modulo 8.
+    pub phase: u32,
+}
+
+impl Mbar {
+    /// The largest arrival count, and the largest tx-count magnitude (9.7.13.15.2).
+    pub const MAX: u32 = (1 << 20) - 1;
+
+    /// Decodes an object from its 64 bits.
+    pub fn unpack(v: u64) -> Mbar {
+        let m = Mbar::MAX as u64;
+        let tx = ((v >> 40) & ((1 << 21) - 1)) as u32;
+        Mbar {
+            pending: (v & m) as u32,
+            expected: ((v >> 20) & m) as u32,
+            tx: ((tx << 11) as i32) >> 11,
+            phase: (v >> 61) as u32,
+        }
+    }
+
+    /// Encodes the object (counts are truncated to their fields).
+    pub fn pack(self) -> u64 {
+        let m = Mbar::MAX as u64;
+        (self.pending as u64 & m)
+            | (self.expected as u64 & m) << 20
+            | (self.tx as u32 as u64 & ((1 << 21) - 1)) << 40
+            | (self.phase as u64 & 7) << 61
+    }
+
+    /// Completes the current phase when no arrival and no transaction is pending
+    /// (9.7.13.15.6 "Phase Completion of the mbarrier object"): the phase advances and
+    /// the pending count is reloaded from the expected count. Returns whether it did.
+    pub fn try_complete(&mut self) -> bool {
+        if self.pending != 0 || self.tx != 0 {
+            return false;
+        }
+        self.phase = (self.phase + 1) & 7;
+        self.pending = self.expected;
+        true
+    }
+}
+
+/// One `cp.async.bulk` whose completion no thread has observed yet. Its data was read
+/// from global memory at issue; it lands in shared memory when a thread observes the
+/// completion of its mbarrier phase (`mbarrier.test_wait`/`try_wait` returning true).
+#[derive(Clone, Debug)]
+pub struct BulkCopy {
+    /// Shared destination offset.
+    pub dst: u32,
+    /// The bytes to land.
+    pub data: Vec<u8>,
+    /// Shared offset of the mbarrier object it performs complete-tx on.
+    pub mbar: u32,
+    /// The mbarrier phase it took part in has completed.
+    pub done: bool,
+    /// Issuing thread (linear index in the block).
+    pub tid: u16,
+    /// Instruction index of the `cp.async.bulk`.
+    pub pc: u32,
+}
+
+/// The last transaction-count operations on one mbarrier object, for the other side
+/// of a tx-count hazard: `(linear tid, instruction index)` of the last expect-tx and
+/// of the last complete-tx.
+#[derive(Clone, Copy, Debug)]
+pub struct TxTrack {
+    /// Shared offset of the mbarrier object.
+    pub mbar: u32,
+    /// Last expect-tx (`mbarrier.expect_tx`, `mbarrier.arrive.expect_tx`).
+    pub expect: Option<(u16, u32)>,
+    /// Last complete-tx (`cp.async.bulk`, `mbarrier.complete_tx`).
+    pub complete: Option<(u16, u32)>,
+}
+
+/// Per-block state of bulk copies and mbarrier transaction counts, present only for
+/// kernels that use them (`Kernel::uses_bulk`).
+#[derive(Clone, Debug, Default)]
+pub struct BulkState {
+    /// Copies not yet landed, in issue order.
+    pub copies: Vec<BulkCopy>,
+    /// mbarrier objects that saw tx-count operations since their `init`.
+    pub tracks: Vec<TxTrack>,
+}
+
+impl BulkState {
+    /// The tx-count bookkeeping of the mbarrier at shared offset `mbar`, created on
+    /// first use.
+    pub fn track(&mut self, mbar: u32) -> &mut TxTrack {
+        let i = match self.tracks.iter().position(|t| t.mbar == mbar) {
+            Some(i) => i,
+            None => {
+                self.tracks.push(TxTrack { mbar, expect: None, complete: None });
+                self.tracks.len() - 1
+            }
+        };
+        &mut self.tracks[i]
+    }
+
+    /// The phase of the mbarrier at `mbar` completed: every copy that performed its
+    /// complete-tx on it so far took part in that phase or an earlier one.
+    pub fn phase_done(&mut self, mbar: u32) {
+        for c in self.copies.iter_mut().filter(|c| c.mbar == mbar) {
+            c.done = true;
+        }
+    }
+
+    /// The mbarrier at `mbar` was initialized or invalidated: forget its history.
+    pub fn forget(&mut self, mbar: u32) {
+        self.tracks.retain(|t| t.mbar != mbar);
     }
 }

@@ -16,12 +16,21 @@
 //! operands as lane 0 of its warp, after bumping the warp-sync epoch (as does
 //! `wgmma.wait_group`): the `.sync.aligned` rendezvous orders the warp's own accesses.
 //!
+//! Bulk copies (PTX ISA 9.7.9.25.4.1 `cp.async.bulk`, 9.7.13.15.5 mbarrier tx-count):
+//! `cp_async_bulk` reads the source at issue and completes the copy at once,
+//! performing its complete-tx on the mbarrier (which may complete the phase); the
+//! destination is an in-flight write (shadow flag `F_BULK`) until a thread's
+//! `test_wait`/`try_wait` observes the phase complete, when `land_bulk` writes the
+//! data and clears the flag (9.7.9.25.2: the result is visible once the completion is
+//! observed). Any access to in-flight bytes, and a copy onto bytes of a copy not yet
+//! landed, is a hazard; `mbar_tx`/`mbar_settle` check the tx-count rules.
+//!
 //! wgmma (PTX ISA 9.7.15): `wgmma_op` keeps a per-warp queue of issued operations
 //! with their results; `wg_touch` checks instructions that access registers of wgmma
 //! operands (flagged at load time, `Inst::wg`); `wg_shared_write` checks and records
 //! generic-proxy shared writes for the proxy-fence rule.
 
-use crate::error::{Access, HazardKind, SimError, WgmmaHazard, WgmmaRule};
+use crate::error::{Access, BulkHazard, BulkRule, HazardKind, SimError, WgmmaHazard, WgmmaRule};
 use crate::ir::*;
 use crate::report::Counters;
 use crate::semantics::types::{Rounding, ScalarType};
@@ -91,6 +100,9 @@ pub struct Block {
     pub quantum: u64,
     /// wgmma state (`Some` only for kernels that use `wgmma.mma_async`).
     pub wg: Option<Box<WgState>>,
+    /// Bulk-copy state (`Some` only for kernels that use `cp.async.bulk` or mbarrier
+    /// tx-count operations).
+    pub bulk: Option<Box<BulkState>>,
 }
 
 /// A fault raised while executing, located by warp, lane and instruction.
@@ -424,6 +436,10 @@ enum SharedAccessKind {
     /// `cp.async` destination: a write that stays pending until its issuing thread
     /// lands it (`land_cp`), so an earlier read is an unwaited copy, not a race.
     AsyncCopyWrite,
+    /// `cp.async.bulk` destination: a write that stays in flight until a thread
+    /// observes the completion of its mbarrier phase (`land_bulk`); any access before
+    /// then is a bulk-copy hazard, not a race.
+    BulkCopyWrite,
 }
 
 impl SharedAccessKind {
@@ -438,7 +454,7 @@ impl SharedAccessKind {
     /// in flight.
     #[inline(always)]
     fn reads(self) -> bool {
-        !matches!(self, Self::Write | Self::AsyncCopyWrite)
+        !matches!(self, Self::Write | Self::AsyncCopyWrite | Self::BulkCopyWrite)
     }
 
     /// Atomic: never races with another atomic.
@@ -454,7 +470,20 @@ impl SharedAccessKind {
         match self {
             Self::AtomicRead | Self::AtomicRmw => F_ATOMIC,
             Self::AsyncCopyWrite => F_PENDING,
+            Self::BulkCopyWrite => F_BULK,
             Self::Read | Self::Write => 0,
+        }
+    }
+
+    /// Flags of a byte's last write that make this access a hazard: a copy not yet
+    /// landed. Every access conflicts with an in-flight bulk copy; reads and copies
+    /// also with a cp.async not yet waited for (a plain write over one is judged by
+    /// the race rules, as before bulk copies existed).
+    #[inline(always)]
+    fn pending_mask(self) -> u16 {
+        match self {
+            Self::Write | Self::AsyncCopyWrite => F_BULK,
+            _ => F_PENDING | F_BULK,
         }
     }
 }
@@ -504,17 +533,19 @@ impl SharedShadow<'_> {
         if !self.ctx.hazards {
             return Ok(());
         }
-        self.record(a).map_err(|e| self.race_fault(e, a.lane, a.off, a.kind.writes()))
+        self.record(a).map_err(|e| self.race_fault(e, a.lane, a.off, a.kind))
     }
 
     /// Checks `a` against each byte's record and records it (see the module doc for
     /// the model). The error carries the conflicting earlier access, whose details
     /// only `race_fault` needs: `Uninitialized` with an access stands for a race, and
-    /// `CpAsyncNotWaited`'s issuer is filled in there.
+    /// `CpAsyncNotWaited` for a copy not yet landed (turned into a bulk-copy hazard
+    /// there when a bulk copy is involved; its issuer is filled in there).
     #[inline(always)]
     fn record(&mut self, a: SharedAccess) -> Result<(), (HazardKind, Option<ShadowAcc>)> {
         let (epoch, wsync, pc) = (*self.epoch, self.wsync, self.pc);
         let (write, atomic, reads) = (a.kind.writes(), a.kind.atomic(), a.kind.reads());
+        let pending = a.kind.pending_mask();
         let tid = (self.wi * 32 + a.lane) as u32;
         let t = tid as u16;
         let me = ShadowAcc { tid: t, flags: a.kind.flags(), epoch, wsync, pc };
@@ -526,15 +557,13 @@ impl SharedShadow<'_> {
                 || (atomic && p.flags & F_ATOMIC != 0)
         };
         for s in &mut self.bytes[a.off as usize..(a.off + a.size) as usize] {
-            if reads {
-                if s.w.tid == NO_TID {
-                    // Reported when the epoch ends (barrier or block end) unless a write by
-                    // another thread in this epoch turns it into a race first.
-                    self.uninit.get_or_insert((tid, pc, a.off));
-                }
-                if s.w.flags & F_PENDING != 0 {
-                    return Err((HazardKind::CpAsyncNotWaited { issuer: [0; 3], issue_line: 0 }, Some(s.w)));
-                }
+            if reads && s.w.tid == NO_TID {
+                // Reported when the epoch ends (barrier or block end) unless a write by
+                // another thread in this epoch turns it into a race first.
+                self.uninit.get_or_insert((tid, pc, a.off));
+            }
+            if s.w.flags & pending != 0 {
+                return Err((HazardKind::CpAsyncNotWaited { issuer: [0; 3], issue_line: 0 }, Some(s.w)));
             }
             if !ordered(&s.w) {
                 return Err((HazardKind::Uninitialized, Some(s.w)));
@@ -563,7 +592,14 @@ impl SharedShadow<'_> {
     /// access's fields rather than the access: a by-value aggregate would be stored
     /// to the stack on every access, hazard or not.
     #[cold]
-    fn race_fault(&self, (kind, prev): (HazardKind, Option<ShadowAcc>), lane: usize, off: u32, write: bool) -> Fault {
+    fn race_fault(
+        &self,
+        (kind, prev): (HazardKind, Option<ShadowAcc>),
+        lane: usize,
+        off: u32,
+        acc: SharedAccessKind,
+    ) -> Fault {
+        let write = acc.writes();
         let (ctx, wi, pc) = (self.ctx, self.wi, self.pc);
         let env = Env { ctx, ctaid: [0; 3], wi, clock: 0 };
         let line_of = |p: u32| ctx.k.insts.get(p as usize).map_or(0, |i| i.line);
@@ -572,6 +608,37 @@ impl SharedShadow<'_> {
             e.tid(t as usize % 32)
         };
         let kind = match (kind, prev) {
+            (HazardKind::CpAsyncNotWaited { .. }, Some(p))
+                if p.flags & F_BULK != 0 || acc == SharedAccessKind::BulkCopyWrite =>
+            {
+                // The first byte still holding the copy's record (bytes before it in
+                // the access were not in flight, and now hold this access's record).
+                let same = |w: &ShadowAcc| w.tid == p.tid && w.pc == p.pc && w.flags == p.flags && w.epoch == p.epoch;
+                let off =
+                    (off as usize..self.bytes.len()).find(|&i| same(&self.bytes[i].w)).unwrap_or(off as usize) as u32;
+                let copy = matches!(acc, SharedAccessKind::BulkCopyWrite | SharedAccessKind::AsyncCopyWrite);
+                let other = access_of(ctx, p.tid as usize / 32, p.tid as usize % 32, p.pc, true);
+                let what = if p.flags & F_BULK != 0 { "cp.async.bulk" } else { "cp.async" };
+                let (rule, detail) = if copy {
+                    (
+                        BulkRule::OverlappingCopies,
+                        format!(
+                            "shared byte {off:#x} is also the destination of a {what} (PTX line {}) not yet landed",
+                            other.line
+                        ),
+                    )
+                } else {
+                    (
+                        BulkRule::InFlight,
+                        format!(
+                            "{} of shared byte {off:#x}, a destination of the cp.async.bulk at PTX line {}",
+                            if write { "write" } else { "read" },
+                            other.line
+                        ),
+                    )
+                };
+                return bulk_fault(rule, Some(other), detail, (wi, lane, pc, Some(off as u64)));
+            }
             (HazardKind::CpAsyncNotWaited { .. }, Some(p)) => {
                 HazardKind::CpAsyncNotWaited { issuer: tid3(p.tid), issue_line: line_of(p.pc) }
             }
@@ -580,7 +647,7 @@ impl SharedShadow<'_> {
                     tid: tid3(p.tid),
                     warp: p.tid as u32 / 32,
                     line: line_of(p.pc),
-                    write: p.flags & F_ATOMIC != 0 || p.flags & F_PENDING != 0 || is_write_pc(ctx, p.pc),
+                    write: p.flags & (F_ATOMIC | F_PENDING | F_BULK) != 0 || is_write_pc(ctx, p.pc),
                 },
                 second: Access { tid: env.tid(lane), warp: wi as u32, line: line_of(pc), write },
             },
@@ -664,6 +731,11 @@ pub fn step(ctx: &Ctx, b: &mut Block, wi: usize) -> R<Step> {
             }
             if exec != 0 {
                 b.progressed = true;
+                if let Some(bs) = b.bulk.as_deref() {
+                    if ctx.hazards && b.warps.iter().all(|w| w.live == 0) {
+                        bulk_exit(ctx, bs, &b.shared, (wi, exec.trailing_zeros() as usize, pc))?;
+                    }
+                }
             }
         }
         Kind::Trap => {
@@ -789,7 +861,14 @@ fn fault_at(kind: impl Into<HazardKind>, wi: usize, lane: usize, pc: u32, addr: 
 fn is_write_pc(ctx: &Ctx, pc: u32) -> bool {
     matches!(
         ctx.k.insts.get(pc as usize).map(|i| &i.kind),
-        Some(Kind::St { .. } | Kind::Atom { .. } | Kind::CpAsync { .. } | Kind::CpWait(_) | Kind::CpWaitAll)
+        Some(
+            Kind::St { .. }
+                | Kind::Atom { .. }
+                | Kind::CpAsync { .. }
+                | Kind::CpAsyncBulk { .. }
+                | Kind::CpWait(_)
+                | Kind::CpWaitAll
+        )
     )
 }
 
@@ -1136,7 +1215,7 @@ fn atom_new(op: AtomOp, ty: ScalarType, old: u64, b: u64, c: u64) -> Option<u64>
 
 /// Executes a non-control, non-collective instruction for lanes `exec`.
 fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u32) -> R<()> {
-    let Block { warps, shared, shadow, c, ctaid, epoch, clock, wrote_global, uninit, wg, .. } = b;
+    let Block { warps, shared, shadow, c, ctaid, epoch, clock, wrote_global, uninit, wg, bulk, .. } = b;
     let w = &mut warps[wi];
     let env = Env { ctx, ctaid: *ctaid, wi, clock: *clock };
     let line = inst.line;
@@ -1654,62 +1733,93 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
             account(c, pc, Some(Space::Shared), &slog, *size);
         }
         Kind::Mbar { op, d, addr, b: bo } => {
-            // Object layout (ours; opaque in the ISA): pending arrivals in bits 0..21,
-            // expected arrivals in bits 21..42, phase number in bits 42..64. A phase
-            // completion orders all earlier accesses before all later ones (block epoch).
-            const M21: u64 = (1 << 21) - 1;
+            // The object's contents are `Mbar` (PTX ISA 9.7.13.15.2). A phase completion
+            // orders all earlier accesses before all later ones (block epoch).
             let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
             for l in lanes(exec) {
                 let bv = bo.as_ref().map_or(1, |x| env.rd(&w.regs, x, l));
                 if *op == MbarOp::PendingCount {
                     if let Some(d) = d {
-                        w.regs[*d as usize * 32 + l] = bv & M21;
+                        w.regs[*d as usize * 32 + l] = Mbar::unpack(bv).pending as u64;
                     }
                     continue;
                 }
                 let Some(addr) = addr else { continue };
                 let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
-                let space = if a >= SHARED_WINDOW { Space::Generic } else { Space::Shared };
-                let Loc::Shared(o) = resolve(ctx, space, a, 8, 8, 0).map_err(|k| fault_at(k, wi, l, pc, a))? else {
+                let Loc::Shared(o) =
+                    resolve(ctx, shared_space(a), a, 8, 8, 0).map_err(|k| fault_at(k, wi, l, pc, a))?
+                else {
                     return Err(unsup("mbarrier object outside shared memory".into(), line));
                 };
                 let kind = match op {
                     MbarOp::Init | MbarOp::Inval => SharedAccessKind::Write,
                     MbarOp::TestWait { .. } => SharedAccessKind::AtomicRead,
                     // `pending_count` has no address and never gets here.
-                    MbarOp::Arrive { .. } | MbarOp::PendingCount => SharedAccessKind::AtomicRmw,
+                    MbarOp::Arrive { .. } | MbarOp::ExpectTx | MbarOp::CompleteTx | MbarOp::PendingCount => {
+                        SharedAccessKind::AtomicRmw
+                    }
                 };
                 race.check(SharedAccess { lane: l, off: o, size: 8, kind })?;
                 if let (Some(g), true) = (wg.as_deref_mut(), kind.writes()) {
                     wg_shared_write(ctx, g, wi, l, pc, o, 8, true)?;
                 }
-                let v = rd_bytes(shared, o as usize, 8);
-                let (pending, expected, phase) = (v & M21, (v >> 21) & M21, v >> 42);
-                let pack = |p: u64, e: u64, ph: u64| (p & M21) | (e & M21) << 21 | ph << 42;
-                match op {
-                    MbarOp::Init => wr_bytes(shared, o as usize, 8, pack(bv, bv, 0)),
-                    MbarOp::Inval => wr_bytes(shared, o as usize, 8, 0),
-                    MbarOp::Arrive { drop } => {
-                        let expected = if *drop { expected.saturating_sub(1) } else { expected };
-                        let left = pending.saturating_sub(bv);
-                        let nv = if left == 0 {
-                            *race.epoch += 1;
-                            pack(expected, expected, phase + 1)
-                        } else {
-                            pack(left, expected, phase)
-                        };
-                        wr_bytes(shared, o as usize, 8, nv);
-                        if let Some(d) = d {
-                            w.regs[*d as usize * 32 + l] = pack(left, 0, phase);
+                let mut m = Mbar::unpack(rd_bytes(shared, o as usize, 8));
+                let at = (wi, l, pc);
+                let completed = match op {
+                    MbarOp::Init | MbarOp::Inval => {
+                        let n = if *op == MbarOp::Init { bv as u32 & Mbar::MAX } else { 0 };
+                        m = Mbar { pending: n, expected: n, tx: 0, phase: 0 };
+                        if let Some(bs) = bulk.as_deref_mut() {
+                            bs.forget(o);
                         }
+                        false
+                    }
+                    MbarOp::Arrive { drop, expect_tx } => {
+                        // 9.7.13.15.13: `.expect_tx` performs an expect-tx of the operand
+                        // before an arrive-on with count 1.
+                        let count = if *expect_tx {
+                            mbar_tx(ctx, bulk.as_deref_mut(), &mut m, o, bv as u32 as i64, at)?;
+                            1
+                        } else {
+                            bv as u32
+                        };
+                        let phase = m.phase;
+                        if *drop {
+                            m.expected = m.expected.saturating_sub(1);
+                        }
+                        m.pending = m.pending.saturating_sub(count);
+                        if let Some(d) = d {
+                            // The state token: the phase before the arrive-on, and the
+                            // pending count after it (for `pending_count`).
+                            w.regs[*d as usize * 32 + l] =
+                                Mbar { pending: m.pending, expected: 0, tx: 0, phase }.pack();
+                        }
+                        mbar_settle(ctx, bulk.as_deref_mut(), &mut m, o, false, at)?
+                    }
+                    MbarOp::ExpectTx | MbarOp::CompleteTx => {
+                        let n = bv as u32 as i64;
+                        let complete = *op == MbarOp::CompleteTx;
+                        mbar_tx(ctx, bulk.as_deref_mut(), &mut m, o, if complete { -n } else { n }, at)?;
+                        mbar_settle(ctx, bulk.as_deref_mut(), &mut m, o, complete, at)?
                     }
                     MbarOp::TestWait { parity } => {
-                        let done = if *parity { (phase & 1) != (bv & 1) } else { phase != bv >> 42 };
+                        // 9.7.13.15.16: valid for the current phase (not complete) or the
+                        // immediately preceding one (complete).
+                        let done =
+                            if *parity { (m.phase as u64 & 1) != (bv & 1) } else { m.phase != Mbar::unpack(bv).phase };
                         if let Some(d) = d {
                             w.regs[*d as usize * 32 + l] = done as u64;
                         }
+                        if let (true, Some(bs)) = (done, bulk.as_deref_mut()) {
+                            land_bulk(shared, race.bytes, wg.as_deref_mut(), bs, o);
+                        }
+                        continue;
                     }
-                    MbarOp::PendingCount => {}
+                    MbarOp::PendingCount => continue,
+                };
+                wr_bytes(shared, o as usize, 8, m.pack());
+                if completed {
+                    *race.epoch += 1;
                 }
             }
         }
@@ -1725,17 +1835,17 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 else {
                     return Err(unsup("mbarrier object outside shared memory".into(), line));
                 };
-                let v = rd_bytes(shared, o as usize, 8);
-                const M21: u64 = (1 << 21) - 1;
-                let (pending, expected, phase) = (v & M21, (v >> 21) & M21, v >> 42);
-                let nv = if pending <= 1 {
+                let mut m = Mbar::unpack(rd_bytes(shared, o as usize, 8));
+                m.pending = m.pending.saturating_sub(1);
+                if mbar_settle(ctx, bulk.as_deref_mut(), &mut m, o, false, (wi, l, pc))? {
                     *epoch += 1;
-                    expected | expected << 21 | (phase + 1) << 42
-                } else {
-                    (pending - 1) | expected << 21 | phase << 42
-                };
-                wr_bytes(shared, o as usize, 8, nv);
+                }
+                wr_bytes(shared, o as usize, 8, m.pack());
             }
+        }
+        Kind::CpAsyncBulk { .. } => {
+            let sh = WgShared { shared, shadow, uninit, epoch };
+            cp_async_bulk(ctx, sh, bulk.as_deref_mut(), wg.as_deref_mut(), c, w, &env, inst, exec, pc)?;
         }
         Kind::CpCommit => {
             for l in lanes(exec) {
@@ -1809,6 +1919,302 @@ fn wg_land(g: &mut WgState, tid: u16, dst: u32, len: u32, pc: u32) {
     if let Some(gw) = g.generic.get_mut(dst as usize..(dst + len) as usize) {
         gw.fill(GenericWrite { tid, fences, pc });
     }
+}
+
+/// The state space of an mbarrier or bulk-copy shared address operand: a generic
+/// address when it lies in the shared window, else a shared-space offset.
+fn shared_space(a: u64) -> Space {
+    if a >= SHARED_WINDOW {
+        Space::Generic
+    } else {
+        Space::Shared
+    }
+}
+
+/// Applies a tx-count change by lane `l` of warp `wi` to the mbarrier at shared offset
+/// `o` (`delta` > 0: expect-tx, < 0: complete-tx; PTX ISA 9.7.13.15.5), recording it
+/// for later hazard reports. A tx-count outside -(2^20-1)..=2^20-1 is a hazard
+/// (9.7.13.15.2); it is not wrapped silently.
+fn mbar_tx(
+    ctx: &Ctx,
+    bulk: Option<&mut BulkState>,
+    m: &mut Mbar,
+    o: u32,
+    delta: i64,
+    (wi, l, pc): (usize, usize, u32),
+) -> R<()> {
+    let tid = (wi * 32 + l) as u16;
+    let prev = bulk.map(|bs| {
+        let t = bs.track(o);
+        let prev = if delta >= 0 { t.expect } else { t.complete };
+        if delta >= 0 {
+            t.expect = Some((tid, pc));
+        } else {
+            t.complete = Some((tid, pc));
+        }
+        prev
+    });
+    let tx = m.tx as i64 + delta;
+    if ctx.hazards && tx.abs() > Mbar::MAX as i64 {
+        let other = prev.flatten().map(|(t, p)| access_of(ctx, t as usize / 32, t as usize % 32, p, true));
+        return Err(bulk_fault(
+            BulkRule::TxCount,
+            other,
+            format!(
+                "{} of {} takes the tx-count of the mbarrier at shared {o:#x} from {} to {tx}, outside \
+                 -(2^20-1)..=2^20-1",
+                if delta >= 0 { "expect-tx" } else { "complete-tx" },
+                delta.abs(),
+                m.tx
+            ),
+            (wi, l, pc, Some(o as u64)),
+        ));
+    }
+    m.tx = tx as i32;
+    Ok(())
+}
+
+/// After an update of the mbarrier at shared offset `o` by lane `l` of warp `wi`
+/// (`by_complete`: a complete-tx): a negative tx-count with no arrival pending is a
+/// hazard, more bytes completed than the phase expects (the ISA allows a negative
+/// tx-count while arrivals are pending: a complete-tx may precede its expect-tx,
+/// 9.7.13.15.2). Then completes the phase if nothing is pending (9.7.13.15.6) and
+/// marks the bulk copies that took part in it. Returns whether it completed; the
+/// caller ends the block epoch.
+fn mbar_settle(
+    ctx: &Ctx,
+    bulk: Option<&mut BulkState>,
+    m: &mut Mbar,
+    o: u32,
+    by_complete: bool,
+    (wi, l, pc): (usize, usize, u32),
+) -> R<bool> {
+    if ctx.hazards && m.pending == 0 && m.tx < 0 {
+        return Err(tx_overshoot(ctx, bulk.as_deref(), m, o, by_complete, (wi, l, pc)));
+    }
+    let done = m.try_complete();
+    if let (true, Some(bs)) = (done, bulk) {
+        bs.phase_done(o);
+    }
+    Ok(done)
+}
+
+#[cold]
+fn tx_overshoot(
+    ctx: &Ctx,
+    bulk: Option<&BulkState>,
+    m: &Mbar,
+    o: u32,
+    by_complete: bool,
+    (wi, l, pc): (usize, usize, u32),
+) -> Fault {
+    let t = bulk.and_then(|bs| bs.tracks.iter().find(|t| t.mbar == o));
+    // The other side: the expectation exceeded, or the complete-tx that exceeded it.
+    let other = t.and_then(|t| if by_complete { t.expect } else { t.complete });
+    bulk_fault(
+        BulkRule::TxCount,
+        other.map(|(t, p)| access_of(ctx, t as usize / 32, t as usize % 32, p, true)),
+        format!(
+            "tx-count of the mbarrier at shared {o:#x} is {} with no arrival pending: {} bytes more completed \
+             than the phase expects",
+            m.tx, -m.tx
+        ),
+        (wi, l, pc, Some(o as u64)),
+    )
+}
+
+/// Issues `cp.async.bulk` global -> shared for lanes `exec` of warp `w` (PTX ISA
+/// 9.7.9.25.4.1). Each lane issues one copy: the source bytes are read now, the
+/// destination becomes an in-flight write (`BulkCopyWrite`), and the copy completes
+/// at once (a valid schedule: the ISA bounds no latency), performing complete-tx of
+/// its size on the mbarrier, which it accesses through the generic proxy as an
+/// atomic. The data lands when a thread observes the phase complete (`land_bulk`).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn cp_async_bulk(
+    ctx: &Ctx,
+    sh: WgShared,
+    bulk: Option<&mut BulkState>,
+    mut wg: Option<&mut WgState>,
+    c: &mut Counters,
+    w: &Warp,
+    env: &Env,
+    inst: &Inst,
+    exec: u32,
+    pc: u32,
+) -> R<()> {
+    let Kind::CpAsyncBulk { dst, src, size, mbar } = &inst.kind else {
+        return Err(unsup(format!("cp.async.bulk at pc {pc}"), inst.line));
+    };
+    let Some(bs) = bulk else {
+        return Err(unsup("bulk-copy state missing".into(), inst.line));
+    };
+    let wi = env.wi;
+    let WgShared { shared, shadow, uninit, epoch } = sh;
+    let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
+    for l in lanes(exec) {
+        let rd = |a: &Addr| env.rd(&w.regs, &a.base, l).wrapping_add(a.offset as u64);
+        let (sa, ga, ma) = (rd(dst), rd(src), rd(mbar));
+        let n = env.rd(&w.regs, size, l) as u32;
+        if ctx.hazards && !(n.is_multiple_of(16) && sa.is_multiple_of(16) && ga.is_multiple_of(16)) {
+            return Err(bulk_fault(
+                BulkRule::Alignment,
+                None,
+                format!(
+                    "cp.async.bulk of {n} bytes from global {ga:#x} to shared {sa:#x}: both addresses must be \
+                     16-byte aligned and the size a multiple of 16"
+                ),
+                (wi, l, pc, Some(if ga.is_multiple_of(16) { sa } else { ga })),
+            ));
+        }
+        let fault = |a: u64| move |k: BadAddr| fault_at(k, wi, l, pc, a);
+        let (Loc::Global(ai, go), Loc::Shared(so), Loc::Shared(mo)) = (
+            resolve(ctx, Space::Global, ga, n, 1, 0).map_err(fault(ga))?,
+            resolve(ctx, shared_space(sa), sa, n, 1, 0).map_err(fault(sa))?,
+            resolve(ctx, shared_space(ma), ma, 8, 8, 0).map_err(fault(ma))?,
+        ) else {
+            return Err(unsup("cp.async.bulk operand outside its state space".into(), inst.line));
+        };
+        race.check(SharedAccess { lane: l, off: so, size: n, kind: SharedAccessKind::BulkCopyWrite })?;
+        race.check(SharedAccess { lane: l, off: mo, size: 8, kind: SharedAccessKind::AtomicRmw })?;
+        if let Some(g) = wg.as_deref_mut() {
+            if n > 0 {
+                // Lands later, through the async proxy; overwriting a pending wgmma's
+                // operand is a hazard from the issue on.
+                wg_shared_write(ctx, g, wi, l, pc, so, n, false)?;
+            }
+            wg_shared_write(ctx, g, wi, l, pc, mo, 8, true)?;
+        }
+        let mut data = vec![0u8; n as usize];
+        ctx.mem.allocs[ai].read_bytes(go, &mut data);
+        let tid = (wi * 32 + l) as u16;
+        bs.copies.push(BulkCopy { dst: so, data, mbar: mo, done: false, tid, pc });
+        let at = (wi, l, pc);
+        let mut m = Mbar::unpack(rd_bytes(shared, mo as usize, 8));
+        mbar_tx(ctx, Some(&mut *bs), &mut m, mo, -(n as i64), at)?;
+        let done = mbar_settle(ctx, Some(&mut *bs), &mut m, mo, true, at)?;
+        wr_bytes(shared, mo as usize, 8, m.pack());
+        if done {
+            *race.epoch += 1;
+        }
+        c.alloc[ai].0 += n as u64;
+        c.bulk += 1;
+        c.bulk_bytes += n as u64;
+        if n > 0 {
+            let mut glog = AccLog::new();
+            glog.push(l, ga);
+            account(c, pc, Some(Space::Global), &glog, n);
+            account_async_shared(c, pc, n as u64);
+        }
+    }
+    Ok(())
+}
+
+/// Lands the copies on the mbarrier at shared offset `mbar` whose phase has completed,
+/// now that a thread observed that completion: PTX ISA 9.7.9.25.2 "Async Proxy", the
+/// completion of a bulk copy is followed by an implicit generic-async proxy fence, so
+/// its result is visible to the generic proxy once its completion is observed (no
+/// `fence.proxy.async` needed); 9.7.13.15.16, the waiting thread's acquire makes it
+/// visible. The shadow keeps each byte's record as a write by the issuing thread at
+/// its issue epoch, which the phase completion ended: every later access is ordered
+/// after it. The bytes were written through the async proxy, so later wgmma reads owe
+/// no proxy fence for them.
+#[inline(never)]
+fn land_bulk(shared: &mut [u8], shadow: &mut [ShadowByte], wg: Option<&mut WgState>, bs: &mut BulkState, mbar: u32) {
+    if !bs.copies.iter().any(|c| c.mbar == mbar && c.done) {
+        return;
+    }
+    let mut wg = wg;
+    for c in std::mem::take(&mut bs.copies) {
+        if c.mbar != mbar || !c.done {
+            bs.copies.push(c);
+            continue;
+        }
+        let r = c.dst as usize..c.dst as usize + c.data.len();
+        shared[r.clone()].copy_from_slice(&c.data);
+        if let Some(sh) = shadow.get_mut(r.clone()) {
+            for s in sh.iter_mut().filter(|s| s.w.flags & F_BULK != 0 && s.w.tid == c.tid && s.w.pc == c.pc) {
+                s.w.flags &= !F_BULK;
+            }
+        }
+        if let Some(gw) = wg.as_deref_mut().and_then(|g| g.generic.get_mut(r)) {
+            gw.fill(GenericWrite::NONE);
+        }
+    }
+}
+
+/// The block's last thread exits (lane `l` of warp `wi` at `pc`): a bulk copy not yet
+/// landed (no wait observed its completion, so it may still write the block's shared
+/// memory) or an mbarrier with a nonzero tx-count is a hazard.
+#[cold]
+fn bulk_exit(ctx: &Ctx, bs: &BulkState, shared: &[u8], (wi, l, pc): (usize, usize, u32)) -> R<()> {
+    let other = |t: u16, p: u32| access_of(ctx, t as usize / 32, t as usize % 32, p, true);
+    if let Some(c) = bs.copies.first() {
+        return Err(bulk_fault(
+            BulkRule::PendingAtExit,
+            Some(other(c.tid, c.pc)),
+            format!(
+                "{} cp.async.bulk cop{} not landed; the first, {} bytes to shared {:#x}, {}",
+                bs.copies.len(),
+                if bs.copies.len() == 1 { "y" } else { "ies" },
+                c.data.len(),
+                c.dst,
+                if c.done {
+                    "completed its mbarrier phase but no mbarrier wait observed it"
+                } else {
+                    "never completed its mbarrier phase"
+                }
+            ),
+            (wi, l, pc, Some(c.dst as u64)),
+        ));
+    }
+    for t in &bs.tracks {
+        let m = Mbar::unpack(rd_bytes(shared, t.mbar as usize, 8));
+        if m.tx != 0 {
+            let last = if m.tx > 0 { t.expect } else { t.complete };
+            return Err(bulk_fault(
+                BulkRule::PendingAtExit,
+                last.map(|(t, p)| other(t, p)),
+                format!(
+                    "the mbarrier at shared {:#x} has tx-count {} ({})",
+                    t.mbar,
+                    m.tx,
+                    if m.tx > 0 { "bytes expected but never completed" } else { "more bytes completed than expected" }
+                ),
+                (wi, l, pc, Some(t.mbar as u64)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A bulk-copy hazard at (warp, lane, pc, address).
+#[cold]
+fn bulk_fault(
+    rule: BulkRule,
+    other: Option<Access>,
+    detail: String,
+    (wi, lane, pc, addr): (usize, usize, u32, Option<u64>),
+) -> Fault {
+    Fault::Hazard { kind: HazardKind::Bulk(Box::new(BulkHazard { rule, other, detail })), warp: wi, lane, pc, addr }
+}
+
+/// Counts `bytes` of shared traffic by an async-proxy operation (wgmma operands, bulk
+/// copy destinations) as one conflict-free warp access: one wavefront per 128 bytes,
+/// with no bank model for the async proxy.
+fn account_async_shared(c: &mut Counters, pc: u32, bytes: u64) {
+    let wf = bytes.div_ceil(128);
+    c.wavefronts += wf;
+    c.min_wavefronts += wf;
+    c.saccesses += 1;
+    let at = pc as usize;
+    if c.per_pc.len() <= at {
+        c.per_pc.resize(at + 1, Default::default());
+    }
+    let e = &mut c.per_pc[at];
+    e.shared_warp_accesses += 1;
+    e.shared_wavefronts += wf;
+    e.shared_min_wavefronts += wf;
 }
 
 fn account(c: &mut Counters, pc: u32, space: Option<Space>, log: &AccLog, size: u32) {
@@ -1965,7 +2371,7 @@ fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u
     Ok(())
 }
 
-/// The block's shared memory and race shadow, lent to `wgmma_op`.
+/// The block's shared memory and race shadow, lent to `wgmma_op` and `cp_async_bulk`.
 struct WgShared<'a> {
     shared: &'a mut Vec<u8>,
     shadow: &'a mut Vec<ShadowByte>,
@@ -2002,7 +2408,7 @@ fn wg_exit(ctx: &Ctx, g: &WgState, wi: usize, exec: u32, pc: u32) -> R<()> {
             Err(wg_fault(
                 WgmmaRule::PendingAtExit,
                 None,
-                Some(wg_access(ctx, wi, l, op.pc, true)),
+                Some(access_of(ctx, wi, l, op.pc, true)),
                 format!("{} wgmma.mma_async operation(s) of warp {wi} pending at exit", ops.len()),
                 (wi, l, pc, None),
             ))
@@ -2012,7 +2418,7 @@ fn wg_exit(ctx: &Ctx, g: &WgState, wi: usize, exec: u32, pc: u32) -> R<()> {
 }
 
 /// The access of lane `l` of warp `wi` by instruction `pc`, for a hazard's other side.
-fn wg_access(ctx: &Ctx, wi: usize, l: usize, pc: u32, write: bool) -> Access {
+fn access_of(ctx: &Ctx, wi: usize, l: usize, pc: u32, write: bool) -> Access {
     let env = Env { ctx, ctaid: [0; 3], wi, clock: 0 };
     Access { tid: env.tid(l), warp: wi as u32, line: ctx.k.insts.get(pc as usize).map_or(0, |i| i.line), write }
 }
@@ -2038,7 +2444,7 @@ fn wg_touch(ctx: &Ctx, wg: Option<&mut WgState>, wi: usize, pc: u32, exec: u32, 
             return Err(wg_fault(
                 WgmmaRule::RegisterInFlight,
                 Some(ctx.k.reg_name(r)),
-                Some(wg_access(ctx, wi, l, op.pc, as_d)),
+                Some(access_of(ctx, wi, l, op.pc, as_d)),
                 format!(
                     "{} {} {} of a wgmma.mma_async not yet retired by wgmma.wait_group",
                     if write { "write to" } else { "read of" },
@@ -2126,7 +2532,7 @@ fn wg_overwrite_fault(ctx: &Ctx, g: &WgState, wi: usize, l: usize, pc: u32, off:
             .map(|o| (w, o.pc, o.chunks.iter().copied().find(|&c| hit(c))))
     });
     let (other, at) = match found {
-        Some((w, opc, c)) => (Some(wg_access(ctx, w, 0, opc, false)), c.map(|c| c.max(off))),
+        Some((w, opc, c)) => (Some(access_of(ctx, w, 0, opc, false)), c.map(|c| c.max(off))),
         None => (None, None),
     };
     wg_fault(
@@ -2269,7 +2675,7 @@ fn wgmma_issue(
                 return Err(wg_fault(
                     WgmmaRule::MissingFence,
                     Some(ctx.k.reg_name(r)),
-                    Some(wg_access(ctx, wi, 0, p, write)),
+                    Some(access_of(ctx, wi, 0, p, write)),
                     format!(
                         "register {} {} since warp {wi}'s last wgmma.fence",
                         ctx.k.reg_name(r),
@@ -2283,7 +2689,7 @@ fn wgmma_issue(
             wg_fault(
                 WgmmaRule::RegisterInFlight,
                 Some(ctx.k.reg_name(r)),
-                Some(wg_access(ctx, wi, 0, op_pc, true)),
+                Some(access_of(ctx, wi, 0, op_pc, true)),
                 format!("{what} {} of a wgmma.mma_async not yet retired", ctx.k.reg_name(r)),
                 at(0),
             )
@@ -2382,7 +2788,7 @@ fn wgmma_issue(
                     return Err(wg_fault(
                         WgmmaRule::MissingProxyFence,
                         None,
-                        Some(wg_access(ctx, gw.tid as usize / 32, gw.tid as usize % 32, gw.pc, true)),
+                        Some(access_of(ctx, gw.tid as usize / 32, gw.tid as usize % 32, gw.pc, true)),
                         format!(
                             "shared byte {byte:#x} read by wgmma.mma_async (async proxy) was last written \
                              through the generic proxy by thread {} with no fence.proxy.async of that thread since",
@@ -2453,18 +2859,7 @@ fn wgmma_issue(
     let bytes = chunks.len() as u64 * 16;
     c.wgmma += 1;
     c.wgmma_bytes += bytes;
-    let wf = bytes.div_ceil(128);
-    c.wavefronts += wf;
-    c.min_wavefronts += wf;
-    c.saccesses += 1;
-    let at = pc as usize;
-    if c.per_pc.len() <= at {
-        c.per_pc.resize(at + 1, Default::default());
-    }
-    let e = &mut c.per_pc[at];
-    e.shared_warp_accesses += 1;
-    e.shared_wavefronts += wf;
-    e.shared_min_wavefronts += wf;
+    account_async_shared(c, pc, bytes);
     g.warps[wi].ops.push_back(WgOp {
         seq,
         pc,

@@ -4,6 +4,7 @@
 
 use ptxsim::{Gpu, KernelArg, LaunchReport, Module, SimError};
 
+pub mod bulk;
 pub mod wgmma;
 
 /// Uploads u32 values; returns the device address.

@@ -164,6 +164,10 @@ pub struct WgCase {
     pub scale_d: bool,
     /// Copy B to shared memory with cp.async instead of ld/st.
     pub cp_async: bool,
+    /// Copy the shared images with one `cp.async.bulk` completing on an mbarrier that
+    /// every thread waits on, and no `fence.proxy.async` (9.7.9.25.2: the copy's
+    /// result is visible to both proxies once its completion is observed).
+    pub bulk: bool,
     /// Injected misuse.
     pub bug: Bug,
     /// Emit the bug's instruction in its legal place instead.
@@ -186,6 +190,7 @@ impl WgCase {
             split_commit: false,
             scale_d: true,
             cp_async: false,
+            bulk: false,
             bug: Bug::None,
             fixed: false,
             hazards: true,
@@ -272,6 +277,9 @@ pub fn ptx(c: &WgCase) -> Ptx {
     g.l("    .reg .b32 %a<16>;");
     g.l("    .reg .f32 %f<128>;");
     g.l("    .reg .b64 %rd<40>;");
+    if c.bulk {
+        g.l("    .shared .align 8 .b64 wgbar;");
+    }
     g.l("    mov.u32 %r0, %tid.x;");
     g.l("    mov.u32 %r4, smem;");
     g.l("    ld.param.u64 %rd1, [pb];");
@@ -279,6 +287,23 @@ pub fn ptx(c: &WgCase) -> Ptx {
     g.l("    mov.u32 %r2, %ntid.x;");
     g.l("    shl.b32 %r10, %r2, 4;");
     g.l("    shl.b32 %r3, %r0, 4;");
+    if c.bulk {
+        g.l("    setp.ne.u32 %p0, %r0, 0;");
+        g.l("    @%p0 bra $Lbulk;");
+        g.l("    mbarrier.init.shared::cta.b64 [wgbar], 1;");
+        g.l("    mbarrier.arrive.expect_tx.shared::cta.b64 _, [wgbar], %r1;");
+        g.mark(
+            "bulk_b",
+            "    cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%r4], [%rd1], %r1, [wgbar];",
+        );
+        g.l("$Lbulk:");
+        g.l("    bar.sync 0;");
+        g.l("$Lbulk_wait:");
+        g.l("    mbarrier.try_wait.parity.shared::cta.b64 %p0, [wgbar], 0;");
+        g.l("    @!%p0 bra $Lbulk_wait;");
+        // The element-wise copy below then copies nothing.
+        g.l("    mov.u32 %r1, 0;");
+    }
     g.l("$Lcopy:");
     g.l("    setp.ge.u32 %p0, %r3, %r1;");
     g.l("    @%p0 bra $Ldone;");
@@ -301,7 +326,7 @@ pub fn ptx(c: &WgCase) -> Ptx {
         }
         g.mark("cp_wait", "    cp.async.wait_group 0;");
     }
-    if !bug(Bug::NoProxyFence) && !bug(Bug::ProxyFenceBeforeCpWait) {
+    if !c.bulk && !bug(Bug::NoProxyFence) && !bug(Bug::ProxyFenceBeforeCpWait) {
         g.mark("proxy_fence", "    fence.proxy.async.shared::cta;");
     }
     // Proxy fences for global memory only do not count for shared memory.
