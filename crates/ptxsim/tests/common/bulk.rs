@@ -133,6 +133,17 @@ struct Emit {
 }
 
 impl Emit {
+    /// Tile %r10's stage %r11 = tile % stages, the phase parity %r13 of its use
+    /// (tile / stages, low bit), and the stage's mbarriers: %r15 = empty, %r16 = full.
+    fn stage_of_tile(&mut self, stages: impl std::fmt::Display) {
+        self.l(format!("    rem.u32 %r11, %r10, {stages};"));
+        self.l(format!("    div.u32 %r12, %r10, {stages};"));
+        self.l("    and.b32 %r13, %r12, 1;");
+        self.l("    shl.b32 %r14, %r11, 3;");
+        self.l("    add.u32 %r15, %r4, %r14;");
+        self.l("    add.u32 %r16, %r3, %r14;");
+    }
+
     fn l(&mut self, s: impl Into<String>) {
         self.lines.push(s.into());
     }
@@ -208,13 +219,8 @@ pub fn ring_ptx(r: &Ring) -> Ptx {
     // Producer.
     e.l("    mov.u32 %r10, 0;");
     e.l("$P_LOOP:");
-    e.l(format!("    rem.u32 %r11, %r10, {st};"));
-    e.l(format!("    div.u32 %r12, %r10, {st};"));
-    e.l("    and.b32 %r13, %r12, 1;");
+    e.stage_of_tile(st);
     e.l("    xor.b32 %r13, %r13, 1;");
-    e.l("    shl.b32 %r14, %r11, 3;");
-    e.l("    add.u32 %r15, %r4, %r14;");
-    e.l("    add.u32 %r16, %r3, %r14;");
     if !r.bad(Bug::NoEmptyWait) {
         e.l("$P_WAIT:");
         e.m("empty_wait", "    mbarrier.try_wait.parity.shared::cta.b64 %p3, [%r15], %r13;");
@@ -268,12 +274,7 @@ pub fn ring_ptx(r: &Ring) -> Ptx {
     e.l(format!("    mov.u32 %r21, {FOLD0};"));
     e.l("    mov.u32 %r10, 0;");
     e.l("$C_LOOP:");
-    e.l(format!("    rem.u32 %r11, %r10, {st};"));
-    e.l(format!("    div.u32 %r12, %r10, {st};"));
-    e.l("    and.b32 %r13, %r12, 1;");
-    e.l("    shl.b32 %r14, %r11, 3;");
-    e.l("    add.u32 %r15, %r4, %r14;");
-    e.l("    add.u32 %r16, %r3, %r14;");
+    e.stage_of_tile(st);
     e.l(format!("    mul.lo.u32 %r17, %r11, {tile};"));
     e.l("    add.u32 %r17, %r2, %r17;");
     e.l("    shl.b32 %r22, %r20, 2;");
