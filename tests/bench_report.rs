@@ -179,3 +179,30 @@ fn launch_plans_render_when_present_and_are_optional() {
     let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
     assert_eq!(back.results.iter().find(|x| x.kernel == "w8a8").unwrap().plan.as_deref(), Some(plan));
 }
+
+#[test]
+fn forced_splits_are_recorded_and_zero_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |splits: &str| {
+        Command::new(env!("CARGO_BIN_EXE_qk"))
+            .args(["bench", "run", "--splits", splits, "--m", "1", "--shapes", "4096,4096", "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap()
+    };
+    let refused = run("0");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--splits must be at least 1"));
+    // Without a GPU the run records its configuration (and says it timed nothing); with
+    // one it times the points. Either way the report names the forced split count.
+    assert!(run("3").status.success());
+    let report = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path().join("report.json"))
+        .find(|p| p.exists())
+        .expect("a report.json");
+    let r = Report::load(&report).unwrap();
+    assert_eq!(r.config.splits, Some(3));
+    // Reports written before the field existed read as the planner's choice.
+    assert_eq!(load("bench_minimal.json").config.splits, None);
+}

@@ -16,7 +16,9 @@ use super::point::{LaunchFn, Point, Record};
 use super::report::BenchResult;
 use super::timing::Timeline;
 use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
-use crate::ops::{self, DevicePackedWeights, GemmW8A8F16Plan, GemmW8A8Plan, GemmWeightOnlyPlan};
+use crate::ops::{
+    self, DevicePackedWeights, GemmW8A8Config, GemmW8A8F16Plan, GemmW8A8Plan, GemmWeightOnlyPlan, WeightOnlyConfig,
+};
 use crate::{Device, DeviceBuffer, QkError, Result};
 
 /// One linear layer of a model: `y[M, N] = x[M, K] · W[N, K]ᵀ`.
@@ -518,12 +520,24 @@ pub(crate) struct Plans {
 }
 
 impl Plans {
-    pub(crate) fn new(device: &Device, (m, n, k): (usize, usize, usize), impls: &[GemmImpl], w: &Weights) -> Plans {
+    /// The plans of `impls` at (m, n, k); `splits` forces the K splits of this crate's
+    /// kernels (`None`: the planner's choice, as `new` makes it).
+    pub(crate) fn new(
+        device: &Device,
+        (m, n, k): (usize, usize, usize),
+        impls: &[GemmImpl],
+        w: &Weights,
+        splits: Option<usize>,
+    ) -> Plans {
         let has = |i: GemmImpl| impls.contains(&i);
+        let weight_only_plan = |p: &DevicePackedWeights| {
+            GemmWeightOnlyPlan::with_config(device, p, m, WeightOnlyConfig::choose(device, m), splits)
+        };
+        let w8a8_plan = || GemmW8A8Plan::with_config(device, m, n, k, GemmW8A8Config::for_m(m), splits);
         let weight_only = impls
             .iter()
             .filter(|i| i.packed_weights().is_some())
-            .map(|&i| (i, w.packed(i).and_then(|p| s(GemmWeightOnlyPlan::new(device, &p[0], m)))))
+            .map(|&i| (i, w.packed(i).and_then(|p| s(weight_only_plan(&p[0])))))
             .collect();
         fn s<T>(r: Result<T>) -> std::result::Result<T, String> {
             r.map_err(|e: QkError| e.to_string())
@@ -532,8 +546,8 @@ impl Plans {
             blas: (has(GemmImpl::CublasF16) || has(GemmImpl::DequantInt4Cublas)).then(|| s(Blas::new(device))),
             lt_f16: has(GemmImpl::CublasF16).then(|| s(LtGemm::new(device, LtKind::F16, (m, n, k)))),
             lt_i8: has(GemmImpl::CublasLtInt8).then(|| s(LtGemm::new(device, LtKind::Int8, (m, n, k)))),
-            w8a8: has(GemmImpl::W8A8).then(|| s(GemmW8A8Plan::new(device, m, n, k))),
-            quant_w8a8: has(GemmImpl::QuantW8A8).then(|| s(GemmW8A8F16Plan::new(device, m, n, k))),
+            w8a8: has(GemmImpl::W8A8).then(|| s(w8a8_plan())),
+            quant_w8a8: has(GemmImpl::QuantW8A8).then(|| s(w8a8_plan().and_then(GemmW8A8F16Plan::from_gemm))),
             weight_only,
         }
     }

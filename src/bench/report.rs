@@ -66,6 +66,8 @@ pub struct RunConfigRecord {
     pub shapes: Option<Vec<(usize, usize)>>,
     /// Batch sizes selected.
     pub m: Option<Vec<usize>>,
+    /// K splits forced on this crate's GEMM kernels (`None`: the planner's choice).
+    pub splits: Option<usize>,
     /// Bootstrap resamples of every confidence interval.
     pub bootstrap_resamples: Option<usize>,
 }

@@ -58,6 +58,10 @@ pub struct BenchConfig {
     pub graph_launches: Option<usize>,
     /// Substring filter on point ids (`gemm/4096x4096/m16`, `decoder_layer/llama3-8b/m1`).
     pub filter: Option<String>,
+    /// K splits forced on this crate's GEMM kernels at every GEMM point (clamped to the
+    /// K tiles), `None` for the planner's choice: to time split counts against each
+    /// other. Decoder layers always use the planner's choice.
+    pub splits: Option<usize>,
     /// Directory under which `<run-id>/` is written.
     pub out_root: PathBuf,
 }
@@ -74,6 +78,7 @@ impl Default for BenchConfig {
             l2_rotation: true,
             graph_launches: None,
             filter: None,
+            splits: None,
             out_root: PathBuf::from("target/qk-bench"),
         }
     }
@@ -113,7 +118,8 @@ impl BenchConfig {
     /// Reads the `cargo bench` environment variables over the defaults:
     /// `QK_BENCH_KERNELS` (comma list), `QK_BENCH_SHAPES` (`;`-separated items of
     /// `llama3-8b`, `llama3-70b`, `K,N`), `QK_BENCH_M` (comma list), `QK_BENCH_WARMUP`,
-    /// `QK_BENCH_REPS`, `QK_BENCH_GRAPH=1`, `QK_BENCH_NO_L2_ROTATION=1`, `QK_BENCH_OUT`.
+    /// `QK_BENCH_REPS`, `QK_BENCH_GRAPH=1`, `QK_BENCH_NO_L2_ROTATION=1`, `QK_BENCH_SPLITS`,
+    /// `QK_BENCH_OUT`.
     pub fn from_env() -> std::result::Result<BenchConfig, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let flag = |name: &str| var(name).is_some_and(|v| v == "1" || v == "true");
@@ -137,6 +143,9 @@ impl BenchConfig {
             cfg.graph_launches = Some(DEFAULT_GRAPH_LAUNCHES);
         }
         cfg.l2_rotation = !flag("QK_BENCH_NO_L2_ROTATION");
+        if let Some(s) = var("QK_BENCH_SPLITS") {
+            cfg.splits = Some(parse_count(&s, "QK_BENCH_SPLITS")?.max(1));
+        }
         if let Some(o) = var("QK_BENCH_OUT") {
             cfg.out_root = PathBuf::from(o);
         }
@@ -160,6 +169,7 @@ impl BenchConfig {
             ),
             shapes: Some(self.shapes.iter().map(|s| (s.k, s.n)).collect()),
             m: Some(self.m.clone()),
+            splits: self.splits,
             bootstrap_resamples: Some(BOOTSTRAP_RESAMPLES),
         }
     }
@@ -308,7 +318,7 @@ fn sweep(
                     continue;
                 }
                 let acts = Activations::new(device, m, &weights, &cfg.gemm, copies)?;
-                let plans = Plans::new(device, (m, n, k), &cfg.gemm, &weights);
+                let plans = Plans::new(device, (m, n, k), &cfg.gemm, &weights, cfg.splits);
                 let mut point = gemm::prepare_point(
                     device,
                     shape,

@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// Only points whose id (gemm/KxN/mM, decoder_layer/MODEL/mM) contains this.
     #[arg(long)]
     filter: Option<String>,
+    /// Force this many K splits on the crate's GEMM kernels (default: the planner's
+    /// choice; clamped to the K tiles; decoder layers keep the planner's choice).
+    #[arg(long)]
+    splits: Option<usize>,
     /// Root of the run directories.
     #[arg(long, default_value = "target/qk-bench")]
     out: PathBuf,
@@ -130,6 +134,10 @@ fn config_of(args: RunArgs) -> Result<BenchConfig, String> {
     cfg.reps = args.reps;
     cfg.graph_launches = args.graph.then_some(DEFAULT_GRAPH_LAUNCHES);
     cfg.l2_rotation = !args.no_l2_rotation;
+    if args.splits == Some(0) {
+        return Err("--splits must be at least 1".into());
+    }
+    cfg.splits = args.splits;
     cfg.filter = args.filter;
     cfg.out_root = args.out;
     Ok(cfg)

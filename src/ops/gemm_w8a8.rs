@@ -276,7 +276,14 @@ pub struct GemmW8A8F16Plan {
 impl GemmW8A8F16Plan {
     /// Plans the fused quantize + GEMM for (M, N, K).
     pub fn new(device: &Device, m: usize, n: usize, k: usize) -> Result<GemmW8A8F16Plan> {
-        let gemm = GemmW8A8Plan::new(device, m, n, k)?;
+        GemmW8A8F16Plan::from_gemm(GemmW8A8Plan::new(device, m, n, k)?)
+    }
+
+    /// Plans the fused quantize + GEMM around a GEMM plan made with
+    /// [`GemmW8A8Plan::with_config`] (an explicit configuration or split count).
+    pub fn from_gemm(gemm: GemmW8A8Plan) -> Result<GemmW8A8F16Plan> {
+        let (m, _, k) = gemm.dims();
+        let device = gemm.device.clone();
         Ok(GemmW8A8F16Plan { a_q: device.alloc(m * k)?, a_scale: device.alloc(m)?, gemm })
     }
 
