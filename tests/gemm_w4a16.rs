@@ -18,11 +18,10 @@
 mod common;
 mod weight_only_common;
 
-use common::{devices, ran, rng};
+use common::{devices, ran, rng, sim_only};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
-use qkernels::Device;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -113,7 +112,7 @@ fn gemm_w4a16_every_configuration_with_and_without_split_k() {
 
 #[test]
 fn gemm_w4a16_decode_uses_gemv_and_splits_k_over_the_sms() {
-    let device = Device::sim();
+    let Some(device) = sim_only("gemm_w4a16_decode") else { return };
     let mut rng = rng("gemm_w4a16_decode");
     let weights = random_int4(&mut rng, 256, 1024, 128, false, false);
     let w = DevicePackedWeights::upload(&device, &pack_weight_only(&weights).unwrap()).unwrap();
@@ -160,7 +159,7 @@ fn gemm_w4a16_large_configs_every_group_scheme_and_act_order() {
 fn gemm_w4a16_large_m_on_hopper_uses_wgmma_and_splits_k_when_tiles_are_few() {
     // The simulator models an H100 (132 SMs, compute capability 9.0). Only plans are
     // made here, so the weights may be wide: N = 4096 is 16 tiles of 256 columns.
-    let device = Device::sim();
+    let Some(device) = sim_only("gemm_w4a16_wgmma_choice") else { return };
     let mut rng = rng("gemm_w4a16_wgmma_choice");
     let weights = random_int4(&mut rng, 4096, 4096, 128, false, false);
     let w = DevicePackedWeights::upload(&device, &pack_weight_only(&weights).unwrap()).unwrap();

@@ -556,24 +556,9 @@ impl Plans {
 impl Plans {
     /// The launch plan of `imp` (one of this crate's kernels) as a report line.
     fn describe(&self, imp: GemmImpl) -> Option<String> {
-        let w8a8 = |p: &GemmW8A8Plan| {
-            let shape = p.config().shape();
-            format!(
-                "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {}",
-                p.config().kernel().name,
-                p.config(),
-                shape.block_m,
-                shape.block_n,
-                shape.threads,
-                shape.stages,
-                shape.shared_bytes,
-                p.grid(),
-                p.splits()
-            )
-        };
         match imp {
-            GemmImpl::W8A8 => plan_ref(&self.w8a8).ok().map(w8a8),
-            GemmImpl::QuantW8A8 => plan_ref(&self.quant_w8a8).ok().map(|p| w8a8(p.gemm())),
+            GemmImpl::W8A8 => plan_ref(&self.w8a8).ok().map(GemmW8A8Plan::describe),
+            GemmImpl::QuantW8A8 => plan_ref(&self.quant_w8a8).ok().map(|p| p.gemm().describe()),
             _ => self
                 .weight_only
                 .iter()

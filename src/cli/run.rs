@@ -202,7 +202,7 @@ fn run_gemm_w8a8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
         let plan = ops::GemmW8A8F16Plan::new(device, m, n, k).map_err(err)?;
         let a_dev = device.upload(&a.values::<f16>()).map_err(err)?;
         plan.run(&a_dev, &w_dev, &w_scale_dev, bias_dev.as_ref(), &c).map_err(err)?;
-        format!("quantize_int8_per_token + {}", describe(plan.gemm()))
+        format!("quantize_int8_per_token + {}", plan.gemm().describe())
     } else {
         let a_q = file.get("a_q", &[Dtype::I8], 2)?;
         expect_shape("a_q", &a_q.shape, &[m, k])?;
@@ -212,12 +212,7 @@ fn run_gemm_w8a8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
         let a_dev = device.upload(&a_q.values::<i8>()).map_err(err)?;
         let a_scale_dev = device.upload(&a_scale.values::<f32>()).map_err(err)?;
         plan.run(&a_dev, &a_scale_dev, &w_dev, &w_scale_dev, bias_dev.as_ref(), &c).map_err(err)?;
-        describe(&plan)
+        plan.describe()
     };
     Ok(Ran { outputs: vec![OutTensor::f16("c", vec![m, n], &device.download(&c).map_err(err)?)], notes: vec![plan] })
-}
-
-fn describe(plan: &ops::GemmW8A8Plan) -> String {
-    let (m, n, k) = plan.dims();
-    format!("M={m} N={n} K={k}: {:?} configuration, grid {:?} ({} K splits)", plan.config(), plan.grid(), plan.splits())
 }

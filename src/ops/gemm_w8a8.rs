@@ -166,6 +166,25 @@ impl GemmW8A8Plan {
         self.split_k.splits()
     }
 
+    /// One line describing the choice, for `qk run --report` and the bench reports'
+    /// `plan`: kernel, tile shape, grid, splits and the shape it was chosen for.
+    pub fn describe(&self) -> String {
+        let s = self.config.shape();
+        let (m, n, k) = self.dims();
+        format!(
+            "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {} for M={m} N={n} K={k}",
+            self.config.kernel().name,
+            self.config,
+            s.block_m,
+            s.block_n,
+            s.threads,
+            s.stages,
+            s.shared_bytes,
+            self.grid(),
+            self.splits()
+        )
+    }
+
     /// Launch grid (N tiles, M tiles, K splits).
     pub fn grid(&self) -> [u32; 3] {
         self.split_k.grid()

@@ -61,6 +61,18 @@ pub fn devices(test: &str) -> Vec<Device> {
     out
 }
 
+/// The simulator, for a test that checks what only the simulator observes (instruction
+/// counts, plans made for the simulated H100); `None`, with the skip printed and
+/// recorded, when [`BACKEND_ENV`] asks for the GPU alone.
+pub fn sim_only(test: &str) -> Option<Device> {
+    if std::env::var(BACKEND_ENV).is_ok_and(|v| v == "cuda") {
+        println!("{test}: sim: skipped: {BACKEND_ENV}=cuda");
+        record(test, "sim", &format!("skipped: {BACKEND_ENV}=cuda"));
+        return None;
+    }
+    Some(Device::sim())
+}
+
 /// Records that `test` ran on `device` (call after its assertions passed).
 pub fn ran(test: &str, device: &Device) {
     let backend = match device.kind() {

@@ -3,7 +3,7 @@
 //! and bank-conflict assertions, and the M and configuration sweeps both widths run. The tolerance is derived in tests/gemm_w4a16.rs.
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
-use crate::common::{assert_c_within, POISON_F16_BITS};
+use crate::common::{assert_c_within, sim_only, POISON_F16_BITS};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
@@ -188,7 +188,7 @@ pub const H100_BYTES_PER_SM_CYCLE: f64 = 12.8;
 /// would. `limit_per_byte` is the budget a change must keep; the count is deterministic
 /// (pinned nvcc).
 pub fn check_decode_instruction_budget(label: &str, weights: &WeightOnlyWeights, limit_per_byte: f64) {
-    let (report, plan, w) = launch_once_on_sim(label, weights, 1, WeightOnlyConfig::for_m(1));
+    let Some((report, plan, w)) = launch_once_on_sim(label, weights, 1, WeightOnlyConfig::for_m(1)) else { return };
     let per_byte = report.warp_instructions as f64 / w.words().size_bytes() as f64;
     println!(
         "{label}: {per_byte:.3} warp instructions per weight byte ({:.1} per SM clock at full H100 bandwidth), limit {limit_per_byte}",
@@ -213,7 +213,7 @@ pub fn check_large_m_instruction_budget(
     config: WeightOnlyConfig,
     limit_per_kmac: f64,
 ) {
-    let (report, plan, _) = launch_once_on_sim(label, weights, m, config);
+    let Some((report, plan, _)) = launch_once_on_sim(label, weights, m, config) else { return };
     let (n, k) = (weights.shape().n(), weights.shape().k());
     let per_kmac = report.warp_instructions as f64 * 1024.0 / (m * n * k) as f64;
     println!("{label}: {per_kmac:.3} warp instructions per 1024 multiply-adds, limit {limit_per_kmac}");
@@ -225,14 +225,15 @@ pub fn check_large_m_instruction_budget(
 }
 
 /// One launch of `weights` with `config` at `m` rows on the simulator, in one split (the
-/// count is the main loop's, not the split-K fix-up's): its report, plan and weights.
+/// count is the main loop's, not the split-K fix-up's): its report, plan and weights;
+/// `None` when the run is for the GPU alone ([`sim_only`]).
 fn launch_once_on_sim(
     label: &str,
     weights: &WeightOnlyWeights,
     m: usize,
     config: WeightOnlyConfig,
-) -> (ptxsim::LaunchReport, GemmWeightOnlyPlan, DevicePackedWeights) {
-    let device = Device::sim();
+) -> Option<(ptxsim::LaunchReport, GemmWeightOnlyPlan, DevicePackedWeights)> {
+    let device = sim_only(label)?;
     let mut rng = crate::common::rng(label);
     let w = DevicePackedWeights::upload(&device, &pack_weight_only(weights).unwrap()).unwrap();
     let plan = GemmWeightOnlyPlan::with_config(&device, &w, m, config, Some(1)).unwrap();
@@ -240,5 +241,5 @@ fn launch_once_on_sim(
     let c = device.alloc::<f16>(m * weights.shape().n()).unwrap();
     plan.run(&a, &w, None, &c).unwrap();
     let report = device.last_sim_report().expect("the simulator reports every launch");
-    (report, plan, w)
+    Some((report, plan, w))
 }
