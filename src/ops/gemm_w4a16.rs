@@ -346,17 +346,10 @@ impl GemmWeightOnlyPlan {
     /// `plan`: kernel, tile shape, grid, splits, and the inputs it was chosen from.
     pub fn describe(&self) -> String {
         let s = self.config.shape(self.shape.bits());
+        let tile = [s.block_m, s.block_n, s.threads, s.stages, s.shared_bytes];
         format!(
-            "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {} for M={} N={} K={} group={} on {} SMs x {} resident blocks{}",
-            self.config.kernel(self.shape.bits()).name,
-            self.config,
-            s.block_m,
-            s.block_n,
-            s.threads,
-            s.stages,
-            s.shared_bytes,
-            self.grid(),
-            self.splits(),
+            "{} for M={} N={} K={} group={} on {} SMs x {} resident blocks{}",
+            self.split_k.describe_launch(self.config.kernel(self.shape.bits()).name, &self.config, tile),
             self.m,
             self.shape.n(),
             self.shape.k(),

@@ -171,18 +171,8 @@ impl GemmW8A8Plan {
     pub fn describe(&self) -> String {
         let s = self.config.shape();
         let (m, n, k) = self.dims();
-        format!(
-            "{} ({:?}: {}x{} tiles, {} threads, {} stages, {} B smem) grid {:?} splits {} for M={m} N={n} K={k}",
-            self.config.kernel().name,
-            self.config,
-            s.block_m,
-            s.block_n,
-            s.threads,
-            s.stages,
-            s.shared_bytes,
-            self.grid(),
-            self.splits()
-        )
+        let tile = [s.block_m, s.block_n, s.threads, s.stages, s.shared_bytes];
+        format!("{} for M={m} N={n} K={k}", self.split_k.describe_launch(self.config.kernel().name, &self.config, tile))
     }
 
     /// Launch grid (N tiles, M tiles, K splits).

@@ -145,6 +145,18 @@ impl<P: Pod> SplitKGrid<P> {
         self.grid[2] as usize
     }
 
+    /// The launch as one line: `kernel (config: BMxBN tiles, threads, stages, smem) grid
+    /// [..] splits s`, the common head of the GEMM plans' `describe`. `tile` is
+    /// (block_m, block_n, threads, stages, shared bytes).
+    pub fn describe_launch(&self, kernel: &str, config: &dyn std::fmt::Debug, tile: [u32; 5]) -> String {
+        let [block_m, block_n, threads, stages, shared_bytes] = tile;
+        format!(
+            "{kernel} ({config:?}: {block_m}x{block_n} tiles, {threads} threads, {stages} stages, {shared_bytes} B smem) grid {:?} splits {}",
+            self.grid(),
+            self.splits()
+        )
+    }
+
     /// Blocks of the kernel one SM holds at once, as planned for.
     pub fn resident_per_sm(&self) -> u32 {
         self.resident_per_sm
