@@ -99,13 +99,19 @@
  * version of this kernel executed 0.30 warp instructions per 4-bit weight byte (3.8 per
  * SM clock of the 4 an SM can issue at best) and streamed at a third of copy
  * bandwidth, as an issue-bound kernel would. Hence: the copies of a stage are planned
- * once per block (QkTileCopy, WeightStreamCopy: a 64-bit add, a compare and the cp.async
- * per chunk, no loop remainders), group boundaries are masks, not remainders (Groups),
- * the 4-bit dequantization shares one shift among four b registers, and no branch
- * separates the k-steps of a stage (the next k-step's shared loads issue early): 0.185
- * instructions per 4-bit byte, 0.098 per 8-bit byte (was 0.16), counted by the simulator
- * and held as budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. Timed on an H200
- * (docs/results/h200-2026-11-26): 1.4-1.8x faster at M = 1 than the loop version. The
+ * once per block (QkTileCopy, WeightStreamCopy, GroupRowCopy: a 64-bit add, a compare
+ * and the cp.async per chunk, no loop remainders), group boundaries are masks, not
+ * remainders (Groups), the 4-bit dequantization shares one shift among four b registers,
+ * the lane's shared-memory offsets and the symmetric zero points are set once, not per
+ * group (LaneOffsets, GroupConsts::with_symmetric_zeros), and no branch separates the
+ * k-steps of a stage (the next k-step's shared loads issue early): 0.172 instructions
+ * per 4-bit byte, 0.090 per 8-bit byte (was 0.16), counted by the simulator and held as
+ * budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. The SASS of a 4-bit stage
+ * has 4 x 62 instructions of k-step work (16 lop3, 4 shifts, 8 sub, 8 fma, 16 mul, 8 mma,
+ * 2 shared loads); the group-row copies alone had been ~45 more per slot and warp, paid
+ * by every warp because predicated. Timed on an H200 (docs/results/h200-2026-11-26):
+ * 1.4-1.8x faster at M = 1 than the loop version, and the group-row plan and fixed
+ * offsets another 3-8% at decode. The
  * "1.8x slower at 4096 x 4096 with 16 splits" that an earlier fixed-trip rewrite and
  * the first build of this one showed was the split-K fix-up, not the copies: compiled
  * with a branch around each of its loads, it waited for them one at a time
@@ -129,8 +135,8 @@ using namespace qk_wo;
 template <class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
                                               float (&acc)[T::kMTiles][kNTiles][4], GroupConsts<kNTiles>& gc,
-                                              const uint32_t (&a_offset)[kKSteps], uint32_t stage_addr, uint32_t kt,
-                                              bool first_tile, int warp_n, int lane) {
+                                              const uint32_t (&a_offset)[kKSteps], const LaneOffsets<T, kNTiles>& offsets,
+                                              uint32_t stage_addr, uint32_t kt, bool first_tile) {
     const uint32_t k0 = kt * kBk;
     // One remainder per stage, not per k-step: a stage starts at a multiple of 64, so
     // with groups >= 32 (or per-channel, where only k = 0 starts a group) a later k-step
@@ -145,7 +151,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
         const bool new_group =
             ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
         if (new_group) {
-            load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), warp_n, 0, lane / 4, args.zeros != 0);
+            load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), offsets, 0, args.zeros != 0);
         }
         uint32_t a_frag[T::kMTiles][4];
 #pragma unroll
@@ -154,8 +160,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
             qk_ldmatrix_x4(a_frag[mt], stage_addr + a_offset[ks] + mt * kMmaM * QK_SWIZZLE_ROW_BYTES);
         }
         uint32_t b[kNTiles][2];
-        dequant_step<BITS, kNTiles>(b, stage_addr + T::kWOffset + (warp_n * kKSteps + ks) * T::kUnitBytes, lane, 0,
-                                       gc);
+        dequant_step<BITS, kNTiles>(b, stage_addr + offsets.unit + ks * T::kUnitBytes, 0, gc);
 #pragma unroll
         for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
@@ -172,11 +177,15 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
     static_assert(T::kSmemBytes == SMEM_BYTES, "qk_abi.h's QK_WO_*_SMEM_BYTES must equal the tile's shared memory");
     extern __shared__ __align__(128) uint8_t smem[];
     const QkGemmBlock blk = qk_gemm_block<BM, BN, WARPS_N, kBk>(args.k, args.k_tiles_per_split);
-    const uint32_t smem_base = qk_smem_addr(smem);
+    uint32_t smem_base = qk_smem_addr(smem);
+    // Kept in a register (the empty asm hides its origin): otherwise the compiler
+    // re-derived the shared window's base every stage.
+    asm("" : "+r"(smem_base));
 
     float acc[T::kMTiles][kNTiles][4];
     qk_zero_acc(acc);
-    GroupConsts<kNTiles> gc;  // the current group's scales and zero points
+    // The current group's scales and zero points.
+    GroupConsts<kNTiles> gc = GroupConsts<kNTiles>::with_symmetric_zeros<BITS>();
     const Groups groups(args.group_size);
 
     // The lane's ldmatrix.x4 offset in a stage's A tile at each k-step (m16 tile 0).
@@ -190,8 +199,9 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
         a_offset[ks] = qk_swizzle_128(blk.warp_m * T::kWarpM + blk.lane % 16, ks * 2 + blk.lane / 16);
         asm("" : "+r"(a_offset[ks]));
     }
+    const LaneOffsets<T, kNTiles> offsets(blk.warp_n, 0, blk.lane);
     weight_only_main_loop<T>(args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
-        compute_stage<T, BITS>(args, groups, acc, gc, a_offset, stage_addr, kt, first_tile, blk.warp_n, blk.lane);
+        compute_stage<T, BITS>(args, groups, acc, gc, a_offset, offsets, stage_addr, kt, first_tile);
     });
 
     if (gridDim.z > 1 &&
@@ -222,7 +232,8 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
 /* One kernel per (weight width, configuration); the tile shape is a template argument
  * so that every loop over fragments unrolls into registers. */
 #define QK_WO_INSTANCE(NAME, BITS, CFG, STAGES, SMEM_BYTES)                                                    \
-    extern "C" __global__ void __launch_bounds__(QK_WO_##CFG##_WARPS_M * QK_WO_##CFG##_WARPS_N * 32)         \
+    extern "C" __global__ void __launch_bounds__(QK_WO_##CFG##_WARPS_M * QK_WO_##CFG##_WARPS_N *             \
+                                                 QK_WARP_THREADS)                                              \
         NAME(const QkGemmWeightOnlyArgs args) {                                                                \
         gemm_weight_only<BITS, QK_WO_##CFG##_BM, QK_WO_##CFG##_WARPS_N * QK_WO_N_BLOCK, QK_WO_##CFG##_WARPS_M, \
                          QK_WO_##CFG##_WARPS_N, STAGES, SMEM_BYTES>(args);                                     \

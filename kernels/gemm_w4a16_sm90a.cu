@@ -105,26 +105,26 @@ using WgmmaTile = Tile<BITS, QK_WO_WGMMA_BM, QK_WO_WGMMA_WARPS_N * kNBlock, QK_W
 template <class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
                                               float (&acc)[kSlices][kRowGroups][4], GroupConsts<kHalfTiles>& gc,
-                                              uint32_t stage_addr, uint32_t kt, bool first_tile, int strip, int half,
-                                              int lane) {
+                                              const LaneOffsets<T, kHalfTiles>& offsets, uint32_t stage_addr, uint32_t kt,
+                                              bool first_tile, int half) {
     const bool stage_starts_group = groups.starts(kt * kBk, first_tile);
-    const uint32_t strip_units = stage_addr + T::kWOffset + strip * kKSteps * T::kUnitBytes;
+    const uint32_t strip_units = stage_addr + offsets.unit;  // the lane's bytes of k-step 0's unit
     // The weights of k-step ks + 1 are loaded before k-step ks is dequantized and issued:
     // the wgmma fence/commit/wait are ordering points the compiler and ptxas do not move
     // shared loads across, so a load issued after them waits its full latency (Nsight
     // Compute on an H200: the first use of each k-step's ld.shared took 18% of the stall
     // samples). The stage's k-steps all landed before the stage began.
-    StepWords<BITS, kHalfTiles> words = load_step<BITS, kHalfTiles>(strip_units, lane, half);
+    StepWords<BITS, kHalfTiles> words = load_step<BITS, kHalfTiles>(strip_units, half);
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
         const bool new_group =
             ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
         if (new_group) {
-            load_group<T, BITS, kHalfTiles>(gc, stage_addr, groups.slot(ks), strip, half, lane / 4, args.zeros != 0);
+            load_group<T, BITS, kHalfTiles>(gc, stage_addr, groups.slot(ks), offsets, half, args.zeros != 0);
         }
         StepWords<BITS, kHalfTiles> next = words;
         if (ks + 1 < kKSteps) {
-            next = load_step<BITS, kHalfTiles>(strip_units + (ks + 1) * T::kUnitBytes, lane, half);
+            next = load_step<BITS, kHalfTiles>(strip_units + (ks + 1) * T::kUnitBytes, half);
         }
         uint32_t b[kHalfTiles][2];
         dequant_words<BITS, kHalfTiles>(b, words, half, gc);
@@ -168,11 +168,12 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     float acc[kSlices][kRowGroups][4];
     qk_zero_acc(acc);
     qk_wgmma_fence_operands(acc);
-    GroupConsts<kHalfTiles> gc;
+    GroupConsts<kHalfTiles> gc = GroupConsts<kHalfTiles>::with_symmetric_zeros<BITS>();
     const Groups groups(args.group_size);
+    const LaneOffsets<T, kHalfTiles> offsets(strip, half, blk.lane);
     weight_only_main_loop<T, QkWgmmaReaders>(
         args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
-            compute_stage<T, BITS>(args, groups, acc, gc, stage_addr, kt, first_tile, strip, half, blk.lane);
+            compute_stage<T, BITS>(args, groups, acc, gc, offsets, stage_addr, kt, first_tile, half);
         });
 
     qk_wgmma_fence_operands(acc);  // the last wgmma retired (drain) before any read below

@@ -20,6 +20,10 @@
 /** A device address (CUdeviceptr on a GPU, a simulator address on the simulator). */
 typedef uint64_t qk_dptr;
 
+/** Threads per warp (the SIMT width of every supported GPU): block sizes below are
+ *  counted in warps. */
+#define QK_WARP_THREADS 32
+
 /* ------------------------------------------------------------------------------- */
 /* Launch constants of the bandwidth-bound kernels                                 */
 /* ------------------------------------------------------------------------------- */
@@ -212,7 +216,10 @@ typedef struct QkGemmW8A8Args {
  * the 99 KiB opt-in limit of sm_86/sm_89 (QK_WO_*_SMEM_BYTES below: 4-bit 53 to 82.5 KiB,
  * 8-bit with the *_W8 stage counts 73.9 to 85 KiB).
  * gemv:   M <= 8 (decode). One 16-row M tile: W is streamed exactly once; 6 stages keep
- *         enough weight bytes in flight per SM; split-K spreads K over all SMs.
+ *         enough weight bytes in flight per SM; split-K spreads K over all SMs. Measured
+ *         on an H200: 8 warps, two per strip each taking half of every stage's k-steps
+ *         (twice the warps per scheduler, partial sums added in shared memory), made
+ *         decode 13-19% slower than these 4, so more warps are not what it lacks.
  * small:  M <= 32. One 32-row M tile (warp tile 32 x 64), split-K.
  * medium: M <= 64. Warp tile 64 x 64.
  * large:  M > 64, compute-bound. 128 x 128 tiles, warp tile 64 x 64: 32 mma per

@@ -36,9 +36,6 @@ struct QkVec4<float> {
     }
 };
 
-/* Threads per warp. */
-#define QK_WARP_THREADS 32
-
 /* mma.m16n8 accumulator fragment layout (PTX ISA "Matrix Fragments for mma.m16n8k16"):
  * lane 4g + t holds, of each m16 x n8 tile, rows g and g + 8 at columns 2t and 2t + 1. */
 #define QK_MMA_M 16

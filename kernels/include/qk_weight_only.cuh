@@ -139,6 +139,8 @@ struct WeightStreamCopy {
         for (int p = 0; p < kPasses; ++p) {
             strips_in |= static_cast<uint32_t>(strip0 + strip_of(p) < args.n / kNBlock) << p;
         }
+        // Kept in registers, not re-derived from %tid.x every stage (see QkTileCopy).
+        asm("" : "+l"(src), "+l"(strip_bytes), "+r"(k_steps), "+r"(unit), "+r"(strips_in));
     }
 
     /* Strips and chunks (within the strip's stage) pass p adds to pass 0's. */
@@ -158,69 +160,102 @@ struct WeightStreamCopy {
     }
 };
 
+/* One thread's share of the copies of a stage's group rows (the scales, and the zero
+ * points of asymmetric 4-bit weights, of the groups a stage needs), planned once per
+ * block like QkTileCopy. Threads 0 .. kScaleChunks - 1 copy one 16-byte chunk of the
+ * block's BN scales each, the next kZeroChunks threads one chunk of its BN zero-point
+ * nibbles each, the others nothing.
+ *
+ * Why: every warp issues a stage's copy code, predicated or not, so its cost is paid by
+ * all of them. Computed per stage (the group row's address from the column, the tensor
+ * and N, the bounds), it took ~45 instructions per group slot and warp, as many as a
+ * third of the decode GEMV's k-step work; planned, a slot costs an address multiply-add,
+ * a compare and the predicated cp.async. */
+template <class T>
+struct GroupRowCopy {
+    static constexpr int kScaleChunks = T::kScaleSlotBytes / QK_CHUNK_BYTES;
+    static constexpr int kZeroChunks = T::kZeroSlotBytes / QK_CHUNK_BYTES;
+    static_assert(kScaleChunks + kZeroChunks <= T::kThreads, "one group-row chunk per thread at most");
+
+    const uint8_t* src;   // the thread's chunk in group row 0 of its tensor
+    uint32_t row_bytes;   // bytes of one group row of that tensor
+    uint32_t dst;         // the chunk's offset in a stage (slot 0)
+    uint32_t slot_bytes;  // bytes between the tensor's slots in a stage
+    uint32_t copies;      // 1: the thread has a chunk (of a tensor present)
+    uint32_t bytes_in_n;  // 16, or 0 for a chunk past N: zero-filled, as the strips' weights
+
+    __device__ __forceinline__ GroupRowCopy(const QkGemmWeightOnlyArgs& args, uint32_t n0) {
+        const uint32_t t = threadIdx.x;
+        const bool scale_thread = t < kScaleChunks;
+        // Scales f16 [K/g, N]: chunk t holds columns n0 + 8t ..; zero points u32
+        // [K/g, N/8]: chunk i holds the nibbles of columns n0 + 32i ...
+        const uint32_t i = scale_thread ? t : t - kScaleChunks;
+        const uint32_t gn = n0 + i * (scale_thread ? kHalvesPerChunk : QK_CHUNK_BYTES * 2);
+        const uint64_t tensor = scale_thread ? args.scales : args.zeros;
+        row_bytes = scale_thread ? args.n * 2 : args.n / 2;
+        src = reinterpret_cast<const uint8_t*>(tensor) + (scale_thread ? gn * 2 : gn / 2);
+        dst = scale_thread ? T::kScaleOffset + i * QK_CHUNK_BYTES : T::kZeroOffset + i * QK_CHUNK_BYTES;
+        slot_bytes = scale_thread ? T::kScaleSlotBytes : T::kZeroSlotBytes;
+        copies = (t < kScaleChunks + kZeroChunks && tensor != 0) ? 1u : 0u;
+        bytes_in_n = gn < args.n ? QK_CHUNK_BYTES : 0;
+        asm("" : "+l"(src), "+r"(row_bytes), "+r"(dst), "+r"(slot_bytes), "+r"(copies), "+r"(bytes_in_n));
+    }
+
+    /* Issues the thread's copy of group `group`'s row into slot `slot` of the stage at
+     * `stage_addr`; `k_in` false (a slot past K) zero-fills it instead. */
+    __device__ __forceinline__ void issue(uint32_t stage_addr, int slot, uint32_t group, bool k_in) const {
+        if (copies) {
+            qk_cp_async_16(stage_addr + dst + slot * slot_bytes, src + static_cast<uint64_t>(group) * row_bytes,
+                           k_in ? bytes_in_n : 0);
+        }
+    }
+};
+
+/* The copy plans of a block's stages: A, W and the group rows. */
+template <class T>
+struct StageCopies {
+    QkTileCopy<T::kBm, T::kThreads> a;
+    WeightStreamCopy<T> w;
+    GroupRowCopy<T> rows;
+
+    __device__ __forceinline__ StageCopies(const QkGemmWeightOnlyArgs& args, uint32_t m0, uint32_t n0)
+        : a(reinterpret_cast<const void*>(args.a), m0, args.m, args.k * 2), w(args, n0), rows(args, n0) {}
+};
+
 /* Issues the cp.async copies of K-tile `kt` (A, W, and the scale/zero rows of groups
  * starting in it) into one stage. */
 template <class T>
 __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
-                                           const QkTileCopy<T::kBm, T::kThreads>& a_copy,
-                                           const WeightStreamCopy<T>& w_copy, uint32_t stage_addr, uint32_t n0,
-                                           uint32_t kt, bool first_tile) {
+                                           const StageCopies<T>& copies, uint32_t stage_addr, uint32_t kt,
+                                           bool first_tile) {
     const uint32_t k0 = kt * kBk;
-    a_copy.issue(stage_addr, kt);
-    w_copy.issue(stage_addr + T::kWOffset, kt);
+    copies.a.issue(stage_addr, kt);
+    copies.w.issue(stage_addr + T::kWOffset, kt);
     // Scale (and zero) rows of the groups that start in this tile (or are current at a
     // split's first tile). Block-uniform conditions.
-    const __half* scales = reinterpret_cast<const __half*>(args.scales);  // [K/g, N]
-    const uint32_t* zeros = reinterpret_cast<const uint32_t*>(args.zeros);  // [K/g, N/8]
 #pragma unroll
     for (int slot = 0; slot < kGroupSlots; ++slot) {
         const uint32_t gk = k0 + slot * QK_WO_MIN_GROUP;
         // Groups of 32: both slots, every stage; a slot past K is zero-filled, so the
         // k-steps there (which run on zeros, see compute_stage) read finite scales.
         const bool needed = groups.of_32 || (slot == 0 && groups.starts(k0, first_tile));
-        if (!needed) {
-            continue;
-        }
-        const uint32_t group = groups.of(gk);
-        constexpr int kScaleChunks = T::kScaleSlotBytes / QK_CHUNK_BYTES;
-        static_assert(kScaleChunks <= T::kThreads, "one scale chunk per thread at most");
-        if (threadIdx.x < kScaleChunks) {
-            const int i = threadIdx.x;
-            const uint32_t gn = n0 + i * kHalvesPerChunk;
-            const bool valid = gn < args.n && gk < args.k;
-            const __half* src = scales + static_cast<uint64_t>(group) * args.n + gn;
-            qk_cp_async_16(stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes + i * QK_CHUNK_BYTES, src,
-                           valid ? QK_CHUNK_BYTES : 0);
-        }
-        if (zeros != nullptr) {
-            constexpr int kZeroChunks = T::kZeroSlotBytes / QK_CHUNK_BYTES;
-            constexpr int kColsPerZeroChunk = QK_CHUNK_BYTES * 2;  // nibbles
-            static_assert(kZeroChunks <= T::kThreads, "one zero chunk per thread at most");
-            if (threadIdx.x < kZeroChunks) {
-                const int i = threadIdx.x;
-                const uint32_t gn = n0 + i * kColsPerZeroChunk;
-                const bool valid = gn < args.n && gk < args.k;
-                const uint32_t* src = zeros + (static_cast<uint64_t>(group) * args.n + gn) / kNibblesPerWord;
-                qk_cp_async_16(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes + i * QK_CHUNK_BYTES, src,
-                               valid ? QK_CHUNK_BYTES : 0);
-            }
+        if (needed) {
+            copies.rows.issue(stage_addr, slot, groups.of(gk), gk < args.k);
         }
     }
 }
 
-/* The weight-only main loop of a block: the A and W copy plans and the cp.async pipeline
+/* The weight-only main loop of a block: the stage copy plans and the cp.async pipeline
  * (qk_pipeline_main_loop, READERS as there) over the block's K tiles, loading each stage
  * with load_stage; `compute(stage_addr, kt, first_tile)` consumes a stage. */
 template <class T, class READERS = QkWarpReaders, class Compute>
 __device__ __forceinline__ void weight_only_main_loop(const QkGemmWeightOnlyArgs& args, const QkGemmBlock& blk,
                                                       const Groups& groups, uint32_t smem_base, Compute&& compute) {
-    const QkTileCopy<T::kBm, T::kThreads> a_copy(reinterpret_cast<const void*>(args.a), blk.m0, args.m, args.k * 2);
-    const WeightStreamCopy<T> w_copy(args, blk.n0);
+    const StageCopies<T> copies(args, blk.m0, blk.n0);
     qk_pipeline_main_loop<T::kStages, READERS>(
         blk.num_kt,
         [&](int stage, int i) {
-            load_stage<T>(args, groups, a_copy, w_copy, smem_base + stage * T::kStageBytes, blk.n0, blk.kt_begin + i,
-                          i == 0);
+            load_stage<T>(args, groups, copies, smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0);
         },
         [&](int stage, int i) { compute(smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0); });
 }
@@ -236,17 +271,52 @@ struct GroupConsts {
     uint32_t scale[TILES];     // (s, s)
     uint32_t zero[TILES];      // (1024 + z): subtracted from an even nibble's 1024 + q
     uint32_t zero_x16[TILES];  // -(64 + z): added to an odd nibble's (1024 + 16 q) / 16
+
+    /* Zero points start as the symmetric formats' implicit ones; load_group replaces
+     * them only for asymmetric weights. Set once before the main loop, they stay in
+     * registers: rewritten at every group (as before), they cost 16 moves a group. */
+    template <int BITS>
+    __device__ __forceinline__ static GroupConsts with_symmetric_zeros() {
+        GroupConsts gc;
+#pragma unroll
+        for (int nt = 0; nt < TILES; ++nt) {
+            gc.zero[nt] = BITS == 4 ? kSymZeroInt4 : kSymZeroInt8;
+            gc.zero_x16[nt] = kSymZeroInt4X16;
+        }
+        return gc;
+    }
 };
 
-/* Loads the lane's scales and zero points (one per n8-tile) of a group slot, for the
- * TILES n8-tiles starting at tile TILES * half of strip `strip`. */
+/* A lane's fixed offsets within a stage, for the TILES n8-tiles starting at tile
+ * TILES * half of strip `strip`: its 16 bytes of the strip's first unit (k-step ks adds
+ * ks * kUnitBytes), its scales and its zero-point word in group slot 0. Computed once
+ * per block; the empty asm hides how, so the compiler keeps three registers instead of
+ * re-deriving them from %tid.x every stage (which it did, and which a decode warp's
+ * stage could not afford). */
+template <class T, int TILES>
+struct LaneOffsets {
+    uint32_t unit;   // lane's bytes of the strip's unit 0
+    uint32_t scale;  // lane's scales, slot 0
+    uint32_t zero;   // lane's zero-point word, slot 0
+
+    __device__ __forceinline__ LaneOffsets(int strip, int half, int lane) {
+        const int g = lane / 4;  // the lane's column within each n8-tile
+        unit = T::kWOffset + strip * kKSteps * T::kUnitBytes + lane * QK_CHUNK_BYTES;
+        // Position 8g + nt of a 64-column block holds column 8nt + g: the lane's scales
+        // are 16 contiguous bytes, a half's 8 of them.
+        scale = T::kScaleOffset + (strip * kNBlock + g * kNTiles + half * TILES) * 2;
+        zero = T::kZeroOffset + (strip * kNTiles + g) * sizeof(uint32_t);
+        asm("" : "+r"(unit), "+r"(scale), "+r"(zero));
+    }
+};
+
+/* Loads the lane's scales and zero points (one per n8-tile) of group slot `slot` of the
+ * stage at `stage_addr`, for the TILES n8-tiles of `lane` (LaneOffsets); symmetric
+ * weights keep the zero points `gc` was made with (GroupConsts::with_symmetric_zeros). */
 template <class T, int BITS, int TILES>
-__device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stage_addr, int slot, int strip, int half,
-                                           int g, bool asymmetric) {
-    // Position 8g + nt of a 64-column block holds column 8nt + g: the lane's scales are
-    // 16 contiguous bytes, a half's 8 of them.
-    const uint32_t scale_addr =
-        stage_addr + T::kScaleOffset + slot * T::kScaleSlotBytes + (strip * kNBlock + g * kNTiles + half * TILES) * 2;
+__device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stage_addr, int slot,
+                                           const LaneOffsets<T, TILES>& lane, int half, bool asymmetric) {
+    const uint32_t scale_addr = stage_addr + lane.scale + slot * T::kScaleSlotBytes;
     uint32_t pairs[TILES / 2];
     if constexpr (TILES == kNTiles) {
         const uint4 s = qk_lds_v4(scale_addr);
@@ -264,9 +334,8 @@ __device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stag
         // Word 8 * strip + g holds tile nt's zero point in nibble nt (a half's tiles from
         // nibble 4 * half); the nibble trick on (word >> 4j) yields
         // half2(1024 + z_j, 1024 + z_{j+4}).
-        const uint32_t word = qk_lds_u32(stage_addr + T::kZeroOffset + slot * T::kZeroSlotBytes +
-                                         (strip * kNTiles + g) * sizeof(uint32_t)) >>
-                              (4 * TILES * half);
+        const uint32_t word =
+            qk_lds_u32(stage_addr + lane.zero + slot * T::kZeroSlotBytes) >> (4 * TILES * half);
 #pragma unroll
         for (int j = 0; j < TILES / 2; ++j) {
             if constexpr (TILES == kNTiles) {
@@ -286,13 +355,8 @@ __device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stag
             // 960 - (1024 + z) = -(64 + z), exact (integers below 2048).
             gc.zero_x16[nt] = qk_half2_bits(__hsub2(qk_as_half2(kF16x2_960), qk_as_half2(gc.zero[nt])));
         }
-    } else {
-#pragma unroll
-        for (int nt = 0; nt < TILES; ++nt) {
-            gc.zero[nt] = BITS == 4 ? kSymZeroInt4 : kSymZeroInt8;
-            gc.zero_x16[nt] = kSymZeroInt4X16;
-        }
     }
+    // Symmetric: the implicit zero points GroupConsts::with_symmetric_zeros set.
 }
 
 /* (biased - zero) * scale in f16x2: the subtraction is exact, the product rounds once. */
@@ -317,23 +381,24 @@ struct StepWords {
     uint4 chunk[kChunks];
 };
 
-/* Loads the lane's StepWords of the unit at `unit_addr` (tiles TILES * half onwards).
+/* Loads the lane's StepWords of a unit (tiles TILES * half onwards); `lane_addr` is the
+ * unit's address plus lane * 16 (stage + LaneOffsets::unit + ks * kUnitBytes).
  * Separate from the dequantization so a kernel can issue the next k-step's shared loads
  * before this k-step's work (see gemm_w4a16_sm90a.cu). */
 template <int BITS, int TILES>
-__device__ __forceinline__ StepWords<BITS, TILES> load_step(uint32_t unit_addr, int lane, int half) {
+__device__ __forceinline__ StepWords<BITS, TILES> load_step(uint32_t lane_addr, int half) {
     StepWords<BITS, TILES> w;
     if constexpr (BITS == 4) {
         // The whole 16 bytes are loaded even for a half: consecutive lanes' 8-byte halves
         // lie 16 bytes apart, a 2-way bank conflict for ld.shared.v2, while ld.shared.v4
         // at lane * 16 is conflict-free and moves the same 4 wavefronts per warp.
-        w.chunk[0] = qk_lds_v4(unit_addr + lane * QK_CHUNK_BYTES);
+        w.chunk[0] = qk_lds_v4(lane_addr);
     } else {
         // Chunk c of the lane holds tiles 4c .. 4c + 3: a half is one of the 2 chunks.
 #pragma unroll
         for (int c = 0; c < StepWords<BITS, TILES>::kChunks; ++c) {
             const int chunk = c + half * StepWords<BITS, TILES>::kChunks;
-            w.chunk[c] = qk_lds_v4(unit_addr + (chunk * kWarpThreads + lane) * QK_CHUNK_BYTES);
+            w.chunk[c] = qk_lds_v4(lane_addr + chunk * kWarpThreads * QK_CHUNK_BYTES);
         }
     }
     return w;
@@ -384,11 +449,11 @@ __device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const Ste
 }
 
 /* The lane's B registers of one k-step: b[nt][0..1] for the TILES n8-tiles starting at
- * tile TILES * half of the unit at `unit_addr` (load_step, then dequant_words). */
+ * tile TILES * half of a unit, `lane_addr` as load_step's (load_step, then dequant_words). */
 template <int BITS, int TILES>
-__device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t unit_addr, int lane, int half,
+__device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t lane_addr, int half,
                                              const GroupConsts<TILES>& gc) {
-    dequant_words<BITS, TILES>(b, load_step<BITS, TILES>(unit_addr, lane, half), half, gc);
+    dequant_words<BITS, TILES>(b, load_step<BITS, TILES>(lane_addr, half), half, gc);
 }
 
 }  // namespace qk_wo

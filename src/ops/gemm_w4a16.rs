@@ -32,8 +32,6 @@ use crate::{Device, QkError, Result};
 const SPLIT_REREAD_BUDGET: f64 = 0.02;
 /// Bytes of scale plus zero point per column and group (f16 + one nibble, rounded up).
 const SCALE_ZERO_BYTES_PER_COLUMN: f64 = 2.5;
-/// Threads per warp.
-const WARP_THREADS: u32 = 32;
 /// The compute capability of the Hopper GPUs `kernels/gemm_w4a16_sm90a.cu` is built for
 /// (its `sm_90a` SASS and `compute_90a` PTX run on 9.0 only).
 const HOPPER_COMPUTE_CAPABILITY: (u32, u32) = (9, 0);
@@ -193,7 +191,7 @@ impl WeightOnlyConfig {
         WeightOnlyTileShape {
             block_m,
             block_n: warps_n * abi::QK_WO_N_BLOCK,
-            threads: warps_m * warps_n * WARP_THREADS,
+            threads: warps_m * warps_n * abi::QK_WARP_THREADS,
             stages,
             shared_bytes,
         }
