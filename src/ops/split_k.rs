@@ -116,7 +116,7 @@ impl<P: Pod> SplitKGrid<P> {
             let sm_count = device.properties().sm_count as usize;
             let target_blocks = sm_count * SPLIT_K_BLOCKS_PER_SM.min(per_sm);
             let most = target_blocks.div_ceil(tiles).min(rule.max_splits).max(1);
-            best_wave_splits(tiles, sm_count * per_sm, most)
+            balanced_splits(tiles, sm_count, per_sm, most)
         });
         let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
         if splits.is_none() {
@@ -178,37 +178,51 @@ impl<P: Pod> SplitKGrid<P> {
     }
 }
 
-/// The split count in `1..=most` whose blocks fill the waves of `resident` concurrently
-/// resident blocks best (`tiles × s` over whole waves), the larger count on a tie.
+/// The split count in `1..=most` that spreads `tiles × s` blocks most evenly over
+/// `sm_count` SMs: the largest fraction of busy SM-rounds, `tiles × s` over
+/// `⌈tiles × s / sm_count⌉ × sm_count` (the busiest SM sets the time: it holds that many
+/// blocks, each `1 / s` of a tile's K). Among equally even counts, the largest whose
+/// blocks are all resident at once (at most `per_sm` per SM: more blocks in flight, no
+/// second wave), else the smallest (the fewest partial tiles to sum).
 ///
-/// Why: a partial last wave costs a whole block time. Measured on an H100: gemm_w8a16's
-/// 79 KB blocks (2 per SM, 264 slots) ran 145 → 90 µs at 28672×8192, M = 1, with 2 splits
-/// of 112 tiles (224 blocks, one wave) instead of 3 (336 blocks, two waves); while
-/// gemm_w8a8 at 8192×10240, M = 256 (160 tiles) was faster with 2 splits than with 1 —
-/// equal utilization (61 %), more bytes in flight.
-fn best_wave_splits(tiles: usize, resident: usize, most: usize) -> usize {
-    let utilization = |s: usize| {
-        let blocks = tiles * s;
-        blocks as f64 / (blocks.div_ceil(resident.max(1)) * resident.max(1)) as f64
-    };
-    (1..=most).fold(1, |best, s| if utilization(s) >= utilization(best) { s } else { best })
+/// Why per SM and not per resident slot: with 3 resident blocks per SM, 288 blocks fill
+/// 73% of the 396 slots but leave 24 SMs with a third block, so those run 1.5× as long.
+/// Measured on an H200 (132 SMs), gemm_w4a16 at M = 1 (3 blocks per SM fit):
+/// 8192 × 28672 (32 tiles) 42.4 µs with 8 splits against 51.7 µs with the 9 that
+/// filling slots chose; 57344 × 8192 (224 tiles) 86.9 µs with 1 split against 93.1 µs
+/// with 2 (448 blocks: 4 on some SMs, two waves). On an H100, gemm_w8a16's 112 tiles
+/// (2 blocks per SM) ran 145 → 90 µs with 2 splits instead of 3, and gemm_w8a8 at
+/// 8192 × 10240, M = 256 (160 tiles) was faster with 2 splits than with 1.
+fn balanced_splits(tiles: usize, sm_count: usize, per_sm: usize, most: usize) -> usize {
+    let sm_count = sm_count.max(1);
+    // Blocks on the busiest SM.
+    let rounds = |s: usize| (tiles * s).div_ceil(sm_count);
+    // utilization(s) = tiles·s / (rounds(s)·sm_count): compared by cross-multiplying,
+    // s · rounds(t) against t · rounds(s), exact in integers.
+    let more_even = |s: usize, t: usize| s * rounds(t) > t * rounds(s);
+    let best = (1..=most.max(1)).fold(1, |best, s| if more_even(s, best) { s } else { best });
+    let tied = (1..=most.max(1)).filter(|&s| !more_even(best, s));
+    let co_resident = tied.clone().filter(|&s| rounds(s) <= per_sm).max();
+    co_resident.unwrap_or_else(|| tied.min().unwrap_or(best))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::best_wave_splits;
+    use super::balanced_splits;
 
     #[test]
-    fn split_count_fills_whole_waves() {
-        // The measured cases (H100, 132 SMs): w8a16 gemv 2 blocks/SM, 112 tiles -> 2.
-        assert_eq!(best_wave_splits(112, 264, 3), 2);
-        // w8a8 medium, 64 tiles, 2 blocks/SM: 4 splits fill 256 of 264 slots.
-        assert_eq!(best_wave_splits(64, 264, 5), 4);
-        // A tie (160 tiles: 61 % either way) takes the larger count.
-        assert_eq!(best_wave_splits(160, 264, 2), 2);
-        // While everything fits in one wave, the most splits win.
-        assert_eq!(best_wave_splits(64, 660, 5), 5);
-        assert_eq!(best_wave_splits(16, 396, 17), 17);
-        assert_eq!(best_wave_splits(300, 264, 1), 1);
+    fn split_count_spreads_blocks_evenly_over_the_sms() {
+        // H200 (132 SMs), gemm_w4a16 decode, 3 blocks per SM: the measured best counts.
+        assert_eq!(balanced_splits(32, 132, 3, 9), 8, "256 blocks, 2 per SM, not 288");
+        assert_eq!(balanced_splits(224, 132, 3, 2), 1, "448 blocks would need a second wave");
+        assert_eq!(balanced_splits(112, 132, 3, 3), 3, "all equally even: the most co-resident");
+        assert_eq!(balanced_splits(16, 132, 3, 17), 16, "256 blocks: 2 per SM, not 1");
+        // H100, 2 blocks per SM: w8a16 gemv (112 tiles) and w8a8 (64 and 160 tiles).
+        assert_eq!(balanced_splits(112, 132, 2, 3), 2);
+        assert_eq!(balanced_splits(64, 132, 2, 5), 4);
+        assert_eq!(balanced_splits(160, 132, 2, 2), 2);
+        // One count only, or more tiles than SMs.
+        assert_eq!(balanced_splits(300, 132, 2, 1), 1);
+        assert_eq!(balanced_splits(5, 132, 2, 0), 1);
     }
 }
