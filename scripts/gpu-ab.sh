@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# A/B timing of two builds on a lent GPU in one short device call, so that a kernel
-# change is judged against its baseline on the same machine, in interleaved rounds.
+# A/B timing of builds on a lent GPU in one short device call, so that a kernel change is
+# judged against its baseline on the same machine, in interleaved rounds.
 #
-#   here (no GPU needed):  ./scripts/gpu-ab.sh pack BASE_REV
-#       builds `qk` at BASE_REV and at the working tree, and the working tree's kernel
-#       test binaries (release), into .device/ab.tar.xz (git-ignored), compressed to
-#       fit the device tool's carry limit.
+#   here (no GPU needed):  ./scripts/gpu-ab.sh pack BASE_REV [VARIANT_REV ...]
+#       builds `qk` at BASE_REV ("base"), at each VARIANT_REV (named by its short hash:
+#       commit a variant to a scratch branch to time it) and at the working tree ("new"),
+#       and the working tree's kernel test binaries (release), into .device/ab.tar.xz
+#       (git-ignored), compressed to fit the device tool's carry limit.
 #   on the GPU machine:    ./scripts/gpu-ab.sh run [qk bench run options...]
 #       runs the kernel tests on the GPU (QK_TEST_BACKEND=cuda: the simulator runs are
-#       the same everywhere), then `qk bench run` with the given options for base, new,
-#       new, base (ABBA: drift in clocks or temperature cancels), and `qk bench compare`
-#       of both pairs. Everything lands in target/gpu-ab, and, after each step, in
-#       $OUT/gpu-ab.tar.xz when $OUT is set (the device tool returns at most 8 files).
+#       the same everywhere), then `qk bench run` with the given options for every build
+#       in pack order and then in reverse (base new new base; with variants base v new
+#       new v base: drift in clocks or temperature cancels), and `qk bench compare` of
+#       each build against base in both halves. Everything lands in target/gpu-ab, and,
+#       after each step, in $OUT/gpu-ab.tar.xz when $OUT is set (the device tool returns
+#       at most 8 files).
 #   then, optionally:      ./scripts/gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options...]
 #       Nsight Compute (full set) of one launch of the new build's matching kernel: the
 #       stall breakdown and hottest SASS lines printed, the report kept beside the timings.
@@ -26,9 +29,8 @@ ab="$root/.device/ab"
 gpu_tests=(quant_kernels gemm_w8a8 gemm_w4a16 gemm_w8a16)
 
 pack() {
-    local base_rev="$1"
     ./scripts/setup.sh
-    rm -rf "$ab" && mkdir -p "$ab/base" "$ab/new" "$ab/tests"
+    rm -rf "$ab" && mkdir -p "$ab/new" "$ab/tests"
     # New: the working tree.
     cargo build --release --bin qk
     cp target/release/qk "$ab/new/qk"
@@ -41,22 +43,26 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in wanted:
         print(m["target"]["name"], m["executable"])' "${gpu_tests[@]}" |
         while read -r name exe; do cp "$exe" "$ab/tests/$name"; done
-    # Base: a worktree of BASE_REV built with this checkout's toolchain, in a target
-    # directory of its own: cargo hashes workspace crates by their path relative to the
-    # workspace root, so a worktree's crates sharing target/ would overwrite this
-    # checkout's artifacts (ptxsim, the build script) and leave them looking fresh.
-    local tree
-    tree="$(mktemp -d)/base"
-    git worktree add --detach "$tree" "$base_rev" >/dev/null
-    (cd "$tree" && NVCC="$root/.toolchain/cuda/nvidia/cu13/bin/nvcc" CARGO_TARGET_DIR="$root/target/gpu-ab-base" \
-        cargo build --release --bin qk)
-    cp "$root/target/gpu-ab-base/release/qk" "$ab/base/qk"
-    git worktree remove --force "$tree"
-    strip "$ab"/base/qk "$ab"/new/qk "$ab"/tests/*
-    {
-        echo "base $(git rev-parse "$base_rev")"
-        echo "new $(git rev-parse HEAD)$(git diff --quiet HEAD || echo ' (dirty)')"
-    } >"$ab/MANIFEST"
+    # The base and each variant: a worktree of the revision built with this checkout's
+    # toolchain, in a target directory of its own: cargo hashes workspace crates by their
+    # path relative to the workspace root, so a worktree's crates sharing target/ would
+    # overwrite this checkout's artifacts (ptxsim, the build script) and leave them
+    # looking fresh. MANIFEST lists the builds in timing order, "new" last.
+    local rev slot tree first=1
+    for rev in "$@"; do
+        if ((first)); then slot=base; else slot="$(git rev-parse --short "$rev")"; fi
+        first=0
+        tree="$(mktemp -d)/$slot"
+        git worktree add --detach "$tree" "$rev" >/dev/null
+        (cd "$tree" && NVCC="$root/.toolchain/cuda/nvidia/cu13/bin/nvcc" CARGO_TARGET_DIR="$root/target/gpu-ab-base" \
+            cargo build --release --bin qk)
+        mkdir -p "$ab/$slot"
+        cp "$root/target/gpu-ab-base/release/qk" "$ab/$slot/qk"
+        git worktree remove --force "$tree"
+        echo "$slot $(git rev-parse "$rev")" >>"$ab/MANIFEST"
+    done
+    echo "new $(git rev-parse HEAD)$(git diff --quiet HEAD || echo ' (dirty)')" >>"$ab/MANIFEST"
+    strip "$ab"/*/qk "$ab"/tests/*
     tar -C "$ab" -cJf "$root/.device/ab.tar.xz" .
     rm -rf "$ab"
     ls -l "$root/.device/ab.tar.xz"
@@ -109,7 +115,14 @@ run() {
             grep -E "^test |test result|cuda: skipped|panicked|mismatch|assert" || true
     done | tee "$out/tests.txt"
     save
-    local order=(base new new base) i=0
+    # The builds in MANIFEST order, then reversed: run i and run 2n + 1 - i time the
+    # same build, mirrored around the middle.
+    local builds=() order=() i n j mirror
+    mapfile -t builds < <(cut -d' ' -f1 "$ab/MANIFEST")
+    n=${#builds[@]}
+    order=("${builds[@]}")
+    for ((i = n - 1; i >= 0; i--)); do order+=("${builds[i]}"); done
+    i=0
     for v in "${order[@]}"; do
         i=$((i + 1))
         echo "== bench $i-$v ($(date +%T))"
@@ -118,8 +131,14 @@ run() {
         save
     done
     report() { find "$out/$1" -name report.json | head -1; }
-    "$ab/new/qk" bench compare "$(report 1-base)" "$(report 2-new)" 2>&1 | tee "$out/compare-1-2.txt" || true
-    "$ab/new/qk" bench compare "$(report 4-base)" "$(report 3-new)" 2>&1 | tee "$out/compare-4-3.txt" || true
+    # Every build against base, in each half: compare-1-J.txt and its mirror.
+    for ((j = 2; j <= n; j++)); do
+        mirror=$((2 * n + 1 - j))
+        "$ab/new/qk" bench compare "$(report "1-base")" "$(report "$j-${builds[j - 1]}")" 2>&1 |
+            tee "$out/compare-1-$j.txt" || true
+        "$ab/new/qk" bench compare "$(report "$((2 * n))-base")" "$(report "$mirror-${builds[j - 1]}")" 2>&1 |
+            tee "$out/compare-$((2 * n))-$mirror.txt" || true
+    done
     save
 }
 
@@ -144,7 +163,10 @@ profile() {
 }
 
 case "${1:-}" in
-pack) pack "${2:?usage: gpu-ab.sh pack BASE_REV}" ;;
+pack)
+    shift
+    pack "${1:?usage: gpu-ab.sh pack BASE_REV [VARIANT_REV ...]}" "${@:2}"
+    ;;
 run)
     shift
     run "$@"
@@ -154,7 +176,7 @@ profile)
     profile "${1:?usage: gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options]}" "${2:?KERNEL_REGEX}" "${@:3}"
     ;;
 *)
-    sed -n '2,20p' "${BASH_SOURCE[0]}"
+    sed -n '2,23p' "${BASH_SOURCE[0]}"
     exit 2
     ;;
 esac
