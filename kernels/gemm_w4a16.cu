@@ -70,8 +70,9 @@
  * tiles, split-K as here): the same stages, copies and dequantization
  * (qk_weight_only.cuh), fed to wgmma.
  * At small M the GEMM is a weight stream: with a single M tile every weight byte is
- * loaded by exactly one block, and the host splits K (grid z) until tiles x splits
- * covers every SM (twice), so at M = 1 all SMs stream:
+ * loaded by exactly one block, and the host splits K (grid z) so that tiles x splits
+ * spreads evenly over the SMs, about two blocks each (balanced_splits in
+ * src/ops/split_k.rs), so at M = 1 all SMs stream:
  *
  *        N tiles ->                  K ->  split 0 | split 1 | split 2
  *     +----+----+----+--          W strip [========|========|========]
@@ -99,19 +100,22 @@
  * version of this kernel executed 0.30 warp instructions per 4-bit weight byte (3.8 per
  * SM clock of the 4 an SM can issue at best) and streamed at a third of copy
  * bandwidth, as an issue-bound kernel would. Hence: the copies of a stage are planned
- * once per block (QkTileCopy, WeightStreamCopy, GroupRowCopy: a 64-bit add, a compare
- * and the cp.async per chunk, no loop remainders), group boundaries are masks, not
- * remainders (Groups), the 4-bit dequantization shares one shift among four b registers,
- * the lane's shared-memory offsets and the symmetric zero points are set once, not per
- * group (LaneOffsets, GroupConsts::with_symmetric_zeros), and no branch separates the
- * k-steps of a stage (the next k-step's shared loads issue early): 0.172 instructions
- * per 4-bit byte, 0.090 per 8-bit byte (was 0.16), counted by the simulator and held as
- * budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs. The SASS of a 4-bit stage
- * has 4 x 62 instructions of k-step work (16 lop3, 4 shifts, 8 sub, 8 fma, 16 mul, 8 mma,
- * 2 shared loads); the group-row copies alone had been ~45 more per slot and warp, paid
- * by every warp because predicated. Timed on an H200 (docs/results/h200-2026-11-26):
- * 1.4-1.8x faster at M = 1 than the loop version, and the group-row plan and fixed
- * offsets another 3-8% at decode. The
+ * once per block (QkTileCopy, WeightStreamCopy, GroupRowCopy: a 64-bit add or
+ * multiply-add, a compare and the cp.async per chunk, no loop remainders), group
+ * boundaries are masks, not remainders (Groups), the 4-bit dequantization shares one
+ * shift among four b registers, the lane's shared-memory offsets and the symmetric zero
+ * points are set once, not per group (LaneOffsets, GroupConsts::with_symmetric_zeros),
+ * and no branch separates the k-steps of a stage (the next k-step's shared loads issue
+ * early): 0.172 instructions per 4-bit byte, 0.090 per 8-bit byte (was 0.16), counted
+ * by the simulator and held as budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs.
+ * The SASS of a 4-bit stage has 4 x 62 instructions of k-step work (16 lop3, 4 shifts,
+ * 8 sub, 8 fma, 16 mul, 8 mma, 2 shared loads); the group-row copies alone had been ~45
+ * more per slot and warp, paid by every warp because predicated. Timed on an H200:
+ * 1.4-1.8x faster at M = 1 than the loop version (docs/results/h200-2026-11-26), and
+ * the group-row plan and fixed offsets another 2-8% at decode
+ * (docs/results/h200-2026-11-26b/ab-overhead-cut.txt), at a cost: the sm_90a W8A16
+ * kernel got 4-5% slower at M >= 256, a sum of small scheduling changes that no single
+ * one of them undoes (ab-planner-and-wgmma-bisect.txt there). The
  * "1.8x slower at 4096 x 4096 with 16 splits" that an earlier fixed-trip rewrite and
  * the first build of this one showed was the split-K fix-up, not the copies: compiled
  * with a branch around each of its loads, it waited for them one at a time
@@ -135,8 +139,9 @@ using namespace qk_wo;
 template <class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
                                               float (&acc)[T::kMTiles][kNTiles][4], GroupConsts<kNTiles>& gc,
-                                              const uint32_t (&a_offset)[kKSteps], const LaneOffsets<T, kNTiles>& offsets,
-                                              uint32_t stage_addr, uint32_t kt, bool first_tile) {
+                                              const uint32_t (&a_offset)[kKSteps],
+                                              const LaneOffsets<T, kNTiles>& offsets, uint32_t stage_addr, uint32_t kt,
+                                              bool first_tile) {
     const uint32_t k0 = kt * kBk;
     // One remainder per stage, not per k-step: a stage starts at a multiple of 64, so
     // with groups >= 32 (or per-channel, where only k = 0 starts a group) a later k-step
@@ -151,7 +156,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
         const bool new_group =
             ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
         if (new_group) {
-            load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), offsets, 0, args.zeros != 0);
+            load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
         }
         uint32_t a_frag[T::kMTiles][4];
 #pragma unroll

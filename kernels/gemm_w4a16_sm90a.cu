@@ -105,8 +105,9 @@ using WgmmaTile = Tile<BITS, QK_WO_WGMMA_BM, QK_WO_WGMMA_WARPS_N * kNBlock, QK_W
 template <class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
                                               float (&acc)[kSlices][kRowGroups][4], GroupConsts<kHalfTiles>& gc,
-                                              const LaneOffsets<T, kHalfTiles>& offsets, uint32_t stage_addr, uint32_t kt,
-                                              bool first_tile, int half) {
+                                              const LaneOffsets<T, kHalfTiles>& offsets, uint32_t stage_addr,
+                                              uint32_t kt, bool first_tile) {
+    const int half = offsets.half;
     const bool stage_starts_group = groups.starts(kt * kBk, first_tile);
     const uint32_t strip_units = stage_addr + offsets.unit;  // the lane's bytes of k-step 0's unit
     // The weights of k-step ks + 1 are loaded before k-step ks is dequantized and issued:
@@ -120,7 +121,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
         const bool new_group =
             ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
         if (new_group) {
-            load_group<T, BITS, kHalfTiles>(gc, stage_addr, groups.slot(ks), offsets, half, args.zeros != 0);
+            load_group<T, BITS, kHalfTiles>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
         }
         StepWords<BITS, kHalfTiles> next = words;
         if (ks + 1 < kKSteps) {
@@ -173,7 +174,7 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     const LaneOffsets<T, kHalfTiles> offsets(strip, half, blk.lane);
     weight_only_main_loop<T, QkWgmmaReaders>(
         args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
-            compute_stage<T, BITS>(args, groups, acc, gc, offsets, stage_addr, kt, first_tile, half);
+            compute_stage<T, BITS>(args, groups, acc, gc, offsets, stage_addr, kt, first_tile);
         });
 
     qk_wgmma_fence_operands(acc);  // the last wgmma retired (drain) before any read below
@@ -220,7 +221,7 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
 
 /* One kernel per weight width; one block per SM (128 accumulators per thread). */
 #define QK_WO_WGMMA_INSTANCE(NAME, BITS, STAGES, SMEM_BYTES)                                                 \
-    extern "C" __global__ void __launch_bounds__(QK_WO_WGMMA_WARPS_M * QK_WO_WGMMA_WARPS_N * 32, 1)        \
+    extern "C" __global__ void __launch_bounds__(QK_WO_WGMMA_WARPS_M * QK_WO_WGMMA_WARPS_N * QK_WARP_THREADS, 1) \
         NAME(const QkGemmWeightOnlyArgs args) {                                                              \
         gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES>(args);                                              \
     }

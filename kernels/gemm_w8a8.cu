@@ -204,7 +204,8 @@ __device__ __forceinline__ void gemm_w8a8(const QkGemmW8A8Args& args) {
 /* One kernel per configuration; the tile shape is a template argument so that every
  * loop over fragments unrolls into registers. */
 #define QK_W8A8_INSTANCE(NAME, CFG)                                                                          \
-    extern "C" __global__ void __launch_bounds__(QK_W8A8_##CFG##_WARPS_M * QK_W8A8_##CFG##_WARPS_N * 32)    \
+    extern "C" __global__ void __launch_bounds__(QK_W8A8_##CFG##_WARPS_M * QK_W8A8_##CFG##_WARPS_N *        \
+                                                 QK_WARP_THREADS)                                            \
         qk_gemm_w8a8_##NAME(const QkGemmW8A8Args args) {                                                    \
         gemm_w8a8<QK_W8A8_##CFG##_BM, QK_W8A8_##CFG##_BN, QK_W8A8_##CFG##_WARPS_M, QK_W8A8_##CFG##_WARPS_N, \
                   QK_W8A8_##CFG##_STAGES>(args);                                                             \

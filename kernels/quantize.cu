@@ -21,7 +21,6 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
-#define QK_WARP_THREADS 32
 #define QK_QUANTIZE_WARPS (QK_QUANTIZE_BLOCK_THREADS / QK_WARP_THREADS)
 #define QK_FULL_WARP_MASK 0xffffffffu
 

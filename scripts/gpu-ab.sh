@@ -14,7 +14,10 @@
 #       new v base: drift in clocks or temperature cancels), and `qk bench compare` of
 #       each build against base in both halves. Everything lands in target/gpu-ab, and,
 #       after each step, in $OUT/gpu-ab.tar.xz when $OUT is set (the device tool returns
-#       at most 8 files).
+#       at most 8 files). Time: the tests take ~10 s, then 2 bench runs per build; size
+#       the bench options so that 2 x builds runs fit the device call (a run over one
+#       model's shapes at four M takes ~10 s on an H200; each run is cut at 240 s and
+#       the compare step comes last, but every finished report is already saved).
 #   then, optionally:      ./scripts/gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options...]
 #       Nsight Compute (full set) of one launch of the new build's matching kernel: the
 #       stall breakdown and hottest SASS lines printed, the report kept beside the timings.
@@ -176,7 +179,7 @@ profile)
     profile "${1:?usage: gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options]}" "${2:?KERNEL_REGEX}" "${@:3}"
     ;;
 *)
-    sed -n '2,23p' "${BASH_SOURCE[0]}"
+    sed -n '2,26p' "${BASH_SOURCE[0]}"
     exit 2
     ;;
 esac

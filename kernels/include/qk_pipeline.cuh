@@ -80,21 +80,21 @@ __device__ __forceinline__ void qk_pipeline_main_loop(int num_tiles, Load&& load
     // but a multiply-high, a shift and a multiply-add per use otherwise (the decode
     // GEMV's 6 stages): there the two stage indices advance with a wrap instead.
     constexpr bool kPow2Stages = (STAGES & (STAGES - 1)) == 0;
-    int load_stage = kAhead % STAGES;
-    int compute_stage = 0;
+    int load_slot = kAhead % STAGES;
+    int compute_slot = 0;
     for (int i = 0; i < num_tiles; ++i) {
         qk_cp_async_wait<kAhead - 1>();
         READERS::before_barrier();
         __syncthreads();
         const int next = i + kAhead;
         if (next < num_tiles) {
-            load(kPow2Stages ? next % STAGES : load_stage, next);
+            load(kPow2Stages ? next % STAGES : load_slot, next);
         }
         qk_cp_async_commit();
-        compute(kPow2Stages ? i % STAGES : compute_stage, i);
+        compute(kPow2Stages ? i % STAGES : compute_slot, i);
         if constexpr (!kPow2Stages) {
-            load_stage = load_stage + 1 == STAGES ? 0 : load_stage + 1;
-            compute_stage = compute_stage + 1 == STAGES ? 0 : compute_stage + 1;
+            load_slot = load_slot + 1 == STAGES ? 0 : load_slot + 1;
+            compute_slot = compute_slot + 1 == STAGES ? 0 : compute_slot + 1;
         }
     }
     READERS::drain();

@@ -30,7 +30,9 @@ constexpr int kNTiles = kNBlock / kMmaN;                       // n8-tiles per w
 constexpr int kAChunksPerRow = kBk * 2 / QK_CHUNK_BYTES;       // 16-byte chunks per A row
 constexpr int kHalvesPerChunk = QK_CHUNK_BYTES / 2;            // f16 per chunk
 constexpr int kGroupSlots = QK_WO_MAX_GROUPS_PER_STAGE;        // scale rows per stage
-constexpr int kNibblesPerWord = 8;
+constexpr int kF16Bytes = 2;                                   // bytes per f16 (scales)
+constexpr int kNibblesPerByte = 2;                             // 4-bit zero points per byte
+constexpr int kColsPerZeroChunk = QK_CHUNK_BYTES * kNibblesPerByte;  // zero points per 16 bytes
 /* 1024 + 8: the implicit zero point of symmetric 4-bit weights, as the biased f16. */
 constexpr uint32_t kSymZeroInt4 = 0x64086408u;
 /* -(64 + 8): the implicit zero point in the form the odd nibbles' fma adds. */
@@ -190,10 +192,10 @@ struct GroupRowCopy {
         // Scales f16 [K/g, N]: chunk t holds columns n0 + 8t ..; zero points u32
         // [K/g, N/8]: chunk i holds the nibbles of columns n0 + 32i ...
         const uint32_t i = scale_thread ? t : t - kScaleChunks;
-        const uint32_t gn = n0 + i * (scale_thread ? kHalvesPerChunk : QK_CHUNK_BYTES * 2);
+        const uint32_t gn = n0 + i * (scale_thread ? kHalvesPerChunk : kColsPerZeroChunk);
         const uint64_t tensor = scale_thread ? args.scales : args.zeros;
-        row_bytes = scale_thread ? args.n * 2 : args.n / 2;
-        src = reinterpret_cast<const uint8_t*>(tensor) + (scale_thread ? gn * 2 : gn / 2);
+        row_bytes = scale_thread ? args.n * kF16Bytes : args.n / kNibblesPerByte;
+        src = reinterpret_cast<const uint8_t*>(tensor) + (scale_thread ? gn * kF16Bytes : gn / kNibblesPerByte);
         dst = scale_thread ? T::kScaleOffset + i * QK_CHUNK_BYTES : T::kZeroOffset + i * QK_CHUNK_BYTES;
         slot_bytes = scale_thread ? T::kScaleSlotBytes : T::kZeroSlotBytes;
         copies = (t < kScaleChunks + kZeroChunks && tensor != 0) ? 1u : 0u;
@@ -274,7 +276,7 @@ struct GroupConsts {
 
     /* Zero points start as the symmetric formats' implicit ones; load_group replaces
      * them only for asymmetric weights. Set once before the main loop, they stay in
-     * registers: rewritten at every group (as before), they cost 16 moves a group. */
+     * registers: rewritten at every group (as before), they cost 2 x TILES moves a group. */
     template <int BITS>
     __device__ __forceinline__ static GroupConsts with_symmetric_zeros() {
         GroupConsts gc;
@@ -298,25 +300,27 @@ struct LaneOffsets {
     uint32_t unit;   // lane's bytes of the strip's unit 0
     uint32_t scale;  // lane's scales, slot 0
     uint32_t zero;   // lane's zero-point word, slot 0
+    int half;        // which TILES n8-tiles of the strip (0 for a whole strip); not hidden:
+                     // a constant 0 in the mma.sync kernels, folded away there
 
-    __device__ __forceinline__ LaneOffsets(int strip, int half, int lane) {
+    __device__ __forceinline__ LaneOffsets(int strip, int half_, int lane) : half(half_) {
         const int g = lane / 4;  // the lane's column within each n8-tile
         unit = T::kWOffset + strip * kKSteps * T::kUnitBytes + lane * QK_CHUNK_BYTES;
         // Position 8g + nt of a 64-column block holds column 8nt + g: the lane's scales
         // are 16 contiguous bytes, a half's 8 of them.
-        scale = T::kScaleOffset + (strip * kNBlock + g * kNTiles + half * TILES) * 2;
+        scale = T::kScaleOffset + (strip * kNBlock + g * kNTiles + half * TILES) * kF16Bytes;
         zero = T::kZeroOffset + (strip * kNTiles + g) * sizeof(uint32_t);
         asm("" : "+r"(unit), "+r"(scale), "+r"(zero));
     }
 };
 
 /* Loads the lane's scales and zero points (one per n8-tile) of group slot `slot` of the
- * stage at `stage_addr`, for the TILES n8-tiles of `lane` (LaneOffsets); symmetric
- * weights keep the zero points `gc` was made with (GroupConsts::with_symmetric_zeros). */
+ * stage at `stage_addr`, for the lane's TILES n8-tiles (`offsets`); symmetric weights
+ * keep the zero points `gc` was made with (GroupConsts::with_symmetric_zeros). */
 template <class T, int BITS, int TILES>
 __device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stage_addr, int slot,
-                                           const LaneOffsets<T, TILES>& lane, int half, bool asymmetric) {
-    const uint32_t scale_addr = stage_addr + lane.scale + slot * T::kScaleSlotBytes;
+                                           const LaneOffsets<T, TILES>& offsets, bool asymmetric) {
+    const uint32_t scale_addr = stage_addr + offsets.scale + slot * T::kScaleSlotBytes;
     uint32_t pairs[TILES / 2];
     if constexpr (TILES == kNTiles) {
         const uint4 s = qk_lds_v4(scale_addr);
@@ -335,7 +339,7 @@ __device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stag
         // nibble 4 * half); the nibble trick on (word >> 4j) yields
         // half2(1024 + z_j, 1024 + z_{j+4}).
         const uint32_t word =
-            qk_lds_u32(stage_addr + lane.zero + slot * T::kZeroSlotBytes) >> (4 * TILES * half);
+            qk_lds_u32(stage_addr + offsets.zero + slot * T::kZeroSlotBytes) >> (4 * TILES * offsets.half);
 #pragma unroll
         for (int j = 0; j < TILES / 2; ++j) {
             if constexpr (TILES == kNTiles) {

@@ -77,7 +77,7 @@ impl GemmW8A8Config {
         W8A8TileShape {
             block_m,
             block_n,
-            threads: warps * 32,
+            threads: warps * abi::QK_WARP_THREADS,
             stages,
             shared_bytes: stages * (block_m + block_n) * abi::QK_W8A8_BK,
         }

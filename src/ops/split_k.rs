@@ -15,8 +15,19 @@ use crate::{Device, QkError, Result};
 
 /// Blocks per SM that split-K aims for at small M: two resident blocks per SM keep
 /// enough 16-byte copies in flight to cover DRAM latency while the split count (and so
-/// the partial-tile traffic) stays small (fewer when fewer fit).
+/// the partial-tile traffic) stays small (fewer when fewer fit). It caps the automatic
+/// count, so counts that spread as evenly with more blocks are not considered: on an
+/// H200 at 57344 × 8192, M = 1, 4 splits (6.8 blocks per SM) beat the 1 chosen for
+/// gemm_w4a16 (79.0 against 86.9 µs) but lost for gemm_w8a16 (125.2 against 111.7 µs),
+/// so the cap stays (docs/results/h200-2026-11-26b/splits-sweep.md).
 const SPLIT_K_BLOCKS_PER_SM: usize = 2;
+
+/// The shortest split, in K tiles, that the automatic choice prefers among equally even
+/// counts: with the decode GEMV's 6 stages a split of 4 K tiles is little but its
+/// pipeline prologue and fix-up. H200, 4096 × 4096, M = 1: 8 splits of 8 K tiles
+/// 9.1 µs against 16 splits of 4 K tiles 9.8 µs (gemm_w4a16), 10.5 against 12.4 µs
+/// (gemm_w8a16): 128 and 256 blocks of 16 tiles, equally even over 132 SMs.
+const MIN_K_TILES_PER_SPLIT: usize = 8;
 
 /// The per-kernel part of the automatic split-K choice. Neither bound applies to an
 /// explicit split count (a caller asking for N splits gets N, clamped to the K tiles).
@@ -116,7 +127,7 @@ impl<P: Pod> SplitKGrid<P> {
             let sm_count = device.properties().sm_count as usize;
             let target_blocks = sm_count * SPLIT_K_BLOCKS_PER_SM.min(per_sm);
             let most = target_blocks.div_ceil(tiles).min(rule.max_splits).max(1);
-            balanced_splits(tiles, sm_count, per_sm, most)
+            balanced_splits(tiles, k_tiles, sm_count, per_sm, most)
         });
         let mut k_tiles_per_split = k_tiles.div_ceil(wanted.clamp(1, k_tiles));
         if splits.is_none() {
@@ -181,29 +192,34 @@ impl<P: Pod> SplitKGrid<P> {
 /// The split count in `1..=most` that spreads `tiles × s` blocks most evenly over
 /// `sm_count` SMs: the largest fraction of busy SM-rounds, `tiles × s` over
 /// `⌈tiles × s / sm_count⌉ × sm_count` (the busiest SM sets the time: it holds that many
-/// blocks, each `1 / s` of a tile's K). Among equally even counts, the largest whose
-/// blocks are all resident at once (at most `per_sm` per SM: more blocks in flight, no
-/// second wave), else the smallest (the fewest partial tiles to sum).
+/// blocks, each `1 / s` of a tile's `k_tiles` K tiles). Among equally even counts, those
+/// whose blocks are all resident at once (at most `per_sm` per SM: more blocks in
+/// flight, no second wave) win, and of those the largest that keeps splits of at least
+/// [`MIN_K_TILES_PER_SPLIT`] K tiles, else the smallest; with none resident at once, the
+/// smallest count (the fewest partial tiles to sum).
 ///
 /// Why per SM and not per resident slot: with 3 resident blocks per SM, 288 blocks fill
 /// 73% of the 396 slots but leave 24 SMs with a third block, so those run 1.5× as long.
 /// Measured on an H200 (132 SMs), gemm_w4a16 at M = 1 (3 blocks per SM fit):
 /// 8192 × 28672 (32 tiles) 42.4 µs with 8 splits against 51.7 µs with the 9 that
 /// filling slots chose; 57344 × 8192 (224 tiles) 86.9 µs with 1 split against 93.1 µs
-/// with 2 (448 blocks: 4 on some SMs, two waves). On an H100, gemm_w8a16's 112 tiles
+/// with 2 (448 blocks: 4 on some SMs, two waves); 4096 × 14336 (16 tiles) 16.5 µs with
+/// 16 splits (2 per SM) against 18.4 µs with 8. On an H100, gemm_w8a16's 112 tiles
 /// (2 blocks per SM) ran 145 → 90 µs with 2 splits instead of 3, and gemm_w8a8 at
 /// 8192 × 10240, M = 256 (160 tiles) was faster with 2 splits than with 1.
-fn balanced_splits(tiles: usize, sm_count: usize, per_sm: usize, most: usize) -> usize {
+fn balanced_splits(tiles: usize, k_tiles: usize, sm_count: usize, per_sm: usize, most: usize) -> usize {
     let sm_count = sm_count.max(1);
+    let most = most.max(1);
     // Blocks on the busiest SM.
     let rounds = |s: usize| (tiles * s).div_ceil(sm_count);
     // utilization(s) = tiles·s / (rounds(s)·sm_count): compared by cross-multiplying,
     // s · rounds(t) against t · rounds(s), exact in integers.
     let more_even = |s: usize, t: usize| s * rounds(t) > t * rounds(s);
-    let best = (1..=most.max(1)).fold(1, |best, s| if more_even(s, best) { s } else { best });
-    let tied = (1..=most.max(1)).filter(|&s| !more_even(best, s));
-    let co_resident = tied.clone().filter(|&s| rounds(s) <= per_sm).max();
-    co_resident.unwrap_or_else(|| tied.min().unwrap_or(best))
+    let best = (1..=most).fold(1, |best, s| if more_even(s, best) { s } else { best });
+    let tied = (1..=most).filter(|&s| !more_even(best, s));
+    let co_resident = tied.clone().filter(|&s| rounds(s) <= per_sm);
+    let long_enough = co_resident.clone().filter(|&s| k_tiles.div_ceil(s) >= MIN_K_TILES_PER_SPLIT).max();
+    long_enough.or_else(|| co_resident.min()).unwrap_or_else(|| tied.min().unwrap_or(best))
 }
 
 #[cfg(test)]
@@ -212,17 +228,20 @@ mod tests {
 
     #[test]
     fn split_count_spreads_blocks_evenly_over_the_sms() {
-        // H200 (132 SMs), gemm_w4a16 decode, 3 blocks per SM: the measured best counts.
-        assert_eq!(balanced_splits(32, 132, 3, 9), 8, "256 blocks, 2 per SM, not 288");
-        assert_eq!(balanced_splits(224, 132, 3, 2), 1, "448 blocks would need a second wave");
-        assert_eq!(balanced_splits(112, 132, 3, 3), 3, "all equally even: the most co-resident");
-        assert_eq!(balanced_splits(16, 132, 3, 17), 16, "256 blocks: 2 per SM, not 1");
+        // H200 (132 SMs), gemm_w4a16 decode, 3 blocks per SM: the measured best counts
+        // (docs/results/h200-2026-11-26b/splits-sweep.md), K tiles of 64.
+        assert_eq!(balanced_splits(32, 448, 132, 3, 9), 8, "256 blocks, 2 per SM, not 288");
+        assert_eq!(balanced_splits(224, 128, 132, 3, 2), 1, "448 blocks would need a second wave");
+        assert_eq!(balanced_splits(112, 64, 132, 3, 3), 3, "all equally even: the most co-resident");
+        assert_eq!(balanced_splits(16, 224, 132, 3, 17), 16, "K = 14336: 2 blocks per SM, not 1");
+        assert_eq!(balanced_splits(16, 64, 132, 3, 17), 8, "K = 4096: 16 splits would be 4 K tiles each");
+        assert_eq!(balanced_splits(24, 64, 132, 3, 11), 11, "264 blocks, 2 on every SM: no tie to break");
         // H100, 2 blocks per SM: w8a16 gemv (112 tiles) and w8a8 (64 and 160 tiles).
-        assert_eq!(balanced_splits(112, 132, 2, 3), 2);
-        assert_eq!(balanced_splits(64, 132, 2, 5), 4);
-        assert_eq!(balanced_splits(160, 132, 2, 2), 2);
-        // One count only, or more tiles than SMs.
-        assert_eq!(balanced_splits(300, 132, 2, 1), 1);
-        assert_eq!(balanced_splits(5, 132, 2, 0), 1);
+        assert_eq!(balanced_splits(112, 128, 132, 2, 3), 2);
+        assert_eq!(balanced_splits(64, 128, 132, 2, 5), 4);
+        assert_eq!(balanced_splits(160, 128, 132, 2, 2), 2);
+        // One count allowed; none (most = 0 means 1).
+        assert_eq!(balanced_splits(300, 128, 132, 2, 1), 1);
+        assert_eq!(balanced_splits(5, 128, 132, 2, 0), 1);
     }
 }
