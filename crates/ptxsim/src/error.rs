@@ -111,11 +111,15 @@ pub enum BulkRule {
     /// completed than the phase expects.
     TxCount,
     /// A bulk copy address not 16-byte aligned, or a size not a multiple of 16
-    /// (9.7.9.25.4.1).
+    /// (9.7.9.25.4.1); a tensor copy's shared destination not 128-byte aligned
+    /// (9.7.9.25.5.1).
     Alignment,
     /// The block finished with a bulk copy whose completion no thread observed, or
     /// with an mbarrier whose tx-count is not zero.
     PendingAtExit,
+    /// A `cp.async.bulk.tensor` whose tensor-map operand does not hold a valid tensor
+    /// map (`crate::TensorMap::encode`'s encoding, with the driver's rules).
+    TensorMap,
 }
 
 impl BulkRule {
@@ -126,7 +130,10 @@ impl BulkRule {
             }
             BulkRule::OverlappingCopies => "copy destination overlaps a copy still in flight",
             BulkRule::TxCount => "invalid mbarrier tx-count",
-            BulkRule::Alignment => "cp.async.bulk address or size not a multiple of 16",
+            BulkRule::Alignment => {
+                "cp.async.bulk address or size not a multiple of 16 (tensor copies: destination not 128-byte aligned)"
+            }
+            BulkRule::TensorMap => "invalid tensor map",
             BulkRule::PendingAtExit => "block finished with bulk-copy transactions pending",
         }
     }

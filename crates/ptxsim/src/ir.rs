@@ -360,6 +360,12 @@ pub enum Kind {
     /// bytes from global to shared memory, then performs complete-tx of `size` on the
     /// mbarrier.
     CpAsyncBulk { dst: Addr, src: Addr, size: Operand, mbar: Addr },
+    /// `cp.async.bulk.tensor.Nd.shared::{cluster,cta}.global{.tile}.mbarrier::complete_tx::bytes
+    /// [dst], [tmap, {c0, …}], [mbar]` (PTX ISA 9.7.9.25.5.1, tiled): copies the box of
+    /// the tensor map at global address `tmap` whose first element is at `coords`
+    /// (innermost first, signed) into shared memory at `dst`, then performs complete-tx
+    /// of the box bytes on the mbarrier (see `crate::tensor_map`).
+    CpAsyncBulkTensor { dst: Addr, tmap: Addr, coords: Vec<Operand>, mbar: Addr },
     /// `cp.async.commit_group`
     CpCommit,
     /// `cp.async.wait_group N`
@@ -545,6 +551,10 @@ impl Kind {
                 }
             }
             Kind::CpAsyncBulk { dst, src, size, mbar } => rs(&[&dst.base, &src.base, size, &mbar.base], f),
+            Kind::CpAsyncBulkTensor { dst, tmap, coords, mbar } => {
+                rs(&[&dst.base, &tmap.base, &mbar.base], f);
+                coords.iter().for_each(|c| r(c, f));
+            }
             Kind::Mbar { d, addr, b, .. } => {
                 if let Some(a) = addr {
                     r(&a.base, f);

@@ -50,7 +50,7 @@
 //! `arrive` with the sink `_`, `expect_tx` and `complete_tx`) name the executing CTA's
 //! own shared memory.
 //!
-//! # Bulk copies (sm_90 `cp.async.bulk`)
+//! # Bulk copies (sm_90 `cp.async.bulk`, `cp.async.bulk.tensor`)
 //!
 //! PTX ISA 9.7.9.25.4.1, non-tensor, global to shared with mbarrier completion:
 //! `cp.async.bulk.{shared::cluster,shared::cta}.global.mbarrier::complete_tx::bytes{.L2::cache_hint}
@@ -79,6 +79,18 @@
 //! checked: a generic-proxy write followed by a bulk copy onto the same bytes without
 //! `fence.proxy.async` between them. Kernels without bulk copies or tx-count
 //! operations pay one flag test per byte of a checked shared store and one per exit.
+//!
+//! Tensor copies, PTX ISA 9.7.9.25.5.1, tiled, global to shared, same completion:
+//! `cp.async.bulk.tensor.{1..5}d.{shared::cluster,shared::cta}.global{.tile}.mbarrier::complete_tx::bytes{.L2::cache_hint}
+//! [dstMem], [tensorMap, {c0, …}], [mbar]{, cache-policy}`, coordinates signed,
+//! innermost first. The tensor map (global memory, or a `__grid_constant__` parameter)
+//! is the simulator's encoding of the driver's tiled tensor map, built by
+//! [`TensorMap::encode`]: the box is gathered at issue (elements outside the tensor read
+//! as zeros), laid out densely and swizzled as [`TensorSwizzle`] describes, and completes
+//! `box_bytes` on the mbarrier; from there it is a bulk copy as above (landing, hazards,
+//! counters: the bytes read count as global loads). Extra hazards: a destination not
+//! 128-byte aligned ([`BulkRule::Alignment`]) and a tensor-map operand that does not
+//! decode ([`BulkRule::TensorMap`]).
 //!
 //! # Warpgroup MMA (sm_90a `wgmma`)
 //!
@@ -112,7 +124,8 @@
 //! Indirect calls and recursion (direct `call`s of `.func`s are inlined), textures
 //! and surfaces, `.b128` accesses, sm_90 features other than the `wgmma`, `mbarrier`
 //! and bulk-copy subsets above (clusters: `mapa`, `barrier.cluster`, distributed
-//! shared memory; tensor-map TMA `cp.async.bulk.tensor`, multicast, bulk copies other
+//! shared memory; `cp.async.bulk.tensor` in im2col mode, shared to global or with
+//! `.cta_group`, tensor maps in the driver's opaque encoding, multicast, bulk copies other
 //! than global to shared (`.bulk_group` completion, `cp.async.bulk.commit_group`/
 //! `wait_group`, shared to shared::cluster), `cp.reduce.async.bulk`,
 //! `cp.async.bulk.prefetch`, `mbarrier.try_wait` `.phase_type`, `setmaxnreg`,
@@ -153,6 +166,7 @@ mod report;
 pub mod semantics;
 mod state;
 mod step;
+mod tensor_map;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -160,6 +174,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use error::{Access, BulkHazard, BulkRule, Hazard, HazardKind, SimError, WgmmaHazard, WgmmaRule};
 pub use report::{AllocTraffic, LaunchReport, LineTraffic};
 pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};
+pub use tensor_map::{TensorMap, TensorMapError, TensorSwizzle, TENSOR_MAP_BYTES};
 
 use state::{Alloc, GlobalMem, GLOBAL_BASE};
 

@@ -33,6 +33,8 @@ enum ROp {
     Sreg(Sreg),
     Name(String),
     Addr(Box<ROp>, i64),
+    /// `[base, {c0, c1, …}]`: a tensor map and coordinates (`cp.async.bulk.tensor`).
+    TensorAddr(Box<ROp>, Vec<Option<ROp>>),
     Vec(Vec<Option<ROp>>),
     Not(Box<ROp>),
     Pair(Box<ROp>, Box<ROp>),
@@ -319,6 +321,13 @@ impl Func {
                 }
                 if p.is_p('-') {
                     off = off.wrapping_add(p.int()? as i64);
+                }
+                if off == 0 && p.eat_p(',') {
+                    let ROp::Vec(coords) = self.operand(p)? else {
+                        return Err(perr(line, "expected `{coordinates}` after the tensor map"));
+                    };
+                    p.expect_p(']')?;
+                    return Ok(ROp::TensorAddr(Box::new(base), coords));
                 }
                 p.expect_p(']')?;
                 ROp::Addr(Box::new(base), off)
@@ -887,6 +896,7 @@ fn decode_kernel(
         matches!(
             i.kind,
             Kind::CpAsyncBulk { .. }
+                | Kind::CpAsyncBulkTensor { .. }
                 | Kind::Mbar { op: MbarOp::ExpectTx | MbarOp::CompleteTx | MbarOp::Arrive { expect_tx: true, .. }, .. }
         )
     });
@@ -1264,6 +1274,65 @@ impl Dec<'_> {
             src: self.addr(&ops[1])?,
             size: self.src(&ops[2], ScalarType::U32)?,
             mbar: self.addr(&ops[3])?,
+        })
+    }
+
+    /// Decodes the tiled tensor bulk copy from global to shared memory with mbarrier
+    /// completion (PTX ISA 9.7.9.25.5.1):
+    /// `cp.async.bulk.tensor.{1..5}d.{shared::cluster,shared::cta}.global{.tile}.mbarrier::complete_tx::bytes{.L2::cache_hint}
+    /// [dstMem], [tensorMap, {c0, …}], [mbar]{, cache-policy}`. As for the non-tensor
+    /// form, `.shared::cluster` is the executing CTA's own shared memory and the cache
+    /// policy is ignored; im2col mode, multicast, `.cta_group` and the other directions
+    /// are unsupported.
+    fn cp_async_bulk_tensor(&self, m: &Mods, opcode: &str, ops: &[ROp]) -> Result<Kind, SimError> {
+        let unsupported = || {
+            self.unsup(format!(
+                "`{opcode}` (of cp.async.bulk.tensor only the tiled global -> shared form with \
+                 .mbarrier::complete_tx::bytes completion is supported)"
+            ))
+        };
+        let mut mods = m.mods.iter().copied().peekable();
+        let prefix: Vec<&str> = mods.by_ref().take(3).collect();
+        if prefix != ["async", "bulk", "tensor"] {
+            return Err(unsupported());
+        }
+        let rank: usize = match mods.next().and_then(|d| d.strip_suffix('d')).and_then(|n| n.parse().ok()) {
+            Some(n @ 1..=5) => n,
+            _ => return Err(unsupported()),
+        };
+        if !matches!(mods.next(), Some("shared::cluster" | "shared::cta")) || mods.next() != Some("global") {
+            return Err(unsupported());
+        }
+        mods.next_if_eq(&"tile");
+        if mods.next() != Some("mbarrier::complete_tx::bytes") {
+            return Err(unsupported());
+        }
+        let hint = mods.next_if_eq(&"L2::cache_hint").is_some();
+        if mods.next().is_some() {
+            return Err(unsupported());
+        }
+        let want = 3 + hint as usize;
+        self.n(ops, want)?;
+        if ops.len() > want {
+            return Err(self.err(format!("`{opcode}`: too many operands")));
+        }
+        let ROp::TensorAddr(tmap, coords) = &ops[1] else {
+            return Err(self.err(format!("`{opcode}`: expected `[tensorMap, {{coordinates}}]` as the source")));
+        };
+        if coords.len() != rank {
+            return Err(self.err(format!("`{opcode}`: {} coordinates for a {rank}d copy", coords.len())));
+        }
+        let coords = coords
+            .iter()
+            .map(|c| {
+                c.as_ref().ok_or_else(|| self.err("`_` as a coordinate")).and_then(|c| self.src(c, ScalarType::S32))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Kind::CpAsyncBulkTensor {
+            dst: self.addr(&ops[0])?,
+            tmap: self.addr(&ROp::Addr(tmap.clone(), 0))?,
+            coords,
+            mbar: self.addr(&ops[2])?,
         })
     }
 
@@ -1813,14 +1882,12 @@ impl Dec<'_> {
                 }
                 if m.has("async") && m.has("bulk") {
                     class = Class::Global;
-                    return Ok(Inst {
-                        kind: self.cp_async_bulk(&m, &r.opcode, ops)?,
-                        guard: r.guard,
-                        line: r.line,
-                        class,
-                        collective,
-                        wg: false,
-                    });
+                    let kind = if m.has("tensor") {
+                        self.cp_async_bulk_tensor(&m, &r.opcode, ops)?
+                    } else {
+                        self.cp_async_bulk(&m, &r.opcode, ops)?
+                    };
+                    return Ok(Inst { kind, guard: r.guard, line: r.line, class, collective, wg: false });
                 }
                 if !m.has("async") || m.mods.iter().any(|s| s.starts_with("bulk") || *s == "mbarrier") {
                     return Err(self.unsup(format!("`{}`", r.opcode)));

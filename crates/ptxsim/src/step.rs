@@ -37,6 +37,10 @@ use crate::semantics::types::{Rounding, ScalarType};
 use crate::semantics::wgmma::{wgmma_warp, MatrixDesc, WgmmaDesc};
 use crate::semantics::{bits, convert, float, mma, warp};
 use crate::state::*;
+use crate::tensor_map::{TensorMap, TENSOR_MAP_BYTES};
+
+/// Alignment of a tensor copy's shared destination, bytes (PTX ISA 9.7.9.25.5.1).
+const TENSOR_COPY_DST_ALIGN: u64 = 128;
 
 /// Launch-wide read-only context.
 pub struct Ctx<'a> {
@@ -866,6 +870,7 @@ fn is_write_pc(ctx: &Ctx, pc: u32) -> bool {
                 | Kind::Atom { .. }
                 | Kind::CpAsync { .. }
                 | Kind::CpAsyncBulk { .. }
+                | Kind::CpAsyncBulkTensor { .. }
                 | Kind::CpWait(_)
                 | Kind::CpWaitAll
         )
@@ -1843,7 +1848,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 wr_bytes(shared, o as usize, 8, m.pack());
             }
         }
-        Kind::CpAsyncBulk { .. } => {
+        Kind::CpAsyncBulk { .. } | Kind::CpAsyncBulkTensor { .. } => {
             let sh = WgShared { shared, shadow, uninit, epoch };
             cp_async_bulk(ctx, sh, bulk.as_deref_mut(), wg.as_deref_mut(), c, w, &env, inst, exec, pc)?;
         }
@@ -2023,12 +2028,14 @@ fn tx_overshoot(
     )
 }
 
-/// Issues `cp.async.bulk` global -> shared for lanes `exec` of warp `w` (PTX ISA
-/// 9.7.9.25.4.1). Each lane issues one copy: the source bytes are read now, the
-/// destination becomes an in-flight write (`BulkCopyWrite`), and the copy completes
-/// at once (a valid schedule: the ISA bounds no latency), performing complete-tx of
-/// its size on the mbarrier, which it accesses through the generic proxy as an
-/// atomic. The data lands when a thread observes the phase complete (`land_bulk`).
+/// Issues `cp.async.bulk` (PTX ISA 9.7.9.25.4.1) or `cp.async.bulk.tensor`
+/// (9.7.9.25.5.1) global -> shared for lanes `exec` of warp `w`. Each lane issues one
+/// copy: the source bytes are read now (a tensor copy's box gathered through its tensor
+/// map, `crate::tensor_map`), the destination becomes an in-flight write
+/// (`BulkCopyWrite`), and the copy completes at once (a valid schedule: the ISA bounds
+/// no latency), performing complete-tx of its size on the mbarrier, which it accesses
+/// through the generic proxy as an atomic. The data lands when a thread observes the
+/// phase complete (`land_bulk`).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn cp_async_bulk(
@@ -2043,9 +2050,6 @@ fn cp_async_bulk(
     exec: u32,
     pc: u32,
 ) -> R<()> {
-    let Kind::CpAsyncBulk { dst, src, size, mbar } = &inst.kind else {
-        return Err(unsup(format!("cp.async.bulk at pc {pc}"), inst.line));
-    };
     let Some(bs) = bulk else {
         return Err(unsup("bulk-copy state missing".into(), inst.line));
     };
@@ -2054,22 +2058,84 @@ fn cp_async_bulk(
     let mut race = SharedShadow { ctx, bytes: shadow, uninit, epoch, wsync: w.wsync, wi, pc };
     for l in lanes(exec) {
         let rd = |a: &Addr| env.rd(&w.regs, &a.base, l).wrapping_add(a.offset as u64);
-        let (sa, ga, ma) = (rd(dst), rd(src), rd(mbar));
-        let n = env.rd(&w.regs, size, l) as u32;
-        if ctx.hazards && !(n.is_multiple_of(16) && sa.is_multiple_of(16) && ga.is_multiple_of(16)) {
-            return Err(bulk_fault(
-                BulkRule::Alignment,
-                None,
-                format!(
-                    "cp.async.bulk of {n} bytes from global {ga:#x} to shared {sa:#x}: both addresses must be \
-                     16-byte aligned and the size a multiple of 16"
-                ),
-                (wi, l, pc, Some(if ga.is_multiple_of(16) { sa } else { ga })),
-            ));
-        }
         let fault = |a: u64| move |k: BadAddr| fault_at(k, wi, l, pc, a);
-        let (Loc::Global(ai, go), Loc::Shared(so), Loc::Shared(mo)) = (
-            resolve(ctx, Space::Global, ga, n, 1, 0).map_err(fault(ga))?,
+        // The copy's shared destination and its bytes, read from global memory now.
+        let (sa, ma, data) = match &inst.kind {
+            Kind::CpAsyncBulk { dst, src, size, mbar } => {
+                let (sa, ga, ma) = (rd(dst), rd(src), rd(mbar));
+                let n = env.rd(&w.regs, size, l) as u32;
+                if ctx.hazards && !(n.is_multiple_of(16) && sa.is_multiple_of(16) && ga.is_multiple_of(16)) {
+                    return Err(bulk_fault(
+                        BulkRule::Alignment,
+                        None,
+                        format!(
+                            "cp.async.bulk of {n} bytes from global {ga:#x} to shared {sa:#x}: both addresses \
+                             must be 16-byte aligned and the size a multiple of 16"
+                        ),
+                        (wi, l, pc, Some(if ga.is_multiple_of(16) { sa } else { ga })),
+                    ));
+                }
+                let Loc::Global(ai, go) = resolve(ctx, Space::Global, ga, n, 1, 0).map_err(fault(ga))? else {
+                    return Err(unsup("cp.async.bulk source outside global memory".into(), inst.line));
+                };
+                let mut data = vec![0u8; n as usize];
+                ctx.mem.allocs[ai].read_bytes(go, &mut data);
+                c.alloc[ai].0 += n as u64;
+                if n > 0 {
+                    let mut glog = AccLog::new();
+                    glog.push(l, ga);
+                    account(c, pc, Some(Space::Global), &glog, n);
+                }
+                (sa, ma, data)
+            }
+            Kind::CpAsyncBulkTensor { dst, tmap, coords, mbar } => {
+                let (sa, ta, ma) = (rd(dst), rd(tmap), rd(mbar));
+                let at = (wi, l, pc, Some(ta));
+                // The tensor map lives in global memory or, as a `__grid_constant__`
+                // kernel parameter, in the param space (a generic address there).
+                let mut raw = [0u8; TENSOR_MAP_BYTES];
+                match resolve(ctx, Space::Generic, ta, TENSOR_MAP_BYTES as u32, 1, 0).map_err(fault(ta))? {
+                    Loc::Global(ti, to) => ctx.mem.allocs[ti].read_bytes(to, &mut raw),
+                    Loc::Param(o) => raw.copy_from_slice(&ctx.params[o as usize..o as usize + TENSOR_MAP_BYTES]),
+                    _ => return Err(unsup("tensor map outside global and param memory".into(), inst.line)),
+                }
+                let map = TensorMap::decode(&raw)
+                    .map_err(|e| bulk_fault(BulkRule::TensorMap, None, format!("tensor map at {ta:#x}: {e}"), at))?;
+                // 9.7.9.25.5.1: the shared destination of a tensor copy is 128-byte
+                // aligned; the swizzle keys on address bits 7 and up, so an unaligned box
+                // would not even be contiguous. Checked with or without hazard checks.
+                if !sa.is_multiple_of(TENSOR_COPY_DST_ALIGN) {
+                    return Err(bulk_fault(
+                        BulkRule::Alignment,
+                        None,
+                        format!("cp.async.bulk.tensor to shared {sa:#x}: the destination must be 128-byte aligned"),
+                        (wi, l, pc, Some(sa)),
+                    ));
+                }
+                let coords: Vec<i64> = coords.iter().map(|o| env.rd(&w.regs, o, l) as u32 as i32 as i64).collect();
+                // The swizzle keys on the shared-space address, not a generic one.
+                let box_bytes = map.box_bytes() as u32;
+                let Loc::Shared(so) = resolve(ctx, shared_space(sa), sa, box_bytes, 1, 0).map_err(fault(sa))? else {
+                    return Err(unsup("cp.async.bulk.tensor destination outside shared memory".into(), inst.line));
+                };
+                let data = map.gather(&coords, so as u64, |ga, buf: &mut [u8]| -> R<()> {
+                    let n = buf.len() as u32;
+                    let Loc::Global(ai, go) = resolve(ctx, Space::Global, ga, n, 1, 0).map_err(fault(ga))? else {
+                        return Err(unsup("tensor outside global memory".into(), inst.line));
+                    };
+                    ctx.mem.allocs[ai].read_bytes(go, buf);
+                    c.alloc[ai].0 += n as u64;
+                    let mut glog = AccLog::new();
+                    glog.push(l, ga);
+                    account(c, pc, Some(Space::Global), &glog, n);
+                    Ok(())
+                })?;
+                (sa, ma, data)
+            }
+            _ => return Err(unsup(format!("cp.async.bulk at pc {pc}"), inst.line)),
+        };
+        let n = data.len() as u32;
+        let (Loc::Shared(so), Loc::Shared(mo)) = (
             resolve(ctx, shared_space(sa), sa, n, 1, 0).map_err(fault(sa))?,
             resolve(ctx, shared_space(ma), ma, 8, 8, 0).map_err(fault(ma))?,
         ) else {
@@ -2085,8 +2151,6 @@ fn cp_async_bulk(
             }
             wg_shared_write(ctx, g, wi, l, pc, mo, 8, true)?;
         }
-        let mut data = vec![0u8; n as usize];
-        ctx.mem.allocs[ai].read_bytes(go, &mut data);
         let tid = (wi * 32 + l) as u16;
         bs.copies.push(BulkCopy { dst: so, data, mbar: mo, done: false, tid, pc });
         let at = (wi, l, pc);
@@ -2097,13 +2161,9 @@ fn cp_async_bulk(
         if done {
             *race.epoch += 1;
         }
-        c.alloc[ai].0 += n as u64;
         c.bulk += 1;
         c.bulk_bytes += n as u64;
         if n > 0 {
-            let mut glog = AccLog::new();
-            glog.push(l, ga);
-            account(c, pc, Some(Space::Global), &glog, n);
             account_async_shared(c, pc, n as u64);
         }
     }
