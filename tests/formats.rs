@@ -8,7 +8,7 @@ use half::f16;
 use qkernels::formats::{
     dequant_int4_reference, dequant_int8_reference, pack_int4, quantize_int4, quantize_int8_per_channel,
     quantize_int8_per_token, unpack_int4, FormatError, GroupSize, Int4Scheme, Int4Weights, Int8Activations, Int8Scales,
-    Int8Weights, ScaleDtype,
+    Int8Weights, ScaleDtype, WeightOnlyWeights,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -665,4 +665,36 @@ fn scales_beyond_f16_range_are_reported() {
         quantize_int4(&w4, 2, 64, GroupSize::G32, Int4Scheme::Asymmetric),
         Err(FormatError::ScaleOverflow { row: 1, group: 1, required }) if required > 65504.0
     ));
+}
+
+// ---------------------------------------------------------------- INT4 -> weight-only
+
+// The quantizer's INT4 weights in the GEMM's logical form: the same codes, scales and
+// zero points moved from [N, K/g] to [K/g, N] (checked entry by entry against the
+// generic layout's definitions), and every weight dequantizes to the same f16.
+#[test]
+fn int4_weights_convert_to_the_weight_only_form_exactly() {
+    for (seed, mut rng) in cases("int4_weights_convert_to_the_weight_only_form_exactly") {
+        let group = GROUPS[rng.random_range(0..GROUPS.len())];
+        let scheme = SCHEMES[rng.random_range(0..SCHEMES.len())];
+        let rows = rng.random_range(1..=9);
+        let cols = random_even_cols(&mut rng, group);
+        let w = quantize_int4(&random_data(&mut rng, rows, cols), rows, cols, group, scheme).unwrap();
+        let logical = WeightOnlyWeights::from_int4(&w).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let g = group.elems(cols);
+        let groups = cols / g;
+        let shape = logical.shape();
+        assert_eq!((shape.n(), shape.k(), shape.group()), (rows, cols, g), "seed {seed}");
+        assert_eq!(logical.codes(), unpack_int4(w.packed(), rows, cols).unwrap().as_slice(), "seed {seed}");
+        for n in 0..rows {
+            for grp in 0..groups {
+                // Int4Weights: s[n, k / g] at n * (K / g) + k / g; logical: s[group, n].
+                assert_eq!(logical.scales()[grp * rows + n], w.scales()[n * groups + grp], "seed {seed} ({n}, {grp})");
+                let zero = w.zeros().map_or(8, |z| z[n * groups + grp]);
+                assert_eq!(logical.zero_of(grp, n), zero, "seed {seed} ({n}, {grp})");
+            }
+        }
+        assert_eq!(logical.zeros().is_some(), scheme == Int4Scheme::Asymmetric, "seed {seed}");
+        assert_eq!(logical.dequantize(), dequant_int4_reference(&w), "seed {seed}");
+    }
 }

@@ -1,7 +1,8 @@
 //! Group-wise INT4 weights: the "generic" packed layout the INT4 dequant kernel reads,
 //! the symmetric and asymmetric reference quantizers, nibble packing/unpacking and
 //! the bit-exact dequant reference. This file owns [`Int4Weights`], [`GroupSize`]
-//! and [`Int4Scheme`]. (GEMM-specific interleaved layouts live elsewhere.)
+//! and [`Int4Scheme`]. (The GEMM's interleaved layout lives in `weight_only`;
+//! `WeightOnlyWeights::from_int4` takes these weights there.)
 //!
 //! # Layout
 //!

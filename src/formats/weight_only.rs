@@ -1,5 +1,6 @@
 //! Weight-only quantized weights (W4A16 / W8A16): the logical form every import produces
-//! ([`WeightOnlyWeights`]), the kernel layout the `gemm_w4a16` / `gemm_w8a16` kernels read
+//! ([`WeightOnlyWeights`]: from GPTQ, AWQ, int8 values, or this crate's INT4 quantizer
+//! via [`WeightOnlyWeights::from_int4`]), the kernel layout the `gemm_w4a16` / `gemm_w8a16` kernels read
 //! ([`PackedWeights`]), the repack between them ([`pack_weight_only`],
 //! [`unpack_weight_only`]: a bijection) and the dequant reference.
 //!
@@ -298,6 +299,37 @@ impl WeightOnlyWeights {
         WeightOnlyWeights::new(WeightOnlyShape::new(WeightBits::Int8, n, k, group)?, codes, scales, None, None)
     }
 
+    /// The 4-bit weights `w` (the generic layout of the INT4 quantizer and dequant
+    /// kernel, [`quantize_int4`](super::quantize_int4)) in logical form, for the
+    /// `gemm_w4a16` kernels: the same codes `[N, K]`, the scales and zero points
+    /// transposed from `[N, K/g]` to `[K/g, N]`, contiguous groups. Every weight
+    /// dequantizes to the same f16 as [`dequant_int4_reference`](super::dequant_int4_reference).
+    ///
+    /// ```
+    /// use qkernels::formats::{pack_weight_only, quantize_int4, GroupSize, Int4Scheme, WeightOnlyWeights};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (n, k) = (64, 256); // N a multiple of 64 and K of 16: the kernel layout's units
+    /// let w: Vec<f32> = (0..n * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 64.0).collect();
+    /// let int4 = quantize_int4(&w, n, k, GroupSize::G128, Int4Scheme::Asymmetric)?;
+    /// let logical = WeightOnlyWeights::from_int4(&int4)?;
+    /// let packed = pack_weight_only(&logical)?; // what DevicePackedWeights::upload takes
+    /// assert_eq!(packed.shape().group(), 128);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: none for weights [`Int4Weights`](super::Int4Weights) accepts (its group
+    /// sizes and shapes are a subset of the logical form's); the `Result` is
+    /// [`WeightOnlyShape::new`]'s.
+    pub fn from_int4(w: &super::Int4Weights) -> Result<WeightOnlyWeights, WeightOnlyError> {
+        let (n, k) = (w.rows(), w.cols());
+        let group = w.group().elems(k);
+        let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group)?;
+        let groups = shape.groups();
+        let zeros = w.zeros().map(|z| groups_major(z, n, groups));
+        WeightOnlyWeights::new(shape, w.values(), groups_major(w.scales(), n, groups), zeros, None)
+    }
+
     /// Width, N, K and group.
     pub fn shape(&self) -> WeightOnlyShape {
         self.shape
@@ -343,6 +375,12 @@ impl WeightOnlyWeights {
         }
         out
     }
+}
+
+/// Per-group values `[n, groups]` row-major (one row per output channel, the generic
+/// INT4 layout's order) as `[groups, n]` row-major (the logical form's).
+fn groups_major<T: Copy>(v: &[T], n: usize, groups: usize) -> Vec<T> {
+    (0..groups * n).map(|i| v[(i % n) * groups + i / n]).collect()
 }
 
 /// Weights in the kernel layout (`qk_abi.h`), as `pack_weight_only` produces them.
