@@ -65,12 +65,34 @@
  * of A, strips of W and K past the end are zero-filled by cp.async as in gemm_w4a16.cu,
  * so they add exact zeros.
  *
+ * Fed by the copy engine (qk_gemm_w{4,8}a16_large_wgmma_tma, the large_wgmma_tma
+ * configuration; not yet timed on a GPU, so the host picks it only when asked)
+ * -----------------------------------------------------------------------------
+ * The same stages and compute_stage, but no thread of the two computing warpgroups issues
+ * a copy, computes a copy address or passes a block barrier in the main loop: a third
+ * warpgroup produces (qk_tma.cuh). One of its threads, per K tile: arrive.expect_tx on
+ * the stage's "full" mbarrier with the tile's bytes; A's 64 K x 128 rows as one TMA box
+ * (a 2D tensor map with the 128-byte swizzle, which lays the box out exactly as
+ * qk_swizzle_128 does on the 1024-byte aligned stage; rows past M arrive as zeros); each
+ * 64-column weight strip's stage (2 or 4 KB, contiguous in the packed layout) and each
+ * needed group row (scales 512 B, zero points 128 B) as one bulk copy. The consumers wait
+ * on "full", compute, and after tile i release tile i - 1's stage on its "empty" mbarrier
+ * (one arrival per warp after __syncwarp): tile i's first wgmma.wait_group 1 retired
+ * every wgmma that read tile i - 1. setmaxnreg moves registers from the producer (40) to
+ * the consumers (232): with 384 threads the register file gives 168 each at launch, too
+ * few for 128 accumulators (ptxas then serializes the wgmmas, C7512). The producer
+ * warpgroup leaves after its loop, so the epilogue synchronizes the consumers alone
+ * (named barrier 1 of 256 threads, QkConsumerBarrier): any code it shared with them would
+ * need the consumers' registers, and ptxas ignores setmaxnreg then (C7507). Bulk copies
+ * cannot zero-fill, so the host takes this path only for N % 256 == 0 and K % 64 == 0.
+ *
  * Epilogue: after the last group retires, acc (+ bias) is rounded once to f16 and
  * staged transposed into shared memory (C row = token): lane 4g + t writes rows
  * 8j + 2t (+1), columns g (+8) of each slice; with the 16-byte row padding of
  * QK_C_ROW_PAD_HALVES rows 2 apart land 8 banks apart, so a warp's stores hit distinct
  * words. Then 16-byte row segments to global memory (qk_gemm.cuh).
  */
+#include "qk_tma.cuh"
 #include "qk_weight_only.cuh"
 #include "qk_wgmma.cuh"
 
@@ -142,9 +164,145 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     }
 }
 
-template <int BITS, int STAGES, int SMEM_BYTES>
-__device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArgs& args) {
+/* Warps that compute: the two warpgroups. The TMA-fed kernel's producer warpgroup
+ * follows them. */
+constexpr int kConsumerWarps = QK_WO_WGMMA_WARPS_M * QK_WO_WGMMA_WARPS_N;
+
+/* The TMA-fed pipeline's mbarriers (shared addresses of the first of STAGES each):
+ *   full[s]:  1 arrival (the producer's, with expect-tx of the stage's bytes) and the
+ *             copies' complete-tx; consumers wait on it before reading stage s;
+ *   empty[s]: kConsumerWarps arrivals (lane 0 of each consumer warp); the producer waits
+ *             on it before refilling stage s.
+ * Tile i lives in stage i % STAGES, in phase (i / STAGES) of both. */
+struct TmaBarriers {
+    uint32_t full;
+    uint32_t empty;
+};
+constexpr uint32_t kMbarBytes = sizeof(uint64_t);
+
+/* Thread 0 initializes the barriers; every thread passes the block barrier after. */
+template <int STAGES>
+__device__ __forceinline__ TmaBarriers tma_init_barriers() {
+    __shared__ __align__(8) uint64_t full[STAGES];
+    __shared__ __align__(8) uint64_t empty[STAGES];
+    const TmaBarriers bars{qk_smem_addr(full), qk_smem_addr(empty)};
+    if (threadIdx.x == 0) {
+#pragma unroll
+        for (int s = 0; s < STAGES; ++s) {
+            qk_mbar_init(bars.full + s * kMbarBytes, 1);
+            qk_mbar_init(bars.empty + s * kMbarBytes, kConsumerWarps);
+        }
+        qk_fence_proxy_async_shared();
+    }
+    __syncthreads();
+    return bars;
+}
+
+/* The producer (one thread): issues the copies of every K tile of the block into stage
+ * i % STAGES, once the consumers released its previous tile. The group rows a tile
+ * needs are those load_stage copies (a group starting in it, or current at the split's
+ * first tile; groups of 32: both slots). */
+template <class T>
+__device__ __forceinline__ void tma_produce(const QkGemmWeightOnlyArgs& args, const void* a_map,
+                                           const QkGemmBlock& blk, const Groups& groups, uint32_t smem_base,
+                                           TmaBarriers bars) {
+    constexpr int STAGES = T::kStages;
+    constexpr uint32_t kStageStripBytes = kKSteps * T::kUnitBytes;  // one strip's share of a stage
+    constexpr int kStrips = T::kWBytes / kStageStripBytes;
+    const uint8_t* scales = reinterpret_cast<const uint8_t*>(args.scales);  // f16 [K/g, N]
+    const uint8_t* zeros = reinterpret_cast<const uint8_t*>(args.zeros);    // nibbles [K/g, N], or null
+    const uint64_t strip_bytes = static_cast<uint64_t>(args.k / kMmaK) * T::kUnitBytes;
+    const uint8_t* strips = reinterpret_cast<const uint8_t*>(args.w) + blk.n0 / kNBlock * strip_bytes;
+    int stage = 0;
+    uint32_t phase = 0;
+    for (int i = 0; i < blk.num_kt; ++i) {
+        if (i >= STAGES) {
+            qk_mbar_wait_parity(bars.empty + stage * kMbarBytes, (phase - 1) & 1);
+        }
+        const uint32_t st = smem_base + stage * T::kStageBytes;
+        const uint32_t full = bars.full + stage * kMbarBytes;
+        const uint32_t kt = blk.kt_begin + i;
+        const uint32_t k0 = kt * kBk;
+        bool slot_needed[kGroupSlots];
+        uint32_t bytes = T::kABytes + T::kWBytes;
+#pragma unroll
+        for (int slot = 0; slot < kGroupSlots; ++slot) {
+            slot_needed[slot] = groups.of_32 || (slot == 0 && groups.starts(k0, i == 0));
+            if (slot_needed[slot]) {
+                bytes += T::kScaleSlotBytes + (zeros != nullptr ? T::kZeroSlotBytes : 0);
+            }
+        }
+        qk_mbar_arrive_expect_tx(full, bytes);
+        // A: K k0 .. k0 + 63 of rows m0 .. m0 + 127 (past M: zeros), laid out as
+        // qk_swizzle_128 (the 128-byte swizzle on a 1024-byte aligned stage).
+        qk_tma_load_2d(st, a_map, static_cast<int32_t>(k0), static_cast<int32_t>(blk.m0), full);
+#pragma unroll
+        for (int strip = 0; strip < kStrips; ++strip) {
+            qk_bulk_copy_g2s(st + T::kWOffset + strip * kStageStripBytes,
+                             strips + strip * strip_bytes + static_cast<uint64_t>(kt) * kStageStripBytes,
+                             kStageStripBytes, full);
+        }
+#pragma unroll
+        for (int slot = 0; slot < kGroupSlots; ++slot) {
+            if (!slot_needed[slot]) {
+                continue;
+            }
+            const uint64_t row = groups.of(k0 + slot * QK_WO_MIN_GROUP) * static_cast<uint64_t>(args.n) + blk.n0;
+            qk_bulk_copy_g2s(st + T::kScaleOffset + slot * T::kScaleSlotBytes, scales + row * kF16Bytes,
+                             T::kScaleSlotBytes, full);
+            if (zeros != nullptr) {
+                qk_bulk_copy_g2s(st + T::kZeroOffset + slot * T::kZeroSlotBytes, zeros + row / kNibblesPerByte,
+                                 T::kZeroSlotBytes, full);
+            }
+        }
+        stage = stage + 1 == STAGES ? 0 : stage + 1;
+        phase += stage == 0;
+    }
+}
+
+/* A consumer warp's main loop: waits for each tile's stage, computes it, and releases
+ * the previous tile's stage. After tile i's compute, every k-step ended with
+ * wgmma.wait_group 1, so no wgmma reads tile i - 1's activations any more; the warp's
+ * own ld.shared of that stage are program-ordered before the release, its other lanes'
+ * through __syncwarp (an mbarrier arrive releases only the arriving thread's accesses). */
+template <class T, class Compute>
+__device__ __forceinline__ void tma_consume(const QkGemmBlock& blk, uint32_t smem_base, TmaBarriers bars,
+                                            Compute&& compute) {
+    constexpr int STAGES = T::kStages;
+    int stage = 0;
+    int prev = STAGES - 1;
+    uint32_t phase = 0;
+    for (int i = 0; i < blk.num_kt; ++i) {
+        qk_mbar_wait_parity(bars.full + stage * kMbarBytes, phase & 1);
+        compute(smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0);
+        if (i > 0) {
+            __syncwarp();
+            if (blk.lane == 0) {
+                qk_mbar_arrive(bars.empty + prev * kMbarBytes);
+            }
+        }
+        prev = stage;
+        stage = stage + 1 == STAGES ? 0 : stage + 1;
+        phase += stage == 0;
+    }
+    qk_wgmma_wait<0>();
+}
+
+/* The barrier of the epilogue: the whole block, or (TMA-fed: the producer warpgroup has
+ * left) the consumers alone. */
+template <bool TMA>
+struct EpilogueBarrier {
+    using type = QkBlockBarrier;
+};
+template <>
+struct EpilogueBarrier<true> {
+    using type = QkConsumerBarrier<kConsumerWarps * kWarpThreads>;
+};
+
+template <int BITS, int STAGES, int SMEM_BYTES, bool TMA>
+__device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArgs& args, const void* a_map) {
     using T = WgmmaTile<BITS, STAGES>;
+    using Barrier = typename EpilogueBarrier<TMA>::type;
     static_assert(T::kSmemBytes + QK_WO_WGMMA_STAGE_ALIGN == SMEM_BYTES,
                   "qk_abi.h's QK_WO_WGMMA_SMEM_BYTES* must equal the stages plus the base alignment slack");
     constexpr int BM = QK_WO_WGMMA_BM;
@@ -165,6 +323,20 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     // unit to the dynamic shared memory so the rounded-up base still fits.
     const uint32_t raw_base = qk_smem_addr(smem);
     const uint32_t smem_base = (raw_base + QK_WO_WGMMA_STAGE_ALIGN - 1) & ~(QK_WO_WGMMA_STAGE_ALIGN - 1u);
+    TmaBarriers bars{};
+    if constexpr (TMA) {
+        bars = tma_init_barriers<STAGES>();
+        if (warp >= kConsumerWarps) {
+            // The producer warpgroup: its registers go to the consumers; one thread
+            // issues the copies; then it leaves (the epilogue syncs the consumers only).
+            qk_setmaxnreg_dec<QK_WO_WGMMA_TMA_PRODUCER_REGS>();
+            if (warp == kConsumerWarps && blk.lane == 0) {
+                tma_produce<T>(args, a_map, blk, Groups(args.group_size), smem_base, bars);
+            }
+            return;
+        }
+        qk_setmaxnreg_inc<QK_WO_WGMMA_TMA_CONSUMER_REGS>();
+    }
 
     float acc[kSlices][kRowGroups][4];
     qk_zero_acc(acc);
@@ -172,10 +344,17 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     GroupConsts<kHalfTiles> gc = GroupConsts<kHalfTiles>::with_symmetric_zeros<BITS>();
     const Groups groups(args.group_size);
     const LaneOffsets<T, kHalfTiles> offsets(strip, half, blk.lane);
-    weight_only_main_loop<T, QkWgmmaReaders>(
-        args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
-            compute_stage<T, BITS>(args, groups, acc, gc, offsets, stage_addr, kt, first_tile);
-        });
+    const auto compute = [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
+        compute_stage<T, BITS>(args, groups, acc, gc, offsets, stage_addr, kt, first_tile);
+    };
+    if constexpr (TMA) {
+        tma_consume<T>(blk, smem_base, bars, compute);
+        // Every consumer is done with the stages before the epilogue reuses them (the
+        // cp.async loop ends with a block barrier for the same reason).
+        Barrier::sync();
+    } else {
+        weight_only_main_loop<T, QkWgmmaReaders>(args, blk, groups, smem_base, compute);
+    }
 
     qk_wgmma_fence_operands(acc);  // the last wgmma retired (drain) before any read below
 
@@ -183,7 +362,7 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     // whatever its geometry, so the wgmma fragments go through as kSlices x kRowGroups
     // fragments of 4; fragment (i, j) holds rows 8j .. 8j + 7 of the tile (every lane's
     // d[j]), so it is stored and summed only if row m0 + 8j lies inside C.
-    if (gridDim.z > 1 && !qk_split_k_reduce_if<float, kSlices, kRowGroups, T::kThreads>(
+    if (gridDim.z > 1 && !qk_split_k_reduce_if<float, kSlices, kRowGroups, T::kThreads, Barrier>(
                              acc, args.workspace, args.tile_counters,
                              [&](int, int j) { return blk.m0 + j * QK_MMA_N < args.m; })) {
         return;
@@ -211,7 +390,7 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
             }
         }
     }
-    __syncthreads();
+    Barrier::sync();
 
     // Epilogue 2: shared -> global, 16-byte row segments (N % 64 == 0).
     qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, blk.m0, blk.n0, args.m, args.n);
@@ -219,11 +398,18 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
 
 }  // namespace
 
-/* One kernel per weight width; one block per SM (128 accumulators per thread). */
+/* One kernel per weight width and feed; one block per SM (128 accumulators per thread).
+ * The TMA-fed kernels take their arguments as a __grid_constant__ parameter: the copy
+ * engine reads A's tensor map from the parameter space by address. */
 #define QK_WO_WGMMA_INSTANCE(NAME, BITS, STAGES, SMEM_BYTES)                                                 \
-    extern "C" __global__ void __launch_bounds__(QK_WO_WGMMA_WARPS_M * QK_WO_WGMMA_WARPS_N * QK_WARP_THREADS, 1) \
+    extern "C" __global__ void __launch_bounds__(kConsumerWarps * QK_WARP_THREADS, 1)                       \
         NAME(const QkGemmWeightOnlyArgs args) {                                                              \
-        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES>(args);                                              \
+        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, false>(args, nullptr);                              \
+    }                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(                                                            \
+        (kConsumerWarps + QK_WO_WGMMA_TMA_PRODUCER_WARPS) * QK_WARP_THREADS, 1)                              \
+        NAME##_tma(const __grid_constant__ QkGemmWeightOnlyTmaArgs args) {                                   \
+        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, true>(args.base, &args.a_map);                      \
     }
 
 QK_WO_WGMMA_INSTANCE(qk_gemm_w4a16_large_wgmma, 4, QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES)

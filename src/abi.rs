@@ -43,5 +43,8 @@ unsafe impl KernelArgs for QkQuantizeInt8Args {}
 unsafe impl KernelArgs for QkGemmW8A8Args {}
 // SAFETY: as above (8 x u64 + 6 x u32 = 88 bytes, explicit pad0, no padding).
 unsafe impl KernelArgs for QkGemmWeightOnlyArgs {}
+// SAFETY: as above (88 bytes of QkGemmWeightOnlyArgs, 40 explicit pad bytes, a 128-byte
+// QkTensorMap at offset 128: 256 bytes, no implicit padding).
+unsafe impl KernelArgs for QkGemmWeightOnlyTmaArgs {}
 // SAFETY: as above (3 x u64 + 2 x u32 = 32 bytes, no padding).
 unsafe impl KernelArgs for QkPermuteColsArgs {}

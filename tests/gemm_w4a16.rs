@@ -27,7 +27,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_large_m_instruction_budget, large_configs, runs_wgmma, LARGE_M_SWEEP,
+    check_large_m_instruction_budget, check_tma_config, large_configs, runs_wgmma, LARGE_M_SWEEP,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -148,6 +148,34 @@ fn gemm_w4a16_large_configs_every_group_scheme_and_act_order() {
                     // The largest M once per group size: the simulator's cost grows with M.
                     let ms = if asymmetric && !act_order { &LARGE_M_SWEEP[..] } else { &LARGE_M_SWEEP[..2] };
                     check_large_configs(&label, &device, &mut rng, &weights, &configs, ms);
+                }
+            }
+        }
+        ran(test, &device);
+    }
+}
+
+// The TMA-fed wgmma kernel on the shapes it takes (N a multiple of 256, K of 64): every
+// group size, symmetric and asymmetric, act-order; M with a partial 128-row tile (rows
+// past M arrive as zeros from the tensor copy) and more than one; automatic and 3 splits.
+#[test]
+fn gemm_w4a16_large_wgmma_tma_every_group_scheme_and_act_order() {
+    let test = "gemm_w4a16_wgmma_tma";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        if !runs_wgmma(test, &device) {
+            continue;
+        }
+        for (group, k) in [(32usize, 192usize), (64, 256), (128, 384), (192, 192)] {
+            for asymmetric in [false, true] {
+                for act_order in [false, true] {
+                    if act_order && group == k {
+                        continue;
+                    }
+                    let weights = random_int4(&mut rng, 512, k, group, asymmetric, act_order);
+                    let label = format!("{test} g={group} asym={asymmetric} act_order={act_order}");
+                    let ms = if asymmetric && !act_order { &LARGE_M_SWEEP[..] } else { &LARGE_M_SWEEP[1..2] };
+                    check_tma_config(&label, &device, &mut rng, &weights, ms);
                 }
             }
         }
@@ -283,7 +311,8 @@ fn tile_shapes_match_the_documented_stage_layout() {
                 + (s.block_n / 64) * UNITS_PER_STRIP * unit_bytes
                 + GROUP_SLOTS * s.block_n * 2
                 + GROUP_SLOTS * s.block_n / 2;
-            let (want, limit) = if config == WeightOnlyConfig::LargeWgmma {
+            let wgmma = matches!(config, WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma);
+            let (want, limit) = if wgmma {
                 (s.stages * stage.next_multiple_of(WGMMA_ALIGN) + WGMMA_ALIGN, SM90_OPT_IN_BYTES)
             } else {
                 (s.stages * stage, SM86_OPT_IN_BYTES)

@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    f32_acc_tolerance, large_configs, random_a, LARGE_M_SWEEP,
+    check_tma_config, f32_acc_tolerance, large_configs, random_a, runs_wgmma, LARGE_M_SWEEP,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -70,6 +70,25 @@ fn gemm_w8a16_large_configs_every_group() {
 /// rebuilt the A tile's copy plan and ldmatrix offsets from %tid.x every stage; 0.098
 /// before the group rows' copy plan).
 const W8_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.095;
+
+// The TMA-fed wgmma kernel with 8-bit weights (4 KB strips per stage): per-channel and
+// groups of 64, a partial 128-row tile and one over two tiles, automatic and 3 splits.
+#[test]
+fn gemm_w8a16_large_wgmma_tma() {
+    let test = "gemm_w8a16_wgmma_tma";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        if !runs_wgmma(test, &device) {
+            continue;
+        }
+        for (k, group) in [(256usize, 256usize), (320, 64)] {
+            let weights = random_int8(&mut rng, 512, k, group);
+            let label = format!("{test} K={k} g={group}");
+            check_tma_config(&label, &device, &mut rng, &weights, &LARGE_M_SWEEP[1..]);
+        }
+        ran(test, &device);
+    }
+}
 
 #[test]
 fn gemm_w8a16_decode_stays_within_its_instruction_budget() {

@@ -261,6 +261,20 @@ typedef struct QkGemmW8A8Args {
 #define QK_WO_WGMMA_STAGES 5
 #define QK_WO_WGMMA_STAGES_W8 5
 #define QK_WO_WGMMA_STAGE_ALIGN 1024
+/* large_wgmma_tma (same file, sm_90a): the large_wgmma tile fed by Hopper's copy engine
+ * instead of cp.async. A third warpgroup produces: one thread issues each stage's copies
+ * (A as one TMA box of 64 K x 128 rows, each 64-column weight strip and each group row as
+ * one bulk copy, all contiguous in global memory), completing on the stage's "full"
+ * mbarrier; the two consumer warpgroups wait on it, compute, and release the stage on
+ * its "empty" mbarrier. The consumers issue no copy, compute no copy address and pass no
+ * __syncthreads in the main loop. setmaxnreg hands the producer's registers to the
+ * consumers (QK_WO_WGMMA_TMA_*_REGS: 2 x 232 + 40 = 3 x 168, the register file split
+ * three ways at launch). Needs N % 256 == 0 and K % 64 == 0 (a bulk copy cannot
+ * zero-fill a partial strip or stage); rows of A past M arrive as zeros. Stages and
+ * dynamic shared memory as large_wgmma's. */
+#define QK_WO_WGMMA_TMA_PRODUCER_WARPS 4
+#define QK_WO_WGMMA_TMA_PRODUCER_REGS 40
+#define QK_WO_WGMMA_TMA_CONSUMER_REGS 232
 /** Dynamic shared memory per block of each weight-only configuration, bytes: STAGES x
  *  [A: BM rows x 128 B | W: BN / 64 strips x 4 units of 64 x 16 weights | 2 scale slots of
  *  BN f16 | 2 zero slots of BN nibbles]; large_wgmma rounds each stage up to
@@ -307,6 +321,23 @@ typedef struct QkGemmWeightOnlyArgs {
 #define QK_PERMUTE_VEC 8
 /** Threads per block of `qk_permute_cols_f16`. */
 #define QK_PERMUTE_BLOCK_THREADS 256
+
+/** An encoded tensor map, opaque: on a GPU what cuTensorMapEncodeTiled writes, on the
+ *  simulator ptxsim::TensorMap's encoding (PTX ISA 9.7.9.25.5.1: 128 bytes, 64-byte
+ *  aligned). */
+typedef struct QkTensorMap {
+    uint8_t bytes[128];
+} __attribute__((aligned(64))) QkTensorMap;
+
+/** `qk_gemm_w{4,8}a16_large_wgmma_tma`: the weight-only GEMM arguments and the tensor
+ *  map of A (f16 [M, K] row-major: dimensions {K, M}, box {QK_WO_BK, QK_WO_WGMMA_BM},
+ *  128-byte swizzle), passed by value as a __grid_constant__ parameter so the copy
+ *  engine reads the map from the parameter space (no upload per launch). */
+typedef struct QkGemmWeightOnlyTmaArgs {
+    QkGemmWeightOnlyArgs base; /**< as for the other configurations (A is read through a_map) */
+    uint8_t pad[40];           /**< explicit padding: a_map starts at byte 128 */
+    QkTensorMap a_map;         /**< A's tensor map */
+} QkGemmWeightOnlyTmaArgs;
 
 /** `qk_permute_cols_f16`: dst[r, j] = src[r, perm[j]] (act-order: A's K into the
  *  weights' permuted K order). Grid-stride over rows x cols / QK_PERMUTE_VEC. */

@@ -15,6 +15,22 @@
 #include "qk_abi.h"
 #include "qk_memory.cuh"
 
+/* The barrier among a block's threads that hold accumulators: all of them
+ * (__syncthreads), or, in a warp-specialized kernel whose producer warps have left, the
+ * first THREADS threads through named barrier 1 (PTX ISA "bar.sync a, b": b threads,
+ * a multiple of the warp size, take part; barrier 0 stays __syncthreads'). */
+struct QkBlockBarrier {
+    __device__ __forceinline__ static void sync() { __syncthreads(); }
+};
+template <int THREADS>
+struct QkConsumerBarrier {
+    static_assert(THREADS % QK_WARP_THREADS == 0, "named barriers count whole warps");
+    static constexpr int kId = 1;
+    __device__ __forceinline__ static void sync() {
+        asm volatile("bar.sync %0, %1;\n" ::"n"(kId), "n"(THREADS) : "memory");
+    }
+};
+
 /* The 16-byte vector type of an accumulator element type. */
 template <typename T>
 struct QkVec4;
@@ -101,7 +117,7 @@ __device__ __forceinline__ void qk_zero_acc(T (&acc)[MT][NT][4]) {
  * all in flight before any is added: about splits x kFrags / 16 round trips. (With the
  * loads behind per-fragment branches, ptxas put each add right after its load: 16
  * splits x 32 fragments = 512 round trips, which made the GEMM 3.5-3.7x slower at M = 64.) */
-template <typename T, int MT, int NT, int THREADS, class HoldsRows>
+template <typename T, int MT, int NT, int THREADS, class Barrier = QkBlockBarrier, class HoldsRows>
 __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dptr workspace_addr,
                                                      qk_dptr counters_addr, HoldsRows&& holds_rows) {
     using V = typename QkVec4<T>::type;
@@ -128,11 +144,11 @@ __device__ __forceinline__ bool qk_split_k_reduce_if(T (&acc)[MT][NT][4], qk_dpt
     }
     // Release: this block's partial is visible device-wide before the counter moves.
     __threadfence();
-    __syncthreads();
+    Barrier::sync();
     if (threadIdx.x == 0) {
         is_last_split = atomicAdd(&counters[tile], 1u) == splits - 1;
     }
-    __syncthreads();
+    Barrier::sync();
     if (!is_last_split) {
         return false;
     }

@@ -134,6 +134,10 @@ pub enum GemmImpl {
     /// `gemm_w4a16`, groups of 128, act-order (GPTQ `desc_act`): A's columns are permuted
     /// on the device before the GEMM.
     W4A16G128ActOrder,
+    /// `gemm_w4a16` g128 symmetric on the TMA-fed wgmma kernel
+    /// ([`WeightOnlyConfig::LargeWgmmaTma`]: compute capability 9.0, N % 256 == 0,
+    /// K % 64 == 0), whatever M: the experiment against `w4a16_g128_sym`'s choice.
+    W4A16G128SymTma,
     /// `gemm_w8a16`, per-channel scales.
     W8A16,
     /// `dequant_int4` (g128, symmetric) to f16, then cuBLAS FP16: what many frameworks do
@@ -143,7 +147,7 @@ pub enum GemmImpl {
 
 impl GemmImpl {
     /// Every implementation, baseline first.
-    pub const ALL: [GemmImpl; 9] = [
+    pub const ALL: [GemmImpl; 10] = [
         GemmImpl::CublasF16,
         GemmImpl::CublasLtInt8,
         GemmImpl::W8A8,
@@ -151,6 +155,7 @@ impl GemmImpl {
         GemmImpl::W4A16G128Sym,
         GemmImpl::W4A16G128Asym,
         GemmImpl::W4A16G128ActOrder,
+        GemmImpl::W4A16G128SymTma,
         GemmImpl::W8A16,
         GemmImpl::DequantInt4Cublas,
     ];
@@ -165,6 +170,7 @@ impl GemmImpl {
             GemmImpl::W4A16G128Sym => "w4a16_g128_sym",
             GemmImpl::W4A16G128Asym => "w4a16_g128_asym",
             GemmImpl::W4A16G128ActOrder => "w4a16_g128_actorder",
+            GemmImpl::W4A16G128SymTma => "w4a16_g128_sym_tma",
             GemmImpl::W8A16 => "w8a16",
             GemmImpl::DequantInt4Cublas => "dequant_int4_cublas",
         }
@@ -185,7 +191,7 @@ impl GemmImpl {
         let zeros4 = n * k / WEIGHT_ONLY_GROUP as f64 / 2.0;
         let f16_io = 2.0 * m * k + 2.0 * m * n;
         match self {
-            GemmImpl::W4A16G128Sym => w4 + f16_io,
+            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma => w4 + f16_io,
             GemmImpl::W4A16G128Asym => w4 + zeros4 + f16_io,
             // The permute kernel reads A and writes its permuted copy (+ the u32 perm).
             GemmImpl::W4A16G128ActOrder => w4 + f16_io + 4.0 * m * k + 4.0 * k,
@@ -209,6 +215,7 @@ impl GemmImpl {
             GemmImpl::W4A16G128Sym
             | GemmImpl::W4A16G128Asym
             | GemmImpl::W4A16G128ActOrder
+            | GemmImpl::W4A16G128SymTma
             | GemmImpl::W8A16
             | GemmImpl::DequantInt4Cublas => 1.0,
         }
@@ -229,7 +236,7 @@ impl GemmImpl {
     /// The kernel-layout weights this implementation reads: (bits, asymmetric, act-order).
     fn packed_weights(self) -> Option<(WeightBits, bool, bool)> {
         match self {
-            GemmImpl::W4A16G128Sym => Some((WeightBits::Int4, false, false)),
+            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma => Some((WeightBits::Int4, false, false)),
             GemmImpl::W4A16G128Asym => Some((WeightBits::Int4, true, false)),
             GemmImpl::W4A16G128ActOrder => Some((WeightBits::Int4, false, true)),
             GemmImpl::W8A16 => Some((WeightBits::Int8, false, false)),
@@ -530,14 +537,18 @@ impl Plans {
         splits: Option<usize>,
     ) -> Plans {
         let has = |i: GemmImpl| impls.contains(&i);
-        let weight_only_plan = |p: &DevicePackedWeights| {
-            GemmWeightOnlyPlan::with_config(device, p, m, WeightOnlyConfig::choose(device, m), splits)
+        let weight_only_plan = |i: GemmImpl, p: &DevicePackedWeights| {
+            let config = match i {
+                GemmImpl::W4A16G128SymTma => WeightOnlyConfig::LargeWgmmaTma,
+                _ => WeightOnlyConfig::choose(device, m),
+            };
+            GemmWeightOnlyPlan::with_config(device, p, m, config, splits)
         };
         let w8a8_plan = || GemmW8A8Plan::with_config(device, m, n, k, GemmW8A8Config::for_m(m), splits);
         let weight_only = impls
             .iter()
             .filter(|i| i.packed_weights().is_some())
-            .map(|&i| (i, w.packed(i).and_then(|p| s(weight_only_plan(&p[0])))))
+            .map(|&i| (i, w.packed(i).and_then(|p| s(weight_only_plan(i, &p[0])))))
             .collect();
         fn s<T>(r: Result<T>) -> std::result::Result<T, String> {
             r.map_err(|e: QkError| e.to_string())
@@ -646,7 +657,11 @@ fn launcher<'a>(
                 plan.run(&a.a_f16[c], &w.w_i8[c], &w.w_scale[c], None, &a.c_f16[c])
             })
         }
-        GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128Asym | GemmImpl::W4A16G128ActOrder | GemmImpl::W8A16 => {
+        GemmImpl::W4A16G128Sym
+        | GemmImpl::W4A16G128Asym
+        | GemmImpl::W4A16G128ActOrder
+        | GemmImpl::W4A16G128SymTma
+        | GemmImpl::W8A16 => {
             let plan = match plans.weight_only.iter().find(|(i, _)| *i == imp) {
                 Some((_, Ok(p))) => p,
                 Some((_, Err(e))) => return Err(e.clone()),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{result as cu, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
 
-use super::{Backend, BackendKind, DeviceProperties, Launch};
+use super::{Backend, BackendKind, DeviceProperties, Launch, TensorMap2dF16, TENSOR_MAP_BYTES};
 use crate::kernels::{self, KernelRef};
 use crate::{QkError, Result};
 
@@ -149,6 +149,43 @@ impl CudaBackend {
 }
 
 impl Backend for CudaBackend {
+    fn encode_tensor_map(&self, map: &TensorMap2dF16) -> Result<[u8; TENSOR_MAP_BYTES]> {
+        use sys::{
+            CUtensorMapDataType, CUtensorMapFloatOOBfill, CUtensorMapInterleave, CUtensorMapL2promotion,
+            CUtensorMapSwizzle,
+        };
+        const RANK: u32 = 2;
+        let mut encoded = sys::CUtensorMap { opaque: [0; TENSOR_MAP_BYTES / 8] };
+        let dims = map.dims;
+        // The driver takes the strides of dimensions 1.. only (dimension 0 is dense).
+        let strides = [map.row_stride_bytes];
+        let element_strides = [1u32; RANK as usize];
+        // SAFETY: every pointer refers to a live local of the length the rank implies;
+        // the driver only writes `encoded` (128 bytes) and reads the others.
+        let status = unsafe {
+            sys::cuTensorMapEncodeTiled(
+                &mut encoded,
+                CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                RANK,
+                map.base as *mut c_void,
+                dims.as_ptr(),
+                strides.as_ptr(),
+                map.box_dims.as_ptr(),
+                element_strides.as_ptr(),
+                CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+                CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+            )
+        };
+        status.result().map_err(cuda_err("cuTensorMapEncodeTiled"))?;
+        let mut bytes = [0u8; TENSOR_MAP_BYTES];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(encoded.opaque) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        Ok(bytes)
+    }
+
     fn kind(&self) -> BackendKind {
         BackendKind::Cuda
     }

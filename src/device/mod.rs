@@ -77,11 +77,31 @@ pub(crate) trait Backend {
     fn launch(&self, launch: &Launch<'_>) -> Result<()>;
     fn resident_blocks_per_sm(&self, kernel: KernelRef, block_threads: u32, dynamic_shared_bytes: u32) -> Result<u32>;
     fn synchronize(&self) -> Result<()>;
+    /// Encodes the tensor map `map` for this backend's copy engine (128 bytes).
+    fn encode_tensor_map(&self, map: &TensorMap2dF16) -> Result<[u8; TENSOR_MAP_BYTES]>;
     /// The simulator's counters of the last launch (`None` on a GPU).
     fn last_report(&self) -> Option<ptxsim::LaunchReport>;
     fn as_cuda(&self) -> Option<&cuda::CudaBackend> {
         None
     }
+}
+
+/// Bytes of an encoded tensor map (`CUtensorMap`; `ptxsim::TENSOR_MAP_BYTES`).
+pub(crate) const TENSOR_MAP_BYTES: usize = ptxsim::TENSOR_MAP_BYTES;
+
+/// A 2D f16 tensor in device memory and the box a tensor copy moves of it, 128-byte
+/// swizzled in shared memory (what the TMA-fed kernels read their activations with):
+/// element (i0, i1) at `base + i1 · row_stride_bytes + 2 · i0`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TensorMap2dF16 {
+    /// Device address of element (0, 0), 16-byte aligned.
+    pub base: u64,
+    /// Elements of the inner (contiguous) and outer dimension.
+    pub dims: [u64; 2],
+    /// Bytes between consecutive outer indices, a multiple of 16.
+    pub row_stride_bytes: u64,
+    /// Box elements per dimension (inner: 64 f16 = the 128-byte swizzle span).
+    pub box_dims: [u32; 2],
 }
 
 /// One kernel launch, as a backend receives it.
@@ -235,6 +255,11 @@ impl Device {
 
     /// Launches `kernel` with `args` (its argument struct) after checking the launch
     /// shape. Callers (the wrappers in [`crate::ops`]) validate the arguments first.
+    /// The tensor map of `map` for this device's copy engine.
+    pub(crate) fn encode_tensor_map(&self, map: &TensorMap2dF16) -> Result<[u8; TENSOR_MAP_BYTES]> {
+        self.backend.encode_tensor_map(map)
+    }
+
     pub(crate) fn launch<A: KernelArgs>(
         &self,
         kernel: KernelRef,

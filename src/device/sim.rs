@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::{Backend, BackendKind, DeviceProperties, Launch};
+use super::{Backend, BackendKind, DeviceProperties, Launch, TensorMap2dF16, TENSOR_MAP_BYTES};
 use crate::kernels::{self, KernelRef};
 use crate::{QkError, Result};
 
@@ -131,6 +131,20 @@ impl Backend for SimBackend {
         )?;
         *self.last_report.borrow_mut() = Some(report);
         Ok(())
+    }
+
+    fn encode_tensor_map(&self, map: &TensorMap2dF16) -> Result<[u8; TENSOR_MAP_BYTES]> {
+        let f16_bytes = std::mem::size_of::<half::f16>() as u32;
+        ptxsim::TensorMap {
+            global_address: map.base,
+            elem_bytes: f16_bytes,
+            dims: map.dims.to_vec(),
+            strides_bytes: vec![map.row_stride_bytes],
+            box_dims: map.box_dims.to_vec(),
+            swizzle: ptxsim::TensorSwizzle::Bytes128,
+        }
+        .encode()
+        .map_err(|e| QkError::invalid("tensor map", e.to_string()))
     }
 
     fn synchronize(&self) -> Result<()> {

@@ -105,6 +105,13 @@ pub const GEMM_W4A16_LARGE_WGMMA: KernelRef =
 /// `qk_gemm_w8a16_large_wgmma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: 8-bit weights, large M).
 pub const GEMM_W8A16_LARGE_WGMMA: KernelRef =
     KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w8a16_large_wgmma" };
+/// `qk_gemm_w4a16_large_wgmma_tma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: the wgmma
+/// tile fed by TMA and bulk copies from a producer warpgroup).
+pub const GEMM_W4A16_LARGE_WGMMA_TMA: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w4a16_large_wgmma_tma" };
+/// `qk_gemm_w8a16_large_wgmma_tma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: 8-bit weights).
+pub const GEMM_W8A16_LARGE_WGMMA_TMA: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w8a16_large_wgmma_tma" };
 /// `qk_permute_cols_f16` in `kernels/permute.cu` (act-order: A's columns into packed K order).
 pub const PERMUTE_COLS_F16: KernelRef = KernelRef { module: "permute", name: "qk_permute_cols_f16" };
 
@@ -126,5 +133,7 @@ pub const ALL: &[KernelRef] = &[
     GEMM_W8A16_LARGE,
     GEMM_W4A16_LARGE_WGMMA,
     GEMM_W8A16_LARGE_WGMMA,
+    GEMM_W4A16_LARGE_WGMMA_TMA,
+    GEMM_W8A16_LARGE_WGMMA_TMA,
     PERMUTE_COLS_F16,
 ];

@@ -18,8 +18,8 @@ use half::f16;
 
 use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
 use super::{check_buffer, grid_stride_blocks};
-use crate::abi::{self, QkGemmWeightOnlyArgs, QkPermuteColsArgs};
-use crate::device::DeviceBuffer;
+use crate::abi::{self, QkGemmWeightOnlyArgs, QkGemmWeightOnlyTmaArgs, QkPermuteColsArgs, QkTensorMap};
+use crate::device::{DeviceBuffer, TensorMap2dF16};
 use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
 use crate::kernels::{self, KernelRef};
 use crate::{Device, QkError, Result};
@@ -58,6 +58,12 @@ pub enum WeightOnlyConfig {
     /// 128 x 256 tiles, 2 warpgroups issuing `wgmma.m64n128k16` with the dequantized
     /// weights as the register operand, two warps per 64-column strip.
     LargeWgmma,
+    /// [`LargeWgmma`](Self::LargeWgmma)'s tile fed by Hopper's copy engine: a third
+    /// warpgroup issues each stage as one TMA box of A and bulk copies of the weight
+    /// strips and group rows, completing on mbarriers, so the consumers issue no copy.
+    /// Compute capability 9.0 only; needs N a multiple of 256 and K of 64. Chosen only
+    /// explicitly ([`GemmWeightOnlyPlan::with_config`]) until timed on a GPU.
+    LargeWgmmaTma,
 }
 
 /// The shape constants of one configuration, from `qk_abi.h`.
@@ -77,12 +83,13 @@ pub struct WeightOnlyTileShape {
 
 impl WeightOnlyConfig {
     /// Every configuration.
-    pub const ALL: [WeightOnlyConfig; 5] = [
+    pub const ALL: [WeightOnlyConfig; 6] = [
         WeightOnlyConfig::Gemv,
         WeightOnlyConfig::Small,
         WeightOnlyConfig::Medium,
         WeightOnlyConfig::Large,
         WeightOnlyConfig::LargeWgmma,
+        WeightOnlyConfig::LargeWgmmaTma,
     ];
 
     /// The mma.sync configuration for `m` rows of A (every architecture): the smallest
@@ -126,7 +133,7 @@ impl WeightOnlyConfig {
     /// SASS and `compute_90a` PTX use Hopper's arch-specific wgmma).
     pub fn runs_on(self, cc: (u32, u32)) -> bool {
         match self {
-            WeightOnlyConfig::LargeWgmma => cc == HOPPER_COMPUTE_CAPABILITY,
+            WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma => cc == HOPPER_COMPUTE_CAPABILITY,
             _ => cc >= MIN_COMPUTE_CAPABILITY,
         }
     }
@@ -177,7 +184,7 @@ impl WeightOnlyConfig {
                     (abi::QK_WO_LARGE_STAGES, abi::QK_WO_LARGE_SMEM_BYTES)
                 },
             ),
-            WeightOnlyConfig::LargeWgmma => (
+            WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma => (
                 abi::QK_WO_WGMMA_BM,
                 abi::QK_WO_WGMMA_WARPS_M,
                 abi::QK_WO_WGMMA_WARPS_N,
@@ -188,10 +195,12 @@ impl WeightOnlyConfig {
                 },
             ),
         };
+        // The TMA-fed kernel's producer warpgroup comes on top of the computing warps.
+        let extra_warps = if self == WeightOnlyConfig::LargeWgmmaTma { abi::QK_WO_WGMMA_TMA_PRODUCER_WARPS } else { 0 };
         WeightOnlyTileShape {
             block_m,
             block_n: warps_n * abi::QK_WO_N_BLOCK,
-            threads: warps_m * warps_n * abi::QK_WARP_THREADS,
+            threads: (warps_m * warps_n + extra_warps) * abi::QK_WARP_THREADS,
             stages,
             shared_bytes,
         }
@@ -205,11 +214,13 @@ impl WeightOnlyConfig {
             (WeightBits::Int4, WeightOnlyConfig::Medium) => kernels::GEMM_W4A16_MEDIUM,
             (WeightBits::Int4, WeightOnlyConfig::Large) => kernels::GEMM_W4A16_LARGE,
             (WeightBits::Int4, WeightOnlyConfig::LargeWgmma) => kernels::GEMM_W4A16_LARGE_WGMMA,
+            (WeightBits::Int4, WeightOnlyConfig::LargeWgmmaTma) => kernels::GEMM_W4A16_LARGE_WGMMA_TMA,
             (WeightBits::Int8, WeightOnlyConfig::Gemv) => kernels::GEMM_W8A16_GEMV,
             (WeightBits::Int8, WeightOnlyConfig::Small) => kernels::GEMM_W8A16_SMALL,
             (WeightBits::Int8, WeightOnlyConfig::Medium) => kernels::GEMM_W8A16_MEDIUM,
             (WeightBits::Int8, WeightOnlyConfig::Large) => kernels::GEMM_W8A16_LARGE,
             (WeightBits::Int8, WeightOnlyConfig::LargeWgmma) => kernels::GEMM_W8A16_LARGE_WGMMA,
+            (WeightBits::Int8, WeightOnlyConfig::LargeWgmmaTma) => kernels::GEMM_W8A16_LARGE_WGMMA_TMA,
         }
     }
 }
@@ -302,6 +313,20 @@ impl GemmWeightOnlyPlan {
                 "config",
                 format!("{config:?} does not run on compute capability {}.{}", cc.0, cc.1),
             ));
+        }
+        if config == WeightOnlyConfig::LargeWgmmaTma {
+            // Bulk copies move whole strips and stages; they cannot zero-fill a partial one.
+            let block_n = config.shape(shape.bits()).block_n as usize;
+            if !shape.n().is_multiple_of(block_n) || !shape.k().is_multiple_of(BK) {
+                return Err(QkError::invalid(
+                    "config",
+                    format!(
+                        "{config:?} needs N a multiple of {block_n} and K of {BK}; N = {}, K = {}",
+                        shape.n(),
+                        shape.k()
+                    ),
+                ));
+            }
         }
         let tile = config.shape(shape.bits());
         let tiling = GemmTiling {
@@ -417,13 +442,22 @@ impl GemmWeightOnlyPlan {
             pad0: 0,
         };
         let tile = self.config.shape(self.shape.bits());
-        d.launch(
-            self.config.kernel(self.shape.bits()),
-            self.split_k.grid(),
-            [tile.threads, 1, 1],
-            tile.shared_bytes,
-            &args,
-        )
+        let kernel = self.config.kernel(self.shape.bits());
+        let (grid, block) = (self.split_k.grid(), [tile.threads, 1, 1]);
+        if self.config != WeightOnlyConfig::LargeWgmmaTma {
+            return d.launch(kernel, grid, block, tile.shared_bytes, &args);
+        }
+        // A as the copy engine reads it: f16 [M, K] row-major, boxes of one K tile x one
+        // 128-row tile (qk_abi.h, QkGemmWeightOnlyTmaArgs).
+        let f16_bytes = std::mem::size_of::<f16>() as u64;
+        let a_map = d.encode_tensor_map(&TensorMap2dF16 {
+            base: a_in.device_addr(),
+            dims: [k as u64, m as u64],
+            row_stride_bytes: k as u64 * f16_bytes,
+            box_dims: [BK as u32, tile.block_m],
+        })?;
+        let tma_args = QkGemmWeightOnlyTmaArgs { base: args, pad: [0; 40], a_map: QkTensorMap { bytes: a_map } };
+        d.launch(kernel, grid, block, tile.shared_bytes, &tma_args)
     }
 }
 

@@ -156,11 +156,35 @@ pub fn check_config_at(
     }
 }
 
+/// Checks `weights` on [`WeightOnlyConfig::LargeWgmmaTma`] at every M of `ms`, with the
+/// automatic split count and with 3 splits.
+pub fn check_tma_config(label: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights, ms: &[usize]) {
+    for splits in [None, Some(3)] {
+        check_config_at(label, device, rng, weights, WeightOnlyConfig::LargeWgmmaTma, splits, ms);
+    }
+}
+
+/// Whether `weights` fit [`WeightOnlyConfig::LargeWgmmaTma`]'s whole-strip, whole-stage
+/// copies: N a multiple of 256, K of 64.
+pub fn tma_eligible(weights: &WeightOnlyWeights) -> bool {
+    weights.shape().n().is_multiple_of(256) && weights.shape().k().is_multiple_of(64)
+}
+
 /// Checks `weights` at M = 17 on every configuration, each with 1 split, 3 splits and the
 /// automatic choice (explicit configurations may run M far below or above their tile).
+/// Weights that [`WeightOnlyConfig::LargeWgmmaTma`] cannot take must be refused with a
+/// typed error instead.
 pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights) {
     for config in WeightOnlyConfig::ALL {
-        if config == WeightOnlyConfig::LargeWgmma && !runs_wgmma(test, device) {
+        let wgmma = matches!(config, WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma);
+        if wgmma && !runs_wgmma(test, device) {
+            continue;
+        }
+        if config == WeightOnlyConfig::LargeWgmmaTma && !tma_eligible(weights) {
+            let w = DevicePackedWeights::upload(device, &pack_weight_only(weights).unwrap()).unwrap();
+            let err = GemmWeightOnlyPlan::with_config(device, &w, 17, config, None)
+                .expect_err("LargeWgmmaTma must refuse N % 256 != 0 or K % 64 != 0");
+            assert!(err.to_string().contains("multiple of 256"), "{err}");
             continue;
         }
         for splits in [Some(1), Some(3), None] {

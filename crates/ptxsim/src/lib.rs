@@ -118,6 +118,9 @@
 //! warp; the wgmma and `wait_group` rendezvous bump the warp-sync epoch). Counters:
 //! `wgmma_count`, `wgmma_shared_bytes` (also counted as conflict-free shared
 //! wavefronts). Kernels without wgmma pay one flag test per instruction.
+//! `setmaxnreg.{inc,dec}.sync.aligned.u32` (a warpgroup's register-allocation request)
+//! decodes with its count checked (24..=256, a multiple of 8) and has no effect here; its
+//! warpgroup-wide execution is not checked.
 //!
 //! # Not supported (fails at load time, or with `Unsupported` when executed)
 //!
@@ -128,7 +131,7 @@
 //! `.cta_group`, tensor maps in the driver's opaque encoding, multicast, bulk copies other
 //! than global to shared (`.bulk_group` completion, `cp.async.bulk.commit_group`/
 //! `wait_group`, shared to shared::cluster), `cp.reduce.async.bulk`,
-//! `cp.async.bulk.prefetch`, `mbarrier.try_wait` `.phase_type`, `setmaxnreg`,
+//! `cp.async.bulk.prefetch`, `mbarrier.try_wait` `.phase_type`,
 //! `elect.sync`; `wgmma` with `.f16` accumulators, integer/fp8/tf32 inputs, shapes
 //! other than `k16`, transposed (MN-major) operands, sparse `.sp`, descriptor base
 //! offsets), `bar.red`, video (SIMD) instructions, `set`, `mul24.hi`, `mad.sat` and

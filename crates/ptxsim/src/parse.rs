@@ -1922,6 +1922,24 @@ impl Dec<'_> {
                 class = Class::Sync;
                 self.mbarrier(&m, &r.opcode, ops)?
             }
+            "setmaxnreg" => {
+                // `setmaxnreg.{inc,dec}.sync.aligned.u32 n` (PTX ISA 9.7.19.6, sm_90a):
+                // a warpgroup's request to the register allocator, no effect on values
+                // here; the operand is checked (24..=256, a multiple of 8), the
+                // warpgroup-wide execution it requires is not.
+                class = Class::Sync;
+                let ok = m.mods.len() == 4
+                    && matches!(m.mods[0], "inc" | "dec")
+                    && m.mods[1..] == ["sync", "aligned", "u32"];
+                if !ok {
+                    return Err(self.unsup(format!("`{}`", r.opcode)));
+                }
+                self.n(ops, 1)?;
+                match ops[0] {
+                    ROp::Int(n) if (24..=256).contains(&n) && n % 8 == 0 => Kind::Nop,
+                    ref o => return Err(self.err(format!("setmaxnreg takes 24..=256, a multiple of 8; found {o:?}"))),
+                }
+            }
             "bar" | "barrier" => {
                 class = Class::Sync;
                 if m.has("warp") {

@@ -152,3 +152,23 @@ fn k_major_addresses_match_canonical_layouts() {
         }
     }
 }
+
+// `setmaxnreg` (a warpgroup's register-allocation request, no effect on values) decodes
+// with a valid count (24..=256, a multiple of 8) and is refused at load time otherwise.
+#[test]
+fn setmaxnreg_is_checked_and_has_no_effect() {
+    let kernel = |n: u32| {
+        let body = format!(
+            "ld.param.u64 %rd1, [p0];\nmov.u32 %r1, 7;\nsetmaxnreg.dec.sync.aligned.u32 {n};\n\
+             setmaxnreg.inc.sync.aligned.u32 232;\nst.global.u32 [%rd1], %r1;\nret;"
+        );
+        common::wrap("k", 1, ".reg .b64 %rd<4>;\n.reg .b32 %r<4>;", &body).replace(".target sm_80", ".target sm_90a")
+    };
+    let mut gpu = ptxsim::Gpu::new();
+    let out = gpu.alloc(4).unwrap();
+    common::run1(&mut gpu, &common::module(&kernel(40)), "k", 128, &[ptxsim::KernelArg::U64(out)]).unwrap();
+    assert_eq!(common::down_u32(&gpu, out, 1), [7]);
+    for bad in [20, 41, 264] {
+        assert!(ptxsim::Module::from_ptx(&kernel(bad)).is_err(), "setmaxnreg {bad} must be refused");
+    }
+}
