@@ -73,7 +73,9 @@
  * warpgroup produces (qk_tma.cuh). One of its threads, per K tile: arrive.expect_tx on
  * the stage's "full" mbarrier with the tile's bytes; A's 64 K x 128 rows as one TMA box
  * (a 2D tensor map with the 128-byte swizzle, which lays the box out exactly as
- * qk_swizzle_128 does on the 1024-byte aligned stage; rows past M arrive as zeros); each
+ * qk_swizzle_128 does on the 1024-byte aligned stage; rows past M arrive as zeros; with
+ * M < 128 the box has M rows, no taller than A, and the consumers zero the tile's other
+ * rows once at the start); each
  * 64-column weight strip's stage (2 or 4 KB, contiguous in the packed layout) and each
  * needed group row (scales 512 B, zero points 128 B) as one bulk copy. The consumers wait
  * on "full", compute, and after tile i release tile i - 1's stage on its "empty" mbarrier
@@ -203,7 +205,7 @@ __device__ __forceinline__ TmaBarriers tma_init_barriers() {
  * needs are those load_stage copies (a group starting in it, or current at the split's
  * first tile; groups of 32: both slots). */
 template <class T>
-__device__ __forceinline__ void tma_produce(const QkGemmWeightOnlyArgs& args, const void* a_map,
+__device__ __forceinline__ void tma_produce(const QkGemmWeightOnlyArgs& args, const void* a_map, uint32_t a_box_rows,
                                            const QkGemmBlock& blk, const Groups& groups, uint32_t smem_base,
                                            TmaBarriers bars) {
     constexpr int STAGES = T::kStages;
@@ -224,7 +226,7 @@ __device__ __forceinline__ void tma_produce(const QkGemmWeightOnlyArgs& args, co
         const uint32_t kt = blk.kt_begin + i;
         const uint32_t k0 = kt * kBk;
         bool slot_needed[kGroupSlots];
-        uint32_t bytes = T::kABytes + T::kWBytes;
+        uint32_t bytes = a_box_rows * QK_SWIZZLE_ROW_BYTES + T::kWBytes;
 #pragma unroll
         for (int slot = 0; slot < kGroupSlots; ++slot) {
             slot_needed[slot] = groups.of_32 || (slot == 0 && groups.starts(k0, i == 0));
@@ -233,8 +235,8 @@ __device__ __forceinline__ void tma_produce(const QkGemmWeightOnlyArgs& args, co
             }
         }
         qk_mbar_arrive_expect_tx(full, bytes);
-        // A: K k0 .. k0 + 63 of rows m0 .. m0 + 127 (past M: zeros), laid out as
-        // qk_swizzle_128 (the 128-byte swizzle on a 1024-byte aligned stage).
+        // A: K k0 .. k0 + 63 of rows m0 .. m0 + a_box_rows - 1 (past M: zeros), laid out
+        // as qk_swizzle_128 (the 128-byte swizzle on a 1024-byte aligned stage).
         qk_tma_load_2d(st, a_map, static_cast<int32_t>(k0), static_cast<int32_t>(blk.m0), full);
 #pragma unroll
         for (int strip = 0; strip < kStrips; ++strip) {
@@ -299,8 +301,33 @@ struct EpilogueBarrier<true> {
     using type = QkConsumerBarrier<kConsumerWarps * kWarpThreads>;
 };
 
+/* Zeroes rows a_box_rows .. BM - 1 of every stage's A tile, which a box shorter than the
+ * tile (M < 128) never writes, once, before any wgmma reads them (their products feed
+ * only C rows past M, never stored, but must be finite and initialized). Generic-proxy
+ * stores read by wgmma (async proxy): each thread fences its own, then the consumers'
+ * barrier orders them before every consumer's first wgmma. The rows are whole 128-byte
+ * lines, which the swizzle permutes within, so the copies never touch them. */
+template <class T, class Barrier>
+__device__ __forceinline__ void zero_rows_past_box(uint32_t smem_base, uint32_t a_box_rows) {
+    constexpr int kThreads = kConsumerWarps * kWarpThreads;
+    constexpr uint32_t kChunksPerRow = QK_SWIZZLE_ROW_BYTES / QK_CHUNK_BYTES;
+    if (a_box_rows >= QK_WO_WGMMA_BM) {
+        return;  // block-uniform
+    }
+    const uint32_t chunks = (QK_WO_WGMMA_BM - a_box_rows) * kChunksPerRow;
+    for (uint32_t i = threadIdx.x; i < T::kStages * chunks; i += kThreads) {
+        const uint32_t stage = i / chunks;
+        const uint32_t at = smem_base + stage * T::kStageBytes + a_box_rows * QK_SWIZZLE_ROW_BYTES +
+                            (i % chunks) * QK_CHUNK_BYTES;
+        asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(at), "r"(0u) : "memory");
+    }
+    qk_fence_proxy_async_shared();
+    Barrier::sync();
+}
+
 template <int BITS, int STAGES, int SMEM_BYTES, bool TMA>
-__device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArgs& args, const void* a_map) {
+__device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArgs& args, const void* a_map,
+                                                       uint32_t a_box_rows) {
     using T = WgmmaTile<BITS, STAGES>;
     using Barrier = typename EpilogueBarrier<TMA>::type;
     static_assert(T::kSmemBytes + QK_WO_WGMMA_STAGE_ALIGN == SMEM_BYTES,
@@ -331,11 +358,12 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
             // issues the copies; then it leaves (the epilogue syncs the consumers only).
             qk_setmaxnreg_dec<QK_WO_WGMMA_TMA_PRODUCER_REGS>();
             if (warp == kConsumerWarps && blk.lane == 0) {
-                tma_produce<T>(args, a_map, blk, Groups(args.group_size), smem_base, bars);
+                tma_produce<T>(args, a_map, a_box_rows, blk, Groups(args.group_size), smem_base, bars);
             }
             return;
         }
         qk_setmaxnreg_inc<QK_WO_WGMMA_TMA_CONSUMER_REGS>();
+        zero_rows_past_box<T, Barrier>(smem_base, a_box_rows);
     }
 
     float acc[kSlices][kRowGroups][4];
@@ -404,12 +432,12 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
 #define QK_WO_WGMMA_INSTANCE(NAME, BITS, STAGES, SMEM_BYTES)                                                 \
     extern "C" __global__ void __launch_bounds__(kConsumerWarps * QK_WARP_THREADS, 1)                       \
         NAME(const QkGemmWeightOnlyArgs args) {                                                              \
-        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, false>(args, nullptr);                              \
+        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, false>(args, nullptr, 0);                           \
     }                                                                                                        \
     extern "C" __global__ void __launch_bounds__(                                                            \
         (kConsumerWarps + QK_WO_WGMMA_TMA_PRODUCER_WARPS) * QK_WARP_THREADS, 1)                              \
         NAME##_tma(const __grid_constant__ QkGemmWeightOnlyTmaArgs args) {                                   \
-        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, true>(args.base, &args.a_map);                      \
+        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, true>(args.base, &args.a_map, args.a_box_rows);     \
     }
 
 QK_WO_WGMMA_INSTANCE(qk_gemm_w4a16_large_wgmma, 4, QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES)

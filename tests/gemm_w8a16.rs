@@ -72,7 +72,7 @@ fn gemm_w8a16_large_configs_every_group() {
 const W8_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.095;
 
 // The TMA-fed wgmma kernel with 8-bit weights (4 KB strips per stage): per-channel and
-// groups of 64, a partial 128-row tile and one over two tiles, automatic and 3 splits.
+// groups of 64; M = 1, a partial 128-row tile and one over two tiles; automatic and 3 splits.
 #[test]
 fn gemm_w8a16_large_wgmma_tma() {
     let test = "gemm_w8a16_wgmma_tma";
@@ -84,7 +84,8 @@ fn gemm_w8a16_large_wgmma_tma() {
         for (k, group) in [(256usize, 256usize), (320, 64)] {
             let weights = random_int8(&mut rng, 512, k, group);
             let label = format!("{test} K={k} g={group}");
-            check_tma_config(&label, &device, &mut rng, &weights, &LARGE_M_SWEEP[1..]);
+            // M = 1: a one-row box (the tensor has one row), the tile's other 127 rows zeroed.
+            check_tma_config(&label, &device, &mut rng, &weights, &[1, LARGE_M_SWEEP[1], LARGE_M_SWEEP[2]]);
         }
         ran(test, &device);
     }

@@ -323,19 +323,20 @@ typedef struct QkGemmWeightOnlyArgs {
 #define QK_PERMUTE_BLOCK_THREADS 256
 
 /** An encoded tensor map, opaque: on a GPU what cuTensorMapEncodeTiled writes, on the
- *  simulator ptxsim::TensorMap's encoding (PTX ISA 9.7.9.25.5.1: 128 bytes, 64-byte
- *  aligned). */
+ *  simulator ptxsim::TensorMap's encoding (PTX ISA 9.7.9.25.5.1: 128 bytes; the hardware
+ *  needs 64-byte alignment, CUDA 13's CUtensorMap declares 128). */
 typedef struct QkTensorMap {
     uint8_t bytes[128];
-} __attribute__((aligned(64))) QkTensorMap;
+} __attribute__((aligned(128))) QkTensorMap;
 
 /** `qk_gemm_w{4,8}a16_large_wgmma_tma`: the weight-only GEMM arguments and the tensor
- *  map of A (f16 [M, K] row-major: dimensions {K, M}, box {QK_WO_BK, QK_WO_WGMMA_BM},
+ *  map of A (f16 [M, K] row-major: dimensions {K, M}, box {QK_WO_BK, a_box_rows},
  *  128-byte swizzle), passed by value as a __grid_constant__ parameter so the copy
  *  engine reads the map from the parameter space (no upload per launch). */
 typedef struct QkGemmWeightOnlyTmaArgs {
     QkGemmWeightOnlyArgs base; /**< as for the other configurations (A is read through a_map) */
-    uint8_t pad[40];           /**< explicit padding: a_map starts at byte 128 */
+    uint32_t a_box_rows;       /**< rows of A's box: min(M, QK_WO_WGMMA_BM) (a box no taller than A) */
+    uint8_t pad[36];           /**< explicit padding: a_map starts at byte 128 */
     QkTensorMap a_map;         /**< A's tensor map */
 } QkGemmWeightOnlyTmaArgs;
 

@@ -155,6 +155,7 @@ impl Backend for CudaBackend {
             CUtensorMapSwizzle,
         };
         const RANK: u32 = 2;
+        self.ctx.bind_to_thread().map_err(cuda_err("cuCtxSetCurrent"))?;
         let mut encoded = sys::CUtensorMap { opaque: [0; TENSOR_MAP_BYTES / 8] };
         let dims = map.dims;
         // The driver takes the strides of dimensions 1.. only (dimension 0 is dense).

@@ -448,15 +448,19 @@ impl GemmWeightOnlyPlan {
             return d.launch(kernel, grid, block, tile.shared_bytes, &args);
         }
         // A as the copy engine reads it: f16 [M, K] row-major, boxes of one K tile x one
-        // 128-row tile (qk_abi.h, QkGemmWeightOnlyTmaArgs).
+        // 128-row tile, or all of A's rows when it has fewer (a box no taller than the
+        // tensor; the kernel zeroes the tile's other rows) (qk_abi.h,
+        // QkGemmWeightOnlyTmaArgs).
         let f16_bytes = std::mem::size_of::<f16>() as u64;
+        let a_box_rows = tile.block_m.min(m as u32);
         let a_map = d.encode_tensor_map(&TensorMap2dF16 {
             base: a_in.device_addr(),
             dims: [k as u64, m as u64],
             row_stride_bytes: k as u64 * f16_bytes,
-            box_dims: [BK as u32, tile.block_m],
+            box_dims: [BK as u32, a_box_rows],
         })?;
-        let tma_args = QkGemmWeightOnlyTmaArgs { base: args, pad: [0; 40], a_map: QkTensorMap { bytes: a_map } };
+        let tma_args =
+            QkGemmWeightOnlyTmaArgs { base: args, a_box_rows, pad: [0; 36], a_map: QkTensorMap { bytes: a_map } };
         d.launch(kernel, grid, block, tile.shared_bytes, &tma_args)
     }
 }

@@ -113,7 +113,8 @@ pub struct TensorMap {
     pub dims: Vec<u64>,
     /// Byte stride of dimensions 1 .. rank (dimension 0 is contiguous), multiples of 16.
     pub strides_bytes: Vec<u64>,
-    /// Elements per box dimension, innermost first, 1 to 256 each.
+    /// Elements per box dimension, innermost first, 1 to 256 each and at most the
+    /// tensor's dimension.
     pub box_dims: Vec<u32>,
     /// The box's shared-memory layout.
     pub swizzle: TensorSwizzle,
@@ -192,6 +193,15 @@ impl TensorMap {
         }
         if let Some(d) = self.box_dims.iter().position(|&b| b == 0 || b > MAX_BOX_DIM) {
             return err(format!("box dimension {d} of {} elements (1 to {MAX_BOX_DIM})", self.box_dims[d]));
+        }
+        // The driver's documentation bounds a box dimension by 256 only, but boxes taller
+        // than their tensor are reported to fault on hardware (illegal address): refused
+        // here, so a kernel that relies on them fails on the simulator first.
+        if let Some(d) = (0..rank).find(|&d| u64::from(self.box_dims[d]) > self.dims[d]) {
+            return err(format!(
+                "box dimension {d} of {} elements exceeds the tensor's {}",
+                self.box_dims[d], self.dims[d]
+            ));
         }
         let inner = self.box_dims[0] as u64 * self.elem_bytes as u64;
         if !inner.is_multiple_of(STRIDE_ALIGN) {

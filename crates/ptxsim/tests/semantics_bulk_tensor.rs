@@ -458,6 +458,21 @@ fn tensor_map_validation() {
     };
     rejects(&|m| tall(m, 257), "a box dim of 257");
     accepts(&|m| tall(m, 256), "a box dim of 256");
+    // A box no larger than its tensor (boxes taller than the tensor fault on hardware).
+    rejects(
+        &|m| {
+            m.dims[1] = 7;
+            m.box_dims[1] = 8;
+        },
+        "a box of 8 rows over 7",
+    );
+    accepts(
+        &|m| {
+            m.dims[1] = 8;
+            m.box_dims[1] = 8;
+        },
+        "a box of 8 rows over 8",
+    );
     rejects(&|m| m.box_dims[0] = 12, "inner box of 24 bytes");
     rejects(&|m| m.box_dims[0] = 0, "inner box of 0");
     accepts(&|m| m.box_dims[0] = 8, "inner box of 16 bytes");
