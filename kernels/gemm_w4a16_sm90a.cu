@@ -181,6 +181,10 @@ struct TmaBarriers {
     uint32_t empty;
 };
 constexpr uint32_t kMbarBytes = sizeof(uint64_t);
+/* Bytes of one row of A's box: a K tile of f16, which is one 128-byte swizzled row of
+ * the stage's A tile (the tensor map's 128-byte swizzle span). */
+constexpr uint32_t kABoxRowBytes = kBk * kF16Bytes;
+static_assert(kABoxRowBytes == QK_SWIZZLE_ROW_BYTES, "a box row is one swizzled row of the A tile");
 
 /* Thread 0 initializes the barriers; every thread passes the block barrier after. */
 template <int STAGES>
@@ -226,10 +230,10 @@ __device__ __forceinline__ void tma_produce(const QkGemmWeightOnlyArgs& args, co
         const uint32_t kt = blk.kt_begin + i;
         const uint32_t k0 = kt * kBk;
         bool slot_needed[kGroupSlots];
-        uint32_t bytes = a_box_rows * QK_SWIZZLE_ROW_BYTES + T::kWBytes;
+        uint32_t bytes = a_box_rows * kABoxRowBytes + T::kWBytes;
 #pragma unroll
         for (int slot = 0; slot < kGroupSlots; ++slot) {
-            slot_needed[slot] = groups.of_32 || (slot == 0 && groups.starts(k0, i == 0));
+            slot_needed[slot] = groups.needs_slot(slot, k0, i == 0);
             if (slot_needed[slot]) {
                 bytes += T::kScaleSlotBytes + (zeros != nullptr ? T::kZeroSlotBytes : 0);
             }
@@ -310,14 +314,14 @@ struct EpilogueBarrier<true> {
 template <class T, class Barrier>
 __device__ __forceinline__ void zero_rows_past_box(uint32_t smem_base, uint32_t a_box_rows) {
     constexpr int kThreads = kConsumerWarps * kWarpThreads;
-    constexpr uint32_t kChunksPerRow = QK_SWIZZLE_ROW_BYTES / QK_CHUNK_BYTES;
+    constexpr uint32_t kChunksPerRow = kABoxRowBytes / QK_CHUNK_BYTES;
     if (a_box_rows >= QK_WO_WGMMA_BM) {
         return;  // block-uniform
     }
     const uint32_t chunks = (QK_WO_WGMMA_BM - a_box_rows) * kChunksPerRow;
     for (uint32_t i = threadIdx.x; i < T::kStages * chunks; i += kThreads) {
         const uint32_t stage = i / chunks;
-        const uint32_t at = smem_base + stage * T::kStageBytes + a_box_rows * QK_SWIZZLE_ROW_BYTES +
+        const uint32_t at = smem_base + stage * T::kStageBytes + a_box_rows * kABoxRowBytes +
                             (i % chunks) * QK_CHUNK_BYTES;
         asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(at), "r"(0u) : "memory");
     }
@@ -356,13 +360,13 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
         if (warp >= kConsumerWarps) {
             // The producer warpgroup: its registers go to the consumers; one thread
             // issues the copies; then it leaves (the epilogue syncs the consumers only).
-            qk_setmaxnreg_dec<QK_WO_WGMMA_TMA_PRODUCER_REGS>();
+            qk_setmaxnreg<false, QK_WO_WGMMA_TMA_PRODUCER_REGS>();
             if (warp == kConsumerWarps && blk.lane == 0) {
                 tma_produce<T>(args, a_map, a_box_rows, blk, Groups(args.group_size), smem_base, bars);
             }
             return;
         }
-        qk_setmaxnreg_inc<QK_WO_WGMMA_TMA_CONSUMER_REGS>();
+        qk_setmaxnreg<true, QK_WO_WGMMA_TMA_CONSUMER_REGS>();
         zero_rows_past_box<T, Barrier>(smem_base, a_box_rows);
     }
 

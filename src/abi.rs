@@ -20,7 +20,8 @@
 include!(concat!(env!("OUT_DIR"), "/abi.rs"));
 
 /// A kernel argument struct: plain old data passed to the kernel by value as its one
-/// parameter (`.param .align 8 .b8 args[size]`).
+/// parameter (`.param .align A .b8 args[size]`: A = 8, or 128 for the structs that carry
+/// a tensor map).
 ///
 /// # Safety
 /// Implementors must be `#[repr(C)]` structs generated from `qk_abi.h` whose bytes are
@@ -43,8 +44,20 @@ unsafe impl KernelArgs for QkQuantizeInt8Args {}
 unsafe impl KernelArgs for QkGemmW8A8Args {}
 // SAFETY: as above (8 x u64 + 6 x u32 = 88 bytes, explicit pad0, no padding).
 unsafe impl KernelArgs for QkGemmWeightOnlyArgs {}
-// SAFETY: as above (88 bytes of QkGemmWeightOnlyArgs, 40 explicit pad bytes, a 128-byte
-// QkTensorMap at offset 128: 256 bytes, no implicit padding).
+// SAFETY: as above (88 bytes of QkGemmWeightOnlyArgs, a_box_rows and 36 explicit pad
+// bytes, the 128-byte QkTensorMap at offset 128: 256 bytes, no implicit padding, which
+// the assertion below keeps true if a field changes).
 unsafe impl KernelArgs for QkGemmWeightOnlyTmaArgs {}
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    type A = QkGemmWeightOnlyTmaArgs;
+    assert!(
+        offset_of!(A, a_box_rows) == size_of::<QkGemmWeightOnlyArgs>()
+            && offset_of!(A, pad) == offset_of!(A, a_box_rows) + size_of::<u32>()
+            && offset_of!(A, a_map) == offset_of!(A, pad) + QK_WO_TMA_ARGS_PAD_BYTES as usize
+            && size_of::<A>() == offset_of!(A, a_map) + size_of::<QkTensorMap>(),
+        "QkGemmWeightOnlyTmaArgs must have no implicit padding"
+    );
+};
 // SAFETY: as above (3 x u64 + 2 x u32 = 32 bytes, no padding).
 unsafe impl KernelArgs for QkPermuteColsArgs {}

@@ -333,10 +333,13 @@ typedef struct QkTensorMap {
  *  map of A (f16 [M, K] row-major: dimensions {K, M}, box {QK_WO_BK, a_box_rows},
  *  128-byte swizzle), passed by value as a __grid_constant__ parameter so the copy
  *  engine reads the map from the parameter space (no upload per launch). */
+/** Explicit padding of QkGemmWeightOnlyTmaArgs: 88 bytes of base + 4 of a_box_rows + this
+ *  = 128, the tensor map's alignment (no implicit padding: Rust asserts the layout). */
+#define QK_WO_TMA_ARGS_PAD_BYTES 36
 typedef struct QkGemmWeightOnlyTmaArgs {
     QkGemmWeightOnlyArgs base; /**< as for the other configurations (A is read through a_map) */
     uint32_t a_box_rows;       /**< rows of A's box: min(M, QK_WO_WGMMA_BM) (a box no taller than A) */
-    uint8_t pad[36];           /**< explicit padding: a_map starts at byte 128 */
+    uint8_t pad[QK_WO_TMA_ARGS_PAD_BYTES]; /**< explicit padding: a_map starts at byte 128 */
     QkTensorMap a_map;         /**< A's tensor map */
 } QkGemmWeightOnlyTmaArgs;
 

@@ -17,8 +17,9 @@
 
 /* The barrier among a block's threads that hold accumulators: all of them
  * (__syncthreads), or, in a warp-specialized kernel whose producer warps have left, the
- * first THREADS threads through named barrier 1 (PTX ISA "bar.sync a, b": b threads,
- * a multiple of the warp size, take part; barrier 0 stays __syncthreads'). */
+ * first THREADS threads through named barrier 1 (PTX ISA "bar, barrier": with
+ * bar.sync a, b only b threads, a multiple of the warp size, take part; barrier 0 stays
+ * __syncthreads'). */
 struct QkBlockBarrier {
     __device__ __forceinline__ static void sync() { __syncthreads(); }
 };

@@ -23,7 +23,7 @@ __device__ __forceinline__ void qk_mbar_init(uint32_t bar, uint32_t count) {
 
 /* Orders this thread's earlier generic-proxy shared writes (the mbarrier
  * initializations) before later async-proxy accesses, which the copies' complete-tx
- * are (PTX ISA "fence.proxy.async"). */
+ * are (PTX ISA "membar/fence": fence.proxy.async). */
 __device__ __forceinline__ void qk_fence_proxy_async_shared() {
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
@@ -74,18 +74,24 @@ __device__ __forceinline__ void qk_tma_load_2d(uint32_t dst, const void* map, in
         : "memory");
 }
 
-/* Hands registers between warpgroups (PTX ISA "setmaxnreg", sm_90a): every warp of the
- * executing warpgroup runs it; a producer warpgroup lowers its per-thread count so the
- * consumers can raise theirs within the register file. REGS: 24 to 256, a multiple of 8. */
-template <int REGS>
-__device__ __forceinline__ void qk_setmaxnreg_dec() {
-    static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, multiples of 8");
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(REGS));
-}
-template <int REGS>
-__device__ __forceinline__ void qk_setmaxnreg_inc() {
-    static_assert(REGS >= 24 && REGS <= 256 && REGS % 8 == 0, "setmaxnreg takes 24..256, multiples of 8");
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(REGS));
+/* setmaxnreg's register counts (PTX ISA "setmaxnreg"): 24 to 256, multiples of 8. */
+#define QK_SETMAXNREG_MIN 24
+#define QK_SETMAXNREG_MAX 256
+#define QK_SETMAXNREG_STEP 8
+
+/* Hands registers between warpgroups (PTX ISA "setmaxnreg", sm_90a): every warp
+ * of the executing warpgroup runs it; a producer warpgroup lowers its per-thread count
+ * (INC = false) so the consumers can raise theirs (INC = true, which waits until the
+ * register file has them) within the register file. */
+template <bool INC, int REGS>
+__device__ __forceinline__ void qk_setmaxnreg() {
+    static_assert(REGS >= QK_SETMAXNREG_MIN && REGS <= QK_SETMAXNREG_MAX && REGS % QK_SETMAXNREG_STEP == 0,
+                  "setmaxnreg takes 24..256, multiples of 8");
+    if constexpr (INC) {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(REGS));
+    } else {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(REGS));
+    }
 }
 
 #endif /* QK_TMA_CUH */

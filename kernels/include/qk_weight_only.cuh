@@ -96,6 +96,12 @@ struct Groups {
     __device__ __forceinline__ uint32_t of(uint32_t k) const { return k >> shift; }
     /* The scales must be (re)loaded at a split's first k-step and at group boundaries. */
     __device__ __forceinline__ bool starts(uint32_t k, bool first_step) const { return first_step || (k & mask) == 0; }
+    /* Whether a stage starting at K `k0` needs group slot `slot` copied: groups of 32 use
+     * both slots every stage; otherwise slot 0 holds the group starting in the stage (or
+     * current at a split's first stage) and slot 1 is unused. */
+    __device__ __forceinline__ bool needs_slot(int slot, uint32_t k0, bool first_stage) const {
+        return of_32 || (slot == 0 && starts(k0, first_stage));
+    }
     /* The scale slot of a stage that k-step `ks` reads: with groups of 32 a 64-wide stage
      * holds two group rows, otherwise one. */
     __device__ __forceinline__ int slot(int ks) const { return of_32 ? ks * kMmaK / QK_WO_MIN_GROUP : 0; }
@@ -240,8 +246,7 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
         const uint32_t gk = k0 + slot * QK_WO_MIN_GROUP;
         // Groups of 32: both slots, every stage; a slot past K is zero-filled, so the
         // k-steps there (which run on zeros, see compute_stage) read finite scales.
-        const bool needed = groups.of_32 || (slot == 0 && groups.starts(k0, first_tile));
-        if (needed) {
+        if (groups.needs_slot(slot, k0, first_tile)) {
             copies.rows.issue(stage_addr, slot, groups.of(gk), gk < args.k);
         }
     }

@@ -253,13 +253,13 @@ impl Device {
         self.backend.resident_blocks_per_sm(kernel, block_threads, dynamic_shared_bytes)
     }
 
-    /// Launches `kernel` with `args` (its argument struct) after checking the launch
-    /// shape. Callers (the wrappers in [`crate::ops`]) validate the arguments first.
     /// The tensor map of `map` for this device's copy engine.
     pub(crate) fn encode_tensor_map(&self, map: &TensorMap2dF16) -> Result<[u8; TENSOR_MAP_BYTES]> {
         self.backend.encode_tensor_map(map)
     }
 
+    /// Launches `kernel` with `args` (its argument struct) after checking the launch
+    /// shape. Callers (the wrappers in [`crate::ops`]) validate the arguments first.
     pub(crate) fn launch<A: KernelArgs>(
         &self,
         kernel: KernelRef,

@@ -459,8 +459,12 @@ impl GemmWeightOnlyPlan {
             row_stride_bytes: k as u64 * f16_bytes,
             box_dims: [BK as u32, a_box_rows],
         })?;
-        let tma_args =
-            QkGemmWeightOnlyTmaArgs { base: args, a_box_rows, pad: [0; 36], a_map: QkTensorMap { bytes: a_map } };
+        let tma_args = QkGemmWeightOnlyTmaArgs {
+            base: args,
+            a_box_rows,
+            pad: [0; abi::QK_WO_TMA_ARGS_PAD_BYTES as usize],
+            a_map: QkTensorMap { bytes: a_map },
+        };
         d.launch(kernel, grid, block, tile.shared_bytes, &tma_args)
     }
 }

@@ -165,9 +165,10 @@ pub fn check_tma_config(label: &str, device: &Device, rng: &mut StdRng, weights:
 }
 
 /// Whether `weights` fit [`WeightOnlyConfig::LargeWgmmaTma`]'s whole-strip, whole-stage
-/// copies: N a multiple of 256, K of 64.
+/// copies: N a multiple of its tile width, K of its K tile.
 pub fn tma_eligible(weights: &WeightOnlyWeights) -> bool {
-    weights.shape().n().is_multiple_of(256) && weights.shape().k().is_multiple_of(64)
+    let tile_n = WeightOnlyConfig::LargeWgmmaTma.shape(weights.shape().bits()).block_n as usize;
+    weights.shape().n().is_multiple_of(tile_n) && weights.shape().k().is_multiple_of(qkernels::abi::QK_WO_BK as usize)
 }
 
 /// Checks `weights` at M = 17 on every configuration, each with 1 split, 3 splits and the

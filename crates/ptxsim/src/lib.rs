@@ -88,9 +88,13 @@
 //! [`TensorMap::encode`]: the box is gathered at issue (elements outside the tensor read
 //! as zeros), laid out densely and swizzled as [`TensorSwizzle`] describes, and completes
 //! `box_bytes` on the mbarrier; from there it is a bulk copy as above (landing, hazards,
-//! counters: the bytes read count as global loads). Extra hazards: a destination not
-//! 128-byte aligned ([`BulkRule::Alignment`]) and a tensor-map operand that does not
-//! decode ([`BulkRule::TensorMap`]).
+//! counters: the bytes read count as global loads). Extra faults, reported even with
+//! hazard checks off (the copy could not be modelled otherwise): a destination not
+//! 128-byte aligned ([`BulkRule::Alignment`]); a tensor-map operand that does not decode
+//! or whose rank differs from the instruction's dimension ([`BulkRule::TensorMap`]); a
+//! box larger than the block's shared memory (out of bounds). [`TensorMap`] refuses,
+//! besides the driver's rules, boxes larger than their tensor and swizzled boxes that
+//! end inside a 128-byte row.
 //!
 //! # Warpgroup MMA (sm_90a `wgmma`)
 //!

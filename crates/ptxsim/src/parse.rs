@@ -322,7 +322,10 @@ impl Func {
                 if p.is_p('-') {
                     off = off.wrapping_add(p.int()? as i64);
                 }
-                if off == 0 && p.eat_p(',') {
+                if p.is_p(',') && off != 0 {
+                    return Err(perr(line, "a tensor-map operand with an address offset is not supported"));
+                }
+                if p.eat_p(',') {
                     let ROp::Vec(coords) = self.operand(p)? else {
                         return Err(perr(line, "expected `{coordinates}` after the tensor map"));
                     };
@@ -1923,7 +1926,7 @@ impl Dec<'_> {
                 self.mbarrier(&m, &r.opcode, ops)?
             }
             "setmaxnreg" => {
-                // `setmaxnreg.{inc,dec}.sync.aligned.u32 n` (PTX ISA 9.7.19.6, sm_90a):
+                // `setmaxnreg.{inc,dec}.sync.aligned.u32 n` (PTX ISA "setmaxnreg", sm_90a):
                 // a warpgroup's request to the register allocator, no effect on values
                 // here; the operand is checked (24..=256, a multiple of 8), the
                 // warpgroup-wide execution it requires is not.
@@ -1935,8 +1938,11 @@ impl Dec<'_> {
                     return Err(self.unsup(format!("`{}`", r.opcode)));
                 }
                 self.n(ops, 1)?;
+                // The register counts setmaxnreg accepts: 24 to 256, multiples of 8.
+                const SETMAXNREG_REGS: std::ops::RangeInclusive<u64> = 24..=256;
+                const SETMAXNREG_STEP: u64 = 8;
                 match ops[0] {
-                    ROp::Int(n) if (24..=256).contains(&n) && n % 8 == 0 => Kind::Nop,
+                    ROp::Int(n) if SETMAXNREG_REGS.contains(&n) && n % SETMAXNREG_STEP == 0 => Kind::Nop,
                     ref o => return Err(self.err(format!("setmaxnreg takes 24..=256, a multiple of 8; found {o:?}"))),
                 }
             }

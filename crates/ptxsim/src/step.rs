@@ -2075,17 +2075,8 @@ fn cp_async_bulk(
                         (wi, l, pc, Some(if ga.is_multiple_of(16) { sa } else { ga })),
                     ));
                 }
-                let Loc::Global(ai, go) = resolve(ctx, Space::Global, ga, n, 1, 0).map_err(fault(ga))? else {
-                    return Err(unsup("cp.async.bulk source outside global memory".into(), inst.line));
-                };
                 let mut data = vec![0u8; n as usize];
-                ctx.mem.allocs[ai].read_bytes(go, &mut data);
-                c.alloc[ai].0 += n as u64;
-                if n > 0 {
-                    let mut glog = AccLog::new();
-                    glog.push(l, ga);
-                    account(c, pc, Some(Space::Global), &glog, n);
-                }
+                bulk_read_global(ctx, c, (wi, l, pc), inst.line, ga, &mut data)?;
                 (sa, ma, data)
             }
             Kind::CpAsyncBulkTensor { dst, tmap, coords, mbar } => {
@@ -2112,23 +2103,24 @@ fn cp_async_bulk(
                         (wi, l, pc, Some(sa)),
                     ));
                 }
+                if coords.len() != map.rank() {
+                    return Err(bulk_fault(
+                        BulkRule::TensorMap,
+                        None,
+                        format!("a {}d copy through the rank-{} tensor map at {ta:#x}", coords.len(), map.rank()),
+                        at,
+                    ));
+                }
                 let coords: Vec<i64> = coords.iter().map(|o| env.rd(&w.regs, o, l) as u32 as i32 as i64).collect();
-                // The swizzle keys on the shared-space address, not a generic one.
-                let box_bytes = map.box_bytes() as u32;
+                // The box must fit the block's shared memory (checked before it is
+                // gathered: a valid map's box can reach 2^43 bytes). The swizzle keys on
+                // the shared-space address, not a generic one.
+                let box_bytes = u32::try_from(map.box_bytes()).unwrap_or(u32::MAX);
                 let Loc::Shared(so) = resolve(ctx, shared_space(sa), sa, box_bytes, 1, 0).map_err(fault(sa))? else {
                     return Err(unsup("cp.async.bulk.tensor destination outside shared memory".into(), inst.line));
                 };
-                let data = map.gather(&coords, so as u64, |ga, buf: &mut [u8]| -> R<()> {
-                    let n = buf.len() as u32;
-                    let Loc::Global(ai, go) = resolve(ctx, Space::Global, ga, n, 1, 0).map_err(fault(ga))? else {
-                        return Err(unsup("tensor outside global memory".into(), inst.line));
-                    };
-                    ctx.mem.allocs[ai].read_bytes(go, buf);
-                    c.alloc[ai].0 += n as u64;
-                    let mut glog = AccLog::new();
-                    glog.push(l, ga);
-                    account(c, pc, Some(Space::Global), &glog, n);
-                    Ok(())
+                let data = map.gather(&coords, so as u64, |ga, buf: &mut [u8]| {
+                    bulk_read_global(ctx, c, (wi, l, pc), inst.line, ga, buf)
                 })?;
                 (sa, ma, data)
             }
@@ -2166,6 +2158,31 @@ fn cp_async_bulk(
         if n > 0 {
             account_async_shared(c, pc, n as u64);
         }
+    }
+    Ok(())
+}
+
+/// Reads `buf.len()` bytes of a bulk or tensor copy's source at global `ga` for lane `l`
+/// of warp `wi` at `pc`, bounds-checked like other global accesses, and counts them as
+/// the instruction's global traffic.
+fn bulk_read_global(
+    ctx: &Ctx,
+    c: &mut Counters,
+    (wi, l, pc): (usize, usize, u32),
+    line: u32,
+    ga: u64,
+    buf: &mut [u8],
+) -> R<()> {
+    let n = buf.len() as u32;
+    let Loc::Global(ai, go) = resolve(ctx, Space::Global, ga, n, 1, 0).map_err(|k| fault_at(k, wi, l, pc, ga))? else {
+        return Err(unsup("bulk-copy source outside global memory".into(), line));
+    };
+    ctx.mem.allocs[ai].read_bytes(go, buf);
+    c.alloc[ai].0 += n as u64;
+    if n > 0 {
+        let mut glog = AccLog::new();
+        glog.push(l, ga);
+        account(c, pc, Some(Space::Global), &glog, n);
     }
     Ok(())
 }

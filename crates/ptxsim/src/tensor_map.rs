@@ -30,6 +30,7 @@ use std::fmt;
 /// Bytes of an encoded tensor map (`CUtensorMap` is 128 bytes, 64-byte aligned).
 pub const TENSOR_MAP_BYTES: usize = 128;
 
+// Limits of the driver's tiled tensor maps (CUDA driver API, cuTensorMapEncodeTiled).
 /// Highest tensor rank a tensor map describes.
 const MAX_RANK: usize = 5;
 /// Largest box dimension, elements.
@@ -42,6 +43,8 @@ const STRIDE_ALIGN: u64 = 16;
 const MAX_STRIDE: u64 = 1 << 40;
 /// Identifies the simulator's encoding (b"QKTM" little-endian).
 const MAGIC: u32 = u32::from_le_bytes(*b"QKTM");
+/// Bytes of one shared-memory row a swizzle permutes chunks within (address bits 0-6).
+const SWIZZLE_ROW_BYTES: u64 = 128;
 
 /// Shared-memory swizzle of a tensor copy's box (`CU_TENSOR_MAP_SWIZZLE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,17 +139,20 @@ fn err<T>(msg: String) -> Result<T, TensorMapError> {
     Err(TensorMapError(msg))
 }
 
-/// Byte offsets of the encoding's fields.
+/// Byte offsets of the encoding's fields: a u32 magic, rank, element size and swizzle
+/// code as bytes, the u64 address, then MAX_RANK u64 dimensions, MAX_RANK - 1 u64
+/// strides and MAX_RANK u16 box dimensions.
 mod at {
+    use super::MAX_RANK;
     pub const MAGIC: usize = 0;
     pub const RANK: usize = 4;
     pub const ELEM_BYTES: usize = 5;
     pub const SWIZZLE: usize = 6;
     pub const ADDRESS: usize = 8;
-    pub const DIMS: usize = 16; // 5 x u64
-    pub const STRIDES: usize = 56; // 4 x u64
-    pub const BOX: usize = 88; // 5 x u16
-    pub const END: usize = 98;
+    pub const DIMS: usize = ADDRESS + 8;
+    pub const STRIDES: usize = DIMS + 8 * MAX_RANK;
+    pub const BOX: usize = STRIDES + 8 * (MAX_RANK - 1);
+    pub const END: usize = BOX + 2 * MAX_RANK;
 }
 const _: () = assert!(at::END <= TENSOR_MAP_BYTES);
 
@@ -156,9 +162,10 @@ impl TensorMap {
         self.dims.len()
     }
 
-    /// Bytes of one box (what a copy moves and completes on its mbarrier).
+    /// Bytes of one box (what a copy moves and completes on its mbarrier); saturates for
+    /// a map that [`validate`](Self::validate) would refuse.
     pub fn box_bytes(&self) -> u64 {
-        self.box_dims.iter().map(|&b| b as u64).product::<u64>() * self.elem_bytes as u64
+        self.box_dims.iter().fold(u64::from(self.elem_bytes), |n, &b| n.saturating_mul(u64::from(b)))
     }
 
     /// Checks the fields against the driver's rules for tiled tensor maps.
@@ -211,6 +218,29 @@ impl TensorMap {
             if inner > span {
                 return err(format!("inner box dimension of {inner} bytes exceeds the {span}-byte swizzle span"));
             }
+            // A simulator limit, not a driver rule: a swizzle moves chunks within
+            // 128-byte rows of shared memory, so a box ending inside a row would land
+            // some chunks past its own end, which is not modelled.
+            if !self.box_bytes().is_multiple_of(SWIZZLE_ROW_BYTES) {
+                return err(format!(
+                    "a swizzled box of {} bytes (not modelled unless a multiple of {SWIZZLE_ROW_BYTES})",
+                    self.box_bytes()
+                ));
+            }
+        }
+        // Every in-bounds element's address fits 64 bits.
+        let extent = self
+            .dims
+            .iter()
+            .skip(1)
+            .zip(&self.strides_bytes)
+            .try_fold(self.dims[0].checked_mul(u64::from(self.elem_bytes)), |end, (&n, &stride)| {
+                Some(end?.checked_add((n - 1).checked_mul(stride)?))
+            })
+            .flatten()
+            .and_then(|end| end.checked_add(self.global_address));
+        if extent.is_none() {
+            return err(format!("the tensor at {:#x} extends past the 64-bit address space", self.global_address));
         }
         Ok(())
     }
@@ -241,8 +271,8 @@ impl TensorMap {
         if b.len() < TENSOR_MAP_BYTES {
             return err(format!("{} bytes (want {TENSOR_MAP_BYTES})", b.len()));
         }
-        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-        if u32::from_le_bytes(b[at::MAGIC..at::MAGIC + 4].try_into().unwrap()) != MAGIC {
+        let u64_at = |o: usize| u64::from_le_bytes(std::array::from_fn(|i| b[o + i]));
+        if u32::from_le_bytes(std::array::from_fn(|i| b[at::MAGIC + i])) != MAGIC {
             return err("not a tensor map encoded by ptxsim::TensorMap::encode (bad magic)".into());
         }
         let rank = b[at::RANK] as usize;
@@ -265,16 +295,22 @@ impl TensorMap {
         Ok(map)
     }
 
-    /// The box at `coords` (innermost first, one per dimension, possibly negative) as
-    /// it lands at shared address `dst`: `dst .. dst + box_bytes()` in order, swizzled.
+    /// The box at `coords` (innermost first, possibly negative) as it lands at shared
+    /// address `dst`: `dst .. dst + box_bytes()` in order, swizzled.
     /// `read(global_address, buf)` fills `buf` from global memory; it is called once per
     /// in-bounds run of the inner dimension. Out-of-bounds elements are zeros.
-    pub fn gather<E>(
+    ///
+    /// The caller guarantees what the instruction's checks establish: the map is valid
+    /// ([`decode`](Self::decode) returned it), `coords` has one entry per dimension, and
+    /// `dst` is 128-byte aligned (a swizzle keys on its bits 7 and up).
+    pub(crate) fn gather<E>(
         &self,
         coords: &[i64],
         dst: u64,
         mut read: impl FnMut(u64, &mut [u8]) -> Result<(), E>,
     ) -> Result<Vec<u8>, E> {
+        debug_assert!(self.validate().is_ok() && coords.len() == self.rank());
+        debug_assert!(dst.is_multiple_of(SWIZZLE_ROW_BYTES));
         let eb = self.elem_bytes as u64;
         let row_bytes = self.box_dims[0] as u64 * eb;
         let rows: u64 = self.box_dims[1..].iter().map(|&b| b as u64).product();
@@ -310,6 +346,7 @@ impl TensorMap {
             return Ok(dense);
         }
         let mut out = vec![0u8; dense.len()];
+        // 16-byte chunks: the unit a swizzle moves (address bits 4-6).
         for (o, chunk) in dense.chunks(STRIDE_ALIGN as usize).enumerate() {
             let a = dst + o as u64 * STRIDE_ALIGN;
             let to = (self.swizzle.apply(a) - dst) as usize;
@@ -324,7 +361,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gather_zero_fills_outside_and_swizzles_chunks() {
+    fn gather_zero_fills_outside_and_swizzles_by_address() {
         // 1-byte elements 0..128 in a 32 x 4 tensor (row stride 32), box 32 x 2 at
         // (-16, 3): row 0 is tensor row 3 shifted right by 16 bytes, row 1 is out of
         // bounds. (tests/semantics_bulk_tensor.rs covers the instruction end to end.)
@@ -345,6 +382,26 @@ mod tests {
         let mut want = vec![0u8; 64];
         want[16..32].copy_from_slice(&tensor[96..112]);
         assert_eq!(got, want);
+        // Swizzled (128-byte mode, two 128-byte rows of a 128 x 2 byte tensor): row 1's
+        // chunk c lands at chunk c ^ 1, row 0 stays.
+        let m = TensorMap {
+            dims: vec![128, 2],
+            strides_bytes: vec![128],
+            box_dims: vec![128, 2],
+            swizzle: TensorSwizzle::Bytes128,
+            ..m
+        };
+        let tensor: Vec<u8> = (0..=255).collect();
+        let read = |a: u64, buf: &mut [u8]| -> Result<(), ()> {
+            buf.copy_from_slice(&tensor[a as usize..a as usize + buf.len()]);
+            Ok(())
+        };
+        let got = m.gather(&[0, 0], 0, read).unwrap();
+        assert_eq!(got[..128], tensor[..128]);
+        for c in 0..8 {
+            let to = 128 + 16 * (c ^ 1);
+            assert_eq!(got[to..to + 16], tensor[128 + 16 * c..128 + 16 * c + 16], "chunk {c}");
+        }
         // The swizzles move a 16-byte chunk by address bits 7 and up.
         assert_eq!(TensorSwizzle::Bytes32.apply(128), 144);
         assert_eq!(TensorSwizzle::Bytes64.apply(5 * 128), 5 * 128 + 16);

@@ -372,8 +372,9 @@ fn tensor_map_round_trip() {
         let mut m = tmap(0xabc0, 2, &[200, 50], &[512], &[inner, 16]);
         m.swizzle = s;
         maps.push(m);
-        // A narrower box than the span is fine too.
-        let mut m = tmap(0xabc0, 4, &[200, 50, 3], &[1024, 65536], &[4, 5, 2]);
+        // A narrower box than the span is fine too (a whole number of 128-byte rows:
+        // the simulator's limit for swizzled boxes).
+        let mut m = tmap(0xabc0, 4, &[200, 50, 3], &[1024, 65536], &[4, 8, 2]);
         m.swizzle = s;
         maps.push(m);
     }
@@ -771,4 +772,82 @@ fn hazard_read_before_wait() {
     assert_eq!((h.line, h.tid), (line_of(&text, "ld.shared.u32 %r20"), [0, 0, 0]), "{h}");
     let HazardKind::Bulk(b) = &h.kind else { unreachable!() };
     assert_eq!(b.other.as_ref().map(|o| o.line), Some(line_of(&text, "cp.async.bulk.tensor")), "{h}");
+}
+
+// ---------------------------------------------------------------------------------
+// Faults the simulator reports whatever the hazard setting: the copy could not be
+// modelled otherwise.
+// ---------------------------------------------------------------------------------
+
+/// One thread copies the box at (0, ...) of the tensor map at `p0` into `buf + dst_off`
+/// with a `.{dims}d` instruction and waits for it.
+fn one_copy_kernel(dims: usize, dst_off: u32, box_bytes: u64) -> String {
+    let coords = vec!["0"; dims].join(", ");
+    let body = format!(
+        "ld.param.u64 %rd1, [p0];\nmov.u32 %r1, %tid.x;\nmov.u32 %r2, buf;\nadd.u32 %r2, %r2, {dst_off};\n\
+         mov.u32 %r3, bar;\nsetp.ne.u32 %p1, %r1, 0;\n@%p1 bra $DONE;\nmbarrier.init.shared::cta.b64 [%r3], 1;\n\
+         mbarrier.arrive.expect_tx.shared::cta.b64 %rd3, [%r3], {box_bytes};\n\
+         cp.async.bulk.tensor.{dims}d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%r2], [%rd1, {{{coords}}}], [%r3];\n\
+         $WAIT:\nmbarrier.try_wait.parity.shared::cta.b64 %p2, [%r3], 0;\n@!%p2 bra $WAIT;\n$DONE:\nret;"
+    );
+    let regs = ".reg .b64 %rd<8>;\n.reg .b32 %r<8>;\n.reg .pred %p<4>;\n\
+                .shared .align 1024 .b8 buf[2048];\n.shared .align 8 .b64 bar;";
+    wrap("k", 1, regs, &body).replace(".target sm_80", ".target sm_90")
+}
+
+/// Launches `one_copy_kernel` on `map` (hazard checks as given) and returns the bulk
+/// rule it faulted with.
+fn one_copy_fault(map: &TensorMap, dims: usize, dst_off: u32, hazards: bool) -> Result<BulkRule, String> {
+    let mut gpu = Gpu::new();
+    gpu.set_hazard_checks(hazards);
+    let src = gpu.alloc(1 << 16).unwrap();
+    let mut map = map.clone();
+    map.global_address = src;
+    let at = up_map(&mut gpu, &map);
+    let text = one_copy_kernel(dims, dst_off, map.box_bytes());
+    match run1(&mut gpu, &module(&text), "k", 32, &[KernelArg::U64(at)]) {
+        Err(SimError::Hazard(h)) => match h.kind {
+            HazardKind::Bulk(b) => Ok(b.rule),
+            k => Err(format!("{k:?}")),
+        },
+        Err(e) => Err(e.to_string()),
+        Ok(_) => Err("ran clean".into()),
+    }
+}
+
+// A .2d copy through a rank-3 map (or a .3d one through a rank-2 map) is refused.
+#[test]
+fn rank_mismatch_is_a_tensor_map_fault() {
+    let m3 = tmap(0, 2, &[64, 4, 4], &[128, 512], &[64, 2, 2]);
+    let m2 = tmap(0, 2, &[64, 4], &[128], &[64, 2]);
+    assert_eq!(one_copy_fault(&m3, 2, 0, true), Ok(BulkRule::TensorMap));
+    assert_eq!(one_copy_fault(&m2, 3, 0, true), Ok(BulkRule::TensorMap));
+    assert_eq!(one_copy_fault(&m2, 3, 0, false), Ok(BulkRule::TensorMap), "with hazard checks off too");
+}
+
+// A destination off the 128-byte grid is refused with hazard checks off as well.
+#[test]
+fn misaligned_destination_faults_without_hazard_checks() {
+    let m = tmap(0, 2, &[64, 4], &[128], &[64, 2]);
+    assert_eq!(one_copy_fault(&m, 2, 16, false), Ok(BulkRule::Alignment));
+}
+
+// A valid map whose box exceeds the block's shared memory is an out-of-bounds fault at
+// the copy, before any of it is gathered (a 512 KiB box here, within the tx-count range).
+#[test]
+fn box_larger_than_shared_memory_faults() {
+    let m = tmap(0, 1, &[256, 256, 8], &[256, 65536], &[256, 256, 8]);
+    let got = one_copy_fault(&m, 3, 0, true);
+    assert!(matches!(&got, Err(e) if e.contains("OutOfBounds") || e.contains("out of bounds")), "{got:?}");
+}
+
+// A swizzled box must be a whole number of 128-byte rows (not modelled otherwise).
+#[test]
+fn swizzled_box_ending_inside_a_row_is_refused() {
+    let mut m = tmap(0x1000, 1, &[16, 9], &[16], &[16, 9]);
+    m.swizzle = TensorSwizzle::Bytes32;
+    assert!(m.encode().is_err(), "144-byte swizzled box");
+    m.dims[1] = 16;
+    m.box_dims[1] = 16;
+    assert!(m.encode().is_ok(), "256-byte swizzled box");
 }
