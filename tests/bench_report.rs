@@ -206,3 +206,15 @@ fn forced_splits_are_recorded_and_zero_is_refused() {
     // Reports written before the field existed read as the planner's choice.
     assert_eq!(load("bench_minimal.json").config.splits, None);
 }
+
+// The default sweep leaves out the explicit-only experiment; naming it selects it, with
+// the FP16 baseline.
+#[test]
+fn explicit_only_kernels_run_only_when_named() {
+    use qkernels::bench::gemm::GemmImpl;
+    let mut cfg = BenchConfig::default();
+    assert!(!cfg.gemm.contains(&GemmImpl::W4A16G128SymTma));
+    assert!(cfg.gemm.contains(&GemmImpl::W4A16G128Sym));
+    cfg.select_kernels(&["w4a16_g128_sym_tma".to_string()]).unwrap();
+    assert_eq!(cfg.gemm, [GemmImpl::CublasF16, GemmImpl::W4A16G128SymTma]);
+}

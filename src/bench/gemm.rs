@@ -176,6 +176,13 @@ impl GemmImpl {
         }
     }
 
+    /// Whether the implementation runs only when named (`--kernels`), not in the default
+    /// sweep: an experiment the planner does not dispatch to (the TMA-fed kernel, not yet
+    /// timed, and pointless below 128 rows of A).
+    pub fn explicit_only(self) -> bool {
+        self == GemmImpl::W4A16G128SymTma
+    }
+
     /// The implementation called `name`.
     pub fn from_name(name: &str) -> Option<GemmImpl> {
         GemmImpl::ALL.into_iter().find(|i| i.name() == name)

@@ -69,7 +69,7 @@ pub struct BenchConfig {
 impl Default for BenchConfig {
     fn default() -> BenchConfig {
         BenchConfig {
-            gemm: GemmImpl::ALL.to_vec(),
+            gemm: GemmImpl::ALL.into_iter().filter(|i| !i.explicit_only()).collect(),
             layers: LayerPrecision::ALL.to_vec(),
             shapes: MODELS.iter().flat_map(|m| gemm::parse_shapes(m.key).unwrap_or_default()).collect(),
             m: gemm::DEFAULT_M.to_vec(),

@@ -2060,7 +2060,14 @@ fn cp_async_bulk(
         let rd = |a: &Addr| env.rd(&w.regs, &a.base, l).wrapping_add(a.offset as u64);
         let fault = |a: u64| move |k: BadAddr| fault_at(k, wi, l, pc, a);
         // The copy's shared destination and its bytes, read from global memory now.
-        let (sa, ma, data) = match &inst.kind {
+        // The copy's shared destination (address and resolved offset), its mbarrier and
+        // its bytes, read from global memory now.
+        let dst_of = |sa: u64, n: u32| match resolve(ctx, shared_space(sa), sa, n, 1, 0) {
+            Ok(Loc::Shared(so)) => Ok(so),
+            Ok(_) => Err(unsup("cp.async.bulk destination outside shared memory".into(), inst.line)),
+            Err(k) => Err(fault_at(k, wi, l, pc, sa)),
+        };
+        let (so, ma, data) = match &inst.kind {
             Kind::CpAsyncBulk { dst, src, size, mbar } => {
                 let (sa, ga, ma) = (rd(dst), rd(src), rd(mbar));
                 let n = env.rd(&w.regs, size, l) as u32;
@@ -2077,7 +2084,7 @@ fn cp_async_bulk(
                 }
                 let mut data = vec![0u8; n as usize];
                 bulk_read_global(ctx, c, (wi, l, pc), inst.line, ga, &mut data)?;
-                (sa, ma, data)
+                (dst_of(sa, n)?, ma, data)
             }
             Kind::CpAsyncBulkTensor { dst, tmap, coords, mbar } => {
                 let (sa, ta, ma) = (rd(dst), rd(tmap), rd(mbar));
@@ -2115,23 +2122,17 @@ fn cp_async_bulk(
                 // The box must fit the block's shared memory (checked before it is
                 // gathered: a valid map's box can reach 2^43 bytes). The swizzle keys on
                 // the shared-space address, not a generic one.
-                let box_bytes = u32::try_from(map.box_bytes()).unwrap_or(u32::MAX);
-                let Loc::Shared(so) = resolve(ctx, shared_space(sa), sa, box_bytes, 1, 0).map_err(fault(sa))? else {
-                    return Err(unsup("cp.async.bulk.tensor destination outside shared memory".into(), inst.line));
-                };
+                let so = dst_of(sa, u32::try_from(map.box_bytes()).unwrap_or(u32::MAX))?;
                 let data = map.gather(&coords, so as u64, |ga, buf: &mut [u8]| {
                     bulk_read_global(ctx, c, (wi, l, pc), inst.line, ga, buf)
                 })?;
-                (sa, ma, data)
+                (so, ma, data)
             }
             _ => return Err(unsup(format!("cp.async.bulk at pc {pc}"), inst.line)),
         };
         let n = data.len() as u32;
-        let (Loc::Shared(so), Loc::Shared(mo)) = (
-            resolve(ctx, shared_space(sa), sa, n, 1, 0).map_err(fault(sa))?,
-            resolve(ctx, shared_space(ma), ma, 8, 8, 0).map_err(fault(ma))?,
-        ) else {
-            return Err(unsup("cp.async.bulk operand outside its state space".into(), inst.line));
+        let Loc::Shared(mo) = resolve(ctx, shared_space(ma), ma, 8, 8, 0).map_err(fault(ma))? else {
+            return Err(unsup("cp.async.bulk mbarrier outside shared memory".into(), inst.line));
         };
         race.check(SharedAccess { lane: l, off: so, size: n, kind: SharedAccessKind::BulkCopyWrite })?;
         race.check(SharedAccess { lane: l, off: mo, size: 8, kind: SharedAccessKind::AtomicRmw })?;
