@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the build needs (idempotent), builds the kernels
-# (PTX + fatbins), runs every test of the workspace, and says where the kernel tests
-# ran: on the PTX simulator, on a GPU, or skipped for lack of one.
+# (PTX + fatbins), runs every test of the workspace and every example, and says where
+# the kernel tests ran: on the PTX simulator, on a GPU, or skipped for lack of one.
 #
 #   ./scripts/test.sh [extra cargo test args]
 set -euo pipefail
@@ -14,6 +14,13 @@ log="target/tmp/qk-backends.log"
 rm -f "$log"
 start=$(date +%s)
 cargo test --workspace "$@"
+# The examples (built by `cargo test`) check their own outputs against a reference and
+# exit non-zero otherwise: run each, on a GPU when present, else on the simulator.
+for example in examples/*.rs; do
+  name="$(basename "$example" .rs)"
+  echo "== example $name =="
+  cargo run --quiet --example "$name"
+done
 end=$(date +%s)
 
 echo

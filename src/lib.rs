@@ -24,6 +24,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Runnable end-to-end programs, each checking its outputs against a reference, are in
+//! `examples/`: `w4a16_linear` (quantize, repack, decode and prefill GEMMs),
+//! `gptq_layer` (a GPTQ checkpoint's layer from safetensors to `gemm_w4a16`) and
+//! `w8a8_linear` (per-token activation quantization fused with `gemm_w8a8`).
+//!
 //! Layout of the crate: [`abi`] (generated from the one shared C header), [`formats`]
 //! (host formats and references), [`device`] (backends), [`kernels`] (the compiled kernel
 //! index), [`ops`] (kernel wrappers), [`bench`](mod@bench) (the CUDA-event timing harness), [`cli`]

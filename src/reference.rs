@@ -21,7 +21,7 @@ fn check_lengths(lengths: &[(&'static str, usize, usize)], bias: Option<&[f16]>,
 /// with the sum in exact integers and the scaling in f64.
 ///
 /// Also returns, per element, the magnitude `|Σ·a_scale·w_scale| + |bias|` the kernel's
-/// f32 rounding errors are relative to (see the tests' tolerance).
+/// f32 rounding errors are relative to ([`gemm_w8a8_tolerance`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_w8a8_reference(
     a_q: &[i8],
@@ -57,6 +57,43 @@ pub fn gemm_w8a8_reference(
         }
     }
     Ok((out, magnitude))
+}
+
+/// f32 rounding bound of `gemm_w8a8`'s epilogue, relative to the magnitude
+/// `|Σ·a_scale·w_scale| + |bias|`: int32 → f32 (exact below 2^24), two f32 multiplies
+/// and the bias add, each at most 2⁻²⁴ relative, doubled for margin.
+pub const W8A8_EPILOGUE_REL_ERROR: f64 = 1.0 / (1u64 << 22) as f64;
+
+/// The bound this crate's tests hold every `gemm_w8a8` output to:
+/// `|c − reference| ≤ 1 ulp_f16(reference) + 2⁻²²·magnitude`, with `reference` and
+/// `magnitude` from [`gemm_w8a8_reference`].
+///
+/// Why: the int32 accumulation is exact (K ≤ 131072 cannot overflow), so the only
+/// roundings are the epilogue's f32 operations ([`W8A8_EPILOGUE_REL_ERROR`]) and the
+/// final rounding to f16. A value within a few f32 ulps of an f16 rounding boundary may
+/// round to the neighbouring f16 (1 ulp); when the bias cancels the product, the f32
+/// error of the operands, not of the small result, bounds the difference (the second
+/// term).
+pub fn gemm_w8a8_tolerance(reference: f64, magnitude: f64) -> f64 {
+    f16_ulp(reference) + W8A8_EPILOGUE_REL_ERROR * magnitude
+}
+
+/// f32 accumulation error of the weight-only GEMMs per term of K, relative to
+/// `Σ_k |a·w| + |bias|`: 2⁻²⁴ (one f32 rounding per addition) doubled for margin.
+pub const WEIGHT_ONLY_ACC_REL_ERROR_PER_K: f64 = 1.0 / (1u64 << 23) as f64;
+
+/// The bound this crate's tests hold every `gemm_w4a16` / `gemm_w8a16` output to:
+/// `|c − reference| ≤ 1 ulp_f16(reference) + K·2⁻²³·magnitude`, with `reference` and
+/// `magnitude` from [`gemm_weight_only_reference`] (the same f16 weights the kernel
+/// dequantizes bit for bit).
+///
+/// Why: each f16 × f16 product is exact in f32; the f32 accumulation of K terms (in the
+/// tensor cores and across split-K partials) errs by at most about K·2⁻²⁴·Σ|a·w|, the
+/// bias add by 2⁻²⁴ of the magnitude; the final rounding to f16 can then land on the
+/// neighbouring f16 of the correctly rounded reference (1 ulp). The bound is doubled for
+/// margin ([`WEIGHT_ONLY_ACC_REL_ERROR_PER_K`]).
+pub fn weight_only_tolerance(reference: f64, magnitude: f64, k: usize) -> f64 {
+    f16_ulp(reference) + k as f64 * WEIGHT_ONLY_ACC_REL_ERROR_PER_K * magnitude
 }
 
 /// The distance between `x` and the next f16 away from zero (for |x| beyond the f16
@@ -119,7 +156,7 @@ pub fn f16_from_f64_rn(x: f64) -> f16 {
 /// once to f16.
 ///
 /// Also returns, per element, `Σ_k |A[m,k]·W[n,k]| + |bias[n]|`, the magnitude the
-/// kernel's f32 accumulation error is bounded by (see the tests' tolerance).
+/// kernel's f32 accumulation error is bounded by ([`weight_only_tolerance`]).
 pub fn gemm_weight_only_reference(
     a: &[f16],
     w: &[f16],

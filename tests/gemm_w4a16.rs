@@ -4,12 +4,10 @@
 //! the kernel reproduces bit for bit: `(1024 + q) − (1024 + z)` is exact in f16 and the
 //! scale multiply rounds once), products summed in f64, rounded once to f16.
 //!
-//! Tolerance: |c − ref| ≤ 1 ulp_f16(ref) + K·2⁻²³·(Σ_k |a·w| + |bias|).
-//! Why: each f16 x f16 product is exact in f32; the f32 accumulation of K terms (in the
-//! tensor cores and across split-K partials) errs by at most about K·2⁻²⁴·Σ|a·w|, the bias
-//! add by 2⁻²⁴ of the magnitude; the final rounding to f16 can then land on the
-//! neighbouring f16 of the correctly rounded reference (1 ulp). The bound is doubled for
-//! margin (2⁻²³).
+//! Tolerance: |c − ref| ≤ 1 ulp_f16(ref) + K·2⁻²³·(Σ_k |a·w| + |bias|), the bound
+//! `qkernels::reference::weight_only_tolerance` states and derives: each f16 x f16
+//! product is exact in f32, so only the f32 accumulation of K terms (and the bias add)
+//! and the final rounding to f16 remain.
 //!
 //! The simulator also checks what a GPU cannot: no hazards (a hazard fails the launch),
 //! 0 shared-memory bank conflicts, and at M ≤ 16 that the weight + scale + zero bytes

@@ -10,13 +10,13 @@ use common::{assert_c_within, devices, ran, rng};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan, WeightOnlyConfig};
-use qkernels::reference::gemm_weight_only_reference;
+use qkernels::reference::{gemm_weight_only_reference, weight_only_tolerance};
 use qkernels::{Device, QkError};
 use rand::rngs::StdRng;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_tma_config, f32_acc_tolerance, large_configs, random_a, runs_wgmma, LARGE_M_SWEEP,
+    check_tma_config, large_configs, random_a, runs_wgmma, LARGE_M_SWEEP,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -122,7 +122,7 @@ fn gemm_w8a16_host_entry_point_with_bias() {
         let (got, _) = gemm_w8a16_host(&device, &a, &w_q, &w_scale, k, Some(&bias), (m, n, k)).unwrap();
         let weights = WeightOnlyWeights::from_int8(&w_q, w_scale.clone(), n, k, k).unwrap();
         let (want, magnitude) = gemm_weight_only_reference(&a, &weights.dequantize(), Some(&bias), m, n, k).unwrap();
-        assert_c_within(test, &got, &want, n, |i| f32_acc_tolerance(want[i], magnitude[i], k));
+        assert_c_within(test, &got, &want, n, |i| weight_only_tolerance(want[i].to_f64(), magnitude[i], k));
         ran(test, &device);
     }
 }

@@ -1,13 +1,9 @@
 //! `gemm_w8a8` against the exact-integer + f64 reference, on every backend.
 //!
-//! Tolerance: |c − ref| ≤ 1 ulp_f16(ref) + 2⁻²²·(|acc·a_scale·w_scale| + |bias|).
-//! Why: the int32 accumulation is exact (K ≤ 131072 cannot overflow), so the only
-//! roundings are the kernel's f32 scaling — int→f32 (exact below 2^24), two f32
-//! multiplies and the bias add, each ≤ 2⁻²⁴ relative to the magnitudes involved — and
-//! the final rounding to f16. A value within a few f32 ulps of an f16 rounding boundary
-//! may round to the neighbouring f16 (1 ulp), and when the bias cancels the product the
-//! f32 error of the operands, not of the tiny result, bounds the difference (the second
-//! term).
+//! Tolerance: |c − ref| ≤ 1 ulp_f16(ref) + 2⁻²²·(|acc·a_scale·w_scale| + |bias|), the
+//! bound `qkernels::reference::gemm_w8a8_tolerance` states and derives: the int32
+//! accumulation is exact, so only the epilogue's f32 roundings and the final rounding to
+//! f16 remain.
 //!
 //! The simulator also checks what a GPU cannot: no hazards (any would fail the launch),
 //! 0 shared-memory bank conflicts, and — for the small-M configuration — that the weight
@@ -18,18 +14,10 @@ mod common;
 use common::{assert_c_within, devices, ran, rng, sim_only, POISON_F16_BITS};
 use half::f16;
 use qkernels::ops::{GemmW8A8Config, GemmW8A8F16Plan, GemmW8A8Plan};
-use qkernels::reference::{f16_ulp, gemm_w8a8_reference};
+use qkernels::reference::{gemm_w8a8_reference, gemm_w8a8_tolerance};
 use qkernels::{BackendKind, Device, QkError};
 use rand::rngs::StdRng;
 use rand::Rng;
-
-/// f32 relative rounding bound of the epilogue (a few f32 roundings of 2⁻²⁴ each).
-const F32_EPILOGUE_REL_ERROR: f64 = 1.0 / (1u64 << 22) as f64;
-/// The tolerance of one element of C (derived in this file's doc): 1 f16 ulp of the
-/// reference plus the epilogue's f32 rounding of the magnitudes involved.
-fn epilogue_tolerance(want: f16, magnitude: f64) -> f64 {
-    f16_ulp(want.to_f64()) + F32_EPILOGUE_REL_ERROR * magnitude
-}
 
 /// Allowed weight traffic at small M, as a multiple of the weight bytes.
 const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
@@ -89,7 +77,7 @@ impl Problem {
             gemm_w8a8_reference(&self.a_q, &self.a_scale, &self.w_q, &self.w_scale, self.bias.as_deref(), m, n, k)
                 .unwrap();
         let label = format!("{test} M={m} N={n} K={k} {:?} splits={}", plan.config(), plan.splits());
-        assert_c_within(&label, &got, &want, n, |i| epilogue_tolerance(want[i], magnitude[i]));
+        assert_c_within(&label, &got, &want, n, |i| gemm_w8a8_tolerance(want[i].to_f64(), magnitude[i]));
         if device.kind() == BackendKind::Sim {
             let report = device.last_sim_report().expect("the simulator reports every launch");
             assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
@@ -221,7 +209,7 @@ fn gemm_w8a8_fused_quantize_matches_two_step_reference() {
         let (want, magnitude) =
             gemm_w8a8_reference(act.q(), act.scales(), &prob.w_q, &prob.w_scale, prob.bias.as_deref(), m, n, k)
                 .unwrap();
-        assert_c_within(test, &got, &want, n, |i| epilogue_tolerance(want[i], magnitude[i]));
+        assert_c_within(test, &got, &want, n, |i| gemm_w8a8_tolerance(want[i].to_f64(), magnitude[i]));
         ran(test, &device);
     }
 }

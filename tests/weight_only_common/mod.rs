@@ -1,31 +1,24 @@
 //! Shared checks of the weight-only GEMM tests (`gemm_w4a16`, `gemm_w8a16`): the f64
 //! reference comparison with the f32-accumulation tolerance, the simulator's traffic
-//! and bank-conflict assertions, and the M and configuration sweeps both widths run. The tolerance is derived in tests/gemm_w4a16.rs.
+//! and bank-conflict assertions, and the M and configuration sweeps both widths run. The
+//! tolerance is `qkernels::reference::weight_only_tolerance`.
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
 use crate::common::{assert_c_within, sim_only, POISON_F16_BITS};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
-use qkernels::reference::{f16_ulp, gemm_weight_only_reference};
+use qkernels::reference::{gemm_weight_only_reference, weight_only_tolerance};
 use qkernels::{BackendKind, Device};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-/// f32 accumulation error per term of K, relative to Σ|a·w| (2⁻²⁴ doubled for margin).
-pub const F32_ACC_REL_ERROR_PER_K: f64 = 1.0 / (1u64 << 23) as f64;
 /// Allowed weight + scale + zero traffic at M ≤ 16, as a multiple of their size.
 pub const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
 /// Every M the tests sweep: each configuration, its boundaries and partial M tiles.
 pub const M_SWEEP: [usize; 9] = [1, 2, 5, 8, 9, 16, 33, 100, 257];
 /// M up to which the weights must be streamed exactly once.
 pub const STREAMING_MAX_M: usize = 16;
-
-/// The tolerance of one element of C (derived in tests/gemm_w4a16.rs): 1 f16 ulp of the
-/// reference plus the f32 accumulation error of K terms of the magnitude.
-pub fn f32_acc_tolerance(want: f16, magnitude: f64, k: usize) -> f64 {
-    f16_ulp(want.to_f64()) + k as f64 * F32_ACC_REL_ERROR_PER_K * magnitude
-}
 
 /// Random activations in ±4 (never all zero).
 pub fn random_a(rng: &mut StdRng, m: usize, k: usize) -> Vec<f16> {
@@ -60,7 +53,7 @@ pub fn check(
     let got = device.download(&c).unwrap();
     let (want, magnitude) = gemm_weight_only_reference(a, &weights.dequantize(), bias, m, n, k).unwrap();
     let label = format!("{label} M={m} N={n} K={k} group={} {}", weights.shape().group(), plan.describe());
-    assert_c_within(&label, &got, &want, n, |i| f32_acc_tolerance(want[i], magnitude[i], k));
+    assert_c_within(&label, &got, &want, n, |i| weight_only_tolerance(want[i].to_f64(), magnitude[i], k));
     if device.kind() == BackendKind::Sim {
         let report = device.last_sim_report().expect("the simulator reports every launch");
         assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
