@@ -25,8 +25,6 @@
 //! The 128-byte mode is the `row · 128 + ((chunk ^ (row % 8)) · 16)` layout that
 //! `ldmatrix` and `wgmma` read without bank conflicts.
 
-use std::fmt;
-
 /// Bytes of an encoded tensor map (`CUtensorMap` is 128 bytes, 64-byte aligned).
 pub const TENSOR_MAP_BYTES: usize = 128;
 
@@ -123,20 +121,95 @@ pub struct TensorMap {
     pub swizzle: TensorSwizzle,
 }
 
-/// Why a tensor map cannot be encoded or decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TensorMapError(pub String);
-
-impl fmt::Display for TensorMapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid tensor map: {}", self.0)
-    }
-}
-
-impl std::error::Error for TensorMapError {}
-
-fn err<T>(msg: String) -> Result<T, TensorMapError> {
-    Err(TensorMapError(msg))
+/// Why a tensor map cannot be encoded or decoded: a broken driver rule for tiled tensor
+/// maps, a simulator limit, or bytes that are no encoding of [`TensorMap::encode`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TensorMapError {
+    /// The rank is outside 1 ..= 5.
+    #[error("invalid tensor map: rank {0} (1 to {MAX_RANK})")]
+    Rank(usize),
+    /// The box dimensions or strides do not match the rank (`rank` and `rank − 1`).
+    #[error("invalid tensor map: rank {rank} with {box_dims} box dimensions and {strides} strides (want {rank} and {})", rank.saturating_sub(1))]
+    FieldCounts {
+        /// The tensor's rank (`dims.len()`).
+        rank: usize,
+        /// `box_dims.len()`.
+        box_dims: usize,
+        /// `strides_bytes.len()`.
+        strides: usize,
+    },
+    /// The element size is not 1, 2, 4 or 8 bytes.
+    #[error("invalid tensor map: element size {0} bytes (1, 2, 4 or 8)")]
+    ElemBytes(u32),
+    /// The global address is not 16-byte aligned.
+    #[error("invalid tensor map: global address {0:#x} not {STRIDE_ALIGN}-byte aligned")]
+    Misaligned(u64),
+    /// A tensor dimension is 0 or above 2^32 elements.
+    #[error("invalid tensor map: dimension {dim} of {elems} elements (1 to 2^32)")]
+    Dimension {
+        /// The dimension (0 innermost).
+        dim: usize,
+        /// Its element count.
+        elems: u64,
+    },
+    /// A byte stride is not a multiple of 16 or not below 2^40.
+    #[error(
+        "invalid tensor map: stride of dimension {dim} is {bytes} bytes (a multiple of {STRIDE_ALIGN} below 2^40)"
+    )]
+    Stride {
+        /// The dimension the stride steps (1 ..= rank − 1).
+        dim: usize,
+        /// The stride.
+        bytes: u64,
+    },
+    /// A box dimension is 0 or above 256 elements.
+    #[error("invalid tensor map: box dimension {dim} of {elems} elements (1 to {MAX_BOX_DIM})")]
+    BoxDimension {
+        /// The dimension (0 innermost).
+        dim: usize,
+        /// Its element count.
+        elems: u32,
+    },
+    /// A box dimension exceeds the tensor's: the driver documents only the bound of 256,
+    /// but such boxes are reported to fault on hardware (illegal address), so the
+    /// simulator refuses them and a kernel relying on them fails here first.
+    #[error("invalid tensor map: box dimension {dim} of {box_elems} elements exceeds the tensor's {tensor_elems}")]
+    BoxExceedsTensor {
+        /// The dimension (0 innermost).
+        dim: usize,
+        /// The box's element count.
+        box_elems: u32,
+        /// The tensor's element count.
+        tensor_elems: u64,
+    },
+    /// The box's inner dimension is not a multiple of 16 bytes.
+    #[error("invalid tensor map: inner box dimension of {0} bytes (a multiple of {STRIDE_ALIGN})")]
+    InnerBoxBytes(u64),
+    /// The box's inner dimension is wider than its swizzle's span.
+    #[error("invalid tensor map: inner box dimension of {bytes} bytes exceeds the {span}-byte swizzle span")]
+    InnerBoxExceedsSwizzle {
+        /// The inner box dimension, bytes.
+        bytes: u64,
+        /// The swizzle's span, bytes.
+        span: u64,
+    },
+    /// A simulator limit, not a driver rule: a swizzled box whose size is not a whole
+    /// number of 128-byte rows (a swizzle moves chunks within rows of shared memory, so
+    /// such a box would land some chunks past its own end, which is not modelled).
+    #[error("invalid tensor map: a swizzled box of {0} bytes (not modelled unless a multiple of {SWIZZLE_ROW_BYTES})")]
+    SwizzledBoxPartialRow(u64),
+    /// The tensor's last element lies past the 64-bit address space.
+    #[error("invalid tensor map: the tensor at {0:#x} extends past the 64-bit address space")]
+    AddressOverflow(u64),
+    /// Fewer bytes than an encoding holds.
+    #[error("invalid tensor map: {0} bytes (want {TENSOR_MAP_BYTES})")]
+    EncodingSize(usize),
+    /// The bytes do not start with the simulator encoding's magic number.
+    #[error("invalid tensor map: not a tensor map encoded by ptxsim::TensorMap::encode (bad magic)")]
+    BadMagic,
+    /// The encoding's swizzle code is none of the four modes.
+    #[error("invalid tensor map: swizzle code {0}")]
+    SwizzleCode(u8),
 }
 
 /// Byte offsets of the encoding's fields: a u32 magic, rank, element size and swizzle
@@ -172,60 +245,50 @@ impl TensorMap {
     pub fn validate(&self) -> Result<(), TensorMapError> {
         let rank = self.rank();
         if !(1..=MAX_RANK).contains(&rank) {
-            return err(format!("rank {rank} (1 to {MAX_RANK})"));
+            return Err(TensorMapError::Rank(rank));
         }
         if self.box_dims.len() != rank || self.strides_bytes.len() != rank - 1 {
-            return err(format!(
-                "rank {rank} with {} box dimensions and {} strides (want {rank} and {})",
-                self.box_dims.len(),
-                self.strides_bytes.len(),
-                rank - 1
-            ));
+            return Err(TensorMapError::FieldCounts {
+                rank,
+                box_dims: self.box_dims.len(),
+                strides: self.strides_bytes.len(),
+            });
         }
         if ![1, 2, 4, 8].contains(&self.elem_bytes) {
-            return err(format!("element size {} bytes (1, 2, 4 or 8)", self.elem_bytes));
+            return Err(TensorMapError::ElemBytes(self.elem_bytes));
         }
         if !self.global_address.is_multiple_of(STRIDE_ALIGN) {
-            return err(format!("global address {:#x} not {STRIDE_ALIGN}-byte aligned", self.global_address));
+            return Err(TensorMapError::Misaligned(self.global_address));
         }
         if let Some(d) = self.dims.iter().position(|&n| n == 0 || n > MAX_DIM) {
-            return err(format!("dimension {d} of {} elements (1 to 2^32)", self.dims[d]));
+            return Err(TensorMapError::Dimension { dim: d, elems: self.dims[d] });
         }
         if let Some(d) = self.strides_bytes.iter().position(|&s| !s.is_multiple_of(STRIDE_ALIGN) || s >= MAX_STRIDE) {
-            return err(format!(
-                "stride of dimension {} is {} bytes (a multiple of {STRIDE_ALIGN} below 2^40)",
-                d + 1,
-                self.strides_bytes[d]
-            ));
+            return Err(TensorMapError::Stride { dim: d + 1, bytes: self.strides_bytes[d] });
         }
         if let Some(d) = self.box_dims.iter().position(|&b| b == 0 || b > MAX_BOX_DIM) {
-            return err(format!("box dimension {d} of {} elements (1 to {MAX_BOX_DIM})", self.box_dims[d]));
+            return Err(TensorMapError::BoxDimension { dim: d, elems: self.box_dims[d] });
         }
-        // The driver's documentation bounds a box dimension by 256 only, but boxes taller
-        // than their tensor are reported to fault on hardware (illegal address): refused
-        // here, so a kernel that relies on them fails on the simulator first.
+        // Boxes larger than their tensor are reported to fault on hardware (see the
+        // variant's doc): refused here, so a kernel relying on them fails here first.
         if let Some(d) = (0..rank).find(|&d| u64::from(self.box_dims[d]) > self.dims[d]) {
-            return err(format!(
-                "box dimension {d} of {} elements exceeds the tensor's {}",
-                self.box_dims[d], self.dims[d]
-            ));
+            return Err(TensorMapError::BoxExceedsTensor {
+                dim: d,
+                box_elems: self.box_dims[d],
+                tensor_elems: self.dims[d],
+            });
         }
         let inner = self.box_dims[0] as u64 * self.elem_bytes as u64;
         if !inner.is_multiple_of(STRIDE_ALIGN) {
-            return err(format!("inner box dimension of {inner} bytes (a multiple of {STRIDE_ALIGN})"));
+            return Err(TensorMapError::InnerBoxBytes(inner));
         }
         if let Some(span) = self.swizzle.span() {
             if inner > span {
-                return err(format!("inner box dimension of {inner} bytes exceeds the {span}-byte swizzle span"));
+                return Err(TensorMapError::InnerBoxExceedsSwizzle { bytes: inner, span });
             }
-            // A simulator limit, not a driver rule: a swizzle moves chunks within
-            // 128-byte rows of shared memory, so a box ending inside a row would land
-            // some chunks past its own end, which is not modelled.
+            // A simulator limit, not a driver rule (see the variant's doc).
             if !self.box_bytes().is_multiple_of(SWIZZLE_ROW_BYTES) {
-                return err(format!(
-                    "a swizzled box of {} bytes (not modelled unless a multiple of {SWIZZLE_ROW_BYTES})",
-                    self.box_bytes()
-                ));
+                return Err(TensorMapError::SwizzledBoxPartialRow(self.box_bytes()));
             }
         }
         // Every in-bounds element's address fits 64 bits.
@@ -240,7 +303,7 @@ impl TensorMap {
             .flatten()
             .and_then(|end| end.checked_add(self.global_address));
         if extent.is_none() {
-            return err(format!("the tensor at {:#x} extends past the 64-bit address space", self.global_address));
+            return Err(TensorMapError::AddressOverflow(self.global_address));
         }
         Ok(())
     }
@@ -269,18 +332,17 @@ impl TensorMap {
     /// Decodes (and validates) an encoding made by [`encode`](Self::encode).
     pub fn decode(b: &[u8]) -> Result<TensorMap, TensorMapError> {
         if b.len() < TENSOR_MAP_BYTES {
-            return err(format!("{} bytes (want {TENSOR_MAP_BYTES})", b.len()));
+            return Err(TensorMapError::EncodingSize(b.len()));
         }
         let u64_at = |o: usize| u64::from_le_bytes(std::array::from_fn(|i| b[o + i]));
         if u32::from_le_bytes(std::array::from_fn(|i| b[at::MAGIC + i])) != MAGIC {
-            return err("not a tensor map encoded by ptxsim::TensorMap::encode (bad magic)".into());
+            return Err(TensorMapError::BadMagic);
         }
         let rank = b[at::RANK] as usize;
         if !(1..=MAX_RANK).contains(&rank) {
-            return err(format!("rank {rank} (1 to {MAX_RANK})"));
+            return Err(TensorMapError::Rank(rank));
         }
-        let swizzle = TensorSwizzle::from_code(b[at::SWIZZLE])
-            .ok_or_else(|| TensorMapError(format!("swizzle code {}", b[at::SWIZZLE])))?;
+        let swizzle = TensorSwizzle::from_code(b[at::SWIZZLE]).ok_or(TensorMapError::SwizzleCode(b[at::SWIZZLE]))?;
         let map = TensorMap {
             global_address: u64_at(at::ADDRESS),
             elem_bytes: b[at::ELEM_BYTES] as u32,

@@ -19,7 +19,8 @@ mod common;
 use common::bulk::line_of;
 use common::*;
 use ptxsim::{
-    BulkRule, Gpu, Hazard, HazardKind, KernelArg, LaunchReport, SimError, TensorMap, TensorSwizzle, TENSOR_MAP_BYTES,
+    BulkRule, Gpu, Hazard, HazardKind, KernelArg, LaunchReport, SimError, TensorMap, TensorMapError, TensorSwizzle,
+    TENSOR_MAP_BYTES,
 };
 
 // ---------------------------------------------------------------------------------
@@ -392,18 +393,24 @@ fn tensor_map_round_trip() {
         }
     }
     // 128 zero bytes are not a tensor map.
-    assert!(TensorMap::decode(&[0u8; TENSOR_MAP_BYTES]).is_err());
+    assert_eq!(TensorMap::decode(&[0u8; TENSOR_MAP_BYTES]), Err(TensorMapError::BadMagic));
+    // Nor are too few bytes, or a valid encoding with an unknown swizzle code.
+    assert_eq!(TensorMap::decode(&enc[0][..64]), Err(TensorMapError::EncodingSize(64)));
+    let mut bad_swizzle = enc[0];
+    bad_swizzle[6] = 9; // byte 6 holds the swizzle code (tensor_map.rs, mod at)
+    assert_eq!(TensorMap::decode(&bad_swizzle), Err(TensorMapError::SwizzleCode(9)));
 }
 
 // Each validation rule rejects its map (one mutation per assert); values just inside
 // the limits are accepted.
 #[test]
 fn tensor_map_validation() {
-    let rejects = |f: &dyn Fn(&mut TensorMap), what: &str| {
+    // Each rejection names its rule: the error is the variant `rule` accepts.
+    let rejects = |f: &dyn Fn(&mut TensorMap), what: &str, rule: fn(&TensorMapError) -> bool| {
         let mut m = valid2d();
         f(&mut m);
         match m.encode() {
-            Err(e) => assert!(!e.to_string().is_empty(), "{what}: empty message"),
+            Err(e) => assert!(rule(&e), "{what}: rejected for another rule: {e:?}"),
             Ok(_) => panic!("{what}: accepted {m:?}"),
         }
     };
@@ -422,6 +429,7 @@ fn tensor_map_validation() {
             m.box_dims.clear();
         },
         "rank 0",
+        |e| matches!(e, TensorMapError::Rank(0)),
     );
     rejects(
         &|m| {
@@ -430,34 +438,51 @@ fn tensor_map_validation() {
             m.box_dims = vec![8, 1, 1, 1, 1, 1];
         },
         "rank 6",
+        |e| matches!(e, TensorMapError::Rank(6)),
     );
     // Inconsistent lengths.
-    rejects(&|m| m.box_dims = vec![64], "box_dims shorter than dims");
-    rejects(&|m| m.box_dims = vec![64, 8, 1], "box_dims longer than dims");
-    rejects(&|m| m.strides_bytes = vec![], "no stride for rank 2");
-    rejects(&|m| m.strides_bytes = vec![256, 4096], "two strides for rank 2");
+    rejects(&|m| m.box_dims = vec![64], "box_dims shorter than dims", |e| {
+        matches!(e, TensorMapError::FieldCounts { box_dims: 1, .. })
+    });
+    rejects(&|m| m.box_dims = vec![64, 8, 1], "box_dims longer than dims", |e| {
+        matches!(e, TensorMapError::FieldCounts { box_dims: 3, .. })
+    });
+    rejects(&|m| m.strides_bytes = vec![], "no stride for rank 2", |e| {
+        matches!(e, TensorMapError::FieldCounts { strides: 0, .. })
+    });
+    rejects(&|m| m.strides_bytes = vec![256, 4096], "two strides for rank 2", |e| {
+        matches!(e, TensorMapError::FieldCounts { strides: 2, .. })
+    });
     // Element size.
-    rejects(&|m| m.elem_bytes = 3, "elem_bytes 3");
-    rejects(&|m| m.elem_bytes = 0, "elem_bytes 0");
-    rejects(&|m| m.elem_bytes = 16, "elem_bytes 16");
+    rejects(&|m| m.elem_bytes = 3, "elem_bytes 3", |e| matches!(e, TensorMapError::ElemBytes(3)));
+    rejects(&|m| m.elem_bytes = 0, "elem_bytes 0", |e| matches!(e, TensorMapError::ElemBytes(0)));
+    rejects(&|m| m.elem_bytes = 16, "elem_bytes 16", |e| matches!(e, TensorMapError::ElemBytes(16)));
     // Global address alignment.
-    rejects(&|m| m.global_address = 0x1008, "address 8 mod 16");
-    rejects(&|m| m.global_address = 0x1001, "address 1 mod 16");
+    rejects(&|m| m.global_address = 0x1008, "address 8 mod 16", |e| matches!(e, TensorMapError::Misaligned(0x1008)));
+    rejects(&|m| m.global_address = 0x1001, "address 1 mod 16", |e| matches!(e, TensorMapError::Misaligned(0x1001)));
     // Dimensions.
-    rejects(&|m| m.dims[1] = 0, "a dim of 0");
-    rejects(&|m| m.dims[1] = (1 << 32) + 1, "a dim above 2^32");
+    rejects(&|m| m.dims[1] = 0, "a dim of 0", |e| matches!(e, TensorMapError::Dimension { dim: 1, elems: 0 }));
+    rejects(&|m| m.dims[1] = (1 << 32) + 1, "a dim above 2^32", |e| {
+        matches!(e, TensorMapError::Dimension { dim: 1, .. })
+    });
     accepts(&|m| m.dims[1] = 1 << 32, "a dim of 2^32");
     // Strides.
-    rejects(&|m| m.strides_bytes[0] = 264, "stride 8 mod 16");
-    rejects(&|m| m.strides_bytes[0] = 1 << 40, "stride 2^40");
+    rejects(&|m| m.strides_bytes[0] = 264, "stride 8 mod 16", |e| {
+        matches!(e, TensorMapError::Stride { dim: 1, bytes: 264 })
+    });
+    rejects(&|m| m.strides_bytes[0] = 1 << 40, "stride 2^40", |e| matches!(e, TensorMapError::Stride { dim: 1, .. }));
     accepts(&|m| m.strides_bytes[0] = (1 << 40) - 16, "stride 2^40 - 16");
     // Box dimensions.
-    rejects(&|m| m.box_dims[1] = 0, "a box dim of 0");
+    rejects(&|m| m.box_dims[1] = 0, "a box dim of 0", |e| {
+        matches!(e, TensorMapError::BoxDimension { dim: 1, elems: 0 })
+    });
     let tall = |m: &mut TensorMap, b: u32| {
         m.dims[1] = 300;
         m.box_dims[1] = b;
     };
-    rejects(&|m| tall(m, 257), "a box dim of 257");
+    rejects(&|m| tall(m, 257), "a box dim of 257", |e| {
+        matches!(e, TensorMapError::BoxDimension { dim: 1, elems: 257 })
+    });
     accepts(&|m| tall(m, 256), "a box dim of 256");
     // A box no larger than its tensor (boxes taller than the tensor fault on hardware).
     rejects(
@@ -466,6 +491,7 @@ fn tensor_map_validation() {
             m.box_dims[1] = 8;
         },
         "a box of 8 rows over 7",
+        |e| matches!(e, TensorMapError::BoxExceedsTensor { dim: 1, box_elems: 8, tensor_elems: 7 }),
     );
     accepts(
         &|m| {
@@ -474,9 +500,17 @@ fn tensor_map_validation() {
         },
         "a box of 8 rows over 8",
     );
-    rejects(&|m| m.box_dims[0] = 12, "inner box of 24 bytes");
-    rejects(&|m| m.box_dims[0] = 0, "inner box of 0");
+    rejects(&|m| m.box_dims[0] = 12, "inner box of 24 bytes", |e| matches!(e, TensorMapError::InnerBoxBytes(24)));
+    rejects(&|m| m.box_dims[0] = 0, "inner box of 0", |e| {
+        matches!(e, TensorMapError::BoxDimension { dim: 0, elems: 0 })
+    });
     accepts(&|m| m.box_dims[0] = 8, "inner box of 16 bytes");
+    // The tensor (40 rows of 256 bytes, the last 200 bytes long) must end below 2^64:
+    // at the highest 16-byte aligned base it does not; 10 KiB lower it does.
+    rejects(&|m| m.global_address = u64::MAX - 15, "a tensor past the address space", |e| {
+        matches!(e, TensorMapError::AddressOverflow(_))
+    });
+    accepts(&|m| m.global_address = u64::MAX - 15 - 10 * 1024, "a tensor ending below 2^64");
     // Swizzle span.
     for (s, span) in [(TensorSwizzle::Bytes32, 32), (TensorSwizzle::Bytes64, 64), (TensorSwizzle::Bytes128, 128)] {
         rejects(
@@ -485,6 +519,7 @@ fn tensor_map_validation() {
                 m.box_dims[0] = span / 2 + 8;
             },
             &format!("{s:?} with an inner box of {} bytes", span + 16),
+            |e| matches!(e, TensorMapError::InnerBoxExceedsSwizzle { .. }),
         );
         accepts(
             &|m| {
@@ -846,7 +881,7 @@ fn box_larger_than_shared_memory_faults() {
 fn swizzled_box_ending_inside_a_row_is_refused() {
     let mut m = tmap(0x1000, 1, &[16, 9], &[16], &[16, 9]);
     m.swizzle = TensorSwizzle::Bytes32;
-    assert!(m.encode().is_err(), "144-byte swizzled box");
+    assert_eq!(m.encode(), Err(TensorMapError::SwizzledBoxPartialRow(144)), "144-byte swizzled box");
     m.dims[1] = 16;
     m.box_dims[1] = 16;
     assert!(m.encode().is_ok(), "256-byte swizzled box");
