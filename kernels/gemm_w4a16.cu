@@ -60,11 +60,20 @@
  * A block computes a BM x BN tile of C over a range of K; warps are WARPS_M x WARPS_N,
  * each owns (BM / WARPS_M) rows x 64 columns (BN = WARPS_N * 64):
  *
- *     config   BM x BN    warps  warp tile  stages (4b/8b)  for
- *     gemv     16 x 256   1 x 4  16 x 64    6 / 4           M <= 8 (decode)
- *     small    32 x 256   1 x 4  32 x 64    4 / 4           M <= 32
- *     medium   64 x 256   1 x 4  64 x 64    4 / 3           M <= 64
- *     large   128 x 128   2 x 2  64 x 64    4 / 3           M > 64 (compute-bound)
+ *     config        BM x BN    warps  warp tile  stages (4b/8b)  for
+ *     gemv          16 x 256   1 x 4  16 x 64    6 / 4           M <= 8 (decode)
+ *     gemv_swap_ab   8 x 256   1 x 4   8 x 64    6 / 4           M <= 8, explicit only
+ *     small         32 x 256   1 x 4  32 x 64    4 / 4           M <= 32
+ *     medium        64 x 256   1 x 4  64 x 64    4 / 3           M <= 64
+ *     large        128 x 128   2 x 2  64 x 64    4 / 3           M > 64 (compute-bound)
+ *
+ * gemv_swap_ab (gemm_weight_only_swap_ab) is gemv with the mma operands swapped: the
+ * dequantized weights are the A operand, 8 rows of A the n8, and the accumulators the
+ * transposed tile. gemv multiplies a 16-row A tile of which at most 8 rows are real;
+ * here no mma is spent on padding: 4 mma and half an ldmatrix per k-step instead of 8
+ * and one, half the A copies and accumulators (112 -> 80 registers at 4 bits on
+ * sm_90a), 0.160 instead of 0.172 instructions per 4-bit byte. Whether that is faster
+ * on a GPU is not yet measured, so the host takes it only when asked.
  *
  * On Hopper (compute capability 9.0) M > 64 goes to gemm_w4a16_sm90a.cu instead (128 x 256
  * tiles, split-K as here): the same stages, copies and dequantization
@@ -176,6 +185,114 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     }
 }
 
+/* m16 tiles of a warp's 64-column strip when the weights are the mma's A operand. */
+constexpr int kStripM16Tiles = kNBlock / kMmaM;
+/* k-steps whose activation fragments one ldmatrix.x4 loads in gemv_swap_ab. */
+constexpr int kKStepsPerLdmatrix = 2;
+
+/* gemv_swap_ab: acc[i] += dequant(W slice i) x A_tileᵀ over the 64 K of one stage, the
+ * transposed product with the dequantized weights as the mma's A operand (16 columns of
+ * C per m16 tile, slice i = columns 16i .. 16i + 15 of the warp's strip) and the tile's
+ * 8 rows of A as its n8 (B operand). Two n8-tiles' B fragments side by side are exactly
+ * an m16 x k16 A fragment (a0 = b0 of tile 2i, a1 = b0 of 2i + 1, a2 = b1 of 2i, a3 = b1
+ * of 2i + 1: PTX ISA "Matrix Fragments for mma.m16n8k16"), so the packed layout and the
+ * dequantization are gemv's. Per k-step: 4 mma instead of 8 (no padding rows 8-15 of
+ * A multiplied), and one ldmatrix.x4 per two k-steps: lanes 8j .. 8j + 7 address rows
+ * 0-7 of 16-byte chunk 4p + j, so register j holds b0 / b1 (j even / odd) of k-step
+ * 2p + j / 2 for row g of A, elements 2t, 2t + 1 of the chunk: B's (k 2t, 2t + 1; n g). */
+template <class T, int BITS>
+__device__ __forceinline__ void compute_stage_swap_ab(const QkGemmWeightOnlyArgs& args, const Groups& groups,
+                                                      float (&acc)[kStripM16Tiles][1][4], GroupConsts<kNTiles>& gc,
+                                                      const uint32_t (&b_offset)[kKSteps / kKStepsPerLdmatrix],
+                                                      const LaneOffsets<T, kNTiles>& offsets, uint32_t stage_addr,
+                                                      uint32_t kt, bool first_tile) {
+    const bool stage_starts_group = groups.starts(kt * kBk, first_tile);
+    uint32_t act[4];  // b0, b1 of two k-steps
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {
+        const bool new_group =
+            ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
+        if (new_group) {
+            load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
+        }
+        if (ks % kKStepsPerLdmatrix == 0) {
+            qk_ldmatrix_x4(act, stage_addr + b_offset[ks / kKStepsPerLdmatrix]);
+        }
+        uint32_t w[kNTiles][2];
+        dequant_step<BITS, kNTiles>(w, stage_addr + offsets.unit + ks * T::kUnitBytes, 0, gc);
+        const int j = 2 * (ks % kKStepsPerLdmatrix);
+#pragma unroll
+        for (int i = 0; i < kStripM16Tiles; ++i) {
+            const uint32_t a[4] = {w[2 * i][0], w[2 * i + 1][0], w[2 * i][1], w[2 * i + 1][1]};
+            qk_mma_f16_16816(acc[i][0], a, act[j], act[j + 1]);
+        }
+    }
+}
+
+/* gemv_swap_ab's block: BM = 8 rows of A (the mma's n8), 4 warps of one 64-column strip
+ * each, the gemv pipeline and copies; the accumulators are the transposed tile, so the
+ * split-K fix-up keeps the lanes holding rows < M and the epilogue stages C transposed. */
+template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int SMEM_BYTES>
+__device__ __forceinline__ void gemm_weight_only_swap_ab(const QkGemmWeightOnlyArgs& args) {
+    using T = Tile<BITS, BM, BN, WARPS_M, WARPS_N, STAGES>;
+    static_assert(BM == kMmaN && WARPS_M == 1, "the tile's rows of A are the mma's n8");
+    static_assert(T::kSmemBytes == SMEM_BYTES, "qk_abi.h's QK_WO_*_SMEM_BYTES must equal the tile's shared memory");
+    extern __shared__ __align__(128) uint8_t smem[];
+    const QkGemmBlock blk = qk_gemm_block<BM, BN, WARPS_N, kBk>(args.k, args.k_tiles_per_split);
+    uint32_t smem_base = qk_smem_addr(smem);
+    asm("" : "+r"(smem_base));  // kept in a register, as in gemm_weight_only
+
+    float acc[kStripM16Tiles][1][4];
+    qk_zero_acc(acc);
+    GroupConsts<kNTiles> gc = GroupConsts<kNTiles>::with_symmetric_zeros<BITS>();
+    const Groups groups(args.group_size);
+    // The lane's ldmatrix.x4 row address of each k-step pair: row lane % 8, chunk
+    // 4p + lane / 8 (computed once, hidden from the compiler as in gemm_weight_only).
+    uint32_t b_offset[kKSteps / kKStepsPerLdmatrix];
+#pragma unroll
+    for (int p = 0; p < kKSteps / kKStepsPerLdmatrix; ++p) {
+        b_offset[p] = qk_swizzle_128(blk.lane % kMmaN, 2 * kKStepsPerLdmatrix * p + blk.lane / kMmaN);
+        asm("" : "+r"(b_offset[p]));
+    }
+    const LaneOffsets<T, kNTiles> offsets(blk.warp_n, 0, blk.lane);
+    weight_only_main_loop<T>(args, blk, groups, smem_base, [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
+        compute_stage_swap_ab<T, BITS>(args, groups, acc, gc, b_offset, offsets, stage_addr, kt, first_tile);
+    });
+
+    // acc[i][0][e] is C row m0 + 2t + e % 2, column 16i + g + 8 (e / 2) of the strip: a
+    // lane holds rows of C iff its first, 2t, lies inside.
+    const int g = blk.lane / 4;
+    const int t = blk.lane % 4;
+    if (gridDim.z > 1 && !qk_split_k_reduce_if<float, kStripM16Tiles, 1, T::kThreads>(
+                             acc, args.workspace, args.tile_counters,
+                             [&](int, int) { return blk.m0 + 2 * t < args.m; })) {
+        return;
+    }
+
+    // Epilogue 1: bias in f32, one rounding to f16, staged transposed in shared memory
+    // (C row = row of A). A warp's stores hit rows 2t (+ 1) and 8 consecutive columns:
+    // with the 16-byte row padding rows 2 apart lie 8 banks apart, so distinct words.
+    const __half* bias = reinterpret_cast<const __half*>(args.bias);  // [N] or null
+    __half* c_tile = reinterpret_cast<__half*>(smem);                 // [BM][kCStride]
+#pragma unroll
+    for (int i = 0; i < kStripM16Tiles; ++i) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const uint32_t col = blk.warp_n * kNBlock + i * kMmaM + g + kMmaN * h;
+            const uint32_t gn = blk.n0 + col;
+            const float bias_n = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                c_tile[(2 * t + e) * T::kCStride + col] = __float2half_rn(__fadd_rn(acc[i][0][2 * h + e], bias_n));
+            }
+        }
+    }
+    __syncthreads();
+
+    // Epilogue 2: shared -> global, 16-byte row segments (N % 64 == 0).
+    qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, blk.m0, blk.n0, args.m, args.n);
+}
+
 template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int SMEM_BYTES>
 __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& args) {
     using T = Tile<BITS, BM, BN, WARPS_M, WARPS_N, STAGES>;
@@ -235,14 +352,17 @@ __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& arg
 }  // namespace
 
 /* One kernel per (weight width, configuration); the tile shape is a template argument
- * so that every loop over fragments unrolls into registers. */
-#define QK_WO_INSTANCE(NAME, BITS, CFG, STAGES, SMEM_BYTES)                                                    \
-    extern "C" __global__ void __launch_bounds__(QK_WO_##CFG##_WARPS_M * QK_WO_##CFG##_WARPS_N *             \
-                                                 QK_WARP_THREADS)                                              \
-        NAME(const QkGemmWeightOnlyArgs args) {                                                                \
-        gemm_weight_only<BITS, QK_WO_##CFG##_BM, QK_WO_##CFG##_WARPS_N * QK_WO_N_BLOCK, QK_WO_##CFG##_WARPS_M, \
-                         QK_WO_##CFG##_WARPS_N, STAGES, SMEM_BYTES>(args);                                     \
+ * so that every loop over fragments unrolls into registers. BODY is gemm_weight_only, or
+ * gemm_weight_only_swap_ab for the configuration with the weights as the A operand. */
+#define QK_WO_INSTANCE_OF(BODY, NAME, BITS, CFG, STAGES, SMEM_BYTES)                                   \
+    extern "C" __global__ void __launch_bounds__(QK_WO_##CFG##_WARPS_M * QK_WO_##CFG##_WARPS_N *     \
+                                                 QK_WARP_THREADS)                                      \
+        NAME(const QkGemmWeightOnlyArgs args) {                                                        \
+        BODY<BITS, QK_WO_##CFG##_BM, QK_WO_##CFG##_WARPS_N * QK_WO_N_BLOCK, QK_WO_##CFG##_WARPS_M,     \
+             QK_WO_##CFG##_WARPS_N, STAGES, SMEM_BYTES>(args);                                         \
     }
+#define QK_WO_INSTANCE(NAME, BITS, CFG, STAGES, SMEM_BYTES) \
+    QK_WO_INSTANCE_OF(gemm_weight_only, NAME, BITS, CFG, STAGES, SMEM_BYTES)
 
 QK_WO_INSTANCE(qk_gemm_w4a16_gemv, 4, GEMV, QK_WO_GEMV_STAGES, QK_WO_GEMV_SMEM_BYTES)
 QK_WO_INSTANCE(qk_gemm_w4a16_small, 4, SMALL, QK_WO_SMALL_STAGES, QK_WO_SMALL_SMEM_BYTES)
@@ -252,3 +372,7 @@ QK_WO_INSTANCE(qk_gemm_w8a16_gemv, 8, GEMV, QK_WO_GEMV_STAGES_W8, QK_WO_GEMV_SME
 QK_WO_INSTANCE(qk_gemm_w8a16_small, 8, SMALL, QK_WO_SMALL_STAGES_W8, QK_WO_SMALL_SMEM_BYTES_W8)
 QK_WO_INSTANCE(qk_gemm_w8a16_medium, 8, MEDIUM, QK_WO_MEDIUM_STAGES_W8, QK_WO_MEDIUM_SMEM_BYTES_W8)
 QK_WO_INSTANCE(qk_gemm_w8a16_large, 8, LARGE, QK_WO_LARGE_STAGES_W8, QK_WO_LARGE_SMEM_BYTES_W8)
+QK_WO_INSTANCE_OF(gemm_weight_only_swap_ab, qk_gemm_w4a16_gemv_swap_ab, 4, GEMV_SWAP_AB, QK_WO_GEMV_STAGES,
+                  QK_WO_GEMV_SWAP_AB_SMEM_BYTES)
+QK_WO_INSTANCE_OF(gemm_weight_only_swap_ab, qk_gemm_w8a16_gemv_swap_ab, 8, GEMV_SWAP_AB, QK_WO_GEMV_STAGES_W8,
+                  QK_WO_GEMV_SWAP_AB_SMEM_BYTES_W8)

@@ -213,7 +213,9 @@ fn forced_splits_are_recorded_and_zero_is_refused() {
 fn explicit_only_kernels_run_only_when_named() {
     use qkernels::bench::gemm::GemmImpl;
     let mut cfg = BenchConfig::default();
-    assert!(!cfg.gemm.contains(&GemmImpl::W4A16G128SymTma));
+    for experiment in [GemmImpl::W4A16G128SymTma, GemmImpl::W4A16G128SymSwapAb, GemmImpl::W8A16SwapAb] {
+        assert!(!cfg.gemm.contains(&experiment), "{experiment:?}");
+    }
     assert!(cfg.gemm.contains(&GemmImpl::W4A16G128Sym));
     cfg.select_kernels(&["w4a16_g128_sym_tma".to_string()]).unwrap();
     assert_eq!(cfg.gemm, [GemmImpl::CublasF16, GemmImpl::W4A16G128SymTma]);

@@ -25,7 +25,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_large_m_instruction_budget, check_tma_config, large_configs, runs_wgmma, LARGE_M_SWEEP,
+    check_large_m_instruction_budget, check_tma_config, large_configs, runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -260,12 +260,57 @@ fn gemm_w4a16_large_wgmma_stays_within_its_instruction_budget() {
 /// computed the group rows' copy addresses each stage (GroupRowCopy), 0.30 before the
 /// copy plans).
 const W4_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.18;
+/// Budget of the 4-bit gemv_swap_ab kernel (measured 0.160 with nvcc 13.0.88: 4 of
+/// gemv's 8 mma and 1 of its 2 ldmatrix per lane chunk, half its A copies).
+const W4_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.165;
 
 #[test]
 fn gemm_w4a16_decode_stays_within_its_instruction_budget() {
     let mut rng = rng("gemm_w4a16_decode_budget");
     let weights = random_int4(&mut rng, 256, 2048, 128, false, false);
-    check_decode_instruction_budget("gemm_w4a16 g128 sym", &weights, W4_DECODE_INSTRUCTIONS_PER_BYTE);
+    check_decode_instruction_budget(
+        "gemm_w4a16 g128 sym",
+        &weights,
+        WeightOnlyConfig::Gemv,
+        W4_DECODE_INSTRUCTIONS_PER_BYTE,
+    );
+    check_decode_instruction_budget(
+        "gemm_w4a16 g128 sym gemv_swap_ab",
+        &weights,
+        WeightOnlyConfig::GemvSwapAb,
+        W4_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE,
+    );
+}
+
+// The decode configuration with the operands swapped (weights as the mma's A operand,
+// A's 8-row tile as its n8) at every decode M: every group size, symmetric and
+// asymmetric, act-order; N = 192 (not a multiple of the 256-column tile) and K not a
+// multiple of the stage where the group allows; automatic and (but per-channel) 3 splits.
+#[test]
+fn gemm_w4a16_gemv_swap_ab_every_group_scheme_and_act_order() {
+    let test = "gemm_w4a16_swap_ab";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        for (group, k) in [(32usize, 160usize), (64, 192), (128, 384), (144, 144)] {
+            for asymmetric in [false, true] {
+                for act_order in [false, true] {
+                    if act_order && group == k {
+                        continue;
+                    }
+                    let weights = random_int4(&mut rng, 192, k, group, asymmetric, act_order);
+                    // Forced splits of a per-channel K re-read its one scale row per split,
+                    // past the traffic limit on a K this short: only the planner's count.
+                    let forced = if group == k { None } else { Some(3) };
+                    for splits in [None, forced] {
+                        let label = format!("{test} asym={asymmetric} act_order={act_order} splits={splits:?}");
+                        let config = WeightOnlyConfig::GemvSwapAb;
+                        check_config_at(&label, &device, &mut rng, &weights, config, splits, &DECODE_M_SWEEP);
+                    }
+                }
+            }
+        }
+        ran(test, &device);
+    }
 }
 
 #[test]

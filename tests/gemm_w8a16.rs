@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_tma_config, large_configs, random_a, runs_wgmma, LARGE_M_SWEEP,
+    check_tma_config, large_configs, random_a, runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -70,6 +70,9 @@ fn gemm_w8a16_large_configs_every_group() {
 /// rebuilt the A tile's copy plan and ldmatrix offsets from %tid.x every stage; 0.098
 /// before the group rows' copy plan).
 const W8_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.095;
+/// Budget of the 8-bit gemv_swap_ab kernel (measured 0.084 with nvcc 13.0.88: 2 of
+/// gemv's 4 mma and 1 of its 2 ldmatrix per lane chunk, half its A copies).
+const W8_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.088;
 
 // The TMA-fed wgmma kernel with 8-bit weights (4 KB strips per stage): per-channel and
 // groups of 64; M = 1, a partial 128-row tile and one over two tiles; automatic and 3 splits.
@@ -95,7 +98,48 @@ fn gemm_w8a16_large_wgmma_tma() {
 fn gemm_w8a16_decode_stays_within_its_instruction_budget() {
     let mut rng = rng("gemm_w8a16_decode_budget");
     let weights = random_int8(&mut rng, 256, 2048, 128);
-    check_decode_instruction_budget("gemm_w8a16 g128", &weights, W8_DECODE_INSTRUCTIONS_PER_BYTE);
+    check_decode_instruction_budget(
+        "gemm_w8a16 g128",
+        &weights,
+        WeightOnlyConfig::Gemv,
+        W8_DECODE_INSTRUCTIONS_PER_BYTE,
+    );
+    check_decode_instruction_budget(
+        "gemm_w8a16 g128 gemv_swap_ab",
+        &weights,
+        WeightOnlyConfig::GemvSwapAb,
+        W8_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE,
+    );
+}
+
+// The decode configuration with the operands swapped, at every decode M: per-channel
+// (K not a multiple of the stage), groups of 32 and 128; automatic and (but
+// per-channel) 3 splits.
+#[test]
+fn gemm_w8a16_gemv_swap_ab_every_group() {
+    let test = "gemm_w8a16_swap_ab";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        for (group, k) in [(32usize, 96usize), (128, 256), (208, 208)] {
+            let weights = random_int8(&mut rng, 192, k, group);
+            // Forced splits of a per-channel K re-read its scale row per split (see
+            // gemm_w4a16_gemv_swap_ab_every_group_scheme_and_act_order).
+            let forced = if group == k { None } else { Some(3) };
+            for splits in [None, forced] {
+                let label = format!("{test} splits={splits:?}");
+                check_config_at(
+                    &label,
+                    &device,
+                    &mut rng,
+                    &weights,
+                    WeightOnlyConfig::GemvSwapAb,
+                    splits,
+                    &DECODE_M_SWEEP,
+                );
+            }
+        }
+        ran(test, &device);
+    }
 }
 
 #[test]

@@ -230,6 +230,14 @@ typedef struct QkGemmW8A8Args {
 #define QK_WO_GEMV_WARPS_M 1
 #define QK_WO_GEMV_WARPS_N 4
 #define QK_WO_GEMV_STAGES 6
+/* gemv_swap_ab: gemv's strips, stages and split-K with the operands swapped: the
+ * dequantized weights are the mma's A operand (16 columns of C per m16 tile) and the
+ * tile's 8 rows of A its n8, so no mma multiplies the 8 padding rows of a 16-row tile:
+ * 4 mma per k-step instead of 8, an ldmatrix.x4 per two k-steps, half the A copies and
+ * accumulators. Not yet timed on a GPU: chosen only explicitly. */
+#define QK_WO_GEMV_SWAP_AB_BM 8
+#define QK_WO_GEMV_SWAP_AB_WARPS_M 1
+#define QK_WO_GEMV_SWAP_AB_WARPS_N 4
 #define QK_WO_SMALL_BM 32
 #define QK_WO_SMALL_WARPS_M 1
 #define QK_WO_SMALL_WARPS_N 4
@@ -283,6 +291,8 @@ typedef struct QkGemmW8A8Args {
  *  configuration above fails the build until these agree). */
 #define QK_WO_GEMV_SMEM_BYTES 69120
 #define QK_WO_GEMV_SMEM_BYTES_W8 78848
+#define QK_WO_GEMV_SWAP_AB_SMEM_BYTES 62976
+#define QK_WO_GEMV_SWAP_AB_SMEM_BYTES_W8 74752
 #define QK_WO_SMALL_SMEM_BYTES 54272
 #define QK_WO_SMALL_SMEM_BYTES_W8 87040
 #define QK_WO_MEDIUM_SMEM_BYTES 70656

@@ -137,9 +137,13 @@ __device__ __forceinline__ uint32_t qk_swizzle_128(uint32_t row, uint32_t chunk)
 template <int ROWS, int THREADS>
 struct QkTileCopy {
     static constexpr int kChunks = ROWS * QK_SWIZZLE_CHUNKS;
-    static constexpr int kPasses = kChunks / THREADS;
+    // A tile of fewer chunks than threads (the 8-row tile of gemm_w4a16.cu's gemv_swap_ab)
+    // is copied by threads 0 .. kChunks - 1, one pass each; the others copy nothing.
+    static constexpr bool kFewerChunksThanThreads = kChunks < THREADS;
+    static constexpr int kPasses = kFewerChunksThanThreads ? 1 : kChunks / THREADS;
     static constexpr int kRowsPerPass = THREADS / QK_SWIZZLE_CHUNKS;
-    static_assert(kChunks % THREADS == 0, "every thread copies the same number of chunks");
+    static_assert(kFewerChunksThanThreads ? THREADS % kChunks == 0 : kChunks % THREADS == 0,
+                  "every copying thread copies the same number of chunks");
     static_assert(kPasses == 1 || kRowsPerPass % QK_SWIZZLE_CHUNKS == 0,
                   "every pass must have the same swizzle phase");
 
@@ -168,6 +172,9 @@ struct QkTileCopy {
 
     /* Issues the cp.async copies of K tile `kt` into the tile at shared address `tile`. */
     __device__ __forceinline__ void issue(uint32_t tile, uint32_t kt) const {
+        if (kFewerChunksThanThreads && threadIdx.x >= kChunks) {
+            return;  // past the tile: a zero fill here would land in the next operand's bytes
+        }
         const uint32_t k_byte = kt * QK_SWIZZLE_ROW_BYTES;
         const bool k_in = k_byte + chunk_offset < row_bytes;
 #pragma unroll

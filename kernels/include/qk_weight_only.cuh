@@ -71,7 +71,9 @@ struct Tile {
         (kZeroOffset + kGroupSlots * kZeroSlotBytes + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
     static constexpr int kSmemBytes = STAGES * kStageBytes;
     static constexpr int kCStride = BN + QK_C_ROW_PAD_HALVES;     // halves per staged C row
-    static_assert(kWarpM % kMmaM == 0, "warp tile must hold whole m16 tiles");
+    static_assert(kWarpM % kMmaM == 0 || kWarpM == kMmaN,
+                  "a warp tile holds whole m16 tiles, or is the n8 of a product with the weights as the "
+                  "mma's A operand (gemv_swap_ab)");
     static_assert(kZeroSlotBytes % QK_CHUNK_BYTES == 0, "zero slots are copied in 16-byte chunks");
     static_assert(BM * kCStride * 2 <= kSmemBytes, "the C stage must fit in the pipeline's shared memory");
 };

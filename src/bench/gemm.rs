@@ -138,8 +138,14 @@ pub enum GemmImpl {
     /// ([`WeightOnlyConfig::LargeWgmmaTma`]: compute capability 9.0, N % 256 == 0,
     /// K % 64 == 0), whatever M: the experiment against `w4a16_g128_sym`'s choice.
     W4A16G128SymTma,
+    /// `gemm_w4a16` g128 symmetric on the decode configuration with the mma operands
+    /// swapped ([`WeightOnlyConfig::GemvSwapAb`]), whatever M: the experiment against
+    /// `w4a16_g128_sym`'s `gemv` at M <= 8.
+    W4A16G128SymSwapAb,
     /// `gemm_w8a16`, per-channel scales.
     W8A16,
+    /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::GemvSwapAb`], whatever M.
+    W8A16SwapAb,
     /// `dequant_int4` (g128, symmetric) to f16, then cuBLAS FP16: what many frameworks do
     /// at large M.
     DequantInt4Cublas,
@@ -147,7 +153,7 @@ pub enum GemmImpl {
 
 impl GemmImpl {
     /// Every implementation, baseline first.
-    pub const ALL: [GemmImpl; 10] = [
+    pub const ALL: [GemmImpl; 12] = [
         GemmImpl::CublasF16,
         GemmImpl::CublasLtInt8,
         GemmImpl::W8A8,
@@ -156,7 +162,9 @@ impl GemmImpl {
         GemmImpl::W4A16G128Asym,
         GemmImpl::W4A16G128ActOrder,
         GemmImpl::W4A16G128SymTma,
+        GemmImpl::W4A16G128SymSwapAb,
         GemmImpl::W8A16,
+        GemmImpl::W8A16SwapAb,
         GemmImpl::DequantInt4Cublas,
     ];
 
@@ -171,16 +179,28 @@ impl GemmImpl {
             GemmImpl::W4A16G128Asym => "w4a16_g128_asym",
             GemmImpl::W4A16G128ActOrder => "w4a16_g128_actorder",
             GemmImpl::W4A16G128SymTma => "w4a16_g128_sym_tma",
+            GemmImpl::W4A16G128SymSwapAb => "w4a16_g128_sym_swap_ab",
             GemmImpl::W8A16 => "w8a16",
+            GemmImpl::W8A16SwapAb => "w8a16_swap_ab",
             GemmImpl::DequantInt4Cublas => "dequant_int4_cublas",
         }
     }
 
     /// Whether the implementation runs only when named (`--kernels`), not in the default
-    /// sweep: an experiment the planner does not dispatch to (the TMA-fed kernel, not yet
-    /// timed, and pointless below 128 rows of A).
+    /// sweep: an experiment the planner does not dispatch to (not yet timed): the
+    /// TMA-fed kernel (pointless below 128 rows of A) and the swapped-operand decode
+    /// configuration (meant for M <= 8).
     pub fn explicit_only(self) -> bool {
-        self == GemmImpl::W4A16G128SymTma
+        matches!(self, GemmImpl::W4A16G128SymTma | GemmImpl::W4A16G128SymSwapAb | GemmImpl::W8A16SwapAb)
+    }
+
+    /// The weight-only configuration an experiment forces (`None`: the planner's choice).
+    fn forced_config(self) -> Option<WeightOnlyConfig> {
+        match self {
+            GemmImpl::W4A16G128SymTma => Some(WeightOnlyConfig::LargeWgmmaTma),
+            GemmImpl::W4A16G128SymSwapAb | GemmImpl::W8A16SwapAb => Some(WeightOnlyConfig::GemvSwapAb),
+            _ => None,
+        }
     }
 
     /// The implementation called `name`.
@@ -198,11 +218,11 @@ impl GemmImpl {
         let zeros4 = n * k / WEIGHT_ONLY_GROUP as f64 / 2.0;
         let f16_io = 2.0 * m * k + 2.0 * m * n;
         match self {
-            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma => w4 + f16_io,
+            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma | GemmImpl::W4A16G128SymSwapAb => w4 + f16_io,
             GemmImpl::W4A16G128Asym => w4 + zeros4 + f16_io,
             // The permute kernel reads A and writes its permuted copy (+ the u32 perm).
             GemmImpl::W4A16G128ActOrder => w4 + f16_io + 4.0 * m * k + 4.0 * k,
-            GemmImpl::W8A16 => n * k + 2.0 * n + f16_io,
+            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb => n * k + 2.0 * n + f16_io,
             // dequant writes the f16 weights, cuBLAS reads them back.
             GemmImpl::DequantInt4Cublas => w4 + 4.0 * n * k + f16_io,
             GemmImpl::CublasF16 => 2.0 * n * k + 2.0 * m * k + 2.0 * m * n,
@@ -223,7 +243,9 @@ impl GemmImpl {
             | GemmImpl::W4A16G128Asym
             | GemmImpl::W4A16G128ActOrder
             | GemmImpl::W4A16G128SymTma
+            | GemmImpl::W4A16G128SymSwapAb
             | GemmImpl::W8A16
+            | GemmImpl::W8A16SwapAb
             | GemmImpl::DequantInt4Cublas => 1.0,
         }
     }
@@ -243,17 +265,19 @@ impl GemmImpl {
     /// The kernel-layout weights this implementation reads: (bits, asymmetric, act-order).
     fn packed_weights(self) -> Option<(WeightBits, bool, bool)> {
         match self {
-            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma => Some((WeightBits::Int4, false, false)),
+            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma | GemmImpl::W4A16G128SymSwapAb => {
+                Some((WeightBits::Int4, false, false))
+            }
             GemmImpl::W4A16G128Asym => Some((WeightBits::Int4, true, false)),
             GemmImpl::W4A16G128ActOrder => Some((WeightBits::Int4, false, true)),
-            GemmImpl::W8A16 => Some((WeightBits::Int8, false, false)),
+            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb => Some((WeightBits::Int8, false, false)),
             _ => None,
         }
     }
 
     /// Group size of the implementation's weights (`k` = per-channel).
     fn group(self, k: usize) -> usize {
-        if self == GemmImpl::W8A16 {
+        if matches!(self, GemmImpl::W8A16 | GemmImpl::W8A16SwapAb) {
             k
         } else {
             WEIGHT_ONLY_GROUP
@@ -545,10 +569,7 @@ impl Plans {
     ) -> Plans {
         let has = |i: GemmImpl| impls.contains(&i);
         let weight_only_plan = |i: GemmImpl, p: &DevicePackedWeights| {
-            let config = match i {
-                GemmImpl::W4A16G128SymTma => WeightOnlyConfig::LargeWgmmaTma,
-                _ => WeightOnlyConfig::choose(device, m),
-            };
+            let config = i.forced_config().unwrap_or_else(|| WeightOnlyConfig::choose(device, m));
             GemmWeightOnlyPlan::with_config(device, p, m, config, splits)
         };
         let w8a8_plan = || GemmW8A8Plan::with_config(device, m, n, k, GemmW8A8Config::for_m(m), splits);
@@ -668,7 +689,9 @@ fn launcher<'a>(
         | GemmImpl::W4A16G128Asym
         | GemmImpl::W4A16G128ActOrder
         | GemmImpl::W4A16G128SymTma
-        | GemmImpl::W8A16 => {
+        | GemmImpl::W4A16G128SymSwapAb
+        | GemmImpl::W8A16
+        | GemmImpl::W8A16SwapAb => {
             let plan = match plans.weight_only.iter().find(|(i, _)| *i == imp) {
                 Some((_, Ok(p))) => p,
                 Some((_, Err(e))) => return Err(e.clone()),

@@ -85,6 +85,9 @@ pub const GEMM_W8A8_LARGE: KernelRef = KernelRef { module: "gemm_w8a8", name: "q
 
 /// `qk_gemm_w4a16_gemv` in `kernels/gemm_w4a16.cu` (decode: M <= 8, split-K).
 pub const GEMM_W4A16_GEMV: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_gemv" };
+/// `qk_gemm_w4a16_gemv_swap_ab` in `kernels/gemm_w4a16.cu` (decode with the weights as
+/// the mma's A operand and A's 8-row tile as its n8).
+pub const GEMM_W4A16_GEMV_SWAP_AB: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_gemv_swap_ab" };
 /// `qk_gemm_w4a16_small` in `kernels/gemm_w4a16.cu` (M <= 32).
 pub const GEMM_W4A16_SMALL: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_small" };
 /// `qk_gemm_w4a16_medium` in `kernels/gemm_w4a16.cu` (M <= 64).
@@ -93,6 +96,9 @@ pub const GEMM_W4A16_MEDIUM: KernelRef = KernelRef { module: "gemm_w4a16", name:
 pub const GEMM_W4A16_LARGE: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_large" };
 /// `qk_gemm_w8a16_gemv` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 8).
 pub const GEMM_W8A16_GEMV: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_gemv" };
+/// `qk_gemm_w8a16_gemv_swap_ab` in `kernels/gemm_w4a16.cu` (8-bit weights, decode, weights
+/// as the mma's A operand).
+pub const GEMM_W8A16_GEMV_SWAP_AB: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_gemv_swap_ab" };
 /// `qk_gemm_w8a16_small` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 32).
 pub const GEMM_W8A16_SMALL: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_small" };
 /// `qk_gemm_w8a16_medium` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 64).
@@ -124,10 +130,12 @@ pub const ALL: &[KernelRef] = &[
     GEMM_W8A8_MEDIUM,
     GEMM_W8A8_LARGE,
     GEMM_W4A16_GEMV,
+    GEMM_W4A16_GEMV_SWAP_AB,
     GEMM_W4A16_SMALL,
     GEMM_W4A16_MEDIUM,
     GEMM_W4A16_LARGE,
     GEMM_W8A16_GEMV,
+    GEMM_W8A16_GEMV_SWAP_AB,
     GEMM_W8A16_SMALL,
     GEMM_W8A16_MEDIUM,
     GEMM_W8A16_LARGE,

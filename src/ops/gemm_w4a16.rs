@@ -48,6 +48,13 @@ pub enum WeightOnlyConfig {
     /// Decode (M <= 8): 16 x 256 tiles, 4 warps, 6 stages (4-bit) — a weight stream
     /// split over K across all SMs.
     Gemv,
+    /// [`Gemv`](Self::Gemv)'s strips, stages and split-K with the mma operands swapped:
+    /// the dequantized weights are the A operand (16 columns of C per m16 tile) and an
+    /// 8-row tile of A is the n8, so no multiply is spent on padding rows: half the mma
+    /// instructions, ldmatrix loads, A copies and accumulators of `Gemv`. Meant for
+    /// M <= 8 (larger M streams the weights once per 8 rows). Chosen only explicitly
+    /// ([`GemmWeightOnlyPlan::with_config`]) until timed on a GPU.
+    GemvSwapAb,
     /// M <= 32: 32 x 256 tiles, 4 warps, split-K.
     Small,
     /// M <= 64: 64 x 256 tiles, 4 warps.
@@ -83,8 +90,9 @@ pub struct WeightOnlyTileShape {
 
 impl WeightOnlyConfig {
     /// Every configuration.
-    pub const ALL: [WeightOnlyConfig; 6] = [
+    pub const ALL: [WeightOnlyConfig; 7] = [
         WeightOnlyConfig::Gemv,
+        WeightOnlyConfig::GemvSwapAb,
         WeightOnlyConfig::Small,
         WeightOnlyConfig::Medium,
         WeightOnlyConfig::Large,
@@ -154,6 +162,16 @@ impl WeightOnlyConfig {
                     (abi::QK_WO_GEMV_STAGES, abi::QK_WO_GEMV_SMEM_BYTES)
                 },
             ),
+            WeightOnlyConfig::GemvSwapAb => (
+                abi::QK_WO_GEMV_SWAP_AB_BM,
+                abi::QK_WO_GEMV_SWAP_AB_WARPS_M,
+                abi::QK_WO_GEMV_SWAP_AB_WARPS_N,
+                if w8 {
+                    (abi::QK_WO_GEMV_STAGES_W8, abi::QK_WO_GEMV_SWAP_AB_SMEM_BYTES_W8)
+                } else {
+                    (abi::QK_WO_GEMV_STAGES, abi::QK_WO_GEMV_SWAP_AB_SMEM_BYTES)
+                },
+            ),
             WeightOnlyConfig::Small => (
                 abi::QK_WO_SMALL_BM,
                 abi::QK_WO_SMALL_WARPS_M,
@@ -210,12 +228,14 @@ impl WeightOnlyConfig {
     pub fn kernel(self, bits: WeightBits) -> KernelRef {
         match (bits, self) {
             (WeightBits::Int4, WeightOnlyConfig::Gemv) => kernels::GEMM_W4A16_GEMV,
+            (WeightBits::Int4, WeightOnlyConfig::GemvSwapAb) => kernels::GEMM_W4A16_GEMV_SWAP_AB,
             (WeightBits::Int4, WeightOnlyConfig::Small) => kernels::GEMM_W4A16_SMALL,
             (WeightBits::Int4, WeightOnlyConfig::Medium) => kernels::GEMM_W4A16_MEDIUM,
             (WeightBits::Int4, WeightOnlyConfig::Large) => kernels::GEMM_W4A16_LARGE,
             (WeightBits::Int4, WeightOnlyConfig::LargeWgmma) => kernels::GEMM_W4A16_LARGE_WGMMA,
             (WeightBits::Int4, WeightOnlyConfig::LargeWgmmaTma) => kernels::GEMM_W4A16_LARGE_WGMMA_TMA,
             (WeightBits::Int8, WeightOnlyConfig::Gemv) => kernels::GEMM_W8A16_GEMV,
+            (WeightBits::Int8, WeightOnlyConfig::GemvSwapAb) => kernels::GEMM_W8A16_GEMV_SWAP_AB,
             (WeightBits::Int8, WeightOnlyConfig::Small) => kernels::GEMM_W8A16_SMALL,
             (WeightBits::Int8, WeightOnlyConfig::Medium) => kernels::GEMM_W8A16_MEDIUM,
             (WeightBits::Int8, WeightOnlyConfig::Large) => kernels::GEMM_W8A16_LARGE,

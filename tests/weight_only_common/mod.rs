@@ -17,6 +17,9 @@ use rand::Rng;
 pub const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
 /// Every M the tests sweep: each configuration, its boundaries and partial M tiles.
 pub const M_SWEEP: [usize; 9] = [1, 2, 5, 8, 9, 16, 33, 100, 257];
+/// M of the decode configurations' sweeps: the M of [`M_SWEEP`] up to 8 (`gemv` and
+/// `gemv_swap_ab` are chosen for M <= 8).
+pub const DECODE_M_SWEEP: [usize; 4] = [1, 2, 5, 8];
 /// M up to which the weights must be streamed exactly once.
 pub const STREAMING_MAX_M: usize = 16;
 
@@ -205,8 +208,13 @@ pub const H100_BYTES_PER_SM_CYCLE: f64 = 12.8;
 /// at full bandwidth) streamed at a third of copy bandwidth, as an issue-bound kernel
 /// would. `limit_per_byte` is the budget a change must keep; the count is deterministic
 /// (pinned nvcc).
-pub fn check_decode_instruction_budget(label: &str, weights: &WeightOnlyWeights, limit_per_byte: f64) {
-    let Some((report, plan, w)) = launch_once_on_sim(label, weights, 1, WeightOnlyConfig::for_m(1)) else { return };
+pub fn check_decode_instruction_budget(
+    label: &str,
+    weights: &WeightOnlyWeights,
+    config: WeightOnlyConfig,
+    limit_per_byte: f64,
+) {
+    let Some((report, plan, w)) = launch_once_on_sim(label, weights, 1, config) else { return };
     let per_byte = report.warp_instructions as f64 / w.words().size_bytes() as f64;
     println!(
         "{label}: {per_byte:.3} warp instructions per weight byte ({:.1} per SM clock at full H100 bandwidth), limit {limit_per_byte}",
