@@ -7,6 +7,28 @@ use half::f16;
 
 use crate::formats::{check_len, FormatError};
 
+/// Largest number of outputs `M·N` a reference produces: its two outputs (f16 values and
+/// f64 magnitudes) must each fit in one allocation (at most `isize::MAX` bytes).
+const MAX_OUTPUTS: usize = isize::MAX as usize / std::mem::size_of::<f64>();
+
+/// Checks the GEMM dimensions of a reference: M, N and K non-zero
+/// ([`FormatError::ZeroDimension`], `arg` `"M"`, `"N"` or `"K"`), and the operand sizes
+/// M·K, N·K and the output size M·N representable ([`FormatError::ShapeOverflow`]).
+fn check_gemm_dims(m: usize, n: usize, k: usize) -> Result<(), FormatError> {
+    for (arg, dim) in [("M", m), ("N", n), ("K", k)] {
+        if dim == 0 {
+            return Err(FormatError::ZeroDimension { arg });
+        }
+    }
+    let overflow = |rows, cols| FormatError::ShapeOverflow { rows, cols };
+    m.checked_mul(k).ok_or(overflow(m, k))?;
+    n.checked_mul(k).ok_or(overflow(n, k))?;
+    match m.checked_mul(n) {
+        Some(outputs) if outputs <= MAX_OUTPUTS => Ok(()),
+        _ => Err(overflow(m, n)),
+    }
+}
+
 /// Checks the operand lengths of a reference, `(argument, expected, actual)` in order,
 /// then the optional `bias` `[n]`: the first mismatch is the error.
 fn check_lengths(lengths: &[(&'static str, usize, usize)], bias: Option<&[f16]>, n: usize) -> Result<(), FormatError> {
@@ -22,6 +44,10 @@ fn check_lengths(lengths: &[(&'static str, usize, usize)], bias: Option<&[f16]>,
 ///
 /// Also returns, per element, the magnitude `|Σ·a_scale·w_scale| + |bias|` the kernel's
 /// f32 rounding errors are relative to ([`gemm_w8a8_tolerance`]).
+///
+/// Errors: [`FormatError::ZeroDimension`] (M, N or K zero),
+/// [`FormatError::ShapeOverflow`] (M·K, N·K or M·N too large),
+/// [`FormatError::LengthMismatch`].
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_w8a8_reference(
     a_q: &[i8],
@@ -33,6 +59,7 @@ pub fn gemm_w8a8_reference(
     n: usize,
     k: usize,
 ) -> Result<(Vec<f16>, Vec<f64>), FormatError> {
+    check_gemm_dims(m, n, k)?;
     check_lengths(
         &[
             ("a_q", m * k, a_q.len()),
@@ -157,6 +184,10 @@ pub fn f16_from_f64_rn(x: f64) -> f16 {
 ///
 /// Also returns, per element, `Σ_k |A[m,k]·W[n,k]| + |bias[n]|`, the magnitude the
 /// kernel's f32 accumulation error is bounded by ([`weight_only_tolerance`]).
+///
+/// Errors: [`FormatError::ZeroDimension`] (M, N or K zero),
+/// [`FormatError::ShapeOverflow`] (M·K, N·K or M·N too large),
+/// [`FormatError::LengthMismatch`].
 pub fn gemm_weight_only_reference(
     a: &[f16],
     w: &[f16],
@@ -165,6 +196,7 @@ pub fn gemm_weight_only_reference(
     n: usize,
     k: usize,
 ) -> Result<(Vec<f16>, Vec<f64>), FormatError> {
+    check_gemm_dims(m, n, k)?;
     check_lengths(&[("a", m * k, a.len()), ("w", n * k, w.len())], bias, n)?;
     let a64: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
     let w64: Vec<f64> = w.iter().map(|v| v.to_f64()).collect();
@@ -203,6 +235,26 @@ mod tests {
         }
         assert!(f16_from_f64_rn(65520.0).is_infinite());
         assert_eq!(f16_from_f64_rn(65519.99).to_f64(), 65504.0);
+    }
+
+    #[test]
+    fn gemm_references_reject_zero_and_overflowing_dimensions() {
+        use FormatError::{ShapeOverflow, ZeroDimension};
+        let big = 1usize << 63;
+        assert_eq!(gemm_weight_only_reference(&[], &[], None, 1, 1, 0), Err(ZeroDimension { arg: "K" }));
+        assert_eq!(gemm_weight_only_reference(&[], &[], None, 0, 1, 1), Err(ZeroDimension { arg: "M" }));
+        // M·K wraps to 0: must not pass the length checks with empty operands.
+        assert_eq!(gemm_weight_only_reference(&[], &[], None, 2, 2, big), Err(ShapeOverflow { rows: 2, cols: big }));
+        let r = gemm_w8a8_reference(&[], &[1.0; 2], &[], &[1.0; 2], None, 2, 2, big);
+        assert_eq!(r, Err(ShapeOverflow { rows: 2, cols: big }));
+        assert_eq!(gemm_w8a8_reference(&[], &[], &[], &[], None, 1, 0, 1), Err(ZeroDimension { arg: "N" }));
+        // The outputs M·N (with K = 1) beyond one allocation.
+        let r = gemm_weight_only_reference(&[], &[], None, 1 << 31, 1 << 31, 1);
+        assert_eq!(r, Err(ShapeOverflow { rows: 1 << 31, cols: 1 << 31 }));
+        // Still exact on a valid problem.
+        let one = f16::ONE;
+        let (c, mag) = gemm_weight_only_reference(&[one; 2], &[one; 2], None, 1, 1, 2).unwrap();
+        assert_eq!((c, mag), (vec![f16::from_f32(2.0)], vec![2.0]));
     }
 
     #[test]

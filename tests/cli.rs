@@ -162,3 +162,74 @@ fn qk_info_and_kernels_work_without_a_gpu() {
         }
     }
 }
+
+/// Writes a safetensors file by hand (so shapes the library's writer would refuse, like
+/// a zero-sized tensor with a huge other dimension, can be made): `(name, dtype, shape,
+/// data)` laid out in order.
+fn write_raw_safetensors(path: &Path, tensors: &[(&str, &str, &[u64], &[u8])]) {
+    let mut entries = Vec::new();
+    let mut data = Vec::new();
+    for (name, dtype, shape, bytes) in tensors {
+        let start = data.len();
+        data.extend_from_slice(bytes);
+        entries.push(format!(
+            r#""{name}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{start},{}]}}"#,
+            data.len()
+        ));
+    }
+    let header = format!("{{{}}}", entries.join(","));
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(header.as_bytes());
+    file.extend_from_slice(&data);
+    std::fs::write(path, file).unwrap();
+}
+
+/// Tiny hostile files whose zero-sized tensors carry huge other dimensions: `qk run`
+/// reports each in one error line (exit 1) instead of overflowing (a panic in debug
+/// builds, a wrapped size in release): N = 64 x rows of `w_packed`, K = 2 x columns of a
+/// dequant_int4 `packed`, and gemm_w8a8's output M x N with K = 0.
+#[test]
+fn qk_run_rejects_shapes_that_overflow() {
+    let dir = scratch("overflow");
+    let out = dir.join("out.safetensors");
+    let run = |kernel: &str, input: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            kernel,
+            "--backend",
+            "sim",
+            "--inputs",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        qk(&args)
+    };
+    let huge = (1u64 << 58) + 1;
+    let packed = dir.join("packed.safetensors");
+    write_raw_safetensors(&packed, &[("w_packed", "I32", &[huge, 0, 128], &[])]);
+    let o = run("gemm_w4a16", &packed, &["--format", "packed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_one_line_error(&o, "overflows usize");
+    let packed = dir.join("packed_k.safetensors");
+    write_raw_safetensors(&packed, &[("w_packed", "I32", &[0, 1 << 61, 128], &[])]);
+    let o = run("gemm_w4a16", &packed, &["--format", "packed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_one_line_error(&o, "overflows usize");
+
+    let int4 = dir.join("int4.safetensors");
+    write_raw_safetensors(&int4, &[("packed", "U8", &[0, 1 << 63], &[]), ("scales", "F16", &[0, 1], &[])]);
+    let o = run("dequant_int4", &int4, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_one_line_error(&o, "overflows usize");
+
+    let w8a8 = dir.join("w8a8.safetensors");
+    write_raw_safetensors(
+        &w8a8,
+        &[("w_q", "I8", &[2, 0], &[]), ("w_scale", "F32", &[2], &[0; 8]), ("a_q", "I8", &[1 << 63, 0], &[])],
+    );
+    let o = run("gemm_w8a8", &w8a8, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_one_line_error(&o, "fit in usize");
+}

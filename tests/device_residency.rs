@@ -8,7 +8,7 @@ mod common;
 
 use common::{devices, ran};
 use qkernels::kernels::{self, KernelRef};
-use qkernels::BackendKind;
+use qkernels::{BackendKind, QkError};
 
 /// Registers of `kernel` on sm_90a, as `ptxas -v` reported them; 0 (no register limit)
 /// when the build left sm_90a out (`QK_CUDA_ARCHS`).
@@ -45,4 +45,49 @@ fn residency_follows_register_thread_and_shared_memory_limits() {
         assert!(resident(kernel, threads, 64 * 1024) <= blocks);
         ran(test, &device);
     }
+}
+
+// Hostile arguments: a block size no GPU launches is a typed error, and any amount of
+// shared memory (up to u32::MAX, past what an SM has) gives 0 blocks, not an overflow.
+#[test]
+fn residency_of_impossible_blocks_is_an_error_or_zero() {
+    let test = "device_residency_hostile";
+    for device in devices(test) {
+        let kernel = kernels::DEQUANT_INT8;
+        for threads in [0, 1025, u32::MAX] {
+            let r = device.resident_blocks_per_sm(kernel, threads, 0);
+            assert!(matches!(r, Err(QkError::InvalidArgument { arg: "block_threads", .. })), "{threads}: {r:?}");
+        }
+        for shared in [u32::MAX - 1023, u32::MAX] {
+            assert_eq!(device.resident_blocks_per_sm(kernel, 256, shared).unwrap(), 0, "{shared} bytes");
+        }
+        // Just inside the limits still runs.
+        assert!(device.resident_blocks_per_sm(kernel, 1024, 0).unwrap() >= 1);
+        ran(test, &device);
+    }
+}
+
+// The simulator keeps device memory in host memory: an allocation the host cannot hold
+// (twice its RAM and swap, or past the simulator's 64 GiB per allocation) is a typed
+// error, not an aborted process.
+#[test]
+fn simulator_allocation_larger_than_the_host_is_an_error() {
+    let Some(device) = common::sim_only("sim_alloc_too_large") else { return };
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |field: &str| -> u64 {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // Without /proc/meminfo, past the simulator's own limit.
+    let host_bytes = (kib("MemTotal:") + kib("SwapTotal:")) * 1024;
+    let request = if host_bytes == 0 { (1usize << 36) + 1 } else { (2 * host_bytes) as usize };
+    let r = device.alloc::<u8>(request);
+    assert!(r.is_err(), "allocated {request} bytes on the simulator");
+    // The device still works afterwards.
+    assert_eq!(device.download(&device.upload(&[7u8, 9]).unwrap()).unwrap(), [7, 9]);
+    ran("sim_alloc_too_large", &device);
 }

@@ -19,7 +19,8 @@ mod weight_only_common;
 use common::{devices, ran, rng, sim_only};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
-use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
+use qkernels::ops::{gemm_weight_only_host, DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
+use qkernels::{Device, QkError};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -331,6 +332,21 @@ fn gemm_w4a16_layout_rejects_shapes_it_cannot_hold() {
     let shape = WeightOnlyShape::new(WeightBits::Int4, 64, 32, 32).unwrap();
     let err = WeightOnlyWeights::new(shape, vec![16; 64 * 32], vec![f16::ONE; 64], None, None);
     assert!(matches!(err, Err(WeightOnlyError::ValueOutOfRange { arg: "codes", .. })));
+}
+
+// The host-slice entry point checks M before computing A's length from it: an M whose
+// M x K overflows is a typed error (it was a debug-build overflow panic), as is M = 0.
+#[test]
+fn gemm_w4a16_host_rejects_m_it_cannot_hold() {
+    let mut rng = rng("gemm_w4a16_host_m");
+    let packed = pack_weight_only(&random_int4(&mut rng, 64, 64, 32, false, false)).unwrap();
+    let device = Device::sim();
+    for m in [usize::MAX / 4, usize::MAX] {
+        let r = gemm_weight_only_host(&device, &[], &packed, None, m);
+        assert!(matches!(r, Err(QkError::InvalidArgument { arg: "m", .. })), "M = {m}: {r:?}");
+    }
+    let r = gemm_weight_only_host(&device, &[], &packed, None, 0);
+    assert!(matches!(r, Err(QkError::InvalidArgument { .. })), "M = 0: {r:?}");
 }
 
 /// The shared-memory sizes the host launches with (qk_abi.h's `QK_WO_*_SMEM_BYTES`, which

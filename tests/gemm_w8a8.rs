@@ -226,6 +226,12 @@ fn gemm_w8a8_rejects_bad_shapes_and_buffers() {
     invalid(GemmW8A8Plan::new(&device, 4, 8, 131072 + 16), "k");
     invalid(GemmW8A8Plan::new(&device, 0, 8, 16), "shape");
     invalid(GemmW8A8Plan::new(&device, 4, 0, 16), "shape");
+    // The largest M and N the plan takes: it tiles them (65535 row tiles, millions of
+    // column tiles), one split, and allocates no per-tile split-K state it would not use
+    // (a counter per tile was once allocated on the host first: 4 TB, an aborted process).
+    let huge = GemmW8A8Plan::new(&device, 65_535 * 128, (u32::MAX / 2) as usize, 128).unwrap();
+    assert_eq!(huge.splits(), 1, "{}", huge.describe());
+    invalid(GemmW8A8Plan::new(&device, 65_536 * 128, 8, 128), "m");
 
     let plan = GemmW8A8Plan::new(&device, 2, 8, 32).unwrap();
     let a = device.upload(&[1i8; 64]).unwrap();

@@ -340,3 +340,152 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
         assert_eq!(st_packed.tensor("perm").is_ok(), kind == "gptq", "act-order keeps its permutation");
     }
 }
+
+/// Shapes whose N·K overflows (or exceeds the largest allocation) are rejected when the
+/// shape is made, so no constructor ever compares a length against a wrapped product:
+/// N = 64, K = 2^58 used to wrap N·K to 0, accept empty codes and make
+/// `pack_weight_only` index out of bounds (and `PackedWeights::from_parts` accept 0 words).
+#[test]
+fn weight_only_shapes_whose_size_overflows_are_rejected() {
+    let k = 1usize << 58;
+    let max = isize::MAX as usize;
+    for bits in [WeightBits::Int4, WeightBits::Int8] {
+        assert_eq!(
+            WeightOnlyShape::new(bits, 64, k, k),
+            Err(WeightOnlyError::ShapeOverflow { n: 64, k, max }),
+            "{bits:?}"
+        );
+        // N·K = 2^63 fits in usize but not in one allocation.
+        let k63 = 1usize << 62;
+        assert_eq!(WeightOnlyShape::new(bits, 2, k63, k63), Err(WeightOnlyError::ShapeOverflow { n: 2, k: k63, max }));
+        assert_eq!(WeightOnlyShape::new(bits, usize::MAX, usize::MAX, usize::MAX).map(|s| s.n()).ok(), None);
+        // The boundary itself is a valid shape (its codes just cannot be given).
+        let edge = WeightOnlyShape::new(bits, 1, max, max).unwrap();
+        assert_eq!(edge.weights(), max);
+        assert!(matches!(
+            WeightOnlyWeights::new(edge, vec![], vec![f16::ONE], None, None),
+            Err(WeightOnlyError::LengthMismatch { arg: "codes", expected, got: 0 }) if expected == max
+        ));
+    }
+    // The word count of an arbitrary n x k reports the overflow (or saturates).
+    assert_eq!(WeightBits::Int4.checked_packed_words(64, k), None);
+    assert_eq!(WeightBits::Int4.packed_words(64, k), usize::MAX);
+    assert_eq!(WeightBits::Int8.checked_packed_words(64, 16), Some(256));
+    assert_eq!(WeightBits::Int4.checked_packed_words(64, 16), Some(128));
+    // A huge but representable kernel-layout shape: the word count is exact, so no
+    // empty `words` passes.
+    let k56 = 1usize << 56;
+    let shape = WeightOnlyShape::new(WeightBits::Int4, 64, k56, k56).unwrap();
+    assert_eq!(shape.packed_words(), 64 * k56 / 8);
+    let p = qkernels::formats::PackedWeights::from_parts(shape, vec![], vec![f16::ONE; 64], None, None);
+    assert!(matches!(
+        p,
+        Err(WeightOnlyError::LengthMismatch { arg: "words", expected, got: 0 }) if expected == 64 * k56 / 8
+    ));
+}
+
+/// GPTQ and AWQ tensors whose shapes overflow when multiplied out (element count, byte
+/// length, or K = 8 x rows) get typed errors: a 32-byte `qweight` of shape
+/// [2^61 + 1, 8] used to import as a K = 8 layer (its byte length wrapped to 32), an N of
+/// 2^63 + 8 overflowed a capacity, an AWQ [2^61 + 1, 1] indexed out of bounds, and a
+/// zero-sized `qweight` with a huge other dimension overflowed 8 x that dimension.
+#[test]
+fn checkpoints_with_overflowing_shapes_get_typed_errors() {
+    let tensor = |dtype, shape, data| RawTensor { dtype, shape, data };
+    let overflow = |r: Result<WeightOnlyWeights, WeightOnlyError>, name: &str| match r {
+        Err(WeightOnlyError::TensorOverflow { tensor, .. }) => assert_eq!(tensor, name),
+        other => panic!("expected TensorOverflow of `{name}`, got {:?}", other.map(|w| w.shape())),
+    };
+    // GPTQ: (2^61 + 1)·8 elements of 4 bytes wrap to 32 bytes.
+    let (qw, qz, sc) = ([(1usize << 61) + 1, 8], [1usize, 1], [1usize, 8]);
+    let g = GptqTensors {
+        qweight: tensor(Dtype::I32, &qw, &[0x88; 32]),
+        qzeros: tensor(Dtype::I32, &qz, &[0x77; 4]),
+        scales: tensor(Dtype::F16, &sc, &[0; 16]),
+        g_idx: None,
+    };
+    for version in [GptqVersion::V1, GptqVersion::V2] {
+        overflow(import_gptq(&g, version), "qweight");
+    }
+    // GPTQ: N = 2^63 + 8, whose byte length (4 N) overflows.
+    let n = (1usize << 63) + 8;
+    let (qw, qz, sc) = ([1, n], [1, n / 8], [1, n]);
+    let g = GptqTensors {
+        qweight: tensor(Dtype::I32, &qw, &[0; 32]),
+        qzeros: tensor(Dtype::I32, &qz, &[0; 4]),
+        scales: tensor(Dtype::F16, &sc, &[0; 16]),
+        g_idx: None,
+    };
+    overflow(import_gptq(&g, GptqVersion::V2), "qweight");
+    // GPTQ: a zero-sized qweight whose row count times 8 overflows: the zero N is reported.
+    let (qw, qz, sc) = ([1usize << 62, 0], [1usize, 0], [1usize, 0]);
+    let g = GptqTensors {
+        qweight: tensor(Dtype::I32, &qw, &[]),
+        qzeros: tensor(Dtype::I32, &qz, &[]),
+        scales: tensor(Dtype::F16, &sc, &[]),
+        g_idx: None,
+    };
+    assert_eq!(import_gptq(&g, GptqVersion::V2).unwrap_err(), WeightOnlyError::ZeroDimension { arg: "N" });
+    // GPTQ: an overflowing g_idx.
+    let (k, n) = (64usize, 64usize);
+    let (qw_data, qz_data, sc_data) = (vec![0; k / 8 * n * 4], vec![0; n / 8 * 4], vec![0; n * 2]);
+    let (qw, qz, sc, gi) = ([k / 8, n], [1, n / 8], [1, n], [usize::MAX, 2]);
+    let g = GptqTensors {
+        qweight: tensor(Dtype::I32, &qw, &qw_data),
+        qzeros: tensor(Dtype::I32, &qz, &qz_data),
+        scales: tensor(Dtype::F16, &sc, &sc_data),
+        g_idx: Some(tensor(Dtype::I32, &gi, &[])),
+    };
+    assert!(matches!(import_gptq(&g, GptqVersion::V2), Err(WeightOnlyError::Shape { tensor: "g_idx", .. })));
+    let gi = [usize::MAX];
+    let g = GptqTensors { g_idx: Some(tensor(Dtype::I32, &gi, &[])), ..g };
+    overflow(import_gptq(&g, GptqVersion::V2), "g_idx");
+    // AWQ: (2^61 + 1) elements of 32 bits wrap to 4 bytes.
+    let (qw, qz, sc) = ([(1usize << 61) + 1, 1], [1usize, 1], [1usize, 8]);
+    let a = AwqTensors {
+        qweight: tensor(Dtype::I32, &qw, &[0; 4]),
+        qzeros: tensor(Dtype::I32, &qz, &[0; 4]),
+        scales: tensor(Dtype::F16, &sc, &[0; 16]),
+    };
+    overflow(import_awq(&a), "qweight");
+    // AWQ: a zero-sized qweight whose column count times 8 overflows: the zero K is reported.
+    let (qw, qz, sc) = ([0, 1usize << 62], [0usize, 1], [0usize, 8]);
+    let a = AwqTensors {
+        qweight: tensor(Dtype::I32, &qw, &[]),
+        qzeros: tensor(Dtype::I32, &qz, &[]),
+        scales: tensor(Dtype::F16, &sc, &[]),
+    };
+    assert_eq!(import_awq(&a).unwrap_err(), WeightOnlyError::ZeroDimension { arg: "K" });
+    // scales whose own element count overflows.
+    let (qw, qz, sc) = ([8usize, 1], [1usize, 1], [usize::MAX, 8]);
+    let a = AwqTensors {
+        qweight: tensor(Dtype::I32, &qw, &[0; 32]),
+        qzeros: tensor(Dtype::I32, &qz, &[0; 4]),
+        scales: tensor(Dtype::F16, &sc, &[0; 16]),
+    };
+    overflow(import_awq(&a), "scales");
+}
+
+/// `group_of` and `zero_of` answer `None` out of range instead of indexing past the
+/// end (they used to panic), with and without act-order and zero points.
+#[test]
+fn weight_only_accessors_return_none_out_of_range() {
+    let (n, k, group) = (64usize, 64usize, 32usize);
+    let g_idx: Vec<u32> = (0..k as u32).map(|kk| kk % 2).collect(); // act-order: 2 groups of 32
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group).unwrap();
+    let zeros: Vec<u8> = (0..2 * n).map(|i| (i % 16) as u8).collect();
+    let act = WeightOnlyWeights::new(shape, vec![0; n * k], vec![f16::ONE; 2 * n], Some(zeros), Some(g_idx)).unwrap();
+    assert_eq!(act.zero_of(2, 0), None);
+    assert_eq!(act.zero_of(0, n), None);
+    assert_eq!(act.zero_of(usize::MAX, usize::MAX), None);
+    assert_eq!(act.zero_of(1, 3), Some(((n + 3) % 16) as u8));
+    assert_eq!(act.group_of(k), None);
+    assert_eq!(act.group_of(usize::MAX), None);
+    assert_eq!(act.group_of(5), Some(1));
+    // Symmetric, contiguous groups: the implicit zero point, k / group.
+    let sym = WeightOnlyWeights::new(shape, vec![0; n * k], vec![f16::ONE; 2 * n], None, None).unwrap();
+    assert_eq!(sym.zero_of(1, n - 1), Some(WeightBits::Int4.symmetric_zero()));
+    assert_eq!(sym.zero_of(2, 0), None);
+    assert_eq!(sym.group_of(k - 1), Some(1));
+    assert_eq!(sym.group_of(k), None);
+}

@@ -153,7 +153,7 @@ typedef struct QkGemmW8A8Args {
     qk_dptr bias;              /**< f16 [N], or 0 for none */
     qk_dptr c;                 /**< f16 [M, N] row-major, 16-byte aligned */
     qk_dptr workspace;         /**< int32 [tiles * splits * BM * BN] when splits > 1, else 0 */
-    qk_dptr tile_counters;     /**< u32 [tiles], all 0 before the launch (and after it) */
+    qk_dptr tile_counters;     /**< u32 [tiles], all 0 before the launch (and after it), when splits > 1, else 0 */
     uint32_t m;                /**< M >= 1 */
     uint32_t n;                /**< N >= 1 */
     uint32_t k;                /**< K: multiple of 16, 16..=131072 */
@@ -318,7 +318,7 @@ typedef struct QkGemmWeightOnlyArgs {
     qk_dptr bias;              /**< f16 [N], or 0 for none */
     qk_dptr c;                 /**< f16 [M, N] row-major, 16-byte aligned */
     qk_dptr workspace;         /**< f32 [tiles * splits * BM * BN] when splits > 1, else 0 */
-    qk_dptr tile_counters;     /**< u32 [tiles], all 0 before the launch (and after it) */
+    qk_dptr tile_counters;     /**< u32 [tiles], all 0 before the launch (and after it), when splits > 1, else 0 */
     uint32_t m;                /**< M >= 1 */
     uint32_t n;                /**< N: multiple of 64 */
     uint32_t k;                /**< K: multiple of 16 and of group_size */

@@ -139,7 +139,9 @@ fn run_dequant_int8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
 fn run_dequant_int4(device: &Device, file: &TensorFile) -> Result<Ran, String> {
     let packed = file.get("packed", &[Dtype::U8], 2)?;
     let (n, half_k) = dims2(&packed.shape);
-    let k = half_k * 2;
+    let k = half_k
+        .checked_mul(2)
+        .ok_or_else(|| format!("tensor `packed` has shape {:?}: K = 2 x {half_k} overflows usize", packed.shape))?;
     let scales = file.get("scales", &[Dtype::F16], 2)?;
     let groups = scales.shape[1];
     if scales.shape[0] != n || groups == 0 || k % groups != 0 {
@@ -196,7 +198,10 @@ fn run_gemm_w8a8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
         Some(a) => a.shape[0],
         None => file.get("a_q", &[Dtype::I8], 2)?.shape[0],
     };
-    let c = device.alloc::<f16>(m * n).map_err(err)?;
+    let c_len = m
+        .checked_mul(n)
+        .ok_or_else(|| format!("output `c` [M, N] = [{m}, {n}] has more elements than fit in usize"))?;
+    let c = device.alloc::<f16>(c_len).map_err(err)?;
     let plan = if let Some(a) = fused {
         expect_shape("a", &a.shape, &[m, k])?;
         let plan = ops::GemmW8A8F16Plan::new(device, m, n, k).map_err(err)?;

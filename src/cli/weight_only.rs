@@ -20,7 +20,7 @@ use half::f16;
 use safetensors::tensor::Dtype;
 
 use super::tensors::{self, HostTensor, OutTensor, TensorFile};
-use crate::formats::weight_only::N_BLOCK;
+use crate::formats::weight_only::{K_STEP, N_BLOCK};
 use crate::formats::{
     import_awq, import_gptq, pack_weight_only, AwqTensors, GptqTensors, GptqVersion, PackedWeights, RawTensor,
     WeightBits, WeightOnlyShape, WeightOnlyWeights,
@@ -54,7 +54,7 @@ const PACKED_SCALES: &str = "scales_packed";
 const PACKED_ZEROS: &str = "zeros_packed";
 const PACKED_PERM: &str = "perm";
 /// 32-bit words of one packed 4-bit unit (64 columns x 16 K).
-const INT4_UNIT_WORDS: usize = N_BLOCK * 16 / 8;
+const INT4_UNIT_WORDS: usize = N_BLOCK * K_STEP / 8;
 /// Zero points per int32 word of `zeros_packed`.
 const ZEROS_PER_WORD: usize = 8;
 
@@ -110,7 +110,7 @@ pub(crate) fn repack(format: WeightFormat, inputs: &Path, out: &Path) -> Result<
     let (n, k, groups) = (shape.n(), shape.k(), shape.groups());
     let as_i32 = |v: &[u32]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
     let mut outputs = vec![
-        OutTensor::i32(PACKED_WORDS, vec![n / N_BLOCK, k / 16, INT4_UNIT_WORDS], &as_i32(p.words())),
+        OutTensor::i32(PACKED_WORDS, vec![n / N_BLOCK, k / K_STEP, INT4_UNIT_WORDS], &as_i32(p.words())),
         OutTensor::f16(PACKED_SCALES, vec![groups, n], p.scales()),
     ];
     if let Some(z) = p.zeros() {
@@ -182,7 +182,15 @@ fn read_packed(file: &TensorFile) -> Result<PackedWeights, String> {
             words.shape
         ));
     }
-    let (n, k) = (words.shape[0] * N_BLOCK, words.shape[1] * 16);
+    let (n, k) = match (words.shape[0].checked_mul(N_BLOCK), words.shape[1].checked_mul(K_STEP)) {
+        (Some(n), Some(k)) => (n, k),
+        _ => {
+            return Err(format!(
+                "tensor `{PACKED_WORDS}` has shape {:?}: N = {N_BLOCK} x {} or K = {K_STEP} x {} overflows usize",
+                words.shape, words.shape[0], words.shape[1]
+            ))
+        }
+    };
     let scales = file.get(PACKED_SCALES, &[Dtype::F16], 2)?;
     let groups = scales.shape[0];
     if groups == 0 || scales.shape[1] != n || k % groups != 0 {

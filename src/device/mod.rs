@@ -86,6 +86,9 @@ pub(crate) trait Backend {
     }
 }
 
+/// Threads a block may have on every supported GPU (compute capability 8.0 and newer).
+const MAX_THREADS_PER_BLOCK: u32 = 1024;
+
 /// Bytes of an encoded tensor map (`CUtensorMap`; `ptxsim::TENSOR_MAP_BYTES`).
 pub(crate) const TENSOR_MAP_BYTES: usize = ptxsim::TENSOR_MAP_BYTES;
 
@@ -243,13 +246,24 @@ impl Device {
     /// calculator on a GPU (registers, shared memory, threads and block slots of this
     /// kernel on this device); on the simulator the same limits of an H100 SM, with the
     /// kernel's sm_90a register count from `ptxas` (see `kernels::RESOURCES`), so plans
-    /// made on the simulator are the plans an H100 gets. 0 means the block cannot run.
+    /// made on the simulator are the plans an H100 gets. 0 means the block cannot run
+    /// (e.g. more dynamic shared memory than an SM has). Errors: `block_threads` outside
+    /// 1 ..= 1024 (no block of that size can be launched).
     pub fn resident_blocks_per_sm(
         &self,
         kernel: KernelRef,
         block_threads: u32,
         dynamic_shared_bytes: u32,
     ) -> Result<u32> {
+        if !(1..=MAX_THREADS_PER_BLOCK).contains(&block_threads) {
+            return Err(QkError::invalid(
+                "block_threads",
+                format!("{block_threads} threads per block (1 to {MAX_THREADS_PER_BLOCK})"),
+            ));
+        }
+        if dynamic_shared_bytes > self.properties().shared_bytes_per_sm {
+            return Ok(0); // more than an SM has, whatever the kernel
+        }
         self.backend.resident_blocks_per_sm(kernel, block_threads, dynamic_shared_bytes)
     }
 

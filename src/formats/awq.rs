@@ -38,20 +38,23 @@ pub struct AwqTensors<'a> {
 }
 
 /// Imports an AWQ layer. Errors (typed): wrong dtype or rank, shapes that disagree,
-/// K not divisible into equal groups of 32, 64, 128 or K.
+/// K not divisible into equal groups of 32, 64, 128 or K, a shape whose size overflows
+/// ([`WeightOnlyError::TensorOverflow`], [`WeightOnlyError::ShapeOverflow`]).
 pub fn import_awq(t: &AwqTensors<'_>) -> Result<WeightOnlyWeights, WeightOnlyError> {
     t.qweight.expect("qweight", Dtype::I32, "int32", 2)?;
     t.qzeros.expect("qzeros", Dtype::I32, "int32", 2)?;
     t.scales.expect("scales", Dtype::F16, "f16", 2)?;
     let (k, n_words) = (t.qweight.shape[0], t.qweight.shape[1]);
-    let n = n_words * PER_WORD;
-    if n == 0 || k == 0 {
-        return Err(WeightOnlyError::ZeroDimension { arg: if n == 0 { "N" } else { "K" } });
+    if n_words == 0 || k == 0 {
+        return Err(WeightOnlyError::ZeroDimension { arg: if n_words == 0 { "N" } else { "K" } });
     }
+    let n = n_words.checked_mul(PER_WORD).ok_or_else(|| t.qweight.overflow("qweight"))?;
     let groups = t.scales.shape[0];
     t.scales.expect_shape("scales", &[groups, n], "[K/g, N] (N = 8 x qweight columns)")?;
     let group = group_from_rows(k, groups)?;
     t.qzeros.expect_shape("qzeros", &[groups, n_words], "[K/g, N/8]")?;
+    // Before any allocation: N·K codes must fit in memory.
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group)?;
 
     let unpack = |words: &[i32], rows: usize, out: &mut Vec<u8>, transpose_k: Option<usize>| {
         for r in 0..rows {
@@ -68,11 +71,10 @@ pub fn import_awq(t: &AwqTensors<'_>) -> Result<WeightOnlyWeights, WeightOnlyErr
             }
         }
     };
-    let mut codes = vec![0u8; n * k];
+    let mut codes = vec![0u8; shape.weights()];
     unpack(&t.qweight.i32s(), k, &mut codes, Some(k));
-    let mut zeros = vec![0u8; groups * n];
+    let mut zeros = vec![0u8; shape.scale_count()];
     unpack(&t.qzeros.i32s(), groups, &mut zeros, None);
     let symmetric = zeros.iter().all(|&z| z == WeightBits::Int4.symmetric_zero());
-    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group)?;
     WeightOnlyWeights::new(shape, codes, t.scales.f16s(), (!symmetric).then_some(zeros), None)
 }

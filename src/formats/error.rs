@@ -6,13 +6,15 @@
 /// Why a quantization-format operation rejected its input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
-    /// A matrix dimension (`"rows"` or `"cols"`) was zero.
+    /// A matrix dimension (`"rows"` or `"cols"`; `"M"`, `"N"` or `"K"` for the GEMM
+    /// references) was zero.
     #[error("{arg} must be non-zero")]
     ZeroDimension {
-        /// Which dimension: `"rows"` or `"cols"`.
+        /// Which dimension: `"rows"`, `"cols"`, `"M"`, `"N"` or `"K"`.
         arg: &'static str,
     },
-    /// `rows * cols` does not fit in `usize`.
+    /// `rows * cols` does not fit in `usize` (for the GEMM references: M·K, N·K, or the
+    /// output M·N, which must also fit in one allocation).
     #[error("shape {rows} x {cols} overflows usize")]
     ShapeOverflow {
         /// The requested number of rows.

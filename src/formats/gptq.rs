@@ -56,16 +56,17 @@ pub struct GptqTensors<'a> {
 /// Imports a GPTQ layer. Errors (typed): wrong dtype or rank, shapes that disagree, N not
 /// a multiple of 8 (`qzeros` packs 8 columns per word), K not divisible into equal groups
 /// of 32, 64, 128 or K, `g_idx` out of range or unbalanced, a v1 zero point of 15
-/// (z = 16).
+/// (z = 16), a shape whose size overflows ([`WeightOnlyError::TensorOverflow`],
+/// [`WeightOnlyError::ShapeOverflow`]).
 pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOnlyWeights, WeightOnlyError> {
     t.qweight.expect("qweight", Dtype::I32, "int32", 2)?;
     t.qzeros.expect("qzeros", Dtype::I32, "int32", 2)?;
     t.scales.expect("scales", Dtype::F16, "f16", 2)?;
     let (k_words, n) = (t.qweight.shape[0], t.qweight.shape[1]);
-    let k = k_words * PER_WORD;
-    if n == 0 || k == 0 {
+    if n == 0 || k_words == 0 {
         return Err(WeightOnlyError::ZeroDimension { arg: if n == 0 { "N" } else { "K" } });
     }
+    let k = k_words.checked_mul(PER_WORD).ok_or_else(|| t.qweight.overflow("qweight"))?;
     if n % PER_WORD != 0 {
         return Err(WeightOnlyError::NotMultiple {
             arg: "N",
@@ -78,9 +79,11 @@ pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOn
     t.scales.expect_shape("scales", &[groups, n], "[K/g, N]")?;
     let group = group_from_rows(k, groups)?;
     t.qzeros.expect_shape("qzeros", &[groups, n / PER_WORD], "[K/g, N/8]")?;
+    // Before any allocation: N·K codes must fit in memory.
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group)?;
 
     let qweight = t.qweight.i32s();
-    let mut codes = vec![0u8; n * k];
+    let mut codes = vec![0u8; shape.weights()];
     for (r, row) in qweight.chunks_exact(n).enumerate() {
         for (col, &word) in row.iter().enumerate() {
             for i in 0..PER_WORD {
@@ -89,7 +92,7 @@ pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOn
         }
     }
     let qzeros = t.qzeros.i32s();
-    let mut zeros = vec![0u8; groups * n];
+    let mut zeros = vec![0u8; shape.scale_count()];
     for (idx, &word) in qzeros.iter().enumerate() {
         for i in 0..PER_WORD {
             let stored = (word as u32 >> (BITS * i)) & NIBBLE;
@@ -110,7 +113,6 @@ pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOn
     }
     let symmetric = zeros.iter().all(|&z| z == WeightBits::Int4.symmetric_zero());
     let g_idx = t.g_idx.as_ref().map(|g| import_g_idx(g, k, groups, group)).transpose()?;
-    let shape = WeightOnlyShape::new(WeightBits::Int4, n, k, group)?;
     WeightOnlyWeights::new(shape, codes, t.scales.f16s(), (!symmetric).then_some(zeros), g_idx)
 }
 

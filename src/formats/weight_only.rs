@@ -53,6 +53,11 @@ const INT4_SYM_ZERO: u8 = 8;
 const INT8_ZERO: u8 = 128;
 /// Largest 4-bit code.
 const NIBBLE_MAX: u8 = 15;
+/// Bits of one packed word.
+const WORD_BITS: usize = 32;
+/// Most weights (N·K) a shape may describe: the codes `[N, K]`, one byte each, must fit
+/// in one Rust allocation (at most `isize::MAX` bytes).
+const MAX_WEIGHTS: usize = isize::MAX as usize;
 
 /// Width of the quantized weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,9 +85,19 @@ impl WeightBits {
         }
     }
 
-    /// 32-bit words of packed weights for an `n x k` matrix.
+    /// 32-bit words of packed weights for an `n x k` matrix, saturating at `usize::MAX`
+    /// when `n·k` overflows (a length no buffer can have, so a length check against it
+    /// fails). [`WeightBits::checked_packed_words`] reports the overflow instead; the
+    /// count of a validated shape is [`WeightOnlyShape::packed_words`].
     pub fn packed_words(self, n: usize, k: usize) -> usize {
-        n * k * self.bits() / 32
+        self.checked_packed_words(n, k).unwrap_or(usize::MAX)
+    }
+
+    /// 32-bit words of packed weights for an `n x k` matrix, `None` when `n·k` overflows
+    /// `usize`.
+    pub fn checked_packed_words(self, n: usize, k: usize) -> Option<usize> {
+        // n·k·bits / 32 without the intermediate n·k·bits (bits divides 32).
+        n.checked_mul(k).map(|elems| elems / (WORD_BITS / self.bits()))
     }
 }
 
@@ -94,6 +109,27 @@ pub enum WeightOnlyError {
     ZeroDimension {
         /// Which dimension (`"N"`, `"K"`, ...).
         arg: &'static str,
+    },
+    /// N·K weights do not fit in memory: the codes `[N, K]` (one byte each) would exceed
+    /// `isize::MAX` bytes, the largest allocation (or N·K overflows `usize`).
+    #[error("shape N x K = {n} x {k} has too many weights (N·K must be at most {max})")]
+    ShapeOverflow {
+        /// N.
+        n: usize,
+        /// K.
+        k: usize,
+        /// The largest N·K accepted (`isize::MAX`).
+        max: usize,
+    },
+    /// A checkpoint tensor's shape describes more data than fits in memory: its element
+    /// count or byte length overflows `usize`, or so does a dimension derived from it
+    /// (e.g. K = 8 x the rows of a GPTQ `qweight`).
+    #[error("tensor `{tensor}` has shape {shape:?}, whose size overflows usize")]
+    TensorOverflow {
+        /// Tensor name.
+        tensor: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
     },
     /// A dimension is not a multiple of what the format or layout needs.
     #[error("{arg} = {value} must be a multiple of {multiple}: {reason}")]
@@ -209,8 +245,13 @@ pub struct WeightOnlyShape {
 }
 
 impl WeightOnlyShape {
-    /// Validates a shape: N and K non-zero, the group 32, 64, 128 or K and dividing K.
-    /// (The kernel layout needs more: see [`pack_weight_only`].)
+    /// Validates a shape: N and K non-zero, N·K at most `isize::MAX` (the codes `[N, K]`
+    /// fit in memory, so every size derived from the shape fits in `usize`), the group
+    /// 32, 64, 128 or K and dividing K. (The kernel layout needs more: see
+    /// [`pack_weight_only`].)
+    ///
+    /// Errors: [`WeightOnlyError::ZeroDimension`], [`WeightOnlyError::ShapeOverflow`],
+    /// [`WeightOnlyError::UnsupportedGroup`].
     pub fn new(bits: WeightBits, n: usize, k: usize, group: usize) -> Result<WeightOnlyShape, WeightOnlyError> {
         check_dims(n, k, group)?;
         Ok(WeightOnlyShape { bits, n, k, group })
@@ -234,6 +275,18 @@ impl WeightOnlyShape {
     /// Groups along K (rows of the scales).
     pub fn groups(self) -> usize {
         self.k / self.group
+    }
+    /// Weights N·K (the length of the codes `[N, K]`); fits in `usize` by construction.
+    pub fn weights(self) -> usize {
+        self.n * self.k
+    }
+    /// Scales (and zero points) per layer, `groups · N`; at most N·K, so it fits.
+    pub fn scale_count(self) -> usize {
+        self.groups() * self.n
+    }
+    /// 32-bit words of the packed weights, N·K·bits / 32; at most N·K, so it fits.
+    pub fn packed_words(self) -> usize {
+        self.weights() / (WORD_BITS / self.bits.bits())
     }
 }
 
@@ -264,15 +317,15 @@ impl WeightOnlyWeights {
         zeros: Option<Vec<u8>>,
         g_idx: Option<Vec<u32>>,
     ) -> Result<WeightOnlyWeights, WeightOnlyError> {
-        let WeightOnlyShape { bits, n, k, group } = shape;
+        let WeightOnlyShape { bits, k, group, .. } = shape;
         let groups = shape.groups();
-        check_len("codes", n * k, codes.len())?;
-        check_scales(bits, groups * n, &scales, zeros.is_some())?;
+        check_len("codes", shape.weights(), codes.len())?;
+        check_scales(bits, shape.scale_count(), &scales, zeros.is_some())?;
         if bits == WeightBits::Int4 {
             check_range("codes", &codes, NIBBLE_MAX)?;
         }
         if let Some(z) = &zeros {
-            check_len("zeros", groups * n, z.len())?;
+            check_len("zeros", shape.scale_count(), z.len())?;
             check_range("zeros", z, NIBBLE_MAX)?;
         }
         let g_idx = match g_idx {
@@ -351,13 +404,24 @@ impl WeightOnlyWeights {
         self.g_idx.as_deref()
     }
 
-    /// The group of row `k` of K.
-    pub fn group_of(&self, k: usize) -> usize {
+    /// The group of row `k` of K, `None` when `k` is not below K.
+    pub fn group_of(&self, k: usize) -> Option<usize> {
+        (k < self.shape.k).then(|| self.group_at(k))
+    }
+
+    /// The zero point of (group, n) (the implicit one when symmetric), `None` when
+    /// `group` is not below the number of groups or `n` not below N.
+    pub fn zero_of(&self, group: usize, n: usize) -> Option<u8> {
+        (group < self.shape.groups() && n < self.shape.n).then(|| self.zero_at(group, n))
+    }
+
+    /// [`WeightOnlyWeights::group_of`] for `k` known to be below K.
+    fn group_at(&self, k: usize) -> usize {
         self.g_idx.as_ref().map_or(k / self.shape.group, |g| g[k] as usize)
     }
 
-    /// The zero point of (group, n).
-    pub fn zero_of(&self, group: usize, n: usize) -> u8 {
+    /// [`WeightOnlyWeights::zero_of`] for a (group, n) known to be in range.
+    fn zero_at(&self, group: usize, n: usize) -> u8 {
         self.zeros.as_ref().map_or(self.shape.bits.symmetric_zero(), |z| z[group * self.shape.n + n])
     }
 
@@ -365,11 +429,11 @@ impl WeightOnlyWeights {
     /// once (what the kernels compute in registers, bit for bit).
     pub fn dequantize(&self) -> Vec<f16> {
         let WeightOnlyShape { n: n_total, k: k_total, .. } = self.shape;
-        let mut out = Vec::with_capacity(n_total * k_total);
+        let mut out = Vec::with_capacity(self.shape.weights());
         for n in 0..n_total {
             for k in 0..k_total {
-                let grp = self.group_of(k);
-                let q = f64::from(self.codes[n * k_total + k]) - f64::from(self.zero_of(grp, n));
+                let grp = self.group_at(k);
+                let q = f64::from(self.codes[n * k_total + k]) - f64::from(self.zero_at(grp, n));
                 out.push(f16_from_f64_rn(q * self.scales[grp * n_total + n].to_f64()));
             }
         }
@@ -406,11 +470,10 @@ impl PackedWeights {
     ) -> Result<PackedWeights, WeightOnlyError> {
         let WeightOnlyShape { bits, n, k, group } = shape;
         check_layout(n, k, group)?;
-        let groups = shape.groups();
-        check_len("words", bits.packed_words(n, k), words.len())?;
-        check_scales(bits, groups * n, &scales, zeros.is_some())?;
+        check_len("words", shape.packed_words(), words.len())?;
+        check_scales(bits, shape.scale_count(), &scales, zeros.is_some())?;
         if let Some(z) = &zeros {
-            check_len("zeros", groups * n / ZEROS_PER_WORD, z.len())?;
+            check_len("zeros", shape.scale_count() / ZEROS_PER_WORD, z.len())?;
         }
         if let Some(p) = &perm {
             check_len("perm", k, p.len())?;
@@ -499,7 +562,7 @@ pub fn pack_weight_only(w: &WeightOnlyWeights) -> Result<PackedWeights, WeightOn
         p.sort_by_key(|&k| g[k as usize]); // stable: k order inside a group
         p
     });
-    let mut words = vec![0u32; bits.packed_words(n_total, k_total)];
+    let mut words = vec![0u32; w.shape.packed_words()];
     for n in 0..n_total {
         for kp in 0..k_total {
             let k = perm.as_ref().map_or(kp, |p| p[kp] as usize);
@@ -518,14 +581,14 @@ pub fn pack_weight_only(w: &WeightOnlyWeights) -> Result<PackedWeights, WeightOn
         }
     }
     let groups = w.shape.groups();
-    let mut scales = vec![f16::ZERO; groups * n_total];
+    let mut scales = vec![f16::ZERO; w.shape.scale_count()];
     for grp in 0..groups {
         for n in 0..n_total {
             scales[scale_position(n_total, grp, n)] = w.scales[grp * n_total + n];
         }
     }
     let zeros = w.zeros.as_ref().map(|z| {
-        let mut out = vec![0u32; groups * n_total / ZEROS_PER_WORD];
+        let mut out = vec![0u32; w.shape.scale_count() / ZEROS_PER_WORD];
         for grp in 0..groups {
             for n in 0..n_total {
                 let (word, nibble) = zero_position(n_total, grp, n);
@@ -541,7 +604,7 @@ pub fn pack_weight_only(w: &WeightOnlyWeights) -> Result<PackedWeights, WeightOn
 /// `g_idx` rebuilt from the permutation).
 pub fn unpack_weight_only(p: &PackedWeights) -> WeightOnlyWeights {
     let WeightOnlyShape { bits, n: n_total, k: k_total, group } = p.shape;
-    let mut codes = vec![0u8; n_total * k_total];
+    let mut codes = vec![0u8; p.shape.weights()];
     let mask = (1u32 << bits.bits()) - 1;
     for n in 0..n_total {
         for kp in 0..k_total {
@@ -560,14 +623,14 @@ pub fn unpack_weight_only(p: &PackedWeights) -> WeightOnlyWeights {
         }
     }
     let groups = p.shape.groups();
-    let mut scales = vec![f16::ZERO; groups * n_total];
+    let mut scales = vec![f16::ZERO; p.shape.scale_count()];
     for grp in 0..groups {
         for n in 0..n_total {
             scales[grp * n_total + n] = p.scales[scale_position(n_total, grp, n)];
         }
     }
     let zeros = p.zeros.as_ref().map(|z| {
-        let mut out = vec![0u8; groups * n_total];
+        let mut out = vec![0u8; p.shape.scale_count()];
         for grp in 0..groups {
             for n in 0..n_total {
                 let (word, nibble) = zero_position(n_total, grp, n);
@@ -586,13 +649,17 @@ pub fn unpack_weight_only(p: &PackedWeights) -> WeightOnlyWeights {
     WeightOnlyWeights { shape: p.shape, codes, scales, zeros, g_idx }
 }
 
-/// Checks the logical-form dimensions: non-zero, group 32/64/128 or K, dividing K.
+/// Checks the logical-form dimensions: non-zero, N·K at most [`MAX_WEIGHTS`], group
+/// 32/64/128 or K, dividing K.
 fn check_dims(n: usize, k: usize, group: usize) -> Result<(), WeightOnlyError> {
     if n == 0 {
         return Err(WeightOnlyError::ZeroDimension { arg: "N" });
     }
     if k == 0 {
         return Err(WeightOnlyError::ZeroDimension { arg: "K" });
+    }
+    if n.checked_mul(k).is_none_or(|weights| weights > MAX_WEIGHTS) {
+        return Err(WeightOnlyError::ShapeOverflow { n, k, max: MAX_WEIGHTS });
     }
     if !(group == k || GROUP_SIZES.contains(&group)) || !k.is_multiple_of(group) {
         return Err(WeightOnlyError::UnsupportedGroup { k, group });
@@ -680,7 +747,8 @@ pub struct RawTensor<'a> {
 }
 
 impl RawTensor<'_> {
-    /// Checks dtype, rank and byte length.
+    /// Checks dtype, rank and byte length (an element count or byte length that
+    /// overflows `usize` is [`WeightOnlyError::TensorOverflow`]).
     pub(crate) fn expect(
         &self,
         tensor: &'static str,
@@ -698,8 +766,19 @@ impl RawTensor<'_> {
                 expected: format!("{rank} dimensions"),
             });
         }
-        let elems = self.shape.iter().product::<usize>();
-        check_len(tensor, elems * dtype.bitsize() / 8, self.data.len())
+        let bytes = self
+            .shape
+            .iter()
+            .try_fold(1usize, |elems, &dim| elems.checked_mul(dim))
+            .and_then(|elems| elems.checked_mul(dtype.bitsize()))
+            .map(|bits| bits / u8::BITS as usize)
+            .ok_or_else(|| self.overflow(tensor))?;
+        check_len(tensor, bytes, self.data.len())
+    }
+
+    /// [`WeightOnlyError::TensorOverflow`] for this tensor, named `tensor`.
+    pub(crate) fn overflow(&self, tensor: &'static str) -> WeightOnlyError {
+        WeightOnlyError::TensorOverflow { tensor, shape: self.shape.to_vec() }
     }
 
     /// Checks that the shape is exactly `want`.

@@ -510,8 +510,10 @@ fn split_k_rule(shape: WeightOnlyShape) -> SplitKRule {
 }
 
 /// `dst[r, j] = src[r, perm[j]]` for f16 `[rows, cols]` matrices (`perm` u32 `[cols]`, a
-/// permutation; `cols` a multiple of 8): the act-order gather of A's columns.
-pub fn permute_cols_f16(
+/// permutation; `cols` a multiple of 8): the act-order gather of A's columns. Crate-private:
+/// the kernel reads `src` at whatever `perm` says, so it is called only with the
+/// permutation of [`DevicePackedWeights`], which [`PackedWeights::from_parts`] validated.
+pub(crate) fn permute_cols_f16(
     device: &Device,
     src: &DeviceBuffer<f16>,
     perm: &DeviceBuffer<u32>,
@@ -564,7 +566,8 @@ pub fn gemm_weight_only_host(
     m: usize,
 ) -> Result<(Vec<f16>, String)> {
     let (n, k) = (weights.shape().n(), weights.shape().k());
-    super::check_len(a, "a", m * k)?;
+    let a_len = m.checked_mul(k).ok_or_else(|| QkError::invalid("m", format!("M = {m} x K = {k} overflows")))?;
+    super::check_len(a, "a", a_len)?;
     if let Some(b) = bias {
         super::check_len(b, "bias", n)?;
     }

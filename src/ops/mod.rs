@@ -14,8 +14,8 @@ mod split_k;
 
 pub use dequant::{dequant_int4, dequant_int4_host, dequant_int8, dequant_int8_host, Int8Scales};
 pub use gemm_w4a16::{
-    gemm_w4a16_host, gemm_weight_only_host, permute_cols_f16, DevicePackedWeights, GemmWeightOnlyPlan,
-    WeightOnlyConfig, WeightOnlyTileShape,
+    gemm_w4a16_host, gemm_weight_only_host, DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig,
+    WeightOnlyTileShape,
 };
 pub use gemm_w8a16::{gemm_w8a16_host, pack_w8a16};
 pub use gemm_w8a8::{gemm_w8a8, gemm_w8a8_host, GemmW8A8Config, GemmW8A8F16Plan, GemmW8A8Plan, W8A8TileShape};

@@ -80,8 +80,9 @@ pub(crate) struct SplitKGrid<P: Pod> {
     resident_per_sm: u32,
     /// Partial tiles `[tile][split][block_m * block_n]`, present when splits > 1.
     workspace: Option<DeviceBuffer<P>>,
-    /// One u32 per C tile, zero between launches (the last split resets it).
-    tile_counters: DeviceBuffer<u32>,
+    /// One u32 per C tile, zero between launches (the last split resets it); present
+    /// when splits > 1.
+    tile_counters: Option<DeviceBuffer<u32>>,
 }
 
 impl<P: Pod> SplitKGrid<P> {
@@ -135,14 +136,23 @@ impl<P: Pod> SplitKGrid<P> {
         }
         // No empty split: recompute the count from the per-split length.
         let splits = k_tiles.div_ceil(k_tiles_per_split);
-        let workspace =
-            if splits > 1 { Some(device.alloc::<P>(tiles * splits * (block_m * block_n) as usize)?) } else { None };
+        // The partial tiles and the per-tile counters exist only with splits: the kernels
+        // touch them only when grid z > 1 (one split has nothing to sum).
+        let (workspace, tile_counters) = if splits > 1 {
+            let partials = tiles.checked_mul(splits).and_then(|t| t.checked_mul((block_m * block_n) as usize));
+            let partials = partials.ok_or_else(|| {
+                QkError::invalid("splits", format!("{tiles} tiles x {splits} splits of partial tiles overflow"))
+            })?;
+            (Some(device.alloc::<P>(partials)?), Some(device.upload(&vec![0u32; tiles])?))
+        } else {
+            (None, None)
+        };
         Ok(SplitKGrid {
             grid: [tiles_n as u32, tiles_m as u32, splits as u32],
             k_tiles_per_split: k_tiles_per_split as u32,
             resident_per_sm: per_sm as u32,
             workspace,
-            tile_counters: device.upload(&vec![0u32; tiles])?,
+            tile_counters,
         })
     }
 
@@ -183,9 +193,9 @@ impl<P: Pod> SplitKGrid<P> {
         self.workspace.as_ref().map_or(0, |w| w.device_addr())
     }
 
-    /// Device address of the per-tile counters.
+    /// Device address of the per-tile counters, 0 when there is one split.
     pub fn tile_counters_addr(&self) -> u64 {
-        self.tile_counters.device_addr()
+        self.tile_counters.as_ref().map_or(0, |c| c.device_addr())
     }
 }
 

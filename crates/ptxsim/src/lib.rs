@@ -312,8 +312,9 @@ impl Gpu {
             return Err(SimError::Memory(format!("allocation of {bytes} bytes is too large")));
         }
         let base = align_up(self.mem.next, 256);
+        let alloc = Alloc::new(base, bytes as u64)?;
         self.mem.next = base + align_up(bytes.max(1) as u64, 256) + 256;
-        self.mem.allocs.push(Alloc::new(base, bytes as u64));
+        self.mem.allocs.push(alloc);
         Ok(base)
     }
 

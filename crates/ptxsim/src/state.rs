@@ -10,6 +10,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::SimError;
+
 /// First device address handed out by `Gpu::alloc`.
 pub const GLOBAL_BASE: u64 = 0x0000_0001_0000_0000;
 /// Base of the shared-memory window in the generic address space.
@@ -32,10 +34,16 @@ pub struct Alloc {
 }
 
 impl Alloc {
-    /// A zero-filled allocation.
-    pub fn new(base: u64, size: u64) -> Alloc {
+    /// A zero-filled allocation, or an error when the host cannot hold it (device memory
+    /// lives in host memory).
+    pub fn new(base: u64, size: u64) -> Result<Alloc, SimError> {
         let n = size.div_ceil(8) as usize;
-        Alloc { base, size, words: (0..n).map(|_| AtomicU64::new(0)).collect() }
+        let mut words = Vec::new();
+        words
+            .try_reserve_exact(n)
+            .map_err(|e| SimError::Memory(format!("allocation of {size} bytes: host memory: {e}")))?;
+        words.extend((0..n).map(|_| AtomicU64::new(0)));
+        Ok(Alloc { base, size, words: words.into_boxed_slice() })
     }
 
     /// Reads `size` (1, 2, 4, 8) bytes at offset `o`, little-endian; the access must
