@@ -63,6 +63,7 @@
  *     config        BM x BN    warps  warp tile  stages (4b/8b)  for
  *     gemv          16 x 256   1 x 4  16 x 64    6 / 4           M <= 8 (decode)
  *     gemv_swap_ab   8 x 256   1 x 4   8 x 64    6 / 4           M <= 8, explicit only
+ *     gemv_direct    8 x 256   1 x 4   8 x 64    (registers)     M <= 8, explicit only
  *     small         32 x 256   1 x 4  32 x 64    4 / 4           M <= 32
  *     medium        64 x 256   1 x 4  64 x 64    4 / 3           M <= 64
  *     large        128 x 128   2 x 2  64 x 64    4 / 3           M > 64 (compute-bound)
@@ -74,6 +75,16 @@
  * and one, half the A copies and accumulators (112 -> 80 registers at 4 bits on
  * sm_90a), 0.160 instead of 0.172 instructions per 4-bit byte. Whether that is faster
  * on a GPU is not yet measured, so the host takes it only when asked.
+ *
+ * gemv_direct (gemm_weight_only_direct) keeps gemv_swap_ab's mma arrangement and drops
+ * the shared-memory pipeline: the packed layout already gives each lane its own
+ * fragments, so each lane loads its weights (a ring of 8 k-steps, 4 KiB per warp in
+ * flight), A fragments and group constants from global memory into registers, and the
+ * warps run without a block barrier until the split-K fix-up: no cp.async, no
+ * ld.shared, no wait or __syncthreads per stage, no dynamic shared memory (occupancy is
+ * bounded by registers: 127 at 4 bits on sm_90a, 4 blocks per SM against gemv's 3).
+ * Also untimed, explicit only. The PTX count (0.181 per 4-bit byte) overstates it: each
+ * predicated load is three PTX instructions that ptxas folds into one predicated LDG.
  *
  * On Hopper (compute capability 9.0) M > 64 goes to gemm_w4a16_sm90a.cu instead (128 x 256
  * tiles, split-K as here): the same stages, copies and dequantization
@@ -190,6 +201,47 @@ constexpr int kStripM16Tiles = kNBlock / kMmaM;
 /* k-steps whose activation fragments one ldmatrix.x4 loads in gemv_swap_ab. */
 constexpr int kKStepsPerLdmatrix = 2;
 
+/* The epilogue of the kernels whose accumulators are the transposed tile (weights as the
+ * mma's A operand, 8 rows of A as its n8: gemv_swap_ab, gemv_direct): the split-K
+ * fix-up, then bias in f32, one rounding to f16, C staged transposed in `c_tile`
+ * ([8][C_STRIDE] halves of shared memory nothing else uses any more), and 16-byte row
+ * stores. Splits that do not finish their tile return without storing. */
+template <int BN, int THREADS, int C_STRIDE>
+__device__ __forceinline__ void transposed_epilogue(const QkGemmWeightOnlyArgs& args,
+                                                    float (&acc)[kStripM16Tiles][1][4], const QkGemmBlock& blk,
+                                                    __half* c_tile) {
+    // acc[i][0][e] is C row m0 + 2t + e % 2, column 16i + g + 8 (e / 2) of the strip: a
+    // lane holds rows of C iff its first, 2t, lies inside.
+    const int g = blk.lane / 4;
+    const int t = blk.lane % 4;
+    if (gridDim.z > 1 && !qk_split_k_reduce_if<float, kStripM16Tiles, 1, THREADS>(
+                             acc, args.workspace, args.tile_counters,
+                             [&](int, int) { return blk.m0 + 2 * t < args.m; })) {
+        return;
+    }
+
+    // A warp's staging stores hit rows 2t (+ 1) and 8 consecutive columns: with the
+    // 16-byte row padding rows 2 apart lie 8 banks apart, so distinct words.
+    const __half* bias = reinterpret_cast<const __half*>(args.bias);  // [N] or null
+#pragma unroll
+    for (int i = 0; i < kStripM16Tiles; ++i) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const uint32_t col = blk.warp_n * kNBlock + i * kMmaM + g + kMmaN * h;
+            const uint32_t gn = blk.n0 + col;
+            const float bias_n = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                c_tile[(2 * t + e) * C_STRIDE + col] = __float2half_rn(__fadd_rn(acc[i][0][2 * h + e], bias_n));
+            }
+        }
+    }
+    __syncthreads();
+
+    // Shared -> global, 16-byte row segments (N % 64 == 0).
+    qk_store_c_tile<kMmaN, BN, THREADS, C_STRIDE>(c_tile, args.c, blk.m0, blk.n0, args.m, args.n);
+}
+
 /* gemv_swap_ab: acc[i] += dequant(W slice i) x A_tileᵀ over the 64 K of one stage, the
  * transposed product with the dequantized weights as the mma's A operand (16 columns of
  * C per m16 tile, slice i = columns 16i .. 16i + 15 of the warp's strip) and the tile's
@@ -259,38 +311,141 @@ __device__ __forceinline__ void gemm_weight_only_swap_ab(const QkGemmWeightOnlyA
         compute_stage_swap_ab<T, BITS>(args, groups, acc, gc, b_offset, offsets, stage_addr, kt, first_tile);
     });
 
-    // acc[i][0][e] is C row m0 + 2t + e % 2, column 16i + g + 8 (e / 2) of the strip: a
-    // lane holds rows of C iff its first, 2t, lies inside.
+    __half* c_tile = reinterpret_cast<__half*>(smem);  // [BM][kCStride], the stages drained
+    transposed_epilogue<BN, T::kThreads, T::kCStride>(args, acc, blk, c_tile);
+}
+
+/* gemv_direct: one lane's view of a k-step unit in global memory, its 16 bytes (8-bit:
+ * two chunks 512 bytes apart); for a k-step past the split (`in` false) nothing is read
+ * and the words are unspecified: the ring never consumes them. */
+template <int BITS>
+__device__ __forceinline__ StepWords<BITS, kNTiles> load_step_global(bool in, uint64_t lane_addr) {
+    StepWords<BITS, kNTiles> w;
+#pragma unroll
+    for (int c = 0; c < StepWords<BITS, kNTiles>::kChunks; ++c) {
+        w.chunk[c] = qk_ld_stream_v4_when(in, lane_addr + c * kWarpThreads * QK_CHUNK_BYTES);
+    }
+    return w;
+}
+
+/* gemv_direct's block: gemv_swap_ab's mma arrangement (weights as the A operand, 8 rows
+ * of A as the n8) over a 256-column tile, 4 warps of one strip each, with every operand
+ * loaded by the lane that uses it, straight from global memory into registers:
+ *   weights   its 16 bytes of each k-step unit (the packed layout hands each lane its
+ *             own B fragments, so no exchange through shared memory is needed), through
+ *             a ring of PREFETCH k-steps: the load of k-step s + PREFETCH is issued when
+ *             k-step s is consumed, PREFETCH * 512 bytes in flight per warp;
+ *   A         b0 and b1 of its row g (4 bytes each, in the same ring);
+ *   groups    lane 4g loads the 8 scales (and zero-point word) of column g one group
+ *             ahead, and shfl.sync hands them to lanes 4g + 1 .. 4g + 3 when the group
+ *             starts: one global request per group instead of four identical ones.
+ * No shared memory and no block barrier until the split-K fix-up: the warps of a block
+ * run independently, and a k-step costs the dequantization, 4 mma, 3 loads and the ring
+ * bookkeeping, without gemv's stage copies, waits and barrier. K steps are exact (no
+ * zero-padded tail: the loop runs to the split's last 16-deep k-step). Loads past the
+ * split, rows past M and strips past N are predicated off, never issued. */
+template <int BITS, int PREFETCH>
+__device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyArgs& args) {
+    constexpr int BM = QK_WO_GEMV_DIRECT_BM;
+    constexpr int WARPS_N = QK_WO_GEMV_DIRECT_WARPS_N;
+    constexpr int BN = WARPS_N * kNBlock;
+    constexpr int kThreads = WARPS_N * kWarpThreads;
+    constexpr int kCStride = BN + QK_C_ROW_PAD_HALVES;
+    constexpr uint32_t kUnitBytes = kWarpThreads * QK_CHUNK_BYTES * StepWords<BITS, kNTiles>::kChunks;
+    constexpr uint32_t kStepBytesOfA = kMmaK * kF16Bytes;   // 16 f16 of K per k-step
+    constexpr uint32_t kB1OffsetBytes = kMmaN * kF16Bytes;  // b1: K 2t + 8, 2t + 9
+    static_assert(BM == kMmaN, "the tile's rows of A are the mma's n8");
+    __shared__ __align__(QK_CHUNK_BYTES) __half c_tile[BM * kCStride];
+    const QkGemmBlock blk = qk_gemm_block<BM, BN, WARPS_N, kBk>(args.k, args.k_tiles_per_split);
     const int g = blk.lane / 4;
     const int t = blk.lane % 4;
-    if (gridDim.z > 1 && !qk_split_k_reduce_if<float, kStripM16Tiles, 1, T::kThreads>(
-                             acc, args.workspace, args.tile_counters,
-                             [&](int, int) { return blk.m0 + 2 * t < args.m; })) {
-        return;
-    }
+    const uint32_t strip = blk.n0 / kNBlock + blk.warp_n;
+    const uint32_t k_steps = args.k / kMmaK;
+    const uint32_t s_begin = blk.kt_begin * kKSteps;
+    const uint32_t s_end = min(k_steps, s_begin + blk.num_kt * kKSteps);
+    const bool asymmetric = BITS == 4 && args.zeros != 0;
+    const Groups groups(args.group_size);
 
-    // Epilogue 1: bias in f32, one rounding to f16, staged transposed in shared memory
-    // (C row = row of A). A warp's stores hit rows 2t (+ 1) and 8 consecutive columns:
-    // with the 16-byte row padding rows 2 apart lie 8 banks apart, so distinct words.
-    const __half* bias = reinterpret_cast<const __half*>(args.bias);  // [N] or null
-    __half* c_tile = reinterpret_cast<__half*>(smem);                 // [BM][kCStride]
+    float acc[kStripM16Tiles][1][4];
+    qk_zero_acc(acc);
+    if (strip < args.n / kNBlock) {  // warp-uniform: a strip past N only joins the fix-up
+        // Global byte addresses, integers until a (predicated) load uses them.
+        const uint64_t w_lane = args.w + static_cast<uint64_t>(strip) * k_steps * kUnitBytes + blk.lane * QK_CHUNK_BYTES;
+        const uint64_t a_lane = args.a + (static_cast<uint64_t>(blk.m0 + g) * args.k + 2 * t) * kF16Bytes;
+        const bool row_in = blk.m0 + g < args.m;
+        // Scales f16 [K/g, N], position 8g + nt of the strip's 64 holds column 8nt + g:
+        // lane 4g's 16 bytes are column g's 8 scales. Zero points: word 8 * strip + g.
+        const bool group_lane = t == 0;
+        const uint64_t scale_lane = args.scales + (static_cast<uint64_t>(strip) * kNBlock + g * kNTiles) * kF16Bytes;
+        const uint64_t scale_row_bytes = static_cast<uint64_t>(args.n) * kF16Bytes;
+        const uint64_t zero_lane = args.zeros + (static_cast<uint64_t>(strip) * kNTiles + g) * sizeof(uint32_t);
+        const uint64_t zero_row_bytes = static_cast<uint64_t>(args.n) / kNibblesPerByte;
+        // Only groups that start inside this split are fetched ahead (and the split's
+        // first): the next split reads its own.
+        const uint32_t k_end = s_end * kMmaK;
+        uint4 next_scales;
+        uint32_t next_zero;
+        const auto fetch_group = [&](uint32_t group, bool first) {
+            const bool in = group_lane && (first || (group << groups.shift) < k_end);
+            next_scales = qk_ld_nc_v4_if(in, scale_lane + group * scale_row_bytes);
+            next_zero = qk_ld_nc_u32_if(in && asymmetric, zero_lane + group * zero_row_bytes);
+        };
+        GroupConsts<kNTiles> gc = GroupConsts<kNTiles>::with_symmetric_zeros<BITS>();
+
+        // The ring: running addresses of the next k-step to load (one 64-bit add each per
+        // k-step, not a multiply from s).
+        StepWords<BITS, kNTiles> ring[PREFETCH];
+        uint32_t ring_a[PREFETCH][2];
+        uint64_t w_next = w_lane + static_cast<uint64_t>(s_begin) * kUnitBytes;
+        uint64_t a_next = a_lane + static_cast<uint64_t>(s_begin) * kStepBytesOfA;
+        const auto issue = [&](int j, uint32_t s) {
+            const bool in = s < s_end;
+            ring[j] = load_step_global<BITS>(in, w_next);
+            ring_a[j][0] = qk_ld_nc_u32_if(in && row_in, a_next);
+            ring_a[j][1] = qk_ld_nc_u32_if(in && row_in, a_next + kB1OffsetBytes);
+            w_next += kUnitBytes;
+            a_next += kStepBytesOfA;
+        };
+        fetch_group(groups.of(s_begin * kMmaK), true);
 #pragma unroll
-    for (int i = 0; i < kStripM16Tiles; ++i) {
+        for (int j = 0; j < PREFETCH; ++j) {
+            issue(j, s_begin + j);
+        }
+        for (uint32_t s0 = s_begin; s0 < s_end; s0 += PREFETCH) {
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const uint32_t col = blk.warp_n * kNBlock + i * kMmaM + g + kMmaN * h;
-            const uint32_t gn = blk.n0 + col;
-            const float bias_n = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
+            for (int j = 0; j < PREFETCH; ++j) {
+                const uint32_t s = s0 + j;
+                if (s >= s_end) {
+                    break;  // warp-uniform: the split's last partial ring
+                }
+                if (groups.starts(s * kMmaK, s == s_begin)) {
+                    // The group fetched one group ahead becomes current: lane 4g hands
+                    // column g's constants to its three neighbours.
+                    const uint32_t src = blk.lane & ~3u;
+                    const uint32_t pairs[kNTiles / 2] = {
+                        __shfl_sync(~0u, next_scales.x, src), __shfl_sync(~0u, next_scales.y, src),
+                        __shfl_sync(~0u, next_scales.z, src), __shfl_sync(~0u, next_scales.w, src)};
+                    expand_scales(gc, pairs);
+                    if (asymmetric) {
+                        expand_zeros(gc, __shfl_sync(~0u, next_zero, src), 0);
+                    }
+                    fetch_group(groups.of(s * kMmaK) + 1, false);
+                }
+                uint32_t w[kNTiles][2];
+                dequant_words<BITS, kNTiles>(w, ring[j], 0, gc);
 #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                c_tile[(2 * t + e) * T::kCStride + col] = __float2half_rn(__fadd_rn(acc[i][0][2 * h + e], bias_n));
+                for (int i = 0; i < kStripM16Tiles; ++i) {
+                    const uint32_t a[4] = {w[2 * i][0], w[2 * i + 1][0], w[2 * i][1], w[2 * i + 1][1]};
+                    qk_mma_f16_16816(acc[i][0], a, ring_a[j][0], ring_a[j][1]);
+                }
+                // Slot j is consumed: refill it with k-step s + PREFETCH. Issued after its
+                // last read, the load writes the registers the slot already has (issued
+                // before, ptxas had to copy the slot aside every k-step).
+                issue(j, s + PREFETCH);
             }
         }
     }
-    __syncthreads();
-
-    // Epilogue 2: shared -> global, 16-byte row segments (N % 64 == 0).
-    qk_store_c_tile<BM, BN, T::kThreads, T::kCStride>(c_tile, args.c, blk.m0, blk.n0, args.m, args.n);
+    transposed_epilogue<BN, kThreads, kCStride>(args, acc, blk, c_tile);
 }
 
 template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int SMEM_BYTES>
@@ -376,3 +531,13 @@ QK_WO_INSTANCE_OF(gemm_weight_only_swap_ab, qk_gemm_w4a16_gemv_swap_ab, 4, GEMV_
                   QK_WO_GEMV_SWAP_AB_SMEM_BYTES)
 QK_WO_INSTANCE_OF(gemm_weight_only_swap_ab, qk_gemm_w8a16_gemv_swap_ab, 8, GEMV_SWAP_AB, QK_WO_GEMV_STAGES_W8,
                   QK_WO_GEMV_SWAP_AB_SMEM_BYTES_W8)
+
+/* gemv_direct's kernels: no dynamic shared memory, the prefetch depth per width. */
+#define QK_WO_DIRECT_INSTANCE(NAME, BITS, PREFETCH)                                                              \
+    extern "C" __global__ void __launch_bounds__(QK_WO_GEMV_DIRECT_WARPS_M * QK_WO_GEMV_DIRECT_WARPS_N *       \
+                                                 QK_WARP_THREADS)                                                \
+        NAME(const QkGemmWeightOnlyArgs args) {                                                                  \
+        gemm_weight_only_direct<BITS, PREFETCH>(args);                                                           \
+    }
+QK_WO_DIRECT_INSTANCE(qk_gemm_w4a16_gemv_direct, 4, QK_WO_GEMV_DIRECT_PREFETCH_STEPS)
+QK_WO_DIRECT_INSTANCE(qk_gemm_w8a16_gemv_direct, 8, QK_WO_GEMV_DIRECT_PREFETCH_STEPS_W8)

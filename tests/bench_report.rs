@@ -213,7 +213,13 @@ fn forced_splits_are_recorded_and_zero_is_refused() {
 fn explicit_only_kernels_run_only_when_named() {
     use qkernels::bench::gemm::GemmImpl;
     let mut cfg = BenchConfig::default();
-    for experiment in [GemmImpl::W4A16G128SymTma, GemmImpl::W4A16G128SymSwapAb, GemmImpl::W8A16SwapAb] {
+    for experiment in [
+        GemmImpl::W4A16G128SymTma,
+        GemmImpl::W4A16G128SymSwapAb,
+        GemmImpl::W4A16G128SymDirect,
+        GemmImpl::W8A16SwapAb,
+        GemmImpl::W8A16Direct,
+    ] {
         assert!(!cfg.gemm.contains(&experiment), "{experiment:?}");
     }
     assert!(cfg.gemm.contains(&GemmImpl::W4A16G128Sym));

@@ -264,6 +264,13 @@ const W4_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.18;
 /// Budget of the 4-bit gemv_swap_ab kernel (measured 0.160 with nvcc 13.0.88: 4 of
 /// gemv's 8 mma and 1 of its 2 ldmatrix per lane chunk, half its A copies).
 const W4_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.165;
+/// Budget of the 4-bit gemv_direct kernel (measured 0.181 with nvcc 13.0.88: no stage
+/// copies, waits or barriers, but per k-step three predicated loads, two 64-bit address
+/// increments and the ring's bounds and group tests. The PTX count overstates it: each
+/// predicated load is a setp, zero moves and the load in PTX, which ptxas folds into a
+/// predicated LDG; in its sm_90a SASS a k-step is ~20 instructions besides the
+/// dequantization and mma, against ~25 for gemv_swap_ab's share of a stage).
+const W4_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.19;
 
 #[test]
 fn gemm_w4a16_decode_stays_within_its_instruction_budget() {
@@ -281,15 +288,23 @@ fn gemm_w4a16_decode_stays_within_its_instruction_budget() {
         WeightOnlyConfig::GemvSwapAb,
         W4_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE,
     );
+    check_decode_instruction_budget(
+        "gemm_w4a16 g128 sym gemv_direct",
+        &weights,
+        WeightOnlyConfig::GemvDirect,
+        W4_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE,
+    );
 }
 
-// The decode configuration with the operands swapped (weights as the mma's A operand,
-// A's 8-row tile as its n8) at every decode M: every group size, symmetric and
-// asymmetric, act-order; N = 192 (not a multiple of the 256-column tile) and K not a
-// multiple of the stage where the group allows; automatic and (but per-channel) 3 splits.
+// The decode configurations with the operands swapped (weights as the mma's A operand,
+// A's 8-row tile as its n8), fed through shared memory (gemv_swap_ab) or straight from
+// global memory (gemv_direct), at every decode M: every group size, symmetric and
+// asymmetric, act-order; N = 192 (not a multiple of the 256-column tile: a block with a
+// warp past N) and K not a multiple of the stage where the group allows; automatic and
+// (but per-channel) 3 splits.
 #[test]
-fn gemm_w4a16_gemv_swap_ab_every_group_scheme_and_act_order() {
-    let test = "gemm_w4a16_swap_ab";
+fn gemm_w4a16_gemv_swap_ab_and_direct_every_group_scheme_and_act_order() {
+    let test = "gemm_w4a16_swap_ab_direct";
     let mut rng = rng(test);
     for device in devices(test) {
         for (group, k) in [(32usize, 160usize), (64, 192), (128, 384), (144, 144)] {
@@ -302,10 +317,12 @@ fn gemm_w4a16_gemv_swap_ab_every_group_scheme_and_act_order() {
                     // Forced splits of a per-channel K re-read its one scale row per split,
                     // past the traffic limit on a K this short: only the planner's count.
                     let forced = if group == k { None } else { Some(3) };
-                    for splits in [None, forced] {
-                        let label = format!("{test} asym={asymmetric} act_order={act_order} splits={splits:?}");
-                        let config = WeightOnlyConfig::GemvSwapAb;
-                        check_config_at(&label, &device, &mut rng, &weights, config, splits, &DECODE_M_SWEEP);
+                    for config in [WeightOnlyConfig::GemvSwapAb, WeightOnlyConfig::GemvDirect] {
+                        for splits in [None, forced] {
+                            let label =
+                                format!("{test} {config:?} asym={asymmetric} act_order={act_order} splits={splits:?}");
+                            check_config_at(&label, &device, &mut rng, &weights, config, splits, &DECODE_M_SWEEP);
+                        }
                     }
                 }
             }
@@ -370,6 +387,11 @@ fn tile_shapes_match_the_documented_stage_layout() {
                 + (s.block_n / 64) * UNITS_PER_STRIP * unit_bytes
                 + GROUP_SLOTS * s.block_n * 2
                 + GROUP_SLOTS * s.block_n / 2;
+            if config == WeightOnlyConfig::GemvDirect {
+                // No dynamic shared memory: its one static C tile is ptxas's to count.
+                assert_eq!(s.shared_bytes, 0, "{config:?} {bits:?}: {s:?}");
+                continue;
+            }
             let wgmma = matches!(config, WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma);
             let (want, limit) = if wgmma {
                 (s.stages * stage.next_multiple_of(WGMMA_ALIGN) + WGMMA_ALIGN, SM90_OPT_IN_BYTES)

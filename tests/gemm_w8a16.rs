@@ -73,6 +73,9 @@ const W8_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.095;
 /// Budget of the 8-bit gemv_swap_ab kernel (measured 0.084 with nvcc 13.0.88: 2 of
 /// gemv's 4 mma and 1 of its 2 ldmatrix per lane chunk, half its A copies).
 const W8_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.088;
+/// Budget of the 8-bit gemv_direct kernel (measured 0.092 with nvcc 13.0.88; see the
+/// 4-bit budget in tests/gemm_w4a16.rs for why its PTX count overstates its SASS).
+const W8_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.097;
 
 // The TMA-fed wgmma kernel with 8-bit weights (4 KB strips per stage): per-channel and
 // groups of 64; M = 1, a partial 128-row tile and one over two tiles; automatic and 3 splits.
@@ -110,14 +113,20 @@ fn gemm_w8a16_decode_stays_within_its_instruction_budget() {
         WeightOnlyConfig::GemvSwapAb,
         W8_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE,
     );
+    check_decode_instruction_budget(
+        "gemm_w8a16 g128 gemv_direct",
+        &weights,
+        WeightOnlyConfig::GemvDirect,
+        W8_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE,
+    );
 }
 
-// The decode configuration with the operands swapped, at every decode M: per-channel
-// (K not a multiple of the stage), groups of 32 and 128; automatic and (but
-// per-channel) 3 splits.
+// The decode configurations with the operands swapped (through shared memory and
+// straight from global memory), at every decode M: per-channel (K not a multiple of the
+// stage), groups of 32 and 128; automatic and (but per-channel) 3 splits.
 #[test]
-fn gemm_w8a16_gemv_swap_ab_every_group() {
-    let test = "gemm_w8a16_swap_ab";
+fn gemm_w8a16_gemv_swap_ab_and_direct_every_group() {
+    let test = "gemm_w8a16_swap_ab_direct";
     let mut rng = rng(test);
     for device in devices(test) {
         for (group, k) in [(32usize, 96usize), (128, 256), (208, 208)] {
@@ -125,17 +134,11 @@ fn gemm_w8a16_gemv_swap_ab_every_group() {
             // Forced splits of a per-channel K re-read its scale row per split (see
             // gemm_w4a16_gemv_swap_ab_every_group_scheme_and_act_order).
             let forced = if group == k { None } else { Some(3) };
-            for splits in [None, forced] {
-                let label = format!("{test} splits={splits:?}");
-                check_config_at(
-                    &label,
-                    &device,
-                    &mut rng,
-                    &weights,
-                    WeightOnlyConfig::GemvSwapAb,
-                    splits,
-                    &DECODE_M_SWEEP,
-                );
+            for config in [WeightOnlyConfig::GemvSwapAb, WeightOnlyConfig::GemvDirect] {
+                for splits in [None, forced] {
+                    let label = format!("{test} {config:?} splits={splits:?}");
+                    check_config_at(&label, &device, &mut rng, &weights, config, splits, &DECODE_M_SWEEP);
+                }
             }
         }
         ran(test, &device);

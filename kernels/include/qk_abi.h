@@ -238,6 +238,18 @@ typedef struct QkGemmW8A8Args {
 #define QK_WO_GEMV_SWAP_AB_BM 8
 #define QK_WO_GEMV_SWAP_AB_WARPS_M 1
 #define QK_WO_GEMV_SWAP_AB_WARPS_N 4
+/* gemv_direct: gemv_swap_ab's mma arrangement with no shared memory in the main loop:
+ * each warp streams its 64-column strip's weights from global memory straight into
+ * registers (a ring of QK_WO_GEMV_DIRECT_PREFETCH_STEPS k-steps in flight per warp, 4 KiB
+ * at either width), loads its A fragments and group constants itself, and passes no
+ * block barrier until the split-K fix-up. No cp.async, no ld.shared, no __syncthreads
+ * per stage; occupancy is bounded by registers alone. Not yet timed on a GPU: chosen
+ * only explicitly. */
+#define QK_WO_GEMV_DIRECT_BM 8
+#define QK_WO_GEMV_DIRECT_WARPS_M 1
+#define QK_WO_GEMV_DIRECT_WARPS_N 4
+#define QK_WO_GEMV_DIRECT_PREFETCH_STEPS 8
+#define QK_WO_GEMV_DIRECT_PREFETCH_STEPS_W8 4
 #define QK_WO_SMALL_BM 32
 #define QK_WO_SMALL_WARPS_M 1
 #define QK_WO_SMALL_WARPS_N 4

@@ -23,6 +23,45 @@ __device__ __forceinline__ uint4 qk_ld_stream_v4(const void* ptr) {
     return v;
 }
 
+/* qk_ld_stream_v4 of global address `addr` if `pred`; otherwise nothing is read and the
+ * result is unspecified, for a caller that never uses it then (a prefetch ring's slots
+ * past the end of its stream). Predicated in the PTX ("@p ld"), not branched around, so
+ * that a run of them is all in flight before any result is used (see qk_ld_cg_v4_if for
+ * what a branch per load costs). PTX ISA: "ld" (.nc, eviction priority), "Predicated
+ * Execution". 16-byte aligned address. */
+__device__ __forceinline__ uint4 qk_ld_stream_v4_when(bool pred, uint64_t addr) {
+    uint4 v;
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %5, 0;\n\t"
+        "@p ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n\t}\n"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(addr), "r"(static_cast<uint32_t>(pred)));
+    return v;
+}
+
+/* The 16 bytes at global address `addr` through the read-only path (`.nc`: no thread of
+ * the launch writes them; L1 may keep them for the block's other warps), or zeros when
+ * `pred` is false (never read then). PTX ISA: "ld" (.nc). 16-byte aligned address. */
+__device__ __forceinline__ uint4 qk_ld_nc_v4_if(bool pred, uint64_t addr) {
+    uint4 v;
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %5, 0;\n\tmov.b32 %0, 0;\n\tmov.b32 %1, 0;\n\tmov.b32 %2, 0;\n\t"
+        "mov.b32 %3, 0;\n\t@p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n\t}\n"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(addr), "r"(static_cast<uint32_t>(pred)));
+    return v;
+}
+
+/* qk_ld_nc_v4_if for 4 bytes (4-byte aligned address). */
+__device__ __forceinline__ uint32_t qk_ld_nc_u32_if(bool pred, uint64_t addr) {
+    uint32_t v;
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %2, 0;\n\tmov.b32 %0, 0;\n\t@p ld.global.nc.u32 %0, [%1];\n\t}\n"
+        : "=r"(v)
+        : "l"(addr), "r"(static_cast<uint32_t>(pred)));
+    return v;
+}
+
 /* Loads the 16 bytes at global address `addr` through L2 only (`.cg`: the coherence
  * point, never a stale L1 line, for data other blocks wrote in this launch), or returns
  * zeros when `pred` is false (the address is then never dereferenced). The load is

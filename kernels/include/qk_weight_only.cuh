@@ -321,6 +321,46 @@ struct LaneOffsets {
     }
 };
 
+/* Replicates each of the lane's scales into both halves of its n8-tile's constant:
+ * `pairs` are its scales as stored, one f16 pair of n8-tiles per word (the 64-column
+ * block's shuffled order), for the TILES n8-tiles it dequantizes. */
+template <int TILES>
+__device__ __forceinline__ void expand_scales(GroupConsts<TILES>& gc, const uint32_t (&pairs)[TILES / 2]) {
+#pragma unroll
+    for (int j = 0; j < TILES / 2; ++j) {
+        gc.scale[2 * j] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_LOW_HALF);
+        gc.scale[2 * j + 1] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_HIGH_HALF);
+    }
+}
+
+/* The lane's 4-bit zero points from its zero-point word (nibble nt: n8-tile nt of its
+ * column of the 64-column block; a half strip's tiles from nibble 4 * TILES * half), as
+ * the biased f16 the dequantization subtracts and its odd-nibble form. */
+template <int TILES>
+__device__ __forceinline__ void expand_zeros(GroupConsts<TILES>& gc, uint32_t zero_word, int half) {
+    // The nibble trick on (word >> 4j) yields half2(1024 + z_j, 1024 + z_{j+4}).
+    const uint32_t word = zero_word >> (4 * TILES * half);
+#pragma unroll
+    for (int j = 0; j < TILES / 2; ++j) {
+        if constexpr (TILES == kNTiles) {
+            const uint32_t z = qk_nibbles_to_f16x2_biased(word >> (4 * j));
+            gc.zero[j] = qk_prmt(z, z, QK_PRMT_DUP_LOW_HALF);
+            gc.zero[j + TILES / 2] = qk_prmt(z, z, QK_PRMT_DUP_HIGH_HALF);
+        } else {
+            // Only the low nibbles are this half's: one tile per nibble-trick result.
+            const uint32_t z0 = qk_nibbles_to_f16x2_biased(word >> (8 * j));
+            const uint32_t z1 = qk_nibbles_to_f16x2_biased(word >> (8 * j + 4));
+            gc.zero[2 * j] = qk_prmt(z0, z0, QK_PRMT_DUP_LOW_HALF);
+            gc.zero[2 * j + 1] = qk_prmt(z1, z1, QK_PRMT_DUP_LOW_HALF);
+        }
+    }
+#pragma unroll
+    for (int nt = 0; nt < TILES; ++nt) {
+        // 960 - (1024 + z) = -(64 + z), exact (integers below 2048).
+        gc.zero_x16[nt] = qk_half2_bits(__hsub2(qk_as_half2(kF16x2_960), qk_as_half2(gc.zero[nt])));
+    }
+}
+
 /* Loads the lane's scales and zero points (one per n8-tile) of group slot `slot` of the
  * stage at `stage_addr`, for the lane's TILES n8-tiles (`offsets`); symmetric weights
  * keep the zero points `gc` was made with (GroupConsts::with_symmetric_zeros). */
@@ -336,38 +376,10 @@ __device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stag
         const uint2 s = qk_lds_v2(scale_addr);
         pairs[0] = s.x, pairs[1] = s.y;
     }
-#pragma unroll
-    for (int j = 0; j < TILES / 2; ++j) {
-        gc.scale[2 * j] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_LOW_HALF);
-        gc.scale[2 * j + 1] = qk_prmt(pairs[j], pairs[j], QK_PRMT_DUP_HIGH_HALF);
-    }
+    expand_scales(gc, pairs);
     if (BITS == 4 && asymmetric) {
-        // Word 8 * strip + g holds tile nt's zero point in nibble nt (a half's tiles from
-        // nibble 4 * half); the nibble trick on (word >> 4j) yields
-        // half2(1024 + z_j, 1024 + z_{j+4}).
-        const uint32_t word =
-            qk_lds_u32(stage_addr + offsets.zero + slot * T::kZeroSlotBytes) >> (4 * TILES * offsets.half);
-#pragma unroll
-        for (int j = 0; j < TILES / 2; ++j) {
-            if constexpr (TILES == kNTiles) {
-                const uint32_t z = qk_nibbles_to_f16x2_biased(word >> (4 * j));
-                gc.zero[j] = qk_prmt(z, z, QK_PRMT_DUP_LOW_HALF);
-                gc.zero[j + TILES / 2] = qk_prmt(z, z, QK_PRMT_DUP_HIGH_HALF);
-            } else {
-                // Only the low nibbles are this half's: one tile per nibble-trick result.
-                const uint32_t z0 = qk_nibbles_to_f16x2_biased(word >> (8 * j));
-                const uint32_t z1 = qk_nibbles_to_f16x2_biased(word >> (8 * j + 4));
-                gc.zero[2 * j] = qk_prmt(z0, z0, QK_PRMT_DUP_LOW_HALF);
-                gc.zero[2 * j + 1] = qk_prmt(z1, z1, QK_PRMT_DUP_LOW_HALF);
-            }
-        }
-#pragma unroll
-        for (int nt = 0; nt < TILES; ++nt) {
-            // 960 - (1024 + z) = -(64 + z), exact (integers below 2048).
-            gc.zero_x16[nt] = qk_half2_bits(__hsub2(qk_as_half2(kF16x2_960), qk_as_half2(gc.zero[nt])));
-        }
+        expand_zeros(gc, qk_lds_u32(stage_addr + offsets.zero + slot * T::kZeroSlotBytes), offsets.half);
     }
-    // Symmetric: the implicit zero points GroupConsts::with_symmetric_zeros set.
 }
 
 /* (biased - zero) * scale in f16x2: the subtraction is exact, the product rounds once. */

@@ -142,10 +142,15 @@ pub enum GemmImpl {
     /// swapped ([`WeightOnlyConfig::GemvSwapAb`]), whatever M: the experiment against
     /// `w4a16_g128_sym`'s `gemv` at M <= 8.
     W4A16G128SymSwapAb,
+    /// `gemm_w4a16` g128 symmetric on [`WeightOnlyConfig::GemvDirect`] (weights streamed
+    /// into registers, no shared memory), whatever M: the experiment against `gemv`.
+    W4A16G128SymDirect,
     /// `gemm_w8a16`, per-channel scales.
     W8A16,
     /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::GemvSwapAb`], whatever M.
     W8A16SwapAb,
+    /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::GemvDirect`], whatever M.
+    W8A16Direct,
     /// `dequant_int4` (g128, symmetric) to f16, then cuBLAS FP16: what many frameworks do
     /// at large M.
     DequantInt4Cublas,
@@ -153,7 +158,7 @@ pub enum GemmImpl {
 
 impl GemmImpl {
     /// Every implementation, baseline first.
-    pub const ALL: [GemmImpl; 12] = [
+    pub const ALL: [GemmImpl; 14] = [
         GemmImpl::CublasF16,
         GemmImpl::CublasLtInt8,
         GemmImpl::W8A8,
@@ -163,8 +168,10 @@ impl GemmImpl {
         GemmImpl::W4A16G128ActOrder,
         GemmImpl::W4A16G128SymTma,
         GemmImpl::W4A16G128SymSwapAb,
+        GemmImpl::W4A16G128SymDirect,
         GemmImpl::W8A16,
         GemmImpl::W8A16SwapAb,
+        GemmImpl::W8A16Direct,
         GemmImpl::DequantInt4Cublas,
     ];
 
@@ -180,18 +187,20 @@ impl GemmImpl {
             GemmImpl::W4A16G128ActOrder => "w4a16_g128_actorder",
             GemmImpl::W4A16G128SymTma => "w4a16_g128_sym_tma",
             GemmImpl::W4A16G128SymSwapAb => "w4a16_g128_sym_swap_ab",
+            GemmImpl::W4A16G128SymDirect => "w4a16_g128_sym_direct",
             GemmImpl::W8A16 => "w8a16",
             GemmImpl::W8A16SwapAb => "w8a16_swap_ab",
+            GemmImpl::W8A16Direct => "w8a16_direct",
             GemmImpl::DequantInt4Cublas => "dequant_int4_cublas",
         }
     }
 
     /// Whether the implementation runs only when named (`--kernels`), not in the default
     /// sweep: an experiment the planner does not dispatch to (not yet timed): the
-    /// TMA-fed kernel (pointless below 128 rows of A) and the swapped-operand decode
-    /// configuration (meant for M <= 8).
+    /// TMA-fed kernel (pointless below 128 rows of A) and the decode configurations with
+    /// the operands swapped (meant for M <= 8).
     pub fn explicit_only(self) -> bool {
-        matches!(self, GemmImpl::W4A16G128SymTma | GemmImpl::W4A16G128SymSwapAb | GemmImpl::W8A16SwapAb)
+        self.forced_config().is_some()
     }
 
     /// The weight-only configuration an experiment forces (`None`: the planner's choice).
@@ -199,6 +208,7 @@ impl GemmImpl {
         match self {
             GemmImpl::W4A16G128SymTma => Some(WeightOnlyConfig::LargeWgmmaTma),
             GemmImpl::W4A16G128SymSwapAb | GemmImpl::W8A16SwapAb => Some(WeightOnlyConfig::GemvSwapAb),
+            GemmImpl::W4A16G128SymDirect | GemmImpl::W8A16Direct => Some(WeightOnlyConfig::GemvDirect),
             _ => None,
         }
     }
@@ -218,11 +228,14 @@ impl GemmImpl {
         let zeros4 = n * k / WEIGHT_ONLY_GROUP as f64 / 2.0;
         let f16_io = 2.0 * m * k + 2.0 * m * n;
         match self {
-            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma | GemmImpl::W4A16G128SymSwapAb => w4 + f16_io,
+            GemmImpl::W4A16G128Sym
+            | GemmImpl::W4A16G128SymTma
+            | GemmImpl::W4A16G128SymSwapAb
+            | GemmImpl::W4A16G128SymDirect => w4 + f16_io,
             GemmImpl::W4A16G128Asym => w4 + zeros4 + f16_io,
             // The permute kernel reads A and writes its permuted copy (+ the u32 perm).
             GemmImpl::W4A16G128ActOrder => w4 + f16_io + 4.0 * m * k + 4.0 * k,
-            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb => n * k + 2.0 * n + f16_io,
+            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct => n * k + 2.0 * n + f16_io,
             // dequant writes the f16 weights, cuBLAS reads them back.
             GemmImpl::DequantInt4Cublas => w4 + 4.0 * n * k + f16_io,
             GemmImpl::CublasF16 => 2.0 * n * k + 2.0 * m * k + 2.0 * m * n,
@@ -244,8 +257,10 @@ impl GemmImpl {
             | GemmImpl::W4A16G128ActOrder
             | GemmImpl::W4A16G128SymTma
             | GemmImpl::W4A16G128SymSwapAb
+            | GemmImpl::W4A16G128SymDirect
             | GemmImpl::W8A16
             | GemmImpl::W8A16SwapAb
+            | GemmImpl::W8A16Direct
             | GemmImpl::DequantInt4Cublas => 1.0,
         }
     }
@@ -265,19 +280,20 @@ impl GemmImpl {
     /// The kernel-layout weights this implementation reads: (bits, asymmetric, act-order).
     fn packed_weights(self) -> Option<(WeightBits, bool, bool)> {
         match self {
-            GemmImpl::W4A16G128Sym | GemmImpl::W4A16G128SymTma | GemmImpl::W4A16G128SymSwapAb => {
-                Some((WeightBits::Int4, false, false))
-            }
+            GemmImpl::W4A16G128Sym
+            | GemmImpl::W4A16G128SymTma
+            | GemmImpl::W4A16G128SymSwapAb
+            | GemmImpl::W4A16G128SymDirect => Some((WeightBits::Int4, false, false)),
             GemmImpl::W4A16G128Asym => Some((WeightBits::Int4, true, false)),
             GemmImpl::W4A16G128ActOrder => Some((WeightBits::Int4, false, true)),
-            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb => Some((WeightBits::Int8, false, false)),
+            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct => Some((WeightBits::Int8, false, false)),
             _ => None,
         }
     }
 
     /// Group size of the implementation's weights (`k` = per-channel).
     fn group(self, k: usize) -> usize {
-        if matches!(self, GemmImpl::W8A16 | GemmImpl::W8A16SwapAb) {
+        if matches!(self, GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct) {
             k
         } else {
             WEIGHT_ONLY_GROUP
@@ -690,8 +706,10 @@ fn launcher<'a>(
         | GemmImpl::W4A16G128ActOrder
         | GemmImpl::W4A16G128SymTma
         | GemmImpl::W4A16G128SymSwapAb
+        | GemmImpl::W4A16G128SymDirect
         | GemmImpl::W8A16
-        | GemmImpl::W8A16SwapAb => {
+        | GemmImpl::W8A16SwapAb
+        | GemmImpl::W8A16Direct => {
             let plan = match plans.weight_only.iter().find(|(i, _)| *i == imp) {
                 Some((_, Ok(p))) => p,
                 Some((_, Err(e))) => return Err(e.clone()),

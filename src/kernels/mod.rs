@@ -88,6 +88,9 @@ pub const GEMM_W4A16_GEMV: KernelRef = KernelRef { module: "gemm_w4a16", name: "
 /// `qk_gemm_w4a16_gemv_swap_ab` in `kernels/gemm_w4a16.cu` (decode with the weights as
 /// the mma's A operand and A's 8-row tile as its n8).
 pub const GEMM_W4A16_GEMV_SWAP_AB: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_gemv_swap_ab" };
+/// `qk_gemm_w4a16_gemv_direct` in `kernels/gemm_w4a16.cu` (decode, weights streamed from
+/// global memory straight into registers).
+pub const GEMM_W4A16_GEMV_DIRECT: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_gemv_direct" };
 /// `qk_gemm_w4a16_small` in `kernels/gemm_w4a16.cu` (M <= 32).
 pub const GEMM_W4A16_SMALL: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w4a16_small" };
 /// `qk_gemm_w4a16_medium` in `kernels/gemm_w4a16.cu` (M <= 64).
@@ -99,6 +102,9 @@ pub const GEMM_W8A16_GEMV: KernelRef = KernelRef { module: "gemm_w4a16", name: "
 /// `qk_gemm_w8a16_gemv_swap_ab` in `kernels/gemm_w4a16.cu` (8-bit weights, decode, weights
 /// as the mma's A operand).
 pub const GEMM_W8A16_GEMV_SWAP_AB: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_gemv_swap_ab" };
+/// `qk_gemm_w8a16_gemv_direct` in `kernels/gemm_w4a16.cu` (8-bit weights, decode, weights
+/// streamed into registers).
+pub const GEMM_W8A16_GEMV_DIRECT: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_gemv_direct" };
 /// `qk_gemm_w8a16_small` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 32).
 pub const GEMM_W8A16_SMALL: KernelRef = KernelRef { module: "gemm_w4a16", name: "qk_gemm_w8a16_small" };
 /// `qk_gemm_w8a16_medium` in `kernels/gemm_w4a16.cu` (8-bit weights, M <= 64).
@@ -131,11 +137,13 @@ pub const ALL: &[KernelRef] = &[
     GEMM_W8A8_LARGE,
     GEMM_W4A16_GEMV,
     GEMM_W4A16_GEMV_SWAP_AB,
+    GEMM_W4A16_GEMV_DIRECT,
     GEMM_W4A16_SMALL,
     GEMM_W4A16_MEDIUM,
     GEMM_W4A16_LARGE,
     GEMM_W8A16_GEMV,
     GEMM_W8A16_GEMV_SWAP_AB,
+    GEMM_W8A16_GEMV_DIRECT,
     GEMM_W8A16_SMALL,
     GEMM_W8A16_MEDIUM,
     GEMM_W8A16_LARGE,

@@ -55,6 +55,12 @@ pub enum WeightOnlyConfig {
     /// M <= 8 (larger M streams the weights once per 8 rows). Chosen only explicitly
     /// ([`GemmWeightOnlyPlan::with_config`]) until timed on a GPU.
     GemvSwapAb,
+    /// [`GemvSwapAb`](Self::GemvSwapAb)'s mma arrangement with no shared memory in the main
+    /// loop: every lane loads its own weights (a ring of k-steps in flight per warp), A
+    /// fragments and group constants straight from global memory into registers, and the
+    /// warps pass no block barrier until the split-K fix-up. Meant for M <= 8. Chosen only
+    /// explicitly until timed on a GPU.
+    GemvDirect,
     /// M <= 32: 32 x 256 tiles, 4 warps, split-K.
     Small,
     /// M <= 64: 64 x 256 tiles, 4 warps.
@@ -90,9 +96,10 @@ pub struct WeightOnlyTileShape {
 
 impl WeightOnlyConfig {
     /// Every configuration.
-    pub const ALL: [WeightOnlyConfig; 7] = [
+    pub const ALL: [WeightOnlyConfig; 8] = [
         WeightOnlyConfig::Gemv,
         WeightOnlyConfig::GemvSwapAb,
+        WeightOnlyConfig::GemvDirect,
         WeightOnlyConfig::Small,
         WeightOnlyConfig::Medium,
         WeightOnlyConfig::Large,
@@ -172,6 +179,17 @@ impl WeightOnlyConfig {
                     (abi::QK_WO_GEMV_STAGES, abi::QK_WO_GEMV_SWAP_AB_SMEM_BYTES)
                 },
             ),
+            // No dynamic shared memory; "stages" is the prefetch ring's depth in K tiles.
+            WeightOnlyConfig::GemvDirect => (
+                abi::QK_WO_GEMV_DIRECT_BM,
+                abi::QK_WO_GEMV_DIRECT_WARPS_M,
+                abi::QK_WO_GEMV_DIRECT_WARPS_N,
+                if w8 {
+                    (abi::QK_WO_GEMV_DIRECT_PREFETCH_STEPS_W8 * abi::QK_WO_K_STEP / abi::QK_WO_BK, 0)
+                } else {
+                    (abi::QK_WO_GEMV_DIRECT_PREFETCH_STEPS * abi::QK_WO_K_STEP / abi::QK_WO_BK, 0)
+                },
+            ),
             WeightOnlyConfig::Small => (
                 abi::QK_WO_SMALL_BM,
                 abi::QK_WO_SMALL_WARPS_M,
@@ -229,6 +247,7 @@ impl WeightOnlyConfig {
         match (bits, self) {
             (WeightBits::Int4, WeightOnlyConfig::Gemv) => kernels::GEMM_W4A16_GEMV,
             (WeightBits::Int4, WeightOnlyConfig::GemvSwapAb) => kernels::GEMM_W4A16_GEMV_SWAP_AB,
+            (WeightBits::Int4, WeightOnlyConfig::GemvDirect) => kernels::GEMM_W4A16_GEMV_DIRECT,
             (WeightBits::Int4, WeightOnlyConfig::Small) => kernels::GEMM_W4A16_SMALL,
             (WeightBits::Int4, WeightOnlyConfig::Medium) => kernels::GEMM_W4A16_MEDIUM,
             (WeightBits::Int4, WeightOnlyConfig::Large) => kernels::GEMM_W4A16_LARGE,
@@ -236,6 +255,7 @@ impl WeightOnlyConfig {
             (WeightBits::Int4, WeightOnlyConfig::LargeWgmmaTma) => kernels::GEMM_W4A16_LARGE_WGMMA_TMA,
             (WeightBits::Int8, WeightOnlyConfig::Gemv) => kernels::GEMM_W8A16_GEMV,
             (WeightBits::Int8, WeightOnlyConfig::GemvSwapAb) => kernels::GEMM_W8A16_GEMV_SWAP_AB,
+            (WeightBits::Int8, WeightOnlyConfig::GemvDirect) => kernels::GEMM_W8A16_GEMV_DIRECT,
             (WeightBits::Int8, WeightOnlyConfig::Small) => kernels::GEMM_W8A16_SMALL,
             (WeightBits::Int8, WeightOnlyConfig::Medium) => kernels::GEMM_W8A16_MEDIUM,
             (WeightBits::Int8, WeightOnlyConfig::Large) => kernels::GEMM_W8A16_LARGE,
