@@ -12,6 +12,8 @@
 //! not through the importer. Runs on a CUDA GPU when present, else on the PTX simulator
 //! (`--sim` forces it); exits non-zero outside the stated tolerance.
 
+mod common;
+
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::Path;
@@ -20,7 +22,6 @@ use half::f16;
 use qkernels::formats::{import_gptq, pack_weight_only, GptqTensors, GptqVersion, RawTensor};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan};
 use qkernels::reference::{f16_from_f64_rn, gemm_weight_only_reference, weight_only_tolerance};
-use qkernels::Device;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -52,8 +53,7 @@ struct Layer {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let device = if std::env::args().any(|a| a == "--sim") { Device::sim() } else { Device::auto()? };
-    println!("device: {} ({})", device.kind(), device.properties().name);
+    let device = common::device_from_args()?;
     let mut rng = StdRng::seed_from_u64(SEED);
     let layer = random_layer(&mut rng);
     let path = std::env::temp_dir().join(format!("qk-example-gptq-{}.safetensors", std::process::id()));
@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect();
 
-    let mut failures = 0;
+    let mut outside = 0;
     for m in BATCHES {
         let a: Vec<f16> = (0..m * K).map(|_| f16::from_f32(rng.random_range(-3.0f32..3.0))).collect();
         let plan = GemmWeightOnlyPlan::new(&device, &weights, m)?;
@@ -98,21 +98,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         plan.run(&a_dev, &weights, None, &c_dev)?;
         let c = device.download(&c_dev)?;
         let (reference, magnitude) = gemm_weight_only_reference(&a, &w, None, m, N, K)?;
-        let outside = c
-            .iter()
-            .zip(&reference)
-            .zip(&magnitude)
-            .filter(|((c, r), &mag)| (c.to_f64() - r.to_f64()).abs() > weight_only_tolerance(r.to_f64(), mag, K))
-            .count();
         // 1 f16 ulp + K * 2^-23 relative to sum |a * w|: f32 accumulation, f16 rounding.
-        println!("  {} outputs, {outside} outside the tolerance of the reference", c.len());
-        failures += outside;
+        outside += common::count_outside(&c, &reference, &magnitude, |r, mag| weight_only_tolerance(r, mag, K));
     }
-    if failures > 0 {
-        return Err(format!("{failures} outputs outside the tolerance").into());
-    }
-    println!("\nall outputs within tolerance");
-    Ok(())
+    common::verdict(outside)
 }
 
 /// Random codes, zero points in 1..=15 (the classic format stores z - 1, so it cannot

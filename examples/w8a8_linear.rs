@@ -8,13 +8,14 @@
 //! Runs on a CUDA GPU when one is present, else on the PTX simulator (`--sim` forces
 //! the simulator). Exits non-zero if any output is outside the stated tolerance.
 
+mod common;
+
 use std::error::Error;
 
 use half::f16;
 use qkernels::formats::{quantize_int8_per_channel, quantize_int8_per_token, ScaleDtype};
 use qkernels::ops::GemmW8A8F16Plan;
 use qkernels::reference::{gemm_w8a8_reference, gemm_w8a8_tolerance};
-use qkernels::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -29,8 +30,7 @@ const BATCHES: [usize; 2] = [4, 50];
 const SEED: u64 = 0x5eed_0008;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let device = if std::env::args().any(|a| a == "--sim") { Device::sim() } else { Device::auto()? };
-    println!("device: {} ({})", device.kind(), device.properties().name);
+    let device = common::device_from_args()?;
     let mut rng = StdRng::seed_from_u64(SEED);
 
     let w: Vec<f32> = (0..N * K).map(|_| rng.random_range(-0.05f32..0.05)).collect();
@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let w_q_dev = device.upload(w_int8.q())?;
     let w_scale_dev = device.upload(&w_scale)?;
 
-    let mut failures = 0;
+    let mut outside = 0;
     for m in BATCHES {
         let a: Vec<f16> = (0..m * K).map(|_| f16::from_f32(rng.random_range(-2.0f32..2.0))).collect();
         let plan = GemmW8A8F16Plan::new(&device, m, N, K)?;
@@ -54,20 +54,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         let a_int8 = quantize_int8_per_token(&a, m, K)?;
         let (reference, magnitude) =
             gemm_w8a8_reference(a_int8.q(), a_int8.scales(), w_int8.q(), &w_scale, None, m, N, K)?;
-        let outside = c
-            .iter()
-            .zip(&reference)
-            .zip(&magnitude)
-            .filter(|((c, r), &mag)| (c.to_f64() - r.to_f64()).abs() > gemm_w8a8_tolerance(r.to_f64(), mag))
-            .count();
         // The int32 dot products are exact: only the f32 epilogue and the f16 rounding
         // remain (gemm_w8a8_tolerance: 1 f16 ulp + 2^-22 relative).
-        println!("  {} outputs, {outside} outside the tolerance of the reference", c.len());
-        failures += outside;
+        outside += common::count_outside(&c, &reference, &magnitude, gemm_w8a8_tolerance);
     }
-    if failures > 0 {
-        return Err(format!("{failures} outputs outside the tolerance").into());
-    }
-    println!("\nall outputs within tolerance");
-    Ok(())
+    common::verdict(outside)
 }

@@ -173,9 +173,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     // the previous k-step's dequantization and mma, exposing their latency every k-step.
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
-        const bool new_group =
-            ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
-        if (new_group) {
+        if (groups.step_starts(ks, stage_starts_group)) {
             load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
         }
         uint32_t a_frag[T::kMTiles][4];
@@ -262,9 +260,7 @@ __device__ __forceinline__ void compute_stage_swap_ab(const QkGemmWeightOnlyArgs
     uint32_t act[4];  // b0, b1 of two k-steps
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
-        const bool new_group =
-            ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
-        if (new_group) {
+        if (groups.step_starts(ks, stage_starts_group)) {
             load_group<T, BITS, kNTiles>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
         }
         if (ks % kKStepsPerLdmatrix == 0) {
@@ -382,11 +378,13 @@ __device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyAr
         const uint64_t zero_row_bytes = static_cast<uint64_t>(args.n) / kNibblesPerByte;
         // Only groups that start inside this split are fetched ahead (and the split's
         // first): the next split reads its own.
+        // (The split's first group starts at or before its first K, so it passes too; with
+        // per-channel groups shift = 31 and only group 0 starts below K.)
         const uint32_t k_end = s_end * kMmaK;
         uint4 next_scales;
         uint32_t next_zero;
-        const auto fetch_group = [&](uint32_t group, bool first) {
-            const bool in = group_lane && (first || (group << groups.shift) < k_end);
+        const auto fetch_group = [&](uint32_t group) {
+            const bool in = group_lane && (group << groups.shift) < k_end;
             next_scales = qk_ld_nc_v4_if(in, scale_lane + group * scale_row_bytes);
             next_zero = qk_ld_nc_u32_if(in && asymmetric, zero_lane + group * zero_row_bytes);
         };
@@ -406,7 +404,7 @@ __device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyAr
             w_next += kUnitBytes;
             a_next += kStepBytesOfA;
         };
-        fetch_group(groups.of(s_begin * kMmaK), true);
+        fetch_group(groups.of(s_begin * kMmaK));
 #pragma unroll
         for (int j = 0; j < PREFETCH; ++j) {
             issue(j, s_begin + j);
@@ -429,7 +427,7 @@ __device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyAr
                     if (asymmetric) {
                         expand_zeros(gc, __shfl_sync(~0u, next_zero, src), 0);
                     }
-                    fetch_group(groups.of(s * kMmaK) + 1, false);
+                    fetch_group(groups.of(s * kMmaK) + 1);
                 }
                 uint32_t w[kNTiles][2];
                 dequant_words<BITS, kNTiles>(w, ring[j], 0, gc);
@@ -452,6 +450,7 @@ template <int BITS, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int SM
 __device__ __forceinline__ void gemm_weight_only(const QkGemmWeightOnlyArgs& args) {
     using T = Tile<BITS, BM, BN, WARPS_M, WARPS_N, STAGES>;
     static_assert(T::kSmemBytes == SMEM_BYTES, "qk_abi.h's QK_WO_*_SMEM_BYTES must equal the tile's shared memory");
+    static_assert(T::kMTiles >= 1, "the weights are the B operand here: whole m16 tiles of A per warp");
     extern __shared__ __align__(128) uint8_t smem[];
     const QkGemmBlock blk = qk_gemm_block<BM, BN, WARPS_N, kBk>(args.k, args.k_tiles_per_split);
     uint32_t smem_base = qk_smem_addr(smem);

@@ -142,9 +142,7 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     StepWords<BITS, kHalfTiles> words = load_step<BITS, kHalfTiles>(strip_units, half);
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
-        const bool new_group =
-            ks == 0 ? stage_starts_group : groups.of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
-        if (new_group) {
+        if (groups.step_starts(ks, stage_starts_group)) {
             load_group<T, BITS, kHalfTiles>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
         }
         StepWords<BITS, kHalfTiles> next = words;

@@ -301,7 +301,7 @@ fn gemm_w4a16_decode_stays_within_its_instruction_budget() {
 // global memory (gemv_direct), at every decode M: every group size, symmetric and
 // asymmetric, act-order; N = 192 (not a multiple of the 256-column tile: a block with a
 // warp past N) and K not a multiple of the stage where the group allows; automatic and
-// (but per-channel) 3 splits.
+// forced splits (but per-channel), some starting inside a group.
 #[test]
 fn gemm_w4a16_gemv_swap_ab_and_direct_every_group_scheme_and_act_order() {
     let test = "gemm_w4a16_swap_ab_direct";
@@ -316,7 +316,13 @@ fn gemm_w4a16_gemv_swap_ab_and_direct_every_group_scheme_and_act_order() {
                     let weights = random_int4(&mut rng, 192, k, group, asymmetric, act_order);
                     // Forced splits of a per-channel K re-read its one scale row per split,
                     // past the traffic limit on a K this short: only the planner's count.
-                    let forced = if group == k { None } else { Some(3) };
+                    // Groups of 128 (two K tiles each) split 6 ways start every other split
+                    // inside a group, where the split's first k-step must load it.
+                    let forced = match group {
+                        _ if group == k => None,
+                        128 => Some(6),
+                        _ => Some(3),
+                    };
                     for config in [WeightOnlyConfig::GemvSwapAb, WeightOnlyConfig::GemvDirect] {
                         for splits in [None, forced] {
                             let label =

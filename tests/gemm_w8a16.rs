@@ -132,7 +132,7 @@ fn gemm_w8a16_gemv_swap_ab_and_direct_every_group() {
         for (group, k) in [(32usize, 96usize), (128, 256), (208, 208)] {
             let weights = random_int8(&mut rng, 192, k, group);
             // Forced splits of a per-channel K re-read its scale row per split (see
-            // gemm_w4a16_gemv_swap_ab_every_group_scheme_and_act_order).
+            // gemm_w4a16_gemv_swap_ab_and_direct_every_group_scheme_and_act_order).
             let forced = if group == k { None } else { Some(3) };
             for config in [WeightOnlyConfig::GemvSwapAb, WeightOnlyConfig::GemvDirect] {
                 for splits in [None, forced] {

@@ -23,6 +23,15 @@ __device__ __forceinline__ uint4 qk_ld_stream_v4(const void* ptr) {
     return v;
 }
 
+/* The PTX of a predicated 16-byte global load into operands %0-%3 from the address in
+ * operand %4 when operand %5 is nonzero: CACHE is the ld's qualifiers ("cg", "nc", ...),
+ * ZERO_FILL is QK_ZERO_V4_PTX (the outputs are zeros when the load is off) or "" (they
+ * are unspecified then). One PTX scope per use, so the predicate's name is private. */
+#define QK_PRED_LD_V4_PTX(CACHE, ZERO_FILL)                                                   \
+    "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %5, 0;\n\t" ZERO_FILL "@p ld.global." CACHE \
+    ".v4.b32 {%0, %1, %2, %3}, [%4];\n\t}\n"
+#define QK_ZERO_V4_PTX "mov.b32 %0, 0;\n\tmov.b32 %1, 0;\n\tmov.b32 %2, 0;\n\tmov.b32 %3, 0;\n\t"
+
 /* qk_ld_stream_v4 of global address `addr` if `pred`; otherwise nothing is read and the
  * result is unspecified, for a caller that never uses it then (a prefetch ring's slots
  * past the end of its stream). Predicated in the PTX ("@p ld"), not branched around, so
@@ -31,9 +40,7 @@ __device__ __forceinline__ uint4 qk_ld_stream_v4(const void* ptr) {
  * Execution". 16-byte aligned address. */
 __device__ __forceinline__ uint4 qk_ld_stream_v4_when(bool pred, uint64_t addr) {
     uint4 v;
-    asm volatile(
-        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %5, 0;\n\t"
-        "@p ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n\t}\n"
+    asm volatile(QK_PRED_LD_V4_PTX("nc.L1::no_allocate", "")
         : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
         : "l"(addr), "r"(static_cast<uint32_t>(pred)));
     return v;
@@ -44,9 +51,7 @@ __device__ __forceinline__ uint4 qk_ld_stream_v4_when(bool pred, uint64_t addr) 
  * `pred` is false (never read then). PTX ISA: "ld" (.nc). 16-byte aligned address. */
 __device__ __forceinline__ uint4 qk_ld_nc_v4_if(bool pred, uint64_t addr) {
     uint4 v;
-    asm volatile(
-        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %5, 0;\n\tmov.b32 %0, 0;\n\tmov.b32 %1, 0;\n\tmov.b32 %2, 0;\n\t"
-        "mov.b32 %3, 0;\n\t@p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n\t}\n"
+    asm volatile(QK_PRED_LD_V4_PTX("nc", QK_ZERO_V4_PTX)
         : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
         : "l"(addr), "r"(static_cast<uint32_t>(pred)));
     return v;
@@ -72,9 +77,7 @@ __device__ __forceinline__ uint32_t qk_ld_nc_u32_if(bool pred, uint64_t addr) {
  * PTX ISA: "ld" (.cg), "Predicated Execution". 16-byte aligned address. */
 __device__ __forceinline__ uint4 qk_ld_cg_v4_if(bool pred, uint64_t addr) {
     uint4 v;
-    asm volatile(
-        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %5, 0;\n\tmov.b32 %0, 0;\n\tmov.b32 %1, 0;\n\tmov.b32 %2, 0;\n\t"
-        "mov.b32 %3, 0;\n\t@p ld.global.cg.v4.b32 {%0, %1, %2, %3}, [%4];\n\t}\n"
+    asm volatile(QK_PRED_LD_V4_PTX("cg", QK_ZERO_V4_PTX)
         : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
         : "l"(addr), "r"(static_cast<uint32_t>(pred))
         : "memory");

@@ -104,6 +104,12 @@ struct Groups {
     __device__ __forceinline__ bool needs_slot(int slot, uint32_t k0, bool first_stage) const {
         return of_32 || (slot == 0 && starts(k0, first_stage));
     }
+    /* Whether k-step `ks` of a stage starts a group (`stage_starts`: whether its first
+     * k-step does, from starts()): only groups of 32 start inside a 64-wide stage, at its
+     * third k-step. */
+    __device__ __forceinline__ bool step_starts(int ks, bool stage_starts) const {
+        return ks == 0 ? stage_starts : of_32 && ks * kMmaK % QK_WO_MIN_GROUP == 0;
+    }
     /* The scale slot of a stage that k-step `ks` reads: with groups of 32 a 64-wide stage
      * holds two group rows, otherwise one. */
     __device__ __forceinline__ int slot(int ks) const { return of_32 ? ks * kMmaK / QK_WO_MIN_GROUP : 0; }

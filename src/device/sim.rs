@@ -103,15 +103,13 @@ impl Backend for SimBackend {
         let resources = kernels::resources_of(kernel.name).find(|r| r.arch == h100_sm::ARCH);
         // Without sm_90a figures (QK_CUDA_ARCHS built other archs) registers are not a limit.
         let (registers, static_shared) = resources.map_or((0, 0), |r| (r.registers, r.shared_bytes));
-        // block_threads is 1 ..= 1024 (Device checks), so warps * 32 cannot overflow.
+        // Device bounds the arguments (1 ..= 1024 threads, dynamic shared bytes at most an
+        // SM's), so neither warps * 32 nor the shared sum can overflow.
         let warps = block_threads.div_ceil(32).max(1);
         let warp_registers = (registers * 32).next_multiple_of(h100_sm::REGISTER_ALLOCATION_UNIT);
         let by_registers = h100_sm::REGISTERS.checked_div(warp_registers).map_or(u32::MAX, |w| w / warps);
-        // In u64: the sum of a caller's dynamic bytes and the fixed parts may pass 2^32.
-        let block_shared = u64::from(dynamic_shared_bytes)
-            + u64::from(static_shared)
-            + u64::from(h100_sm::RESERVED_SHARED_BYTES_PER_BLOCK);
-        let by_shared = (u64::from(self.props.shared_bytes_per_sm) / block_shared) as u32;
+        let block_shared = dynamic_shared_bytes + static_shared + h100_sm::RESERVED_SHARED_BYTES_PER_BLOCK;
+        let by_shared = self.props.shared_bytes_per_sm / block_shared;
         let by_threads = h100_sm::THREADS / (warps * 32);
         Ok(by_registers.min(by_shared).min(by_threads).min(h100_sm::BLOCKS))
     }

@@ -88,7 +88,8 @@ pub struct WeightOnlyTileShape {
     pub block_n: u32,
     /// Threads per block.
     pub threads: u32,
-    /// Pipeline stages.
+    /// Pipeline stages (`GemvDirect`, which has no shared-memory pipeline: the depth of its
+    /// prefetch ring in 64-deep K tiles).
     pub stages: u32,
     /// Dynamic shared memory per block, bytes.
     pub shared_bytes: u32,

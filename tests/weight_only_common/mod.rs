@@ -17,8 +17,8 @@ use rand::Rng;
 pub const SMALL_M_WEIGHT_TRAFFIC_LIMIT: f64 = 1.05;
 /// Every M the tests sweep: each configuration, its boundaries and partial M tiles.
 pub const M_SWEEP: [usize; 9] = [1, 2, 5, 8, 9, 16, 33, 100, 257];
-/// M of the decode configurations' sweeps: the M of [`M_SWEEP`] up to 8 (`gemv` and
-/// `gemv_swap_ab` are chosen for M <= 8).
+/// M of the decode configurations' sweeps: the M of [`M_SWEEP`] up to 8 (`gemv` is
+/// chosen for M <= 8, and the explicit `gemv_swap_ab` and `gemv_direct` are meant for it).
 pub const DECODE_M_SWEEP: [usize; 4] = [1, 2, 5, 8];
 /// M up to which the weights must be streamed exactly once.
 pub const STREAMING_MAX_M: usize = 16;

@@ -34,16 +34,15 @@ pub struct Alloc {
 }
 
 impl Alloc {
-    /// A zero-filled allocation, or an error when the host cannot hold it (device memory
-    /// lives in host memory).
+    /// A zero-filled allocation, or an error when the host refuses it (device memory
+    /// lives in host memory). The zeros come from the allocator (`alloc_zeroed`), not
+    /// from writing every word: the host maps the pages lazily, so an allocation costs
+    /// memory only where a kernel or an upload touches it.
     pub fn new(base: u64, size: u64) -> Result<Alloc, SimError> {
         let n = size.div_ceil(8) as usize;
-        let mut words = Vec::new();
-        words
-            .try_reserve_exact(n)
-            .map_err(|e| SimError::Memory(format!("allocation of {size} bytes: host memory: {e}")))?;
-        words.extend((0..n).map(|_| AtomicU64::new(0)));
-        Ok(Alloc { base, size, words: words.into_boxed_slice() })
+        let words = bytemuck::try_zeroed_slice_box::<AtomicU64>(n)
+            .map_err(|()| SimError::Memory(format!("allocation of {size} bytes: the host refused the memory")))?;
+        Ok(Alloc { base, size, words })
     }
 
     /// Reads `size` (1, 2, 4, 8) bytes at offset `o`, little-endian; the access must
