@@ -24,6 +24,12 @@
 #
 # Example (device tool): carry [".device"], command
 #   ./scripts/gpu-ab.sh run --shapes llama3-8b --m 1,16,256,4096 --reps 20 --warmup 3
+# The explicit-only experiments are in every build, so one pack times them against the
+# configurations the planner picks (decode, then large M):
+#   ./scripts/gpu-ab.sh run --graph --shapes llama3-8b llama3-70b --m 1,4,8 --reps 15 \
+#     --kernels w4a16_g128_sym,w4a16_g128_sym_swap_ab,w4a16_g128_sym_direct,w8a16,w8a16_swap_ab,w8a16_direct
+#   ./scripts/gpu-ab.sh run --shapes llama3-8b llama3-70b --m 256,4096 --reps 10 \
+#     --kernels w4a16_g128_sym,w4a16_g128_sym_tma
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -233,3 +233,15 @@ fn qk_run_rejects_shapes_that_overflow() {
     assert_eq!(o.status.code(), Some(1));
     assert_one_line_error(&o, "fit in usize");
 }
+
+// `qk bench run --help` names every kernel the sweep knows, so a new one cannot be
+// selectable yet undocumented.
+#[test]
+fn bench_run_help_names_every_kernel() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qk")).args(["bench", "run", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in qkernels::bench::run::kernel_names() {
+        assert!(help.contains(name), "`qk bench run --help` does not name {name}:\n{help}");
+    }
+}
