@@ -248,20 +248,12 @@ impl GemmImpl {
     /// Tensor-core math rate relative to FP16 (INT8 MMA runs at twice the FP16 rate on
     /// sm_80 and sm_90).
     pub fn tensor_rate_vs_fp16(self) -> f64 {
-        match self {
-            GemmImpl::CublasF16 => 1.0,
-            GemmImpl::CublasLtInt8 | GemmImpl::W8A8 | GemmImpl::QuantW8A8 => 2.0,
-            // Weight-only GEMMs run FP16 tensor-core math on dequantized weights.
-            GemmImpl::W4A16G128Sym
-            | GemmImpl::W4A16G128Asym
-            | GemmImpl::W4A16G128ActOrder
-            | GemmImpl::W4A16G128SymTma
-            | GemmImpl::W4A16G128SymSwapAb
-            | GemmImpl::W4A16G128SymDirect
-            | GemmImpl::W8A16
-            | GemmImpl::W8A16SwapAb
-            | GemmImpl::W8A16Direct
-            | GemmImpl::DequantInt4Cublas => 1.0,
+        // The implementations on int8 weights multiply int8 by int8; the others (the
+        // weight-only GEMMs, dequant + cuBLAS) run FP16 math on dequantized weights.
+        if self.needs_i8_weights() {
+            2.0
+        } else {
+            1.0
         }
     }
 
@@ -291,9 +283,9 @@ impl GemmImpl {
         }
     }
 
-    /// Group size of the implementation's weights (`k` = per-channel).
+    /// Group size of the implementation's weights (`k` = per-channel: the 8-bit ones).
     fn group(self, k: usize) -> usize {
-        if matches!(self, GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct) {
+        if matches!(self.packed_weights(), Some((WeightBits::Int8, ..))) {
             k
         } else {
             WEIGHT_ONLY_GROUP

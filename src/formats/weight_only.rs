@@ -284,6 +284,10 @@ impl WeightOnlyShape {
     pub fn scale_count(self) -> usize {
         self.groups() * self.n
     }
+    /// 32-bit words of the packed zero points (asymmetric 4-bit), eight per word.
+    pub fn zero_words(self) -> usize {
+        self.scale_count() / ZEROS_PER_WORD
+    }
     /// 32-bit words of the packed weights, N·K·bits / 32; at most N·K, so it fits.
     pub fn packed_words(self) -> usize {
         self.weights() / (WORD_BITS / self.bits.bits())
@@ -473,7 +477,7 @@ impl PackedWeights {
         check_len("words", shape.packed_words(), words.len())?;
         check_scales(bits, shape.scale_count(), &scales, zeros.is_some())?;
         if let Some(z) = &zeros {
-            check_len("zeros", shape.scale_count() / ZEROS_PER_WORD, z.len())?;
+            check_len("zeros", shape.zero_words(), z.len())?;
         }
         if let Some(p) = &perm {
             check_len("perm", k, p.len())?;
@@ -588,7 +592,7 @@ pub fn pack_weight_only(w: &WeightOnlyWeights) -> Result<PackedWeights, WeightOn
         }
     }
     let zeros = w.zeros.as_ref().map(|z| {
-        let mut out = vec![0u32; w.shape.scale_count() / ZEROS_PER_WORD];
+        let mut out = vec![0u32; w.shape.zero_words()];
         for grp in 0..groups {
             for n in 0..n_total {
                 let (word, nibble) = zero_position(n_total, grp, n);

@@ -156,88 +156,70 @@ impl WeightOnlyConfig {
 
     /// The configuration's tile shape for weights of width `bits`.
     pub fn shape(self, bits: WeightBits) -> WeightOnlyTileShape {
-        let w8 = bits == WeightBits::Int8;
-        // BM, warps, and (stages, shared bytes) of qk_abi.h, whose byte counts the kernels
-        // check against their tile layout at compile time.
-        let (block_m, warps_m, warps_n, (stages, shared_bytes)) = match self {
+        use abi::*;
+        // BM, warps, and (stages, shared bytes) at 4 and at 8 bits, of qk_abi.h, whose byte
+        // counts the kernels check against their tile layout at compile time.
+        // GemvDirect has no dynamic shared memory; its "stages" are its prefetch ring's
+        // depth in K tiles.
+        let direct_ring = |steps: u32| (steps * QK_WO_K_STEP / QK_WO_BK, 0);
+        let (block_m, warps_m, warps_n, w4, w8) = match self {
             WeightOnlyConfig::Gemv => (
-                abi::QK_WO_GEMV_BM,
-                abi::QK_WO_GEMV_WARPS_M,
-                abi::QK_WO_GEMV_WARPS_N,
-                if w8 {
-                    (abi::QK_WO_GEMV_STAGES_W8, abi::QK_WO_GEMV_SMEM_BYTES_W8)
-                } else {
-                    (abi::QK_WO_GEMV_STAGES, abi::QK_WO_GEMV_SMEM_BYTES)
-                },
+                QK_WO_GEMV_BM,
+                QK_WO_GEMV_WARPS_M,
+                QK_WO_GEMV_WARPS_N,
+                (QK_WO_GEMV_STAGES, QK_WO_GEMV_SMEM_BYTES),
+                (QK_WO_GEMV_STAGES_W8, QK_WO_GEMV_SMEM_BYTES_W8),
             ),
             WeightOnlyConfig::GemvSwapAb => (
-                abi::QK_WO_GEMV_SWAP_AB_BM,
-                abi::QK_WO_GEMV_SWAP_AB_WARPS_M,
-                abi::QK_WO_GEMV_SWAP_AB_WARPS_N,
-                if w8 {
-                    (abi::QK_WO_GEMV_STAGES_W8, abi::QK_WO_GEMV_SWAP_AB_SMEM_BYTES_W8)
-                } else {
-                    (abi::QK_WO_GEMV_STAGES, abi::QK_WO_GEMV_SWAP_AB_SMEM_BYTES)
-                },
+                QK_WO_GEMV_SWAP_AB_BM,
+                QK_WO_GEMV_SWAP_AB_WARPS_M,
+                QK_WO_GEMV_SWAP_AB_WARPS_N,
+                (QK_WO_GEMV_STAGES, QK_WO_GEMV_SWAP_AB_SMEM_BYTES),
+                (QK_WO_GEMV_STAGES_W8, QK_WO_GEMV_SWAP_AB_SMEM_BYTES_W8),
             ),
-            // No dynamic shared memory; "stages" is the prefetch ring's depth in K tiles.
             WeightOnlyConfig::GemvDirect => (
-                abi::QK_WO_GEMV_DIRECT_BM,
-                abi::QK_WO_GEMV_DIRECT_WARPS_M,
-                abi::QK_WO_GEMV_DIRECT_WARPS_N,
-                if w8 {
-                    (abi::QK_WO_GEMV_DIRECT_PREFETCH_STEPS_W8 * abi::QK_WO_K_STEP / abi::QK_WO_BK, 0)
-                } else {
-                    (abi::QK_WO_GEMV_DIRECT_PREFETCH_STEPS * abi::QK_WO_K_STEP / abi::QK_WO_BK, 0)
-                },
+                QK_WO_GEMV_DIRECT_BM,
+                QK_WO_GEMV_DIRECT_WARPS_M,
+                QK_WO_GEMV_DIRECT_WARPS_N,
+                direct_ring(QK_WO_GEMV_DIRECT_PREFETCH_STEPS),
+                direct_ring(QK_WO_GEMV_DIRECT_PREFETCH_STEPS_W8),
             ),
             WeightOnlyConfig::Small => (
-                abi::QK_WO_SMALL_BM,
-                abi::QK_WO_SMALL_WARPS_M,
-                abi::QK_WO_SMALL_WARPS_N,
-                if w8 {
-                    (abi::QK_WO_SMALL_STAGES_W8, abi::QK_WO_SMALL_SMEM_BYTES_W8)
-                } else {
-                    (abi::QK_WO_SMALL_STAGES, abi::QK_WO_SMALL_SMEM_BYTES)
-                },
+                QK_WO_SMALL_BM,
+                QK_WO_SMALL_WARPS_M,
+                QK_WO_SMALL_WARPS_N,
+                (QK_WO_SMALL_STAGES, QK_WO_SMALL_SMEM_BYTES),
+                (QK_WO_SMALL_STAGES_W8, QK_WO_SMALL_SMEM_BYTES_W8),
             ),
             WeightOnlyConfig::Medium => (
-                abi::QK_WO_MEDIUM_BM,
-                abi::QK_WO_MEDIUM_WARPS_M,
-                abi::QK_WO_MEDIUM_WARPS_N,
-                if w8 {
-                    (abi::QK_WO_MEDIUM_STAGES_W8, abi::QK_WO_MEDIUM_SMEM_BYTES_W8)
-                } else {
-                    (abi::QK_WO_MEDIUM_STAGES, abi::QK_WO_MEDIUM_SMEM_BYTES)
-                },
+                QK_WO_MEDIUM_BM,
+                QK_WO_MEDIUM_WARPS_M,
+                QK_WO_MEDIUM_WARPS_N,
+                (QK_WO_MEDIUM_STAGES, QK_WO_MEDIUM_SMEM_BYTES),
+                (QK_WO_MEDIUM_STAGES_W8, QK_WO_MEDIUM_SMEM_BYTES_W8),
             ),
             WeightOnlyConfig::Large => (
-                abi::QK_WO_LARGE_BM,
-                abi::QK_WO_LARGE_WARPS_M,
-                abi::QK_WO_LARGE_WARPS_N,
-                if w8 {
-                    (abi::QK_WO_LARGE_STAGES_W8, abi::QK_WO_LARGE_SMEM_BYTES_W8)
-                } else {
-                    (abi::QK_WO_LARGE_STAGES, abi::QK_WO_LARGE_SMEM_BYTES)
-                },
+                QK_WO_LARGE_BM,
+                QK_WO_LARGE_WARPS_M,
+                QK_WO_LARGE_WARPS_N,
+                (QK_WO_LARGE_STAGES, QK_WO_LARGE_SMEM_BYTES),
+                (QK_WO_LARGE_STAGES_W8, QK_WO_LARGE_SMEM_BYTES_W8),
             ),
             WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma => (
-                abi::QK_WO_WGMMA_BM,
-                abi::QK_WO_WGMMA_WARPS_M,
-                abi::QK_WO_WGMMA_WARPS_N,
-                if w8 {
-                    (abi::QK_WO_WGMMA_STAGES_W8, abi::QK_WO_WGMMA_SMEM_BYTES_W8)
-                } else {
-                    (abi::QK_WO_WGMMA_STAGES, abi::QK_WO_WGMMA_SMEM_BYTES)
-                },
+                QK_WO_WGMMA_BM,
+                QK_WO_WGMMA_WARPS_M,
+                QK_WO_WGMMA_WARPS_N,
+                (QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES),
+                (QK_WO_WGMMA_STAGES_W8, QK_WO_WGMMA_SMEM_BYTES_W8),
             ),
         };
+        let (stages, shared_bytes) = if bits == WeightBits::Int8 { w8 } else { w4 };
         // The TMA-fed kernel's producer warpgroup comes on top of the computing warps.
-        let extra_warps = if self == WeightOnlyConfig::LargeWgmmaTma { abi::QK_WO_WGMMA_TMA_PRODUCER_WARPS } else { 0 };
+        let extra_warps = if self == WeightOnlyConfig::LargeWgmmaTma { QK_WO_WGMMA_TMA_PRODUCER_WARPS } else { 0 };
         WeightOnlyTileShape {
             block_m,
-            block_n: warps_n * abi::QK_WO_N_BLOCK,
-            threads: (warps_m * warps_n + extra_warps) * abi::QK_WARP_THREADS,
+            block_n: warps_n * QK_WO_N_BLOCK,
+            threads: (warps_m * warps_n + extra_warps) * QK_WARP_THREADS,
             stages,
             shared_bytes,
         }
@@ -448,12 +430,11 @@ impl GemmWeightOnlyPlan {
                 ),
             ));
         }
-        let groups = self.shape.groups();
         check_buffer(d, a, "a", m * k)?;
-        check_buffer(d, &weights.words, "weights.words", self.shape.bits().packed_words(n, k))?;
-        check_buffer(d, &weights.scales, "weights.scales", groups * n)?;
+        check_buffer(d, &weights.words, "weights.words", self.shape.packed_words())?;
+        check_buffer(d, &weights.scales, "weights.scales", self.shape.scale_count())?;
         if let Some(z) = &weights.zeros {
-            check_buffer(d, z, "weights.zeros", groups * n / 8)?;
+            check_buffer(d, z, "weights.zeros", self.shape.zero_words())?;
         }
         if let Some(b) = bias {
             check_buffer(d, b, "bias", n)?;
