@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let logical = import_gptq(&tensors, GptqVersion::V1)?;
     let weights = DevicePackedWeights::upload(&device, &pack_weight_only(&logical)?)?;
-    println!("imported {LAYER}: {:?}, act-order {}", logical.shape(), logical.g_idx().is_some());
+    println!("imported {LAYER}: {}, act-order {}", logical.shape(), logical.g_idx().is_some());
 
     // The reference's weights, [N, K], from the codes as written: w = f16((q - z) * s).
     let w: Vec<f16> = (0..N * K)

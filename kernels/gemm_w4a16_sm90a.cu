@@ -278,6 +278,11 @@ __device__ __forceinline__ void tma_consume(const QkGemmBlock& blk, uint32_t sme
     uint32_t phase = 0;
     for (int i = 0; i < blk.num_kt; ++i) {
         qk_mbar_wait_parity(bars.full + stage * kMbarBytes, phase & 1);
+        // The wait retries per thread (a branch in PTX), and compute's first wgmma.fence
+        // is .aligned: every lane of the warp must execute it together (PTX ISA "wgmma.fence").
+        // One try_wait gives all lanes the same answer, so they leave the loop together;
+        // the warp barrier makes that explicit instead of relying on it.
+        __syncwarp();
         compute(smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0);
         if (i > 0) {
             __syncwarp();

@@ -182,6 +182,53 @@ fn gemm_w4a16_large_wgmma_tma_every_group_scheme_and_act_order() {
     }
 }
 
+// The TMA-fed kernel's producer warpgroup gives its registers to the consumers with
+// setmaxnreg (PTX ISA "setmaxnreg", sm_90a): `.dec` returns registers to the block's
+// pool and `.inc` blocks until the pool can supply the new count. The pool is what the
+// block was launched with: ptxas's register count for every warp, allocated in units of
+// 256 per warp. Should a change to the kernel let ptxas start it with fewer registers
+// than the hand-off hands out, the consumers would wait forever on a GPU; the simulator
+// does not model the register file, so this reads the counts ptxas reported instead.
+// `.inc` may also not lower a warp's count, nor `.dec` raise it.
+#[test]
+fn gemm_weight_only_large_wgmma_tma_register_hand_off_fits_its_launch_registers() {
+    use qkernels::abi::{
+        QK_WARP_THREADS, QK_WO_WGMMA_TMA_CONSUMER_REGS, QK_WO_WGMMA_TMA_PRODUCER_REGS, QK_WO_WGMMA_TMA_PRODUCER_WARPS,
+    };
+    /// Registers are allocated to a warp in units of this many (every sm_80+ SM).
+    const WARP_REGISTER_UNIT: u32 = 256;
+    let warp_registers = |per_thread: u32| (per_thread * QK_WARP_THREADS).next_multiple_of(WARP_REGISTER_UNIT);
+    for bits in [WeightBits::Int4, WeightBits::Int8] {
+        let config = WeightOnlyConfig::LargeWgmmaTma;
+        let kernel = config.kernel(bits);
+        let Some(launch) = qkernels::kernels::resources_of(kernel.name).find(|r| r.arch == "sm_90a") else {
+            eprintln!("skipped: {} has no sm_90a build (QK_CUDA_ARCHS)", kernel.name);
+            continue;
+        };
+        let warps = config.shape(bits).threads / QK_WARP_THREADS;
+        let consumer_warps = warps - QK_WO_WGMMA_TMA_PRODUCER_WARPS;
+        let pool = warps * warp_registers(launch.registers);
+        let handed_out = QK_WO_WGMMA_TMA_PRODUCER_WARPS * warp_registers(QK_WO_WGMMA_TMA_PRODUCER_REGS)
+            + consumer_warps * warp_registers(QK_WO_WGMMA_TMA_CONSUMER_REGS);
+        assert!(
+            handed_out <= pool,
+            "{}: {warps} warps launched with {} registers each hold {pool}; the hand-off needs {handed_out}",
+            kernel.name,
+            launch.registers
+        );
+        assert!(
+            QK_WO_WGMMA_TMA_PRODUCER_REGS <= launch.registers,
+            "{}: setmaxnreg.dec above the launch count",
+            kernel.name
+        );
+        assert!(
+            QK_WO_WGMMA_TMA_CONSUMER_REGS >= launch.registers,
+            "{}: setmaxnreg.inc below the launch count",
+            kernel.name
+        );
+    }
+}
+
 #[test]
 fn gemm_w4a16_large_m_on_hopper_uses_wgmma_and_splits_k_when_tiles_are_few() {
     // The simulator models an H100 (132 SMs, compute capability 9.0). Only plans are

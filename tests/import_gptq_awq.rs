@@ -244,7 +244,21 @@ fn malformed_checkpoints_get_typed_errors() {
     // v1 cannot store a zero point of 16 (stored nibble 15).
     let qz15 = bytes_i32(&vec![0x7777_777f; groups * n / 8]);
     let t = GptqTensors { qzeros: RawTensor { data: &qz15, ..good.qzeros }, ..good };
-    assert!(matches!(import_gptq(&t, GptqVersion::V1), Err(WeightOnlyError::ValueOutOfRange { arg: "zeros", .. })));
+    assert_eq!(
+        import_gptq(&t, GptqVersion::V1).err(),
+        Some(WeightOnlyError::GptqV1ZeroOverflow { group: 0, column: 0 })
+    );
+    // The report names the group and column of the first bad nibble: word 1 of group 1,
+    // nibble 3 (the words of a group row cover 8 columns each).
+    let mut words = vec![0x7777_7777i32; groups * n / 8];
+    words[n / 8 + 1] = 0x7777_f777;
+    let qz_late = bytes_i32(&words);
+    let t = GptqTensors { qzeros: RawTensor { data: &qz_late, ..good.qzeros }, ..good };
+    assert_eq!(
+        import_gptq(&t, GptqVersion::V1).err(),
+        Some(WeightOnlyError::GptqV1ZeroOverflow { group: 1, column: 11 })
+    );
+    assert!(import_gptq(&t, GptqVersion::V2).is_ok(), "v2 stores zero points as they are: 15 is valid");
     // N not a multiple of 8.
     let s_qw12 = [k / 8, 12];
     let qw12 = bytes_i32(&vec![0; k / 8 * 12]);
@@ -299,32 +313,39 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
         let k = reference["k"].as_u64().unwrap() as usize;
         let want: Vec<f64> = reference["c"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         let mag: Vec<f64> = reference["magnitude"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let out = dir.path().join(format!("{kind}_c.safetensors"));
-        let run = std::process::Command::new(qk)
-            .args(["run", "gemm_w4a16", "--format", format, "--backend", "sim", "--report", "--inputs"])
-            .arg(&inputs)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(run.status.success(), "qk run failed: {}", String::from_utf8_lossy(&run.stderr));
-        assert!(String::from_utf8_lossy(&run.stderr).contains("qk_gemm_w4a16_"), "--report names the configuration");
-        let bytes = std::fs::read(&out).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let c = st.tensor("c").unwrap();
-        assert_eq!(c.dtype(), Dtype::F16);
-        let got: Vec<f64> =
-            c.data().chunks_exact(2).map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f64()).collect();
-        assert_eq!(got.len(), want.len());
-        for i in 0..got.len() {
-            let tol = qkernels::reference::weight_only_tolerance(want[i], mag[i], k);
+        // `qk run` on `file` in `format`, checked against the script's reference.
+        let run_and_check = |format: &str, file: &std::path::Path, what: &str| {
+            let out = dir.path().join(format!("{kind}_{format}_c.safetensors"));
+            let run = std::process::Command::new(qk)
+                .args(["run", "gemm_w4a16", "--format", format, "--backend", "sim", "--report", "--inputs"])
+                .arg(file)
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(run.status.success(), "{what}: qk run failed: {}", String::from_utf8_lossy(&run.stderr));
             assert!(
-                (got[i] - want[i]).abs() <= tol,
-                "{kind}: c[{i}] = {}, script reference {} (tol {tol:e})",
-                got[i],
-                want[i]
+                String::from_utf8_lossy(&run.stdout).contains("qk_gemm_w4a16_"),
+                "--report names the configuration"
             );
-        }
+            let bytes = std::fs::read(&out).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let c = st.tensor("c").unwrap();
+            assert_eq!(c.dtype(), Dtype::F16);
+            let got: Vec<f64> =
+                c.data().chunks_exact(2).map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f64()).collect();
+            assert_eq!(got.len(), want.len());
+            for i in 0..got.len() {
+                let tol = qkernels::reference::weight_only_tolerance(want[i], mag[i], k);
+                assert!(
+                    (got[i] - want[i]).abs() <= tol,
+                    "{what}: c[{i}] = {}, script reference {} (tol {tol:e})",
+                    got[i],
+                    want[i]
+                );
+            }
+        };
+        run_and_check(format, &inputs, kind);
         let packed = dir.path().join(format!("{kind}_packed.safetensors"));
         let repack = std::process::Command::new(qk)
             .args(["repack", "--format", format, "--inputs"])
@@ -338,6 +359,10 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
         let st_packed = safetensors::SafeTensors::deserialize(&packed_bytes).unwrap();
         assert!(st_packed.tensor("w_packed").is_ok() && st_packed.tensor("scales_packed").is_ok());
         assert_eq!(st_packed.tensor("perm").is_ok(), kind == "gptq", "act-order keeps its permutation");
+        // The repacked file carries the input's `a` and `bias`, so it runs as it is (a
+        // dropped bias would put every output a bias away from the reference).
+        assert!(st_packed.tensor("a").is_ok() && st_packed.tensor("bias").is_ok(), "repack carries a and bias");
+        run_and_check("packed", &packed, &format!("{kind} repacked"));
     }
 }
 
@@ -367,15 +392,17 @@ fn weight_only_shapes_whose_size_overflows_are_rejected() {
             Err(WeightOnlyError::LengthMismatch { arg: "codes", expected, got: 0 }) if expected == max
         ));
     }
-    // The word count of an arbitrary n x k reports the overflow (or saturates).
-    assert_eq!(WeightBits::Int4.checked_packed_words(64, k), None);
-    assert_eq!(WeightBits::Int4.packed_words(64, k), usize::MAX);
-    assert_eq!(WeightBits::Int8.checked_packed_words(64, 16), Some(256));
-    assert_eq!(WeightBits::Int4.checked_packed_words(64, 16), Some(128));
+    // The word count of an arbitrary n x k reports the overflow.
+    assert_eq!(WeightBits::Int4.packed_words(64, k), None);
+    assert_eq!(WeightBits::Int8.packed_words(64, 16), Some(256));
+    assert_eq!(WeightBits::Int4.packed_words(64, 16), Some(128));
     // A huge but representable kernel-layout shape: the word count is exact, so no
     // empty `words` passes.
     let k56 = 1usize << 56;
     let shape = WeightOnlyShape::new(WeightBits::Int4, 64, k56, k56).unwrap();
+    assert_eq!(shape.to_string(), format!("4-bit, N = 64, K = {k56}, per-channel"));
+    let grouped = WeightOnlyShape::new(WeightBits::Int8, 128, 256, 64).unwrap();
+    assert_eq!(grouped.to_string(), "8-bit, N = 128, K = 256, group 64");
     assert_eq!(shape.packed_words(), 64 * k56 / 8);
     let p = qkernels::formats::PackedWeights::from_parts(shape, vec![], vec![f16::ONE; 64], None, None);
     assert!(matches!(

@@ -297,8 +297,8 @@ impl GemmImpl {
         match self.packed_weights() {
             Some((bits, asym, act_order)) => {
                 let groups = (k / self.group(k)) as u64;
-                let words = 4 * bits.packed_words(n, k) as u64;
-                words
+                let weight_bytes = n as u64 * k as u64 * bits.bits() as u64 / 8;
+                weight_bytes
                     + 2 * groups * n as u64
                     + u64::from(asym) * groups * n as u64 / 2
                     + u64::from(act_order) * 4 * k as u64
@@ -325,8 +325,9 @@ fn random_packed_weights(
     act_order: bool,
     seed: u64,
 ) -> Result<PackedWeights> {
-    let groups = k / group;
-    let words = pattern(bits.packed_words(n, k), seed, |r| r.random::<u32>());
+    let shape = WeightOnlyShape::new(bits, n, k, group)?;
+    let groups = shape.groups();
+    let words = pattern(shape.packed_words(), seed, |r| r.random::<u32>());
     let scales = pattern(groups * n, seed + 1, |r| f16::from_f32(r.random_range(0.002f32..0.02)));
     let zeros = asym.then(|| pattern(groups * n / 8, seed + 2, |r| r.random::<u32>()));
     let perm = act_order.then(|| {
@@ -337,7 +338,7 @@ fn random_packed_weights(
         }
         p
     });
-    Ok(PackedWeights::from_parts(WeightOnlyShape::new(bits, n, k, group)?, words, scales, zeros, perm)?)
+    Ok(PackedWeights::from_parts(shape, words, scales, zeros, perm)?)
 }
 
 /// Fraction of device memory the sweep may allocate: the rest is left to the CUDA

@@ -77,11 +77,13 @@ struct RunArgs {
 struct RepackArgs {
     /// Checkpoint format of the input tensors.
     #[arg(long, value_enum)]
-    format: weight_only::WeightFormat,
-    /// Input tensors (safetensors).
+    format: weight_only::CheckpointFormat,
+    /// Input tensors (safetensors): the format's tensors, and optionally `a` and `bias`,
+    /// which are copied unchanged.
     #[arg(long)]
     inputs: PathBuf,
-    /// Output file (safetensors), overwritten.
+    /// Output file (safetensors), overwritten: the kernel layout, which
+    /// `qk run gemm_w4a16 --format packed` reads.
     #[arg(long)]
     out: PathBuf,
 }
@@ -160,19 +162,23 @@ fn info() -> Result<(), String> {
     Ok(())
 }
 
-/// The `qk kernels` table: every kernel × architecture with its ptxas figures.
+/// The `qk kernels` table: every kernel × architecture with its ptxas figures, bytes
+/// per thread (stack, spills) or per block (static shared memory).
 pub fn kernels_table() -> String {
     let mut out = format!(
-        "{:<34} {:<8} {:>5} {:>10} {:>7} {:>12} {:>11}\n",
-        "kernel", "arch", "regs", "smem_bytes", "stack", "spill_stores", "spill_loads"
+        "{:<34} {:<8} {:>5} {:>11} {:>7} {:>12} {:>11}\n",
+        "kernel", "arch", "regs", "static_smem", "stack", "spill_stores", "spill_loads"
     );
     for k in kernels::ALL {
         for r in kernels::resources_of(k.name) {
             out += &format!(
-                "{:<34} {:<8} {:>5} {:>10} {:>7} {:>12} {:>11}\n",
+                "{:<34} {:<8} {:>5} {:>11} {:>7} {:>12} {:>11}\n",
                 r.kernel, r.arch, r.registers, r.shared_bytes, r.stack_bytes, r.spill_store_bytes, r.spill_load_bytes
             );
         }
     }
+    out += "\nBytes. static_smem is the shared memory a kernel declares; the pipeline stages' dynamic\n\
+            shared memory depends on the configuration: `qk run --report` and the bench reports'\n\
+            launch plans show it per launch.\n";
     out
 }

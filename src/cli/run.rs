@@ -75,13 +75,14 @@ pub fn run(
         ("gemm_w4a16", Some(format)) => weight_only::run_gemm_w4a16(&device, &file, format)?.into(),
         _ => weight_only::run_gemm_w8a16(&device, &file)?.into(),
     };
+    // The report is output the user asked for: standard output (errors go to stderr).
     if report {
-        eprintln!("backend: {} ({})", device.kind(), device.properties().name);
+        println!("backend: {} ({})", device.kind(), device.properties().name);
         for note in &ran.notes {
-            eprintln!("{kernel}: {note}");
+            println!("{kernel}: {note}");
         }
         if let Some(r) = device.last_sim_report() {
-            eprintln!("last launch:\n{r}");
+            println!("last launch:\n{r}");
         }
     }
     tensors::write(out, &ran.outputs)
@@ -207,7 +208,7 @@ fn run_gemm_w8a8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
         let plan = ops::GemmW8A8F16Plan::new(device, m, n, k).map_err(err)?;
         let a_dev = device.upload(&a.values::<f16>()).map_err(err)?;
         plan.run(&a_dev, &w_dev, &w_scale_dev, bias_dev.as_ref(), &c).map_err(err)?;
-        format!("quantize_int8_per_token + {}", plan.gemm().describe())
+        format!("configuration: quantize_int8_per_token + {}", plan.gemm().describe())
     } else {
         let a_q = file.get("a_q", &[Dtype::I8], 2)?;
         expect_shape("a_q", &a_q.shape, &[m, k])?;
@@ -217,7 +218,7 @@ fn run_gemm_w8a8(device: &Device, file: &TensorFile) -> Result<Ran, String> {
         let a_dev = device.upload(&a_q.values::<i8>()).map_err(err)?;
         let a_scale_dev = device.upload(&a_scale.values::<f32>()).map_err(err)?;
         plan.run(&a_dev, &a_scale_dev, &w_dev, &w_scale_dev, bias_dev.as_ref(), &c).map_err(err)?;
-        plan.describe()
+        format!("configuration: {}", plan.describe())
     };
     Ok(Ran { outputs: vec![OutTensor::f16("c", vec![m, n], &device.download(&c).map_err(err)?)], notes: vec![plan] })
 }

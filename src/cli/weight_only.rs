@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `gptq`, `gptq_v2` | `qweight` int32 [K/8, N], `qzeros` int32 [K/g, N/8], `scales` f16 [K/g, N], optional `g_idx` int32 [K] |
 //! | `awq` | `qweight` int32 [K, N/8], `qzeros` int32 [K/g, N/8], `scales` f16 [K/g, N] |
-//! | `packed` (`qk repack` output) | `w_packed` int32 [N/64, K/16, 128], `scales_packed` f16 [K/g, N], optional `zeros_packed` int32 [K/g, N/8], optional `perm` int32 [K] |
+//! | `packed` (`qk repack` output) | `w_packed` int32 [N/64, K/16, 128], `scales_packed` f16 [K/g, N], optional `zeros_packed` int32 [K/g, N/8], optional `perm` int32 [K] (act-order); `qk repack` also copies its input's `a` and `bias` |
 //!
 //! `qk run gemm_w4a16` also reads `a` f16 [M, K] and optional `bias` f16 [N], and writes
 //! `c` f16 [M, N]; `qk run gemm_w8a16` reads `a`, `w_q` int8 [N, K], `w_scale` f16 [N] and
@@ -28,8 +28,8 @@ use crate::formats::{
 use crate::{ops, Device};
 
 /// Shown under `qk run --help` (the lead appends it to the kernel list).
-pub const WEIGHT_ONLY_HELP: &str = "\
-  gemm_w4a16   (--format gptq | gptq_v2 | awq | packed)
+/// Its first line opens the string: a `\` line continuation would strip the indent.
+pub const WEIGHT_ONLY_HELP: &str = "  gemm_w4a16   (--format gptq | gptq_v2 | awq | packed)
       in:  a        f16    [M, K]
            bias     f16    [N]           optional
            gptq/gptq_v2: qweight int32 [K/8, N], qzeros int32 [K/g, N/8], scales f16 [K/g, N],
@@ -37,7 +37,9 @@ pub const WEIGHT_ONLY_HELP: &str = "\
            awq:          qweight int32 [K, N/8], qzeros int32 [K/g, N/8], scales f16 [K/g, N]
                          (nibble i of a word = column 8j + [0,2,4,6,1,3,5,7][i])
            packed:       w_packed int32 [N/64, K/16, 128], scales_packed f16 [K/g, N],
-                         optional zeros_packed int32 [K/g, N/8], perm int32 [K] (qk repack output)
+                         optional zeros_packed int32 [K/g, N/8], optional perm int32 [K]
+                         (act-order): qk repack's output, which also carries the input's
+                         a and bias
       out: c        f16    [M, N]        c = a * dequant(W)^T + bias; N % 64 == 0, K % 16 == 0
 
   gemm_w8a16
@@ -53,6 +55,9 @@ const PACKED_WORDS: &str = "w_packed";
 const PACKED_SCALES: &str = "scales_packed";
 const PACKED_ZEROS: &str = "zeros_packed";
 const PACKED_PERM: &str = "perm";
+/// The f16 tensors `qk repack` copies unchanged from its input when present (name, rank):
+/// the rest of what `qk run gemm_w4a16` reads.
+const CARRIED_BY_REPACK: [(&str, usize); 2] = [("a", 2), ("bias", 1)];
 /// 32-bit words of one packed 4-bit unit (64 columns x 16 K).
 const INT4_UNIT_WORDS: usize = N_BLOCK * K_STEP / 8;
 /// Zero points per int32 word of `zeros_packed`.
@@ -70,6 +75,28 @@ pub enum WeightFormat {
     Awq,
     /// The kernel layout written by `qk repack`.
     Packed,
+}
+
+/// The checkpoint formats `qk repack` reads: every [`WeightFormat`] but its own output.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CheckpointFormat {
+    /// AutoGPTQ classic: zero points stored minus one.
+    Gptq,
+    /// GPTQModel v2: zero points stored as is.
+    #[value(name = "gptq_v2")]
+    GptqV2,
+    /// AutoAWQ GEMM layout.
+    Awq,
+}
+
+impl From<CheckpointFormat> for WeightFormat {
+    fn from(format: CheckpointFormat) -> WeightFormat {
+        match format {
+            CheckpointFormat::Gptq => WeightFormat::Gptq,
+            CheckpointFormat::GptqV2 => WeightFormat::GptqV2,
+            CheckpointFormat::Awq => WeightFormat::Awq,
+        }
+    }
 }
 
 /// What a run produced: the output tensors and the `--report` notes (the configuration
@@ -99,13 +126,11 @@ pub(crate) fn run_gemm_w8a16(device: &Device, file: &TensorFile) -> Result<RunOu
 }
 
 /// `qk repack --format F --inputs IN --out OUT`: writes the kernel layout of the weights
-/// in IN (GPTQ, GPTQ v2 or AWQ tensors) to OUT, for `qk run gemm_w4a16 --format packed`.
-pub(crate) fn repack(format: WeightFormat, inputs: &Path, out: &Path) -> Result<(), String> {
-    if format == WeightFormat::Packed {
-        return Err("`qk repack` reads a checkpoint format (gptq, gptq_v2, awq); the input is already packed".into());
-    }
+/// in IN (GPTQ, GPTQ v2 or AWQ tensors) to OUT, for `qk run gemm_w4a16 --format packed`,
+/// with IN's `a` and `bias` (f16) copied unchanged when present.
+pub(crate) fn repack(format: CheckpointFormat, inputs: &Path, out: &Path) -> Result<(), String> {
     let file = TensorFile::read(inputs)?;
-    let p = packed_weights(&file, format)?;
+    let p = packed_weights(&file, format.into())?;
     let shape = p.shape();
     let (n, k, groups) = (shape.n(), shape.k(), shape.groups());
     let as_i32 = |v: &[u32]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
@@ -118,6 +143,14 @@ pub(crate) fn repack(format: WeightFormat, inputs: &Path, out: &Path) -> Result<
     }
     if let Some(perm) = p.perm() {
         outputs.push(OutTensor::i32(PACKED_PERM, vec![k], &as_i32(perm)));
+    }
+    // The layer's other inputs travel with it, so the output runs as it is under
+    // `qk run gemm_w4a16 --format packed` (a checkpoint's bias is part of the layer; a
+    // test file's `a` is what the run multiplies).
+    for (name, rank) in CARRIED_BY_REPACK {
+        if let Some(t) = file.get_optional(name, &[Dtype::F16], rank)? {
+            outputs.push(OutTensor { name, dtype: t.dtype, shape: t.shape.clone(), data: t.data.clone() });
+        }
     }
     tensors::write(out, &outputs)
 }

@@ -100,12 +100,11 @@ pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOn
                 GptqVersion::V2 => stored,
                 GptqVersion::V1 if stored <= V1_MAX_STORED => stored + 1,
                 GptqVersion::V1 => {
-                    return Err(WeightOnlyError::ValueOutOfRange {
-                        arg: "zeros",
-                        index: idx * PER_WORD + i,
-                        value: i64::from(stored) + 1,
-                        max: i64::from(NIBBLE),
-                    })
+                    let words_per_row = n / PER_WORD;
+                    return Err(WeightOnlyError::GptqV1ZeroOverflow {
+                        group: idx / words_per_row,
+                        column: idx % words_per_row * PER_WORD + i,
+                    });
                 }
             };
             zeros[idx * PER_WORD + i] = z as u8;

@@ -85,17 +85,10 @@ impl WeightBits {
         }
     }
 
-    /// 32-bit words of packed weights for an `n x k` matrix, saturating at `usize::MAX`
-    /// when `n·k` overflows (a length no buffer can have, so a length check against it
-    /// fails). [`WeightBits::checked_packed_words`] reports the overflow instead; the
-    /// count of a validated shape is [`WeightOnlyShape::packed_words`].
-    pub fn packed_words(self, n: usize, k: usize) -> usize {
-        self.checked_packed_words(n, k).unwrap_or(usize::MAX)
-    }
-
     /// 32-bit words of packed weights for an `n x k` matrix, `None` when `n·k` overflows
-    /// `usize`.
-    pub fn checked_packed_words(self, n: usize, k: usize) -> Option<usize> {
+    /// `usize`. The count of a validated shape, which cannot overflow, is
+    /// [`WeightOnlyShape::packed_words`].
+    pub fn packed_words(self, n: usize, k: usize) -> Option<usize> {
         // n·k·bits / 32 without the intermediate n·k·bits (bits divides 32).
         n.checked_mul(k).map(|elems| elems / (WORD_BITS / self.bits()))
     }
@@ -188,10 +181,24 @@ pub enum WeightOnlyError {
         arg: &'static str,
         /// Flat index.
         index: usize,
-        /// The value (for GPTQ v1, the zero point after adding 1).
+        /// The value.
         value: i64,
         /// The largest valid value.
         max: i64,
+    },
+    /// A classic GPTQ (`GptqVersion::V1`) `qzeros` nibble of 15: that format stores each
+    /// zero point minus one, so 15 would be a zero point of 16, past 4 bits. Checkpoints
+    /// that store zero points as they are (nibble 15 = zero point 15) are GPTQ v2.
+    #[error(
+        "qzeros nibble at group {group}, column {column} is 15: classic GPTQ (--format gptq) stores \
+         zero points minus one, so it would be 16, past 15; a checkpoint storing zero points as they \
+         are is GPTQ v2 (--format gptq_v2)"
+    )]
+    GptqV1ZeroOverflow {
+        /// Quantization group (row of `qzeros`).
+        group: usize,
+        /// Column of the weights (N index).
+        column: usize,
     },
     /// A `g_idx` entry is negative or not below the number of groups.
     #[error("g_idx[{index}] = {value} is outside 0..{groups}")]
@@ -242,6 +249,18 @@ pub struct WeightOnlyShape {
     n: usize,
     k: usize,
     group: usize,
+}
+
+/// `4-bit, N = 256, K = 512, group 128` (or `per-channel` when the group is K).
+impl std::fmt::Display for WeightOnlyShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-bit, N = {}, K = {}, ", self.bits.bits(), self.n, self.k)?;
+        if self.group == self.k {
+            write!(f, "per-channel")
+        } else {
+            write!(f, "group {}", self.group)
+        }
+    }
 }
 
 impl WeightOnlyShape {
@@ -679,7 +698,7 @@ pub(crate) fn check_layout(n: usize, k: usize, group: usize) -> Result<(), Weigh
             arg: "N",
             value: n,
             multiple: N_BLOCK,
-            reason: "a packed unit spans 64 columns (a warp's 8 n8-tiles in one 16-byte load)",
+            reason: "the weight-only kernels' layout stores the weights in strips of 64 columns",
         });
     }
     if !k.is_multiple_of(K_STEP) {
@@ -687,7 +706,7 @@ pub(crate) fn check_layout(n: usize, k: usize, group: usize) -> Result<(), Weigh
             arg: "K",
             value: k,
             multiple: K_STEP,
-            reason: "a packed unit spans one 16-deep mma k-step",
+            reason: "the weight-only kernels' layout stores K in steps of 16 (one tensor-core k-step)",
         });
     }
     Ok(())

@@ -472,7 +472,10 @@ impl GemmWeightOnlyPlan {
         // A as the copy engine reads it: f16 [M, K] row-major, boxes of one K tile x one
         // 128-row tile, or all of A's rows when it has fewer (a box no taller than the
         // tensor; the kernel zeroes the tile's other rows) (qk_abi.h,
-        // QkGemmWeightOnlyTmaArgs).
+        // QkGemmWeightOnlyTmaArgs). Encoded on every call because the map holds A's
+        // address, which each call may change; cuTensorMapEncodeTiled only fills a
+        // 128-byte host struct (no device round trip), and the map travels by value in
+        // the launch parameters.
         let f16_bytes = std::mem::size_of::<f16>() as u64;
         let a_box_rows = tile.block_m.min(m as u32);
         let a_map = d.encode_tensor_map(&TensorMap2dF16 {

@@ -64,6 +64,7 @@ fn new_block(ctx: &Ctx, idx: u64) -> Box<Block> {
                 cp_next_group: [0; 32],
                 rr: false,
                 budget_used: 0,
+                maxnreg: Vec::new(),
             }
         })
         .collect();

@@ -81,6 +81,58 @@ pub enum HazardKind {
     /// the mbarrier transaction count that tracks it (9.7.13.15.5). The faulting side
     /// is the hazard's thread and line. Boxed like `Wgmma`.
     Bulk(Box<BulkHazard>),
+    /// Misuse of `setmaxnreg.{inc,dec}.sync.aligned` (PTX ISA "setmaxnreg", sm_90a):
+    /// not executed by whole warpgroups, differing between the warps of a warpgroup,
+    /// or moving the warp's register maximum the wrong way. The faulting side is the
+    /// hazard's thread and line. Boxed like `Wgmma`.
+    SetMaxNReg(Box<SetMaxNRegHazard>),
+}
+
+/// Details of a [`HazardKind::SetMaxNReg`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetMaxNRegHazard {
+    /// The rule that was broken.
+    pub rule: SetMaxNRegRule,
+    /// The other side (lane 0 of the other warp, or of the same warp for
+    /// [`SetMaxNRegRule::WrongDirection`]) and the line of its setmaxnreg; `write`
+    /// is always false. `None` for [`SetMaxNRegRule::NotConverged`].
+    pub other: Option<Access>,
+    /// What was observed.
+    pub detail: String,
+}
+
+/// Which `setmaxnreg` rule a [`HazardKind::SetMaxNReg`] broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetMaxNRegRule {
+    /// Executed by fewer than all 32 lanes of the warp, or by a warp whose warpgroup
+    /// (warps 4i..4i+3 of the block) is incomplete.
+    NotConverged,
+    /// A warp's j-th setmaxnreg differs (`.inc`/`.dec` or count) from the j-th
+    /// setmaxnreg of another warp of its warpgroup; reported when the later of the
+    /// two executes, with the earlier as the other side.
+    WarpgroupMismatch,
+    /// When every warp of a warpgroup has exited, one of them executed fewer
+    /// setmaxnreg instructions than another: the hazard names the warp that skipped
+    /// the j-th one, at the line of the j-th setmaxnreg of the other side.
+    WarpgroupMissing,
+    /// `.inc` with a count below the warp's previous setmaxnreg count, or `.dec`
+    /// with a count above it (the previous one is the other side).
+    WrongDirection,
+}
+
+impl SetMaxNRegRule {
+    fn describe(self) -> &'static str {
+        match self {
+            SetMaxNRegRule::NotConverged => "setmaxnreg not executed by all 32 lanes of each warp of a whole warpgroup",
+            SetMaxNRegRule::WarpgroupMismatch => "warps of one warpgroup execute different setmaxnreg instructions",
+            SetMaxNRegRule::WarpgroupMissing => {
+                "a warp of the warpgroup did not execute a setmaxnreg that another warp of it executed"
+            }
+            SetMaxNRegRule::WrongDirection => {
+                "setmaxnreg.inc below, or setmaxnreg.dec above, the warp's previous setmaxnreg count"
+            }
+        }
+    }
 }
 
 /// Details of a [`HazardKind::Bulk`].
@@ -234,6 +286,16 @@ impl fmt::Display for Hazard {
                 }
                 if let Some(o) = &w.other {
                     s += &format!("; other side: {o}");
+                }
+                s
+            }
+            HazardKind::SetMaxNReg(m) => {
+                let mut s = format!("setmaxnreg hazard: {}: {}", m.rule.describe(), m.detail);
+                if let Some(o) = &m.other {
+                    s += &format!(
+                        "; other side: thread ({},{},{}) warp {} at PTX line {}",
+                        o.tid[0], o.tid[1], o.tid[2], o.warp, o.line
+                    );
                 }
                 s
             }

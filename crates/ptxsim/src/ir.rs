@@ -389,6 +389,11 @@ pub enum Kind {
     Trap,
     /// Instructions with no architectural effect here (fences, prefetch, nanosleep).
     Nop,
+    /// `setmaxnreg.{inc,dec}.sync.aligned.u32 regs` (PTX ISA "setmaxnreg", sm_90a): a
+    /// warpgroup's request to raise (`inc`) or lower its per-thread register maximum
+    /// to `regs` (24..=256, a multiple of 8). No effect on values; with hazard checks
+    /// on, its warpgroup-wide execution and count order are checked (`step`).
+    SetMaxNReg { inc: bool, regs: u32 },
     /// `createpolicy` (writes an opaque 64-bit policy).
     CreatePolicy { d: Reg },
     /// `activemask.b32`
@@ -611,6 +616,7 @@ impl Kind {
             | Kind::Exit
             | Kind::Trap
             | Kind::Nop
+            | Kind::SetMaxNReg { .. }
             | Kind::Wgmma { .. }
             | Kind::WgFence
             | Kind::WgCommit
@@ -720,6 +726,9 @@ pub struct Kernel {
     /// True when the kernel contains `cp.async.bulk` or an mbarrier tx-count operation
     /// (`expect_tx`, `arrive.expect_tx`, `complete_tx`): its blocks carry a `BulkState`.
     pub uses_bulk: bool,
+    /// True when the kernel contains `setmaxnreg`: warps that exit check their
+    /// warpgroup's setmaxnreg logs (`Warp::maxnreg`) once the whole warpgroup is done.
+    pub uses_setmaxnreg: bool,
 }
 
 impl Kernel {

@@ -122,9 +122,24 @@
 //! warp; the wgmma and `wait_group` rendezvous bump the warp-sync epoch). Counters:
 //! `wgmma_count`, `wgmma_shared_bytes` (also counted as conflict-free shared
 //! wavefronts). Kernels without wgmma pay one flag test per instruction.
-//! `setmaxnreg.{inc,dec}.sync.aligned.u32` (a warpgroup's register-allocation request)
-//! decodes with its count checked (24..=256, a multiple of 8) and has no effect here; its
-//! warpgroup-wide execution is not checked.
+//!
+//! `setmaxnreg.{inc,dec}.sync.aligned.u32` (PTX ISA "setmaxnreg", a warpgroup's
+//! register-allocation request) decodes with its count checked at load time (24..=256,
+//! a multiple of 8) and has no effect on values; like the other `.sync.aligned`
+//! instructions it is a lane rendezvous of the warp. With hazard checks on, each warp
+//! logs its setmaxnreg instructions, and these are hazards ([`SetMaxNRegRule`], naming
+//! the other warp or the earlier instruction where there is one): execution by fewer
+//! than all 32 lanes of the warp, or by a warp whose warpgroup (warps 4i..4i+3) the
+//! block does not complete; a warp's j-th setmaxnreg differing (`.inc`/`.dec` or count)
+//! from the j-th of another warp of its warpgroup (reported when the later one
+//! executes); once all warps of a warpgroup have exited, one that executed fewer
+//! setmaxnreg instructions than another; `.inc` to a count below the warp's previous
+//! setmaxnreg count, `.dec` to one above it. Not checked: the count against the
+//! launch's register count (unknown here; the first setmaxnreg of a warp passes the
+//! direction check), the register file itself (`.inc` does not block until the block's
+//! register pool can supply the registers, so a hand-off that would wait forever on a
+//! GPU runs here), and the explicit warpgroup synchronization required between two
+//! setmaxnreg instructions. Kernels without setmaxnreg pay one flag test per warp exit.
 //!
 //! # Not supported (fails at load time, or with `Unsupported` when executed)
 //!
@@ -178,7 +193,10 @@ mod tensor_map;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use error::{Access, BulkHazard, BulkRule, Hazard, HazardKind, SimError, WgmmaHazard, WgmmaRule};
+pub use error::{
+    Access, BulkHazard, BulkRule, Hazard, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError, WgmmaHazard,
+    WgmmaRule,
+};
 pub use report::{AllocTraffic, LaunchReport, LineTraffic};
 pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};
 pub use tensor_map::{TensorMap, TensorMapError, TensorSwizzle, TENSOR_MAP_BYTES};

@@ -903,6 +903,7 @@ fn decode_kernel(
                 | Kind::Mbar { op: MbarOp::ExpectTx | MbarOp::CompleteTx | MbarOp::Arrive { expect_tx: true, .. }, .. }
         )
     });
+    let uses_setmaxnreg = insts.iter().any(|i| matches!(i.kind, Kind::SetMaxNReg { .. }));
     let mut reg_names = f.reg_names;
     reg_names.push((f.nregs, 1, "%cc (carry flag)".into()));
     Ok(Kernel {
@@ -920,6 +921,7 @@ fn decode_kernel(
         uses_wgmma,
         wg_access,
         uses_bulk,
+        uses_setmaxnreg,
     })
 }
 
@@ -1928,9 +1930,12 @@ impl Dec<'_> {
             "setmaxnreg" => {
                 // `setmaxnreg.{inc,dec}.sync.aligned.u32 n` (PTX ISA "setmaxnreg", sm_90a):
                 // a warpgroup's request to the register allocator, no effect on values
-                // here; the operand is checked (24..=256, a multiple of 8), the
-                // warpgroup-wide execution it requires is not.
+                // here; the operand is checked (24..=256, a multiple of 8) at load time,
+                // the warpgroup-wide execution and the count order when it executes
+                // (`step::set_max_nreg`). `.sync.aligned`: a lane rendezvous like the
+                // other warp collectives.
                 class = Class::Sync;
+                collective = true;
                 let ok = m.mods.len() == 4
                     && matches!(m.mods[0], "inc" | "dec")
                     && m.mods[1..] == ["sync", "aligned", "u32"];
@@ -1942,7 +1947,9 @@ impl Dec<'_> {
                 const SETMAXNREG_REGS: std::ops::RangeInclusive<u64> = 24..=256;
                 const SETMAXNREG_STEP: u64 = 8;
                 match ops[0] {
-                    ROp::Int(n) if SETMAXNREG_REGS.contains(&n) && n % SETMAXNREG_STEP == 0 => Kind::Nop,
+                    ROp::Int(n) if SETMAXNREG_REGS.contains(&n) && n % SETMAXNREG_STEP == 0 => {
+                        Kind::SetMaxNReg { inc: m.mods[0] == "inc", regs: n as u32 }
+                    }
                     ref o => return Err(self.err(format!("setmaxnreg takes 24..=256, a multiple of 8; found {o:?}"))),
                 }
             }

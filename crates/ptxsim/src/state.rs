@@ -224,6 +224,27 @@ pub struct Warp {
     pub rr: bool,
     /// Warp instructions executed in the current quantum.
     pub budget_used: u64,
+    /// The warp's `setmaxnreg` instructions so far, in order (recorded only with
+    /// hazard checks on; empty, and never allocated, in kernels without setmaxnreg).
+    pub maxnreg: Vec<MaxNReg>,
+}
+
+/// One executed `setmaxnreg` of a warp (PTX ISA "setmaxnreg").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxNReg {
+    /// `.inc` (true) or `.dec`.
+    pub inc: bool,
+    /// The requested per-thread register count.
+    pub regs: u32,
+    /// Instruction index.
+    pub pc: u32,
+}
+
+impl MaxNReg {
+    /// `.inc N` / `.dec N`, for reports.
+    pub fn name(self) -> String {
+        format!(".{} {}", if self.inc { "inc" } else { "dec" }, self.regs)
+    }
 }
 
 impl Warp {

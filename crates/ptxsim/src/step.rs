@@ -29,8 +29,14 @@
 //! with their results; `wg_touch` checks instructions that access registers of wgmma
 //! operands (flagged at load time, `Inst::wg`); `wg_shared_write` checks and records
 //! generic-proxy shared writes for the proxy-fence rule.
+//!
+//! setmaxnreg (PTX ISA "setmaxnreg"): `set_max_nreg` checks each execution against
+//! the warp's log (`Warp::maxnreg`) and its warpgroup's logs; `setmaxnreg_group_end`
+//! compares the log lengths once a warpgroup has exited.
 
-use crate::error::{Access, BulkHazard, BulkRule, HazardKind, SimError, WgmmaHazard, WgmmaRule};
+use crate::error::{
+    Access, BulkHazard, BulkRule, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError, WgmmaHazard, WgmmaRule,
+};
 use crate::ir::*;
 use crate::report::Counters;
 use crate::semantics::types::{Rounding, ScalarType};
@@ -734,6 +740,9 @@ pub fn step(ctx: &Ctx, b: &mut Block, wi: usize) -> R<Step> {
                 w.pc[l] = next;
             }
             if exec != 0 {
+                if ctx.k.uses_setmaxnreg && ctx.hazards && w.live == 0 {
+                    setmaxnreg_group_end(ctx, &b.warps, wi)?;
+                }
                 b.progressed = true;
                 if let Some(bs) = b.bulk.as_deref() {
                     if ctx.hazards && b.warps.iter().all(|w| w.live == 0) {
@@ -2325,6 +2334,12 @@ fn account(c: &mut Counters, pc: u32, space: Option<Space>, log: &AccLog, size: 
 
 /// Executes a warp collective for lanes `exec` (all required members are present).
 fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u32) -> R<()> {
+    if let Kind::SetMaxNReg { inc, regs } = inst.kind {
+        if exec == 0 || !ctx.hazards {
+            return Ok(());
+        }
+        return set_max_nreg(ctx, &mut b.warps, wi, MaxNReg { inc, regs, pc }, exec);
+    }
     let Block { warps, shared, shadow, c, ctaid, epoch, clock, uninit, wg, .. } = b;
     let w = &mut warps[wi];
     let env = Env { ctx, ctaid: *ctaid, wi, clock: *clock };
@@ -2447,6 +2462,124 @@ fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u
         _ => return Err(unsup(format!("collective at pc {pc}"), line)),
     }
     Ok(())
+}
+
+/// A setmaxnreg hazard of lane `lane` of warp `wi` at instruction `pc`.
+#[cold]
+fn setmaxnreg_fault(
+    rule: SetMaxNRegRule,
+    other: Option<Access>,
+    detail: String,
+    (wi, lane, pc): (usize, usize, u32),
+) -> Fault {
+    Fault::Hazard {
+        kind: HazardKind::SetMaxNReg(Box::new(SetMaxNRegHazard { rule, other, detail })),
+        warp: wi,
+        lane,
+        pc,
+        addr: None,
+    }
+}
+
+/// Lanes `exec` of warp `wi` execute `setmaxnreg` `op` (PTX ISA "setmaxnreg"; hazard
+/// checks on). `.sync.aligned`: all 32 lanes of the warp, in a complete warpgroup;
+/// `.inc` may not lower the warp's maximum, nor `.dec` raise it (compared with the
+/// warp's previous setmaxnreg: the launch count is unknown here); the same
+/// setmaxnreg for every warp of the warpgroup, so the warp's j-th one must equal the
+/// j-th one of each warp of its warpgroup that already executed one. The op is then
+/// logged in `Warp::maxnreg` (`setmaxnreg_group_end` checks the counts at the end).
+#[inline(never)]
+fn set_max_nreg(ctx: &Ctx, warps: &mut [Warp], wi: usize, op: MaxNReg, exec: u32) -> R<()> {
+    let at = (wi, exec.trailing_zeros() as usize, op.pc);
+    let group = wi / 4 * 4;
+    if exec != u32::MAX || (group + 4) * 32 > ctx.nthreads as usize {
+        return Err(setmaxnreg_fault(
+            SetMaxNRegRule::NotConverged,
+            None,
+            format!(
+                "warp {wi} executes setmaxnreg{} with lanes {exec:#010x} in a block of {} threads (all 32 lanes of the 4 warps {group}..{} must)",
+                op.name(),
+                ctx.nthreads,
+                group + 3
+            ),
+            at,
+        ));
+    }
+    let line_of = |pc: u32| ctx.k.insts.get(pc as usize).map_or(0, |i| i.line);
+    let log = &warps[wi].maxnreg;
+    if let Some(&prev) = log.last() {
+        if (op.inc && op.regs < prev.regs) || (!op.inc && op.regs > prev.regs) {
+            return Err(setmaxnreg_fault(
+                SetMaxNRegRule::WrongDirection,
+                Some(access_of(ctx, wi, 0, prev.pc, false)),
+                format!(
+                    "warp {wi} executes setmaxnreg{} after its setmaxnreg{} at PTX line {}: {} may only {} the warp's register maximum",
+                    op.name(),
+                    prev.name(),
+                    line_of(prev.pc),
+                    if op.inc { ".inc" } else { ".dec" },
+                    if op.inc { "keep or raise" } else { "keep or lower" }
+                ),
+                at,
+            ));
+        }
+    }
+    let j = log.len();
+    for (ow, other) in warps.iter().enumerate().skip(group).take(4) {
+        match other.maxnreg.get(j) {
+            Some(&o) if ow != wi && (o.inc, o.regs) != (op.inc, op.regs) => {
+                return Err(setmaxnreg_fault(
+                    SetMaxNRegRule::WarpgroupMismatch,
+                    Some(access_of(ctx, ow, 0, o.pc, false)),
+                    format!(
+                        "setmaxnreg #{} of warp {wi} is{} (PTX line {}), that of warp {ow} of its warpgroup was{} (PTX line {})",
+                        j + 1,
+                        op.name(),
+                        line_of(op.pc),
+                        o.name(),
+                        line_of(o.pc)
+                    ),
+                    at,
+                ));
+            }
+            _ => {}
+        }
+    }
+    warps[wi].maxnreg.push(op);
+    Ok(())
+}
+
+/// Warp `wi` has exited (hazard checks on, kernel with setmaxnreg): once every warp
+/// of its warpgroup has, each must have executed as many setmaxnreg instructions as
+/// the others (PTX ISA "setmaxnreg": the same setmaxnreg for all warps of the
+/// warpgroup). Reports the first warp that skipped one, at the line of the one it
+/// skipped, with a warp that executed it as the other side.
+#[inline(never)]
+fn setmaxnreg_group_end(ctx: &Ctx, warps: &[Warp], wi: usize) -> R<()> {
+    let group = &warps[wi / 4 * 4..(wi / 4 * 4 + 4).min(warps.len())];
+    if group.iter().any(|w| w.live != 0) {
+        return Ok(());
+    }
+    let most = group.iter().map(|w| w.maxnreg.len()).max().unwrap_or(0);
+    let Some((short, n)) = group.iter().map(|w| w.maxnreg.len()).enumerate().find(|&(_, n)| n < most) else {
+        return Ok(());
+    };
+    let Some((long, w)) = group.iter().enumerate().find(|(_, w)| w.maxnreg.len() > n) else {
+        return Ok(());
+    };
+    let op = w.maxnreg[n];
+    let (short, long) = (wi / 4 * 4 + short, wi / 4 * 4 + long);
+    let line = ctx.k.insts.get(op.pc as usize).map_or(0, |i| i.line);
+    Err(setmaxnreg_fault(
+        SetMaxNRegRule::WarpgroupMissing,
+        Some(access_of(ctx, long, 0, op.pc, false)),
+        format!(
+            "warp {short} exited after {n} setmaxnreg instruction(s); warp {long} of its warpgroup executed setmaxnreg #{} ({} at PTX line {line})",
+            n + 1,
+            op.name()
+        ),
+        (short, 0, op.pc),
+    ))
 }
 
 /// The block's shared memory and race shadow, lent to `wgmma_op` and `cp_async_bulk`.
