@@ -129,30 +129,23 @@ fn warp_of_a_warpgroup_skips_setmaxnreg() {
     launch(&src, 256, true).0.unwrap_or_else(|e| panic!("{e}\n{src}"));
 }
 
-// `.inc` to 32 after `.dec` to 40 would lower the maximum.
+// `.inc` may not lower the warp's maximum, nor `.dec` raise it: `.inc` to 32 after
+// `.dec` to 40, and `.dec` to 240 after `.inc` to 232, each reported at the second
+// instruction with the first as the other side.
 #[test]
-fn setmaxnreg_inc_below_the_previous_count() {
-    let src = kernel("setmaxnreg.dec.sync.aligned.u32 40;\nsetmaxnreg.inc.sync.aligned.u32 32;");
-    let (h, rule, other) = broken(&src, 128);
-    assert_eq!(rule, SetMaxNRegRule::WrongDirection, "{h}");
-    assert_eq!(h.line, line_of(&src, "setmaxnreg.inc"));
-    assert_eq!(h.tid, [0, 0, 0]);
-    let other = other.unwrap();
-    assert_eq!((other.warp, other.line), (0, line_of(&src, "setmaxnreg.dec")), "{h}");
+fn setmaxnreg_in_the_wrong_direction_for_the_previous_count() {
+    for (first, second) in [
+        (".dec.sync.aligned.u32 40", ".inc.sync.aligned.u32 32"),
+        (".inc.sync.aligned.u32 232", ".dec.sync.aligned.u32 240"),
+    ] {
+        let src = kernel(&format!("setmaxnreg{first};\nsetmaxnreg{second};"));
+        let (h, rule, other) = broken(&src, 128);
+        assert_eq!(rule, SetMaxNRegRule::WrongDirection, "{h}");
+        assert_eq!((h.tid, h.line), ([0, 0, 0], line_of(&src, second)), "{h}");
+        let other = other.unwrap();
+        assert_eq!((other.warp, other.line), (0, line_of(&src, first)), "{h}");
+    }
     // Raising it again is fine, and so is an `.inc` to the same count.
     let ok = kernel("setmaxnreg.dec.sync.aligned.u32 40;\nsetmaxnreg.inc.sync.aligned.u32 40;");
     launch(&ok, 128, true).0.unwrap_or_else(|e| panic!("{e}\n{ok}"));
-}
-
-// `.dec` to 240 after `.inc` to 232 would raise the maximum.
-#[test]
-fn setmaxnreg_dec_above_the_previous_count() {
-    let src = kernel("setmaxnreg.inc.sync.aligned.u32 232;\nsetmaxnreg.dec.sync.aligned.u32 240;");
-    let (h, rule, other) = broken(&src, 128);
-    assert_eq!(rule, SetMaxNRegRule::WrongDirection, "{h}");
-    assert_eq!(h.line, line_of(&src, "setmaxnreg.dec"));
-    let other = other.unwrap();
-    assert_eq!((other.warp, other.line), (0, line_of(&src, "setmaxnreg.inc")), "{h}");
-    let text = h.to_string();
-    assert!(text.contains(".dec 240") && text.contains(".inc 232"), "{text}");
 }
