@@ -279,9 +279,10 @@ __device__ __forceinline__ void tma_consume(const QkGemmBlock& blk, uint32_t sme
     for (int i = 0; i < blk.num_kt; ++i) {
         qk_mbar_wait_parity(bars.full + stage * kMbarBytes, phase & 1);
         // The wait retries per thread (a branch in PTX), and compute's first wgmma.fence
-        // is .aligned: every lane of the warp must execute it together (PTX ISA "wgmma.fence").
-        // One try_wait gives all lanes the same answer, so they leave the loop together;
-        // the warp barrier makes that explicit instead of relying on it.
+        // is .sync.aligned: the warp's lanes execute it together, and every thread of the
+        // warpgroup the same one (PTX ISA "wgmma.fence"). In practice one try_wait answers
+        // all lanes alike, so they leave the loop together; the warp barrier makes the
+        // reconvergence explicit instead of relying on that.
         __syncwarp();
         compute(smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0);
         if (i > 0) {

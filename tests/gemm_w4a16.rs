@@ -216,16 +216,10 @@ fn gemm_weight_only_large_wgmma_tma_register_hand_off_fits_its_launch_registers(
             kernel.name,
             launch.registers
         );
-        assert!(
-            QK_WO_WGMMA_TMA_PRODUCER_REGS <= launch.registers,
-            "{}: setmaxnreg.dec above the launch count",
-            kernel.name
-        );
-        assert!(
-            QK_WO_WGMMA_TMA_CONSUMER_REGS >= launch.registers,
-            "{}: setmaxnreg.inc below the launch count",
-            kernel.name
-        );
+        let (producer, consumer, at_launch) =
+            (QK_WO_WGMMA_TMA_PRODUCER_REGS, QK_WO_WGMMA_TMA_CONSUMER_REGS, launch.registers);
+        assert!(producer <= at_launch, "{}: setmaxnreg.dec to {producer} above the launch's {at_launch}", kernel.name);
+        assert!(consumer >= at_launch, "{}: setmaxnreg.inc to {consumer} below the launch's {at_launch}", kernel.name);
     }
 }
 

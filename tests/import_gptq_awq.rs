@@ -363,6 +363,26 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
         // dropped bias would put every output a bias away from the reference).
         assert!(st_packed.tensor("a").is_ok() && st_packed.tensor("bias").is_ok(), "repack carries a and bias");
         run_and_check("packed", &packed, &format!("{kind} repacked"));
+        // A bias that does not fit the weights is refused at repack time (one error line),
+        // not carried into a file `qk run` would then refuse.
+        let inputs_bytes = std::fs::read(&inputs).unwrap();
+        let st_in = safetensors::SafeTensors::deserialize(&inputs_bytes).unwrap();
+        let short_bias = vec![0u8; 2 * 7];
+        let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> =
+            st_in.tensors().into_iter().filter(|(name, _)| name != "bias").collect();
+        views.push(("bias".into(), safetensors::tensor::TensorView::new(Dtype::F16, vec![7], &short_bias).unwrap()));
+        let bad = dir.path().join(format!("{kind}_short_bias.safetensors"));
+        safetensors::serialize_to_file(views, None, &bad).unwrap();
+        let refused = std::process::Command::new(qk)
+            .args(["repack", "--format", format, "--inputs"])
+            .arg(&bad)
+            .arg("--out")
+            .arg(dir.path().join("never.safetensors"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success() && stderr.contains("tensor `bias` has shape [7]"), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 }
 

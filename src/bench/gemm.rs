@@ -326,10 +326,9 @@ fn random_packed_weights(
     seed: u64,
 ) -> Result<PackedWeights> {
     let shape = WeightOnlyShape::new(bits, n, k, group)?;
-    let groups = shape.groups();
     let words = pattern(shape.packed_words(), seed, |r| r.random::<u32>());
-    let scales = pattern(groups * n, seed + 1, |r| f16::from_f32(r.random_range(0.002f32..0.02)));
-    let zeros = asym.then(|| pattern(groups * n / 8, seed + 2, |r| r.random::<u32>()));
+    let scales = pattern(shape.scale_count(), seed + 1, |r| f16::from_f32(r.random_range(0.002f32..0.02)));
+    let zeros = asym.then(|| pattern(shape.zero_words(), seed + 2, |r| r.random::<u32>()));
     let perm = act_order.then(|| {
         let mut rng = StdRng::seed_from_u64(seed + 3);
         let mut p: Vec<u32> = (0..k as u32).collect();

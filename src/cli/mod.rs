@@ -64,8 +64,9 @@ struct RunArgs {
     /// Backend.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
-    /// Print the launch report (the simulator's counters: instructions, bytes, sectors,
-    /// bank conflicts).
+    /// Print a report to standard output: the backend, the configuration a GEMM's
+    /// wrapper chose, and on the simulator the last launch's counters (instructions,
+    /// bytes, sectors, bank conflicts).
     #[arg(long)]
     report: bool,
     /// Weight format of gemm_w4a16 (gptq, gptq_v2, awq, packed).
@@ -177,7 +178,7 @@ pub fn kernels_table() -> String {
             );
         }
     }
-    out += "\nBytes. static_smem is the shared memory a kernel declares; the pipeline stages' dynamic\n\
+    out += "\nAll sizes in bytes. static_smem is the shared memory a kernel declares; the pipeline stages' dynamic\n\
             shared memory depends on the configuration: `qk run --report` and the bench reports'\n\
             launch plans show it per launch.\n";
     out

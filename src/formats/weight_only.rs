@@ -190,9 +190,9 @@ pub enum WeightOnlyError {
     /// zero point minus one, so 15 would be a zero point of 16, past 4 bits. Checkpoints
     /// that store zero points as they are (nibble 15 = zero point 15) are GPTQ v2.
     #[error(
-        "qzeros nibble at group {group}, column {column} is 15: classic GPTQ (--format gptq) stores \
-         zero points minus one, so it would be 16, past 15; a checkpoint storing zero points as they \
-         are is GPTQ v2 (--format gptq_v2)"
+        "qzeros nibble at group {group}, column {column} is 15: classic GPTQ (GptqVersion::V1, \
+         --format gptq) stores zero points minus one, so it would be 16, past 15; a checkpoint \
+         storing zero points as they are is GPTQ v2 (GptqVersion::V2, --format gptq_v2)"
     )]
     GptqV1ZeroOverflow {
         /// Quantization group (row of `qzeros`).

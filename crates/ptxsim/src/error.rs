@@ -84,7 +84,8 @@ pub enum HazardKind {
     /// Misuse of `setmaxnreg.{inc,dec}.sync.aligned` (PTX ISA "setmaxnreg", sm_90a):
     /// not executed by whole warpgroups, differing between the warps of a warpgroup,
     /// or moving the warp's register maximum the wrong way. The faulting side is the
-    /// hazard's thread and line. Boxed like `Wgmma`.
+    /// hazard's thread and line, except for [`SetMaxNRegRule::WarpgroupMissing`], whose
+    /// line is the instruction the thread's warp skipped. Boxed like `Wgmma`.
     SetMaxNReg(Box<SetMaxNRegHazard>),
 }
 

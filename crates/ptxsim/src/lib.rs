@@ -130,8 +130,8 @@
 //! logs its setmaxnreg instructions, and these are hazards ([`SetMaxNRegRule`], naming
 //! the other warp or the earlier instruction where there is one): execution by fewer
 //! than all 32 lanes of the warp, or by a warp whose warpgroup (warps 4i..4i+3) the
-//! block does not complete; a warp's j-th setmaxnreg differing (`.inc`/`.dec` or count)
-//! from the j-th of another warp of its warpgroup (reported when the later one
+//! block does not complete; a warp's j-th setmaxnreg differing (compared by `.inc`/`.dec`
+//! and count, not by instruction address) from the j-th of another warp of its warpgroup (reported when the later one
 //! executes); once all warps of a warpgroup have exited, one that executed fewer
 //! setmaxnreg instructions than another; `.inc` to a count below the warp's previous
 //! setmaxnreg count, `.dec` to one above it. Not checked: the count against the
@@ -139,7 +139,8 @@
 //! direction check), the register file itself (`.inc` does not block until the block's
 //! register pool can supply the registers, so a hand-off that would wait forever on a
 //! GPU runs here), and the explicit warpgroup synchronization required between two
-//! setmaxnreg instructions. Kernels without setmaxnreg pay one flag test per warp exit.
+//! setmaxnreg instructions. Kernels without setmaxnreg pay a flag test per warp exit, a
+//! kind test per collective instruction and an empty log per warp.
 //!
 //! # Not supported (fails at load time, or with `Unsupported` when executed)
 //!

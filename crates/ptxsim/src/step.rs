@@ -2532,7 +2532,7 @@ fn set_max_nreg(ctx: &Ctx, warps: &mut [Warp], wi: usize, op: MaxNReg, exec: u32
                     SetMaxNRegRule::WarpgroupMismatch,
                     Some(access_of(ctx, ow, 0, o.pc, false)),
                     format!(
-                        "setmaxnreg #{} of warp {wi} is{} (PTX line {}), that of warp {ow} of its warpgroup was{} (PTX line {})",
+                        "setmaxnreg #{} of warp {wi} is setmaxnreg{} (PTX line {}); that of warp {ow} of its warpgroup was setmaxnreg{} (PTX line {})",
                         j + 1,
                         op.name(),
                         line_of(op.pc),

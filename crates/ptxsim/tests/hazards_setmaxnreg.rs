@@ -109,7 +109,7 @@ fn warps_of_a_warpgroup_with_different_counts() {
     let other = other.unwrap();
     assert_eq!((other.warp, other.tid, other.line), (0, [0, 0, 0], line_of(&src, "u32 232")), "{h}");
     let text = h.to_string();
-    assert!(text.contains(".inc 240") && text.contains(".inc 232"), "{text}");
+    assert!(text.contains("is setmaxnreg.inc 240") && text.contains("was setmaxnreg.inc 232"), "{text}");
 }
 
 // Warp 3 branches around the warpgroup's setmaxnreg.
@@ -146,6 +146,21 @@ fn setmaxnreg_in_the_wrong_direction_for_the_previous_count() {
         assert_eq!((other.warp, other.line), (0, line_of(&src, first)), "{h}");
     }
     // Raising it again is fine, and so is an `.inc` to the same count.
-    let ok = kernel("setmaxnreg.dec.sync.aligned.u32 40;\nsetmaxnreg.inc.sync.aligned.u32 40;");
-    launch(&ok, 128, true).0.unwrap_or_else(|e| panic!("{e}\n{ok}"));
+    for second in ["232", "40"] {
+        let ok = kernel(&format!("setmaxnreg.dec.sync.aligned.u32 40;\nsetmaxnreg.inc.sync.aligned.u32 {second};"));
+        launch(&ok, 128, true).0.unwrap_or_else(|e| panic!("{e}\n{ok}"));
+    }
+}
+
+// 160 threads: warpgroup 0 complete, warp 4 alone in an incomplete warpgroup. The
+// complete one may hand registers around while warp 4 stays out of it; warp 4 may not
+// execute setmaxnreg.
+#[test]
+fn setmaxnreg_in_a_block_ending_in_a_partial_warpgroup() {
+    let ok = kernel("setp.eq.u32 %p1, %r2, 4;\n@%p1 bra DONE;\nsetmaxnreg.inc.sync.aligned.u32 232;");
+    launch(&ok, 160, true).0.unwrap_or_else(|e| panic!("{e}\n{ok}"));
+    let src = kernel("setp.ne.u32 %p1, %r2, 4;\n@%p1 bra DONE;\nsetmaxnreg.inc.sync.aligned.u32 232;");
+    let (h, rule, _) = broken(&src, 160);
+    assert_eq!(rule, SetMaxNRegRule::NotConverged, "{h}");
+    assert_eq!(h.tid, [128, 0, 0], "{h}");
 }
