@@ -30,6 +30,9 @@
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_swap_ab,w4a16_g128_sym_direct,w8a16,w8a16_swap_ab,w8a16_direct
 #   ./scripts/gpu-ab.sh run --shapes llama3-8b llama3-70b --m 256,4096 --reps 10 \
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_tma
+# and, to see which unit holds the large-M kernels back (L2 or issue; ncu-limits.py):
+#   ./scripts/gpu-ab.sh profile wgmma 'large_wgmma$' --shapes 4096,28672 --m 4096 --kernels w4a16_g128_sym
+#   ./scripts/gpu-ab.sh profile tma large_wgmma_tma --shapes 4096,28672 --m 4096 --kernels w4a16_g128_sym_tma
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -154,8 +157,10 @@ run() {
 # Nsight Compute (`--set full`) of the first launch of the kernels matching KERNEL_REGEX
 # in one `qk bench run` of the new build (one point: pass --shapes, --m, --kernels).
 # Keeps the report (profile-NAME.ncu-rep), its details page (ncu-NAME.txt), its
-# per-SASS-instruction page (ncu-NAME-sass.csv), and prints the stall breakdown and the
-# hottest instructions (scripts/ncu-hotspots.py).
+# per-SASS-instruction page (ncu-NAME-sass.csv) and its raw metrics (ncu-NAME-raw.csv),
+# and prints the stall breakdown, the hottest instructions (scripts/ncu-hotspots.py) and
+# which unit bounds the kernel: SM, L1, L2, DRAM, issue and tensor-pipe utilization
+# (scripts/ncu-limits.py).
 profile() {
     local name="$1" regex="$2"
     shift 2
@@ -166,8 +171,10 @@ profile() {
         >"$out/ncu-$name.log" 2>&1 || echo "ncu failed: see ncu-$name.log"
     ncu -i "$out/profile-$name.ncu-rep" --page details --print-details all >"$out/ncu-$name.txt" 2>&1 || true
     ncu -i "$out/profile-$name.ncu-rep" --page source --print-source sass --csv >"$out/ncu-$name-sass.csv" 2>&1 || true
+    ncu -i "$out/profile-$name.ncu-rep" --page raw --csv >"$out/ncu-$name-raw.csv" 2>&1 || true
     grep -E "Duration|Warp Cycles Per Issued|Stall [A-Z]" "$out/ncu-$name.txt" | head -20 || true
     python3 "$root/scripts/ncu-hotspots.py" "$out/ncu-$name-sass.csv" 15 || true
+    python3 "$root/scripts/ncu-limits.py" "$out/ncu-$name-raw.csv" || true
     save
 }
 
@@ -185,7 +192,7 @@ profile)
     profile "${1:?usage: gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options]}" "${2:?KERNEL_REGEX}" "${@:3}"
     ;;
 *)
-    sed -n '2,26p' "${BASH_SOURCE[0]}"
+    sed -n '/^set -euo pipefail/q;2,$p' "${BASH_SOURCE[0]}"
     exit 2
     ;;
 esac
