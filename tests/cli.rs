@@ -130,6 +130,19 @@ fn qk_run_reports_bad_inputs_in_one_line() {
     ];
     safetensors::serialize_to_file(views, None, &wrong).unwrap();
     assert_one_line_error(&run("dequant_int4", &wrong, &[]), "dtype F32, expected F16");
+    // Wrong shape (3 scale rows for 4 weight rows); every error about a file's contents
+    // names the file.
+    let misshapen = dir.join("wrong_shape.safetensors");
+    let scales_f16 = vec![0u8; 3 * 2];
+    let views = vec![
+        ("packed", safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![4, 32], &packed).unwrap()),
+        ("scales", safetensors::tensor::TensorView::new(safetensors::Dtype::F16, vec![3, 1], &scales_f16).unwrap()),
+    ];
+    safetensors::serialize_to_file(views, None, &misshapen).unwrap();
+    let out = run("dequant_int4", &misshapen, &[]);
+    assert_one_line_error(&out, "tensor `scales` has shape [3, 1]");
+    assert_one_line_error(&out, misshapen.to_str().unwrap());
+    assert_one_line_error(&run("dequant_int4", &wrong, &[]), wrong.to_str().unwrap());
     // Unknown kernel.
     assert_one_line_error(&run("gemm_w5a5", &inputs, &[]), "unknown kernel");
     // No device: --backend cuda on a machine without one (skip the check where a GPU exists).

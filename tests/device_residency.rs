@@ -30,7 +30,7 @@ fn residency_follows_register_thread_and_shared_memory_limits() {
         match device.kind() {
             BackendKind::Sim => {
                 // Registers: 8 warps of `regs * 32` registers each, rounded up to 256.
-                let warp_registers = (sm90_registers(kernel) * 32).next_multiple_of(256);
+                let warp_registers = common::warp_registers(sm90_registers(kernel));
                 let by_registers = 65536u32.checked_div(warp_registers).map_or(u32::MAX, |w| w / (threads / 32));
                 assert_eq!(blocks, by_registers.min(2048 / threads));
                 // Shared memory: 100 KiB blocks (+1 KiB reserved each) -> 2 of 228 KiB.

@@ -195,9 +195,6 @@ fn gemm_weight_only_large_wgmma_tma_register_hand_off_fits_its_launch_registers(
     use qkernels::abi::{
         QK_WARP_THREADS, QK_WO_WGMMA_TMA_CONSUMER_REGS, QK_WO_WGMMA_TMA_PRODUCER_REGS, QK_WO_WGMMA_TMA_PRODUCER_WARPS,
     };
-    /// Registers are allocated to a warp in units of this many (every sm_80+ SM).
-    const WARP_REGISTER_UNIT: u32 = 256;
-    let warp_registers = |per_thread: u32| (per_thread * QK_WARP_THREADS).next_multiple_of(WARP_REGISTER_UNIT);
     for bits in [WeightBits::Int4, WeightBits::Int8] {
         let config = WeightOnlyConfig::LargeWgmmaTma;
         let kernel = config.kernel(bits);
@@ -207,9 +204,9 @@ fn gemm_weight_only_large_wgmma_tma_register_hand_off_fits_its_launch_registers(
         };
         let warps = config.shape(bits).threads / QK_WARP_THREADS;
         let consumer_warps = warps - QK_WO_WGMMA_TMA_PRODUCER_WARPS;
-        let pool = warps * warp_registers(launch.registers);
-        let handed_out = QK_WO_WGMMA_TMA_PRODUCER_WARPS * warp_registers(QK_WO_WGMMA_TMA_PRODUCER_REGS)
-            + consumer_warps * warp_registers(QK_WO_WGMMA_TMA_CONSUMER_REGS);
+        let pool = warps * common::warp_registers(launch.registers);
+        let handed_out = QK_WO_WGMMA_TMA_PRODUCER_WARPS * common::warp_registers(QK_WO_WGMMA_TMA_PRODUCER_REGS)
+            + consumer_warps * common::warp_registers(QK_WO_WGMMA_TMA_CONSUMER_REGS);
         assert!(
             handed_out <= pool,
             "{}: {warps} warps launched with {} registers each hold {pool}; the hand-off needs {handed_out}",

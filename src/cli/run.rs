@@ -68,13 +68,14 @@ pub fn run(
     let file = TensorFile::read(inputs)?;
     let device = open_device(backend)?;
     let ran = match (kernel, format) {
-        ("dequant_int8", _) => run_dequant_int8(&device, &file)?,
-        ("dequant_int4", _) => run_dequant_int4(&device, &file)?,
-        ("quantize_int8_per_token", _) => run_quantize_int8_per_token(&device, &file)?,
-        ("gemm_w8a8", _) => run_gemm_w8a8(&device, &file)?,
-        ("gemm_w4a16", Some(format)) => weight_only::run_gemm_w4a16(&device, &file, format)?.into(),
-        _ => weight_only::run_gemm_w8a16(&device, &file)?.into(),
-    };
+        ("dequant_int8", _) => run_dequant_int8(&device, &file),
+        ("dequant_int4", _) => run_dequant_int4(&device, &file),
+        ("quantize_int8_per_token", _) => run_quantize_int8_per_token(&device, &file),
+        ("gemm_w8a8", _) => run_gemm_w8a8(&device, &file),
+        ("gemm_w4a16", Some(format)) => weight_only::run_gemm_w4a16(&device, &file, format).map(Ran::from),
+        _ => weight_only::run_gemm_w8a16(&device, &file).map(Ran::from),
+    }
+    .map_err(tensors::in_file(inputs))?;
     // The report is output the user asked for: standard output (errors go to stderr).
     if report {
         println!("backend: {} ({})", device.kind(), device.properties().name);

@@ -17,10 +17,17 @@ pub struct HostTensor {
     pub data: Vec<u8>,
 }
 
-/// The tensors of one input file, by name.
+/// The tensors of one input file, by name. Its errors name the tensor, not the file: the
+/// commands prefix everything that goes wrong with a file's contents with its path
+/// ([`in_file`]).
 pub struct TensorFile {
-    path: String,
     tensors: HashMap<String, HostTensor>,
+}
+
+/// `error` about the contents of the input file `path`, prefixed with that path so every
+/// such error names the file the same way.
+pub fn in_file(path: &Path) -> impl Fn(String) -> String + '_ {
+    move |error| format!("{}: {error}", path.display())
 }
 
 impl TensorFile {
@@ -36,7 +43,7 @@ impl TensorFile {
                 (name, HostTensor { dtype: view.dtype(), shape: view.shape().to_vec(), data: view.data().to_vec() })
             })
             .collect();
-        Ok(TensorFile { path: path.display().to_string(), tensors })
+        Ok(TensorFile { tensors })
     }
 
     /// The tensor `name`, which must exist, have one of `dtypes` and `rank` dimensions.
@@ -44,18 +51,17 @@ impl TensorFile {
         let t = self.tensors.get(name).ok_or_else(|| {
             let mut have: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
             have.sort();
-            format!("{}: missing tensor `{name}` (file has: {})", self.path, have.join(", "))
+            format!("missing tensor `{name}` (file has: {})", have.join(", "))
         })?;
         if !dtypes.contains(&t.dtype) {
             return Err(format!(
-                "{}: tensor `{name}` has dtype {:?}, expected {}",
-                self.path,
+                "tensor `{name}` has dtype {:?}, expected {}",
                 t.dtype,
                 dtypes.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(" or ")
             ));
         }
         if t.shape.len() != rank {
-            return Err(format!("{}: tensor `{name}` has shape {:?}, expected {rank} dimensions", self.path, t.shape));
+            return Err(format!("tensor `{name}` has shape {:?}, expected {rank} dimensions", t.shape));
         }
         Ok(t)
     }

@@ -130,7 +130,13 @@ pub(crate) fn run_gemm_w8a16(device: &Device, file: &TensorFile) -> Result<RunOu
 /// with IN's `a` and `bias` (f16) copied unchanged when present.
 pub(crate) fn repack(format: CheckpointFormat, inputs: &Path, out: &Path) -> Result<(), String> {
     let file = TensorFile::read(inputs)?;
-    let p = packed_weights(&file, format.into())?;
+    let outputs = repacked(&file, format).map_err(tensors::in_file(inputs))?;
+    tensors::write(out, &outputs)
+}
+
+/// The tensors `qk repack` writes for `file`.
+fn repacked(file: &TensorFile, format: CheckpointFormat) -> Result<Vec<OutTensor>, String> {
+    let p = packed_weights(file, format.into())?;
     let shape = p.shape();
     let (n, k, groups) = (shape.n(), shape.k(), shape.groups());
     let as_i32 = |v: &[u32]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
@@ -153,7 +159,7 @@ pub(crate) fn repack(format: CheckpointFormat, inputs: &Path, out: &Path) -> Res
             outputs.push(OutTensor { name, dtype: t.dtype, shape: t.shape.clone(), data: t.data.clone() });
         }
     }
-    tensors::write(out, &outputs)
+    Ok(outputs)
 }
 
 /// Checks a tensor `qk repack` carries against the weights' N and K as `qk run` will:

@@ -101,6 +101,15 @@ fn record(test: &str, backend: &str, what: &str) {
     }
 }
 
+/// Registers an SM allocates to one warp of a kernel using `per_thread` registers per
+/// thread: 32 threads' worth, in units of 256 (every sm_80 to sm_90 SM; the CUDA
+/// occupancy calculator's register allocation granularity).
+pub fn warp_registers(per_thread: u32) -> u32 {
+    const WARP_THREADS: u32 = 32;
+    const WARP_REGISTER_UNIT: u32 = 256;
+    (per_thread * WARP_THREADS).next_multiple_of(WARP_REGISTER_UNIT)
+}
+
 /// A fresh random generator; its seed is printed so a failure can be replayed with
 /// `QK_TEST_SEED=<seed>`.
 pub fn rng(test: &str) -> StdRng {
