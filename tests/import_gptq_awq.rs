@@ -346,6 +346,19 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
             }
         };
         run_and_check(format, &inputs, kind);
+        // Read as the other format, the shapes disagree, and the error says which layout
+        // the tensors have.
+        let (other, hint) =
+            if kind == "gptq" { ("awq", "--format gptq or gptq_v2?") } else { ("gptq", "--format awq?") };
+        let misread = std::process::Command::new(qk)
+            .args(["run", "gemm_w4a16", "--format", other, "--backend", "sim", "--inputs"])
+            .arg(&inputs)
+            .arg("--out")
+            .arg(dir.path().join("never.safetensors"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&misread.stderr);
+        assert!(!misread.status.success() && stderr.contains(hint), "{kind} read as {other}: {stderr}");
         let packed = dir.path().join(format!("{kind}_packed.safetensors"));
         let repack = std::process::Command::new(qk)
             .args(["repack", "--format", format, "--inputs"])

@@ -200,7 +200,8 @@ fn packed_weights(file: &TensorFile, format: WeightFormat) -> Result<PackedWeigh
                 g_idx: file.get_optional("g_idx", &[Dtype::I32], 1)?.map(raw),
             };
             let version = if format == WeightFormat::Gptq { GptqVersion::V1 } else { GptqVersion::V2 };
-            import_gptq(&tensors, version).map_err(|e| e.to_string())?
+            let hint = other_layout_hint(format, tensors.qweight.shape, tensors.scales.shape);
+            import_gptq(&tensors, version).map_err(|e| format!("{e}{hint}"))?
         }
         WeightFormat::Awq => {
             let tensors = AwqTensors {
@@ -208,11 +209,34 @@ fn packed_weights(file: &TensorFile, format: WeightFormat) -> Result<PackedWeigh
                 qzeros: raw(file.get("qzeros", &[Dtype::I32], 2)?),
                 scales: raw(file.get("scales", &[Dtype::F16], 2)?),
             };
-            import_awq(&tensors).map_err(|e| e.to_string())?
+            let hint = other_layout_hint(format, tensors.qweight.shape, tensors.scales.shape);
+            import_awq(&tensors).map_err(|e| format!("{e}{hint}"))?
         }
         WeightFormat::Packed => return read_packed(file),
     };
     pack_weight_only(&logical).map_err(|e| e.to_string())
+}
+
+/// Words of `qweight` per column of `scales` in each checkpoint layout: GPTQ packs eight
+/// codes along K (`qweight` [K/8, N]), AWQ eight along N (`qweight` [K, N/8]).
+const CODES_PER_WORD: usize = 8;
+
+/// A hint appended to an import error when the tensors have the other checkpoint
+/// layout's shapes (`scales` is [K/g, N] in both): `qweight` N columns wide read as AWQ,
+/// or N/8 wide read as GPTQ. Empty when the shapes say nothing.
+fn other_layout_hint(format: WeightFormat, qweight: &[usize], scales: &[usize]) -> &'static str {
+    let (Some(&qweight_cols), Some(&n)) = (qweight.get(1), scales.get(1)) else { return "" };
+    let looks_gptq = qweight_cols == n;
+    let looks_awq = qweight_cols.checked_mul(CODES_PER_WORD) == Some(n);
+    match format {
+        WeightFormat::Gptq | WeightFormat::GptqV2 if looks_awq && !looks_gptq => {
+            " (qweight [K, N/8] beside scales [K/g, N] is AWQ's layout: --format awq?)"
+        }
+        WeightFormat::Awq if looks_gptq && !looks_awq => {
+            " (qweight [K/8, N] beside scales [K/g, N] is GPTQ's layout: --format gptq or gptq_v2?)"
+        }
+        _ => "",
+    }
 }
 
 /// A file tensor as the importers take it.
