@@ -187,9 +187,10 @@ fn gemm_w4a16_large_wgmma_tma_every_group_scheme_and_act_order() {
 // pool and `.inc` blocks until the pool can supply the new count. The pool is what the
 // block was launched with: ptxas's register count for every warp, allocated in units of
 // 256 per warp. Should a change to the kernel let ptxas start it with fewer registers
-// than the hand-off hands out, the consumers would wait forever on a GPU; the simulator
-// does not model the register file, so this reads the counts ptxas reported instead.
-// `.inc` may also not lower a warp's count, nor `.dec` raise it.
+// than the hand-off hands out, the consumers would wait forever on a GPU. The simulator
+// models the pool when it runs the kernel (ptxsim's PoolExhausted hazard, with the count
+// the sim backend passes); this states the budget without running anything, from the
+// counts ptxas reported. `.inc` may also not lower a warp's count, nor `.dec` raise it.
 #[test]
 fn gemm_weight_only_large_wgmma_tma_register_hand_off_fits_its_launch_registers() {
     use qkernels::abi::{

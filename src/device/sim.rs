@@ -39,6 +39,12 @@ mod h100_sm {
     pub const RESERVED_SHARED_BYTES_PER_BLOCK: u32 = 1024;
 }
 
+/// The `ptxas` resource usage of `kernel` for the simulated H100 ([`h100_sm::ARCH`]),
+/// when the build compiled that architecture (`QK_CUDA_ARCHS`).
+fn h100_resources(kernel: KernelRef) -> Option<&'static kernels::KernelResources> {
+    kernels::resources_of(kernel.name).find(|r| r.arch == h100_sm::ARCH)
+}
+
 pub(crate) struct SimBackend {
     props: DeviceProperties,
     gpu: RefCell<ptxsim::Gpu>,
@@ -100,7 +106,7 @@ impl Backend for SimBackend {
     }
 
     fn resident_blocks_per_sm(&self, kernel: KernelRef, block_threads: u32, dynamic_shared_bytes: u32) -> Result<u32> {
-        let resources = kernels::resources_of(kernel.name).find(|r| r.arch == h100_sm::ARCH);
+        let resources = h100_resources(kernel);
         // Without sm_90a figures (QK_CUDA_ARCHS built other archs) registers are not a limit.
         let (registers, static_shared) = resources.map_or((0, 0), |r| (r.registers, r.shared_bytes));
         // Device bounds the arguments (1 ..= 1024 threads, dynamic shared bytes at most an
@@ -123,7 +129,11 @@ impl Backend for SimBackend {
             modules.insert(compiled.name, ptxsim::Module::from_ptx(compiled.ptx)?);
         }
         let module = &modules[name];
-        let report = self.gpu.borrow_mut().launch(
+        let mut gpu = self.gpu.borrow_mut();
+        // Warps start with ptxas's register count (the one residency is planned with),
+        // so the simulator can model the register pool that setmaxnreg hands around.
+        gpu.set_launch_registers(h100_resources(launch.kernel).map(|r| r.registers));
+        let report = gpu.launch(
             module,
             launch.kernel.name,
             launch.grid,

@@ -56,8 +56,8 @@ pub struct GptqTensors<'a> {
 /// Imports a GPTQ layer. Errors (typed): wrong dtype or rank, shapes that disagree, N not
 /// a multiple of 8 (`qzeros` packs 8 columns per word), K not divisible into equal groups
 /// of 32, 64, 128 or K, `g_idx` out of range or unbalanced, a v1 stored zero-point nibble
-/// of 15 (z = 16, [`WeightOnlyError::GptqV1ZeroOverflow`]), a shape whose size overflows ([`WeightOnlyError::TensorOverflow`],
-/// [`WeightOnlyError::ShapeOverflow`]).
+/// of 15 (z = 16, [`WeightOnlyError::GptqV1ZeroOverflow`]), a shape whose size overflows
+/// ([`WeightOnlyError::TensorOverflow`], [`WeightOnlyError::ShapeOverflow`]).
 pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOnlyWeights, WeightOnlyError> {
     t.qweight.expect("qweight", Dtype::I32, "int32", 2)?;
     t.qzeros.expect("qzeros", Dtype::I32, "int32", 2)?;

@@ -10,7 +10,10 @@
 //! a launch-wide epoch. When every resident block's last quantum ran entirely within
 //! the current epoch and made no progress, and no new block can become resident, the
 //! launch fails with `Deadlock` (execution is deterministic given the block state and
-//! memory, so rerunning any of them cannot make progress either).
+//! memory, so rerunning any of them cannot make progress either), or with a
+//! setmaxnreg `PoolExhausted` hazard when a warp of a stuck block waits at a
+//! `setmaxnreg.inc` for registers (`step::pool_exhausted`; also when every live lane
+//! of a block is blocked).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex};
@@ -18,7 +21,7 @@ use std::sync::{Condvar, Mutex};
 use crate::error::{Hazard, HazardKind, SimError};
 use crate::report::{Counters, LaunchReport};
 use crate::state::*;
-use crate::step::{step, Block, Ctx, Fault, Step};
+use crate::step::{pool_exhausted, step, Block, Ctx, Fault, Step};
 
 /// Scheduler knobs for one launch.
 pub struct RunCfg {
@@ -88,6 +91,12 @@ fn new_block(ctx: &Ctx, idx: u64) -> Box<Block> {
         quantum: u64::MAX / 16,
         wg,
         bulk: ctx.k.uses_bulk.then(Box::default),
+        pool: match ctx.launch_regs {
+            Some(launch) if ctx.k.uses_setmaxnreg && ctx.hazards => {
+                Some(Box::new(RegPool { launch, free: 0, regs: vec![launch; nw], waiting: 0 }))
+            }
+            _ => None,
+        },
     })
 }
 
@@ -236,7 +245,11 @@ fn run_quantum(ctx: &Ctx, b: &mut Block, quantum: u64) -> Result<Outcome, Fault>
             return Ok(Outcome::Yield { progress });
         }
         if !ran {
-            // Every live lane is blocked and no barrier can complete.
+            // Every live lane is blocked and no barrier can complete: a warp waiting
+            // for setmaxnreg registers waits forever.
+            if let Some(f) = pool_exhausted(ctx, b) {
+                return Err(f);
+            }
             let (wi, w) = b.warps.iter().enumerate().find(|(_, w)| w.live != 0).ok_or_else(|| {
                 Fault::Error(SimError::Unsupported { what: "scheduler: no live warp".into(), line: 0 })
             })?;
@@ -402,9 +415,19 @@ fn worker(ctx: &Ctx, cfg: &RunCfg, sched: &Mutex<Sched>, cv: &Condvar, total: u6
                     g.stuck.insert(b.idx, epoch);
                     let can_grow = g.resident < cfg.max_resident && g.next < total;
                     if !can_grow && g.stuck.len() as u64 == g.resident && g.stuck.values().all(|&e| e == epoch) {
-                        let mut waiting: Vec<String> = g.queue.iter().map(|q| describe(ctx, q)).collect();
-                        waiting.insert(0, describe(ctx, &b));
-                        g.error = Some(SimError::Deadlock { kernel: ctx.k.name.clone(), waiting });
+                        // A warp waiting for setmaxnreg registers in a stuck block waits
+                        // forever: that names the hang better than the stuck lines.
+                        let blocks = std::iter::once(&*b).chain(g.queue.iter().map(|q| &**q));
+                        let pool = blocks.filter(|q| q.pool.is_some()).find_map(|q| Some((q, pool_exhausted(ctx, q)?)));
+                        let error = match pool {
+                            Some((q, f)) => to_error(ctx, q, f),
+                            None => {
+                                let mut waiting: Vec<String> = g.queue.iter().map(|q| describe(ctx, q)).collect();
+                                waiting.insert(0, describe(ctx, &b));
+                                SimError::Deadlock { kernel: ctx.k.name.clone(), waiting }
+                            }
+                        };
+                        g.error = Some(error);
                     }
                 } else {
                     g.stuck.remove(&b.idx);

@@ -83,7 +83,8 @@ pub enum HazardKind {
     Bulk(Box<BulkHazard>),
     /// Misuse of `setmaxnreg.{inc,dec}.sync.aligned` (PTX ISA "setmaxnreg", sm_90a):
     /// not executed by whole warpgroups, differing between the warps of a warpgroup,
-    /// or moving the warp's register maximum the wrong way. The faulting side is the
+    /// moving the warp's register maximum the wrong way, or an `.inc` the register
+    /// pool can never supply. The faulting side is the
     /// hazard's thread and line, except for [`SetMaxNRegRule::WarpgroupMissing`], whose
     /// line is the instruction the thread's warp skipped. Boxed like `Wgmma`.
     SetMaxNReg(Box<SetMaxNRegHazard>),
@@ -96,7 +97,9 @@ pub struct SetMaxNRegHazard {
     pub rule: SetMaxNRegRule,
     /// The other side (lane 0 of the other warp, or of the same warp for
     /// [`SetMaxNRegRule::WrongDirection`]) and the line of its setmaxnreg; `write`
-    /// is always false. `None` for [`SetMaxNRegRule::NotConverged`].
+    /// is always false. `None` for [`SetMaxNRegRule::NotConverged`] and
+    /// [`SetMaxNRegRule::PoolExhausted`], and for a `WrongDirection` against the
+    /// launch's register count.
     pub other: Option<Access>,
     /// What was observed.
     pub detail: String,
@@ -116,9 +119,20 @@ pub enum SetMaxNRegRule {
     /// setmaxnreg instructions than another: the hazard names the warp that skipped
     /// the j-th one, at the line of the j-th setmaxnreg of the other side.
     WarpgroupMissing,
-    /// `.inc` with a count below the warp's previous setmaxnreg count, or `.dec`
-    /// with a count above it (the previous one is the other side).
+    /// `.inc` with a count below the warp's current count, or `.dec` with a count
+    /// above it: the count of the warp's previous setmaxnreg (the other side), or for
+    /// its first one the launch's register count when known
+    /// ([`crate::SimConfig::launch_registers`]; no other side).
     WrongDirection,
+    /// A warp waits at `setmaxnreg.inc` for registers that the block's pool can never
+    /// supply: every other live warp of the block is blocked (at a barrier, another
+    /// such `.inc`) or makes no progress, so no `.dec` will add to the pool (PTX ISA
+    /// "setmaxnreg": `.inc` blocks until the pool can supply the new count; a GPU
+    /// hangs). Checked only when the launch register count is known
+    /// ([`crate::SimConfig::launch_registers`]); the detail gives the registers asked
+    /// for, the pool's contents, the launch count and what each warp holds. No other
+    /// side.
+    PoolExhausted,
 }
 
 impl SetMaxNRegRule {
@@ -130,7 +144,10 @@ impl SetMaxNRegRule {
                 "a warp of the warpgroup did not execute a setmaxnreg that another warp of it executed"
             }
             SetMaxNRegRule::WrongDirection => {
-                "setmaxnreg.inc below, or setmaxnreg.dec above, the warp's previous setmaxnreg count"
+                "setmaxnreg.inc below, or setmaxnreg.dec above, the warp's current register count"
+            }
+            SetMaxNRegRule::PoolExhausted => {
+                "setmaxnreg.inc waits forever: the block's register pool cannot supply the new count"
             }
         }
     }

@@ -131,16 +131,30 @@
 //! the other warp or the earlier instruction where there is one): execution by fewer
 //! than all 32 lanes of the warp, or by a warp whose warpgroup (warps 4i..4i+3) the
 //! block does not complete; a warp's j-th setmaxnreg differing (compared by `.inc`/`.dec`
-//! and count, not by instruction address) from the j-th of another warp of its warpgroup (reported when the later one
-//! executes); once all warps of a warpgroup have exited, one that executed fewer
-//! setmaxnreg instructions than another; `.inc` to a count below the warp's previous
-//! setmaxnreg count, `.dec` to one above it. Not checked: the count against the
-//! launch's register count (unknown here; the first setmaxnreg of a warp passes the
-//! direction check), the register file itself (`.inc` does not block until the block's
-//! register pool can supply the registers, so a hand-off that would wait forever on a
-//! GPU runs here), and the explicit warpgroup synchronization required between two
+//! and count, not by instruction address) from the j-th of another warp of its
+//! warpgroup (reported when the later one executes); once all warps of a warpgroup
+//! have exited, one that executed fewer setmaxnreg instructions than another; `.inc` to
+//! a count below the warp's current count, `.dec` to one above it (the count of its
+//! previous setmaxnreg, or for its first the launch's register count when known).
+//!
+//! The register pool (PTX ISA "setmaxnreg": one per CTA; `.dec` releases the warp's
+//! registers above the new count into it, `.inc` blocks until it can supply those the
+//! new count needs) is modelled when the caller gives the launch's register count
+//! ([`Gpu::set_launch_registers`], what `ptxas -v` reports) and hazard checks are on:
+//! every warp starts with that count, allocated per warp in units of 256 registers, and
+//! the pool starts empty. An `.inc` the pool cannot supply leaves the warp waiting at
+//! the instruction (uncounted) until a `.dec` of another warp adds to the pool; when
+//! every live thread of the block is blocked, or the launch can make no progress, with a
+//! warp still waiting, the hang is a [`SetMaxNRegRule::PoolExhausted`] hazard (rather
+//! than a barrier or `Deadlock` error) naming the registers asked for, the pool, the
+//! launch count and what each warp holds. Exiting warps return nothing to the pool.
+//! With a count given, a launch whose block cannot hold its warps' registers (64 Ki)
+//! fails whatever the kernel. Without the count (the default) or with hazard checks
+//! off, `.inc` never blocks, so a hand-off that would wait forever on a GPU runs here.
+//! Not checked: the explicit warpgroup synchronization required between two
 //! setmaxnreg instructions. Kernels without setmaxnreg pay a flag test per warp exit, a
-//! kind test per collective instruction and an empty log per warp.
+//! kind test per collective instruction, an empty log per warp and an empty pool slot
+//! per block.
 //!
 //! # Not supported (fails at load time, or with `Unsupported` when executed)
 //!
@@ -254,6 +268,12 @@ pub struct SimConfig {
     pub hazard_checks: bool,
     /// Warp instructions a warp runs before its block may yield (default 20000).
     pub quantum: u64,
+    /// Registers per thread that launches start each warp with: the kernel's count
+    /// from `ptxas -v`, which only the caller knows (default `None`). With a count and
+    /// hazard checks on, a kernel's `setmaxnreg` instructions draw on and return to the
+    /// block's register pool (see the crate docs); the count applies to every later
+    /// launch until changed ([`Gpu::set_launch_registers`]).
+    pub launch_registers: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -262,7 +282,14 @@ impl Default for SimConfig {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        SimConfig { sm_count: 132, threads, max_dynamic_shared: 232_448, hazard_checks: true, quantum: 20_000 }
+        SimConfig {
+            sm_count: 132,
+            threads,
+            max_dynamic_shared: 232_448,
+            hazard_checks: true,
+            quantum: 20_000,
+            launch_registers: None,
+        }
     }
 }
 
@@ -322,6 +349,13 @@ impl Gpu {
     /// Sets the scheduling quantum (warp instructions, at least 1).
     pub fn set_quantum(&mut self, q: u64) {
         self.cfg.quantum = q.max(1);
+    }
+
+    /// Sets the registers per thread that later launches start each warp with (the
+    /// launched kernel's `ptxas -v` count; `None`, the default, when unknown). Needed
+    /// to model the register pool of `setmaxnreg`; see [`SimConfig::launch_registers`].
+    pub fn set_launch_registers(&mut self, regs: Option<u32>) {
+        self.cfg.launch_registers = regs;
     }
 
     /// Allocates zeroed device memory; returns its 256-byte aligned, nonzero address.
@@ -412,6 +446,18 @@ impl Gpu {
                 self.cfg.max_dynamic_shared
             )));
         }
+        if let Some(r) = self.cfg.launch_registers {
+            // PTX ISA "setmaxnreg": counts are at most 256 per thread; a block's warps
+            // must fit the 64 Ki registers of an SM (per-warp allocation in units of 256).
+            let block_regs = nthreads.div_ceil(32) * step::warp_registers(r.min(256)) as u64;
+            if r == 0 || r > 256 || block_regs > step::REGISTERS_PER_SM as u64 {
+                return Err(SimError::BadLaunch(format!(
+                    "{r} registers per thread ({block_regs} for the block of {nthreads} threads) exceed the limits \
+                     (1..=256 per thread, {} per block)",
+                    step::REGISTERS_PER_SM
+                )));
+            }
+        }
         let smem_size = if dynamic_shared_bytes > 0 { k.dyn_smem_offset + dynamic_shared_bytes } else { k.static_smem };
         if smem_size > self.cfg.max_dynamic_shared.max(48 * 1024) {
             return Err(SimError::BadLaunch(format!(
@@ -444,6 +490,7 @@ impl Gpu {
             dyn_smem: dynamic_shared_bytes,
             hazards: self.cfg.hazard_checks,
             nsm: self.cfg.sm_count,
+            launch_regs: self.cfg.launch_registers,
         };
         let cfg = driver::RunCfg {
             max_resident: self.cfg.sm_count.max(1) as u64,

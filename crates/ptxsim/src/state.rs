@@ -240,6 +240,26 @@ pub struct MaxNReg {
     pub pc: u32,
 }
 
+/// A block's register pool for `setmaxnreg` (PTX ISA "setmaxnreg": a pool of
+/// registers is kept per CTA; `.dec` releases the warp's registers above the new count
+/// into it, `.inc` blocks until it can supply the registers the new count needs).
+/// Present only with hazard checks on, a known launch register count and a kernel
+/// that contains setmaxnreg. Counts are per thread; a warp holds
+/// `step::warp_registers` of its count.
+#[derive(Clone, Debug)]
+pub struct RegPool {
+    /// Registers per thread every warp started with.
+    pub launch: u32,
+    /// Registers in the pool: released by `.dec`, not yet taken by `.inc`. Starts at 0.
+    pub free: u32,
+    /// Per warp: its current registers per thread.
+    pub regs: Vec<u32>,
+    /// Warps waiting at a `setmaxnreg.inc` for the pool, one bit per warp (a block has
+    /// at most 32 warps). All lanes of such a warp are in `Warp::coll_wait` at the
+    /// instruction; a `.dec` wakes them to retry.
+    pub waiting: u32,
+}
+
 impl MaxNReg {
     /// `.inc N` / `.dec N`, for reports.
     pub fn name(self) -> String {

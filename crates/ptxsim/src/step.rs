@@ -32,7 +32,12 @@
 //!
 //! setmaxnreg (PTX ISA "setmaxnreg"): `set_max_nreg` checks each execution against
 //! the warp's log (`Warp::maxnreg`) and its warpgroup's logs; `setmaxnreg_group_end`
-//! compares the log lengths once a warpgroup has exited.
+//! compares the log lengths once a warpgroup has exited. With the launch register
+//! count known, `set_max_nreg` also moves registers between the warp and the block's
+//! pool (`RegPool`): an `.inc` the pool cannot supply leaves the warp waiting at the
+//! instruction like a collective whose members have not all arrived (`coll_wait`),
+//! until a `.dec` wakes it to retry; `pool_exhausted` names the hang once the
+//! driver finds the block can make no progress.
 
 use crate::error::{
     Access, BulkHazard, BulkRule, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError, WgmmaHazard, WgmmaRule,
@@ -72,6 +77,17 @@ pub struct Ctx<'a> {
     pub hazards: bool,
     /// Simulated SM count.
     pub nsm: u32,
+    /// Registers per thread each warp starts with (`ptxas`'s count), when known.
+    pub launch_regs: Option<u32>,
+}
+
+/// 32-bit registers of an SM, the most one block may hold (CUDA Programming Guide,
+/// "Technical Specifications per Compute Capability", 8.0 to 9.0).
+pub const REGISTERS_PER_SM: u32 = 64 * 1024;
+
+/// Registers a warp holds at `regs` per thread: allocated per warp in units of 256.
+pub fn warp_registers(regs: u32) -> u32 {
+    (regs * 32).next_multiple_of(256)
 }
 
 /// State of one resident block.
@@ -113,6 +129,9 @@ pub struct Block {
     /// Bulk-copy state (`Some` only for kernels that use `cp.async.bulk` or mbarrier
     /// tx-count operations).
     pub bulk: Option<Box<BulkState>>,
+    /// setmaxnreg register pool (`Some` only for kernels that use setmaxnreg, with
+    /// hazard checks on and the launch register count known).
+    pub pool: Option<Box<RegPool>>,
 }
 
 /// A fault raised while executing, located by warp, lane and instruction.
@@ -2338,7 +2357,14 @@ fn collective(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: u
         if exec == 0 || !ctx.hazards {
             return Ok(());
         }
-        return set_max_nreg(ctx, &mut b.warps, wi, MaxNReg { inc, regs, pc }, exec);
+        let done = set_max_nreg(ctx, &mut b.warps, b.pool.as_deref_mut(), wi, MaxNReg { inc, regs, pc }, exec)?;
+        if !done {
+            // The warp waits for the pool: it has not executed the instruction (the
+            // counters count it once, when the pool supplies the registers).
+            b.c.warp_insts -= 1;
+            b.c.class[inst.class as usize] -= exec.count_ones() as u64;
+        }
+        return Ok(());
     }
     let Block { warps, shared, shadow, c, ctaid, epoch, clock, uninit, wg, .. } = b;
     let w = &mut warps[wi];
@@ -2484,12 +2510,23 @@ fn setmaxnreg_fault(
 /// Lanes `exec` of warp `wi` execute `setmaxnreg` `op` (PTX ISA "setmaxnreg"; hazard
 /// checks on). `.sync.aligned`: all 32 lanes of the warp, in a complete warpgroup;
 /// `.inc` may not lower the warp's maximum, nor `.dec` raise it (compared with the
-/// warp's previous setmaxnreg: the launch count is unknown here); the same
-/// setmaxnreg for every warp of the warpgroup, so the warp's j-th one must equal the
-/// j-th one of each warp of its warpgroup that already executed one. The op is then
-/// logged in `Warp::maxnreg` (`setmaxnreg_group_end` checks the counts at the end).
+/// warp's previous setmaxnreg, or for its first with the launch count when known);
+/// the same setmaxnreg for every warp of the warpgroup, so the warp's j-th one must
+/// equal the j-th one of each warp of its warpgroup that already executed one. With a
+/// register pool, `.dec` releases the registers above the new count into it (waking
+/// the warps waiting for it) and `.inc` takes what the new count needs, or, when the
+/// pool holds less, leaves the warp waiting at the instruction and returns false. The
+/// op is then logged in `Warp::maxnreg` (`setmaxnreg_group_end` checks the counts at
+/// the end).
 #[inline(never)]
-fn set_max_nreg(ctx: &Ctx, warps: &mut [Warp], wi: usize, op: MaxNReg, exec: u32) -> R<()> {
+fn set_max_nreg(
+    ctx: &Ctx,
+    warps: &mut [Warp],
+    pool: Option<&mut RegPool>,
+    wi: usize,
+    op: MaxNReg,
+    exec: u32,
+) -> R<bool> {
     let at = (wi, exec.trailing_zeros() as usize, op.pc);
     let group = wi / 4 * 4;
     if exec != u32::MAX || (group + 4) * 32 > ctx.nthreads as usize {
@@ -2507,22 +2544,36 @@ fn set_max_nreg(ctx: &Ctx, warps: &mut [Warp], wi: usize, op: MaxNReg, exec: u32
     }
     let line_of = |pc: u32| ctx.k.insts.get(pc as usize).map_or(0, |i| i.line);
     let log = &warps[wi].maxnreg;
-    if let Some(&prev) = log.last() {
-        if (op.inc && op.regs < prev.regs) || (!op.inc && op.regs > prev.regs) {
+    let wrong = |cur: u32| (op.inc && op.regs < cur) || (!op.inc && op.regs > cur);
+    let verb = if op.inc { "keep or raise" } else { "keep or lower" };
+    match (log.last(), ctx.launch_regs) {
+        (Some(&prev), _) if wrong(prev.regs) => {
             return Err(setmaxnreg_fault(
                 SetMaxNRegRule::WrongDirection,
                 Some(access_of(ctx, wi, 0, prev.pc, false)),
                 format!(
-                    "warp {wi} executes setmaxnreg{} after its setmaxnreg{} at PTX line {}: {} may only {} the warp's register maximum",
+                    "warp {wi} executes setmaxnreg{} after its setmaxnreg{} at PTX line {}: {} may only {verb} the warp's register maximum",
                     op.name(),
                     prev.name(),
                     line_of(prev.pc),
                     if op.inc { ".inc" } else { ".dec" },
-                    if op.inc { "keep or raise" } else { "keep or lower" }
                 ),
                 at,
             ));
         }
+        (None, Some(launch)) if wrong(launch) => {
+            return Err(setmaxnreg_fault(
+                SetMaxNRegRule::WrongDirection,
+                None,
+                format!(
+                    "warp {wi} executes setmaxnreg{} as its first setmaxnreg, launched with {launch} registers per thread: {} may only {verb} the warp's register maximum",
+                    op.name(),
+                    if op.inc { ".inc" } else { ".dec" },
+                ),
+                at,
+            ));
+        }
+        _ => {}
     }
     let j = log.len();
     for (ow, other) in warps.iter().enumerate().skip(group).take(4) {
@@ -2545,8 +2596,101 @@ fn set_max_nreg(ctx: &Ctx, warps: &mut [Warp], wi: usize, op: MaxNReg, exec: u32
             _ => {}
         }
     }
+    if let Some(pool) = pool {
+        // The direction checks above keep `.dec` at or below, and `.inc` at or above,
+        // the warp's current count.
+        let (now, new) = (warp_registers(pool.regs[wi]), warp_registers(op.regs));
+        if op.inc {
+            let need = new.saturating_sub(now);
+            if pool.free < need {
+                let w = &mut warps[wi];
+                w.coll_wait |= exec;
+                for l in lanes(exec) {
+                    w.pc[l] = op.pc;
+                }
+                pool.waiting |= 1 << wi;
+                return Ok(false);
+            }
+            pool.free -= need;
+        } else {
+            pool.free += now.saturating_sub(new);
+            let mut m = std::mem::take(&mut pool.waiting);
+            while m != 0 {
+                let ow = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let w = &mut warps[ow];
+                w.coll_wait &= !w.live;
+                w.try_converge();
+            }
+        }
+        pool.regs[wi] = op.regs;
+    }
     warps[wi].maxnreg.push(op);
-    Ok(())
+    Ok(true)
+}
+
+/// The setmaxnreg hang of a block that can make no progress (the driver found every
+/// live thread blocked, or the whole launch stuck): `Some` when a warp waits at a
+/// `setmaxnreg.inc` the block's register pool cannot supply (PTX ISA "setmaxnreg":
+/// `.inc` blocks until the pool can), reported for the lowest such warp with the
+/// pool's contents and what every warp holds.
+#[cold]
+pub fn pool_exhausted(ctx: &Ctx, b: &Block) -> Option<Fault> {
+    let pool = b.pool.as_deref()?;
+    if pool.waiting == 0 {
+        return None;
+    }
+    let wi = pool.waiting.trailing_zeros() as usize;
+    let pc = b.warps[wi].pc[b.warps[wi].live.trailing_zeros() as usize % 32];
+    let requested = |pc: u32| match ctx.k.insts.get(pc as usize).map(|i| &i.kind) {
+        Some(Kind::SetMaxNReg { regs, .. }) => *regs,
+        _ => 0,
+    };
+    let regs = requested(pc);
+    let need = warp_registers(regs).saturating_sub(warp_registers(pool.regs[wi]));
+    // What each warp holds, runs of equal state merged.
+    let state = |ow: usize| {
+        let w = &b.warps[ow];
+        let doing = if pool.waiting & (1 << ow) != 0 {
+            format!(", waiting at setmaxnreg.inc {}", requested(w.pc[w.live.trailing_zeros() as usize % 32]))
+        } else if w.live == 0 {
+            ", exited".to_string()
+        } else {
+            String::new()
+        };
+        (pool.regs[ow], doing)
+    };
+    let mut runs: Vec<(usize, usize, (u32, String))> = Vec::new();
+    for ow in 0..b.warps.len() {
+        let s = state(ow);
+        match runs.last_mut() {
+            Some((_, end, last)) if *last == s => *end = ow,
+            _ => runs.push((ow, ow, s)),
+        }
+    }
+    let holds: Vec<String> = runs
+        .iter()
+        .map(|(first, last, (r, doing))| {
+            let warps = if first == last { format!("warp {first}") } else { format!("warps {first}..{last}") };
+            format!("{warps} {r} per thread ({} each{doing})", warp_registers(*r))
+        })
+        .collect();
+    let nw = b.warps.len() as u32;
+    Some(setmaxnreg_fault(
+        SetMaxNRegRule::PoolExhausted,
+        None,
+        format!(
+            "warp {wi} waits at setmaxnreg.inc {regs} for {need} more registers, and the block's pool holds {} that no \
+             warp of the block can add to (every live warp is blocked or makes no progress); the {nw} warps were \
+             launched with {} registers per thread ({} per warp, {} in all) and hold: {}",
+            pool.free,
+            pool.launch,
+            warp_registers(pool.launch),
+            nw * warp_registers(pool.launch),
+            holds.join("; ")
+        ),
+        (wi, 0, pc),
+    ))
 }
 
 /// Warp `wi` has exited (hazard checks on, kernel with setmaxnreg): once every warp
