@@ -305,6 +305,21 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
     let status = std::process::Command::new("python3").arg(script).arg(dir.path()).arg(&seed).status().unwrap();
     assert!(status.success(), "python3 {script} failed");
     let qk = env!("CARGO_BIN_EXE_qk");
+    // `qk ARGS --inputs INPUT --out ...`, which must fail with one error line: its stderr.
+    let qk_refuses = |args: &[&str], input: &std::path::Path| {
+        let out = std::process::Command::new(qk)
+            .args(args)
+            .arg("--inputs")
+            .arg(input)
+            .arg("--out")
+            .arg(dir.path().join("never.safetensors"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "qk {args:?} on {} succeeded", input.display());
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        stderr
+    };
     for (kind, format) in [("gptq", "gptq"), ("awq", "awq")] {
         let inputs = dir.path().join(format!("{kind}.safetensors"));
         let reference: serde_json::Value =
@@ -350,15 +365,8 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
         // the tensors have.
         let (other, hint) =
             if kind == "gptq" { ("awq", "--format gptq or gptq_v2?") } else { ("gptq", "--format awq?") };
-        let misread = std::process::Command::new(qk)
-            .args(["run", "gemm_w4a16", "--format", other, "--backend", "sim", "--inputs"])
-            .arg(&inputs)
-            .arg("--out")
-            .arg(dir.path().join("never.safetensors"))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&misread.stderr);
-        assert!(!misread.status.success() && stderr.contains(hint), "{kind} read as {other}: {stderr}");
+        let stderr = qk_refuses(&["run", "gemm_w4a16", "--format", other, "--backend", "sim"], &inputs);
+        assert!(stderr.contains(hint), "{kind} read as {other}: {stderr}");
         let packed = dir.path().join(format!("{kind}_packed.safetensors"));
         let repack = std::process::Command::new(qk)
             .args(["repack", "--format", format, "--inputs"])
@@ -386,16 +394,8 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
         views.push(("bias".into(), safetensors::tensor::TensorView::new(Dtype::F16, vec![7], &short_bias).unwrap()));
         let bad = dir.path().join(format!("{kind}_short_bias.safetensors"));
         safetensors::serialize_to_file(views, None, &bad).unwrap();
-        let refused = std::process::Command::new(qk)
-            .args(["repack", "--format", format, "--inputs"])
-            .arg(&bad)
-            .arg("--out")
-            .arg(dir.path().join("never.safetensors"))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&refused.stderr);
-        assert!(!refused.status.success() && stderr.contains("tensor `bias` has shape [7]"), "{stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        let stderr = qk_refuses(&["repack", "--format", format], &bad);
+        assert!(stderr.contains("tensor `bias` has shape [7]"), "{stderr}");
     }
 }
 
