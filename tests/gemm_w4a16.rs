@@ -26,7 +26,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_large_m_instruction_budget, check_tma_config, large_configs, runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP,
+    check_large_m_instruction_budget, check_random_shapes, check_tma_config, large_configs, runs_wgmma, DECODE_M_SWEEP,
+    LARGE_M_SWEEP,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -372,6 +373,22 @@ fn gemm_w4a16_gemv_swap_ab_and_direct_every_group_scheme_and_act_order() {
                 }
             }
         }
+        ran(test, &device);
+    }
+}
+
+// The untimed configurations on random shapes (weights symmetric or asymmetric, with or
+// without act-order), beside the structured sweep above.
+#[test]
+fn gemm_w4a16_explicit_only_configurations_on_random_shapes() {
+    let test = "gemm_w4a16_random_shapes";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        check_random_shapes(test, &device, &mut rng, |rng, n, k, group| {
+            let asymmetric = rng.random_bool(0.5);
+            let act_order = group < k && rng.random_bool(0.3);
+            random_int4(rng, n, k, group, asymmetric, act_order)
+        });
         ran(test, &device);
     }
 }

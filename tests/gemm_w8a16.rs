@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_tma_config, large_configs, random_a, runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP,
+    check_random_shapes, check_tma_config, large_configs, random_a, runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -141,6 +141,17 @@ fn gemm_w8a16_gemv_swap_ab_and_direct_every_group() {
                 }
             }
         }
+        ran(test, &device);
+    }
+}
+
+// The untimed configurations on random shapes, beside the structured sweep above.
+#[test]
+fn gemm_w8a16_explicit_only_configurations_on_random_shapes() {
+    let test = "gemm_w8a16_random_shapes";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        check_random_shapes(test, &device, &mut rng, random_int8);
         ran(test, &device);
     }
 }

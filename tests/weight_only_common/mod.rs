@@ -269,3 +269,48 @@ fn launch_once_on_sim(
     let report = device.last_sim_report().expect("the simulator reports every launch");
     Some((report, plan, w))
 }
+
+/// Random draws of [`check_random_shapes`] per test run: each draw is one launch of a
+/// small layer (a few ms on the simulator); replay a failure with the seed `rng` printed.
+pub const RANDOM_SHAPE_DRAWS: usize = 24;
+
+/// The explicit-only configurations (not yet timed on a GPU, so not chosen automatically)
+/// on random shapes, beside the structured sweeps: each draw picks a configuration, a
+/// group (32, 64, 128 or per-channel), N and K within what the configuration takes, M
+/// within its range (decode: 1..=8; large_wgmma_tma: 1..300, where the device runs it)
+/// and an automatic or forced split count (automatic for per-channel weights, whose
+/// forced splits each re-read the scale row, past the traffic limit), then checks it as
+/// every test does. `random_weights(rng, n, k, group)` draws the weights (sym/asym and
+/// act-order are its choice).
+pub fn check_random_shapes(
+    test: &str,
+    device: &Device,
+    rng: &mut StdRng,
+    random_weights: impl Fn(&mut StdRng, usize, usize, usize) -> WeightOnlyWeights,
+) {
+    /// Largest N (in units of the configuration's column tile) and K drawn: layers of a
+    /// few hundred columns and rows keep a draw to milliseconds on the simulator, and K up
+    /// to 6 groups of 128 lets forced splits start inside a group.
+    const MAX_N_UNITS: usize = 6;
+    const MAX_K: usize = 768;
+    const GROUPS: [usize; 4] = [32, 64, 128, 0]; // 0: per-channel (one group of K)
+    let mut configs = vec![WeightOnlyConfig::GemvSwapAb, WeightOnlyConfig::GemvDirect];
+    if runs_wgmma(test, device) {
+        configs.push(WeightOnlyConfig::LargeWgmmaTma);
+    }
+    for draw in 0..RANDOM_SHAPE_DRAWS {
+        let config = configs[rng.random_range(0..configs.len())];
+        let tma = config == WeightOnlyConfig::LargeWgmmaTma;
+        let (n_unit, k_step) = if tma { (256, qkernels::abi::QK_WO_BK as usize) } else { (64, 16) };
+        let group = GROUPS[rng.random_range(0..GROUPS.len())];
+        let k_unit = k_step.max(group);
+        let n = n_unit * rng.random_range(1..=MAX_N_UNITS / if tma { 3 } else { 1 });
+        let k = k_unit * rng.random_range(1..=MAX_K / k_unit);
+        let group = if group == 0 { k } else { group };
+        let m = if tma { rng.random_range(1..300) } else { rng.random_range(1..=8) };
+        let splits = if group == k || rng.random_bool(0.4) { None } else { Some(rng.random_range(1..8)) };
+        let weights = random_weights(rng, n, k, group);
+        let label = format!("{test} draw {draw}: {config:?} splits={splits:?}");
+        check_config_at(&label, device, rng, &weights, config, splits, &[m]);
+    }
+}
