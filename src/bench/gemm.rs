@@ -222,20 +222,24 @@ impl GemmImpl {
     /// theirs), outputs; for quantize+GEMM also the int8 activations written and re-read.
     /// Split-K partials are not counted (they are the kernel's choice, not the problem's).
     pub fn bytes(self, m: usize, n: usize, k: usize) -> f64 {
+        // The weight-only GEMMs read their packed weights, scales, zero points and
+        // act-order permutation once: what `packed_bytes` counts.
+        let packed = self.packed_bytes(n, k) as f64;
         let (m, n, k) = (m as f64, n as f64, k as f64);
         // 4-bit codes, one f16 scale per group of 128.
         let w4 = n * k / 2.0 + 2.0 * n * k / WEIGHT_ONLY_GROUP as f64;
-        let zeros4 = n * k / WEIGHT_ONLY_GROUP as f64 / 2.0;
         let f16_io = 2.0 * m * k + 2.0 * m * n;
         match self {
             GemmImpl::W4A16G128Sym
             | GemmImpl::W4A16G128SymTma
             | GemmImpl::W4A16G128SymSwapAb
-            | GemmImpl::W4A16G128SymDirect => w4 + f16_io,
-            GemmImpl::W4A16G128Asym => w4 + zeros4 + f16_io,
-            // The permute kernel reads A and writes its permuted copy (+ the u32 perm).
-            GemmImpl::W4A16G128ActOrder => w4 + f16_io + 4.0 * m * k + 4.0 * k,
-            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct => n * k + 2.0 * n + f16_io,
+            | GemmImpl::W4A16G128SymDirect
+            | GemmImpl::W4A16G128Asym
+            | GemmImpl::W8A16
+            | GemmImpl::W8A16SwapAb
+            | GemmImpl::W8A16Direct => packed + f16_io,
+            // The permute kernel also reads A and writes its permuted copy.
+            GemmImpl::W4A16G128ActOrder => packed + f16_io + 4.0 * m * k,
             // dequant writes the f16 weights, cuBLAS reads them back.
             GemmImpl::DequantInt4Cublas => w4 + 4.0 * n * k + f16_io,
             GemmImpl::CublasF16 => 2.0 * n * k + 2.0 * m * k + 2.0 * m * n,
@@ -852,5 +856,15 @@ mod tests {
         assert_eq!(GemmImpl::CublasF16.bytes(2, 3, 4), 2.0 * (12.0 + 8.0 + 6.0));
         // W8A8: int8 W and A, f32 scales, f16 C.
         assert_eq!(GemmImpl::W8A8.bytes(2, 3, 4), 12.0 + 12.0 + 8.0 + 8.0 + 12.0);
+        // Weight-only, M = 1, N = 64, K = 256 (two groups of 128): A and C in f16 (512 +
+        // 128), 4-bit codes (8192) and f16 scales (2 x 64 x 2), asymmetric nibble zero
+        // points (64), act-order's u32 permutation (1024) and permuted copy of A (2 x 512).
+        let f16_io = 512.0 + 128.0;
+        assert_eq!(GemmImpl::W4A16G128Sym.bytes(1, 64, 256), 8192.0 + 256.0 + f16_io);
+        assert_eq!(GemmImpl::W4A16G128SymDirect.bytes(1, 64, 256), 8192.0 + 256.0 + f16_io);
+        assert_eq!(GemmImpl::W4A16G128Asym.bytes(1, 64, 256), 8192.0 + 256.0 + 64.0 + f16_io);
+        assert_eq!(GemmImpl::W4A16G128ActOrder.bytes(1, 64, 256), 8192.0 + 256.0 + 1024.0 + f16_io + 1024.0);
+        // 8-bit per-channel: one f16 scale per column.
+        assert_eq!(GemmImpl::W8A16.bytes(1, 64, 256), 16384.0 + 128.0 + f16_io);
     }
 }

@@ -155,16 +155,16 @@ fn repacked(file: &TensorFile, format: CheckpointFormat) -> Result<Vec<OutTensor
     // test file's `a` is what the run multiplies).
     for (name, rank) in CARRIED_BY_REPACK {
         if let Some(t) = file.get_optional(name, &[Dtype::F16], rank)? {
-            check_carried(name, &t.shape, n, k)?;
+            check_layer_input(name, &t.shape, n, k)?;
             outputs.push(OutTensor { name, dtype: t.dtype, shape: t.shape.clone(), data: t.data.clone() });
         }
     }
     Ok(outputs)
 }
 
-/// Checks a tensor `qk repack` carries against the weights' N and K as `qk run` will:
-/// `a` [M, K], `bias` [N]; a file that repacks also runs.
-fn check_carried(name: &str, shape: &[usize], n: usize, k: usize) -> Result<(), String> {
+/// Checks the layer's `a` [M, K] or `bias` [N] against the weights' N and K: where
+/// `qk run` reads them, and where `qk repack` carries them (so a file that repacks runs).
+fn check_layer_input(name: &str, shape: &[usize], n: usize, k: usize) -> Result<(), String> {
     match (name, shape) {
         ("a", [_, a_k]) if *a_k == k => Ok(()),
         ("a", _) => Err(format!("tensor `a` has shape {shape:?}, expected [M, {k}] (K of the weights)")),
@@ -178,10 +178,10 @@ fn run_packed(device: &Device, file: &TensorFile, packed: &PackedWeights) -> Res
     let (n, k) = (packed.shape().n(), packed.shape().k());
     let a = file.get("a", &[Dtype::F16], 2)?;
     let m = a.shape[0];
-    check_carried("a", &a.shape, n, k)?;
+    check_layer_input("a", &a.shape, n, k)?;
     let bias = file.get_optional("bias", &[Dtype::F16], 1)?;
     if let Some(b) = bias {
-        check_carried("bias", &b.shape, n, k)?;
+        check_layer_input("bias", &b.shape, n, k)?;
     }
     let bias = bias.map(|b| b.values::<f16>());
     let (c, plan) = ops::gemm_weight_only_host(device, &a.values::<f16>(), packed, bias.as_deref(), m)
