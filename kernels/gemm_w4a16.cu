@@ -87,8 +87,9 @@
  * predicated load is three PTX instructions that ptxas folds into one predicated LDG.
  *
  * On Hopper (compute capability 9.0) M > 64 goes to gemm_w4a16_sm90a.cu instead (128 x 256
- * tiles, split-K as here): the same stages, copies and dequantization
- * (qk_weight_only.cuh), fed to wgmma.
+ * tiles, split-K as here; large_wgmma_tma and large_wgmma_n256 there are explicit-only
+ * variants): the same stages, copies and dequantization (qk_weight_only.cuh), fed to
+ * wgmma.
  * At small M the GEMM is a weight stream: with a single M tile every weight byte is
  * loaded by exactly one block, and the host splits K (grid z) so that tiles x splits
  * spreads evenly over the SMs, about two blocks each (balanced_splits in

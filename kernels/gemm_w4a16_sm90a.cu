@@ -43,7 +43,28 @@
  *             wgmma.fence; 2 x wgmma.m64n128k16 (A = regs, B = desc + 32 B per k-step)
  *             commit; wait until at most this k-step's group is pending
  *
- * wgmma i of a warpgroup has as its 64 A rows slice i of its 4 warps' halves; each
+ * Four warps per strip (large_wgmma_n256; explicit only until timed on a GPU). The same
+ * step once more: four warps share each strip, each dequantizing one 16-column quarter
+ * (one word of every lane's 4-bit chunk, or half of one 8-bit chunk; the whole 16 bytes
+ * are loaded, since ld.shared.v4 at lane * 16 is conflict-free and a narrower load there
+ * is not), and a warpgroup's 4 quarters are the 64 A rows of one wgmma.m64n256k16 over
+ * BM = 256 rows of C:
+ *
+ *     block:  BM = 256 rows of C x BN = 128 columns (2 strips), 8 warps = 2 warpgroups;
+ *             warp w: strip w / 4, quarter w % 4 (warpgroup 0 = strip 0)
+ *     warp:   16 columns; acc[1 slice][32][4] f32 = 16 columns x 256 rows
+ *     k-step: as above with 4 of the 16 weights per lane, then 1 x wgmma.m64n256k16
+ *
+ * The same 128 accumulators; each weight is dequantized once per 256 rows of A instead
+ * of 128, half the dequantization per multiply-add, while the L2->SM bytes per
+ * multiply-add, 2 / BN (A) + (bits / 8) / BM (W), go from 2/256 + 0.5/128 = 0.0117 to
+ * 2/128 + 0.5/256 = 0.0176 at 4 bits. Which of the two bounds large M is what this
+ * experiment decides. A hint that it is not L2: on an H200 at M = 4096 gemm_w4a16 and
+ * gemm_w8a16 on large_wgmma ran within 2% of each other (docs/results/h200-2026-11-26b)
+ * although the 8-bit weights move a third more bytes per multiply-add (0.0156), while
+ * their dequantization costs about the same instructions per weight.
+ *
+ * wgmma i of a warpgroup has as its 64 A rows slice i of its 4 warps' parts; each
  * warp receives the D rows of its own A rows, so its accumulators are its columns.
  * B is the stage's activation tile exactly as gemm_w4a16.cu stores it: BM rows of 128 B
  * (64 f16 of K), 128-byte XOR swizzle, which is wgmma's K-major 128-byte-swizzle
@@ -65,17 +86,18 @@
  * of A, strips of W and K past the end are zero-filled by cp.async as in gemm_w4a16.cu,
  * so they add exact zeros.
  *
- * Fed by the copy engine (qk_gemm_w{4,8}a16_large_wgmma_tma, the large_wgmma_tma
- * configuration; not yet timed on a GPU, so the host picks it only when asked)
- * -----------------------------------------------------------------------------
+ * Fed by the copy engine (qk_gemm_w{4,8}a16_large_wgmma{,_n256}_tma, the
+ * large_wgmma{,_n256}_tma configurations; not yet timed on a GPU, so the host picks
+ * them only when asked)
+ * ---------------------------------------------------------------------------------
  * The same stages and compute_stage, but no thread of the two computing warpgroups issues
  * a copy, computes a copy address or passes a block barrier in the main loop: a third
  * warpgroup produces (qk_tma.cuh). One of its threads, per K tile: arrive.expect_tx on
- * the stage's "full" mbarrier with the tile's bytes; A's 64 K x 128 rows as one TMA box
+ * the stage's "full" mbarrier with the tile's bytes; A's 64 K x BM rows as one TMA box
  * (a 2D tensor map with the 128-byte swizzle, which lays the box out exactly as
  * qk_swizzle_128 does on the 1024-byte aligned stage; rows past M arrive as zeros; with
- * M < 128 the box has M rows, no taller than A, and the consumers zero the tile's other
- * rows once at the start); each
+ * M < BM the box has M rows, no taller than A, and the consumers zero the tile's other
+ * rows once at the start; a box dimension may be up to 256, so BM = 256 fits); each
  * 64-column weight strip's stage (2 or 4 KB, contiguous in the packed layout) and each
  * needed group row (scales 512 B, zero points 128 B) as one bulk copy. The consumers wait
  * on "full", compute, and after tile i release tile i - 1's stage on its "empty" mbarrier
@@ -86,7 +108,7 @@
  * warpgroup leaves after its loop, so the epilogue synchronizes the consumers alone
  * (named barrier 1 of 256 threads, QkConsumerBarrier): any code it shared with them would
  * need the consumers' registers, and ptxas ignores setmaxnreg then (C7507). Bulk copies
- * cannot zero-fill, so the host takes this path only for N % 256 == 0 and K % 64 == 0.
+ * cannot zero-fill, so the host takes this path only for N % BN == 0 and K % 64 == 0.
  *
  * Epilogue: after the last group retires, acc (+ bias) is rounded once to f16 and
  * staged transposed into shared memory (C row = token): lane 4g + t writes rows
@@ -105,33 +127,56 @@ namespace {
 
 using namespace qk_wo;
 
-/* Warps sharing one 64-column strip, each dequantizing one half of it. */
-constexpr int kWarpsPerStrip = 2;
-/* n8-tiles of a warp's half strip. */
-constexpr int kHalfTiles = kNTiles / kWarpsPerStrip;
+/* Warps that compute: two warpgroups, in every geometry (WgmmaGeometry asserts it). The
+ * TMA-fed kernel's producer warpgroup follows them. */
+constexpr int kConsumerWarps = QK_WO_WGMMA_WARPS_M * QK_WO_WGMMA_WARPS_N;
 /* Columns of one wgmma A fragment per warp: a 16-column slice. */
 constexpr int kSliceCols = QK_MMA_M;
-/* Slices of a warp's half strip: wgmma instructions per k-step. */
-constexpr int kSlices = kNBlock / kWarpsPerStrip / kSliceCols;
-/* 8-row groups of C (wgmma's 8-column blocks of D) of one wgmma.m64n128k16: each
- * thread holds 4 f32 of each, 64 per slice (64 x 128 over 128 threads). */
-constexpr int kRowGroups = QK_WO_WGMMA_BM / QK_MMA_N;
-static_assert(QK_WO_WGMMA_BM == 128, "qk_wgmma_m64n128k16_f32_f16 is the wgmma shape wrapped");
-static_assert(QK_WO_WGMMA_WARPS_M == kWarpsPerStrip, "WARPS_M counts the warps sharing a strip");
+/* f32 accumulators per computing thread: 128 x 256 (large_wgmma) or 256 x 128
+ * (large_wgmma_n256) of C over 256 threads. */
+constexpr int kAccPerThread = 128;
 
-/* The block's tile and shared memory (qk_weight_only.cuh): WARPS_M = 2 gives 8 warps for
- * the 4 strips of BN = 256. */
-template <int BITS, int STAGES>
-using WgmmaTile = Tile<BITS, QK_WO_WGMMA_BM, QK_WO_WGMMA_WARPS_N * kNBlock, QK_WO_WGMMA_WARPS_M,
-                       QK_WO_WGMMA_WARPS_N, STAGES, QK_WO_WGMMA_STAGE_ALIGN>;
+/* A wgmma tile geometry (qk_abi.h): BM rows of C, which are the N of each wgmma (one
+ * wgmma spans the block's rows), and WARPS_PER_STRIP warps sharing each of STRIPS
+ * 64-column weight strips, each dequantizing one part (WARPS_PER_STRIP-th) of every
+ * lane's chunk. */
+template <int BM, int WARPS_PER_STRIP, int STRIPS>
+struct WgmmaGeometry {
+    static constexpr int kBm = BM;
+    static constexpr int kWarpsPerStrip = WARPS_PER_STRIP;
+    static constexpr int kStrips = STRIPS;
+    static constexpr int kBn = STRIPS * kNBlock;
+    /* n8-tiles of a warp's part of its strip. */
+    static constexpr int kPartTiles = kNTiles / WARPS_PER_STRIP;
+    /* 16-column slices of a warp's part: wgmma instructions per k-step. */
+    static constexpr int kSlices = kNBlock / WARPS_PER_STRIP / kSliceCols;
+    /* 8-row groups of C (wgmma's 8-column blocks of D): each thread holds 4 f32 of each,
+     * 4 * kRowGroups per slice (64 x BM over 128 threads). */
+    static constexpr int kRowGroups = BM / QK_MMA_N;
+    static_assert(WARPS_PER_STRIP * STRIPS == kConsumerWarps, "two warpgroups compute");
+    static_assert(kSlices * kRowGroups * 4 == kAccPerThread, "128 f32 accumulators per thread");
+};
+/* large_wgmma: 128 rows x 4 strips, two warps per strip (halves), 2 x m64n128k16. */
+using LargeWgmma = WgmmaGeometry<QK_WO_WGMMA_BM, QK_WO_WGMMA_WARPS_M, QK_WO_WGMMA_WARPS_N>;
+/* large_wgmma_n256: 256 rows x 2 strips, four warps per strip (quarters), 1 x m64n256k16. */
+using LargeWgmmaN256 = WgmmaGeometry<QK_WO_WGMMA_N256_BM, QK_WO_WGMMA_N256_WARPS_M, QK_WO_WGMMA_N256_WARPS_N>;
 
-/* acc[i] += W(slice i of this warp's half strip) x A_tileᵀ over the 64 K of one stage. */
-template <class T, int BITS>
+/* The block's tile and shared memory (qk_weight_only.cuh): WARPS_M = the warps sharing a
+ * strip, WARPS_N = the strips. */
+template <class G, int BITS, int STAGES>
+using WgmmaTile =
+    Tile<BITS, G::kBm, G::kBn, G::kWarpsPerStrip, G::kStrips, STAGES, QK_WO_WGMMA_STAGE_ALIGN>;
+
+/* acc[i] += W(slice i of this warp's part of its strip) x A_tileᵀ over the 64 K of one
+ * stage. */
+template <class G, class T, int BITS>
 __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, const Groups& groups,
-                                              float (&acc)[kSlices][kRowGroups][4], GroupConsts<kHalfTiles>& gc,
-                                              const LaneOffsets<T, kHalfTiles>& offsets, uint32_t stage_addr,
+                                              float (&acc)[G::kSlices][G::kRowGroups][4],
+                                              GroupConsts<G::kPartTiles>& gc,
+                                              const LaneOffsets<T, G::kPartTiles>& offsets, uint32_t stage_addr,
                                               uint32_t kt, bool first_tile) {
-    const int half = offsets.half;
+    constexpr int TILES = G::kPartTiles;
+    const int part = offsets.part;
     const bool stage_starts_group = groups.starts(kt * kBk, first_tile);
     const uint32_t strip_units = stage_addr + offsets.unit;  // the lane's bytes of k-step 0's unit
     // The weights of k-step ks + 1 are loaded before k-step ks is dequantized and issued:
@@ -139,34 +184,30 @@ __device__ __forceinline__ void compute_stage(const QkGemmWeightOnlyArgs& args, 
     // shared loads across, so a load issued after them waits its full latency (Nsight
     // Compute on an H200: the first use of each k-step's ld.shared took 18% of the stall
     // samples). The stage's k-steps all landed before the stage began.
-    StepWords<BITS, kHalfTiles> words = load_step<BITS, kHalfTiles>(strip_units, half);
+    StepWords<BITS, TILES> words = load_step<BITS, TILES>(strip_units, part);
 #pragma unroll
     for (int ks = 0; ks < kKSteps; ++ks) {
         if (groups.step_starts(ks, stage_starts_group)) {
-            load_group<T, BITS, kHalfTiles>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
+            load_group<T, BITS, TILES>(gc, stage_addr, groups.slot(ks), offsets, args.zeros != 0);
         }
-        StepWords<BITS, kHalfTiles> next = words;
+        StepWords<BITS, TILES> next = words;
         if (ks + 1 < kKSteps) {
-            next = load_step<BITS, kHalfTiles>(strip_units + (ks + 1) * T::kUnitBytes, half);
+            next = load_step<BITS, TILES>(strip_units + (ks + 1) * T::kUnitBytes, part);
         }
-        uint32_t b[kHalfTiles][2];
-        dequant_words<BITS, kHalfTiles>(b, words, half, gc);
+        uint32_t b[TILES][2];
+        dequant_words<BITS, TILES>(b, words, part, gc);
         words = next;
         const uint64_t desc_b = qk_wgmma_desc_k_major_sw128(stage_addr, ks);  // the k-step's activations
         qk_wgmma_fence();
 #pragma unroll
-        for (int i = 0; i < kSlices; ++i) {
+        for (int i = 0; i < G::kSlices; ++i) {
             const uint32_t a[4] = {b[2 * i][0], b[2 * i + 1][0], b[2 * i][1], b[2 * i + 1][1]};
-            qk_wgmma_m64n128k16_f32_f16(acc[i], a, desc_b);
+            qk_wgmma_m64nNk16_f32_f16<G::kBm>(acc[i], a, desc_b);
         }
         qk_wgmma_commit();
         qk_wgmma_wait<1>();
     }
 }
-
-/* Warps that compute: the two warpgroups. The TMA-fed kernel's producer warpgroup
- * follows them. */
-constexpr int kConsumerWarps = QK_WO_WGMMA_WARPS_M * QK_WO_WGMMA_WARPS_N;
 
 /* The TMA-fed pipeline's mbarriers (shared addresses of the first of STAGES each):
  *   full[s]:  1 arrival (the producer's, with expect-tx of the stage's bytes) and the
@@ -310,7 +351,7 @@ struct EpilogueBarrier<true> {
 };
 
 /* Zeroes rows a_box_rows .. BM - 1 of every stage's A tile, which a box shorter than the
- * tile (M < 128) never writes, once, before any wgmma reads them (their products feed
+ * tile (M < BM) never writes, once, before any wgmma reads them (their products feed
  * only C rows past M, never stored, but must be finite and initialized). Generic-proxy
  * stores read by wgmma (async proxy): each thread fences its own, then the consumers'
  * barrier orders them before every consumer's first wgmma. The rows are whole 128-byte
@@ -319,10 +360,10 @@ template <class T, class Barrier>
 __device__ __forceinline__ void zero_rows_past_box(uint32_t smem_base, uint32_t a_box_rows) {
     constexpr int kThreads = kConsumerWarps * kWarpThreads;
     constexpr uint32_t kChunksPerRow = kABoxRowBytes / QK_CHUNK_BYTES;
-    if (a_box_rows >= QK_WO_WGMMA_BM) {
+    if (a_box_rows >= T::kBm) {
         return;  // block-uniform
     }
-    const uint32_t chunks = (QK_WO_WGMMA_BM - a_box_rows) * kChunksPerRow;
+    const uint32_t chunks = (T::kBm - a_box_rows) * kChunksPerRow;
     for (uint32_t i = threadIdx.x; i < T::kStages * chunks; i += kThreads) {
         const uint32_t stage = i / chunks;
         const uint32_t at = smem_base + stage * T::kStageBytes + a_box_rows * kABoxRowBytes +
@@ -333,27 +374,30 @@ __device__ __forceinline__ void zero_rows_past_box(uint32_t smem_base, uint32_t 
     Barrier::sync();
 }
 
-template <int BITS, int STAGES, int SMEM_BYTES, bool TMA>
+template <class G, int BITS, int STAGES, int SMEM_BYTES, bool TMA>
 __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArgs& args, const void* a_map,
                                                        uint32_t a_box_rows) {
-    using T = WgmmaTile<BITS, STAGES>;
+    using T = WgmmaTile<G, BITS, STAGES>;
     using Barrier = typename EpilogueBarrier<TMA>::type;
     static_assert(T::kSmemBytes + QK_WO_WGMMA_STAGE_ALIGN == SMEM_BYTES,
-                  "qk_abi.h's QK_WO_WGMMA_SMEM_BYTES* must equal the stages plus the base alignment slack");
-    constexpr int BM = QK_WO_WGMMA_BM;
-    constexpr int BN = QK_WO_WGMMA_WARPS_N * kNBlock;
+                  "qk_abi.h's QK_WO_WGMMA*_SMEM_BYTES* must equal the stages plus the base alignment slack");
+    constexpr int BM = G::kBm;
+    constexpr int BN = G::kBn;
+    constexpr int kSlices = G::kSlices;
+    constexpr int kRowGroups = G::kRowGroups;
+    constexpr int TILES = G::kPartTiles;
     // 16-byte alignment is all the declaration asks (a larger one pads the static shared
     // memory before it); the stages' 1024-byte alignment is applied at run time below.
     extern __shared__ __align__(QK_CHUNK_BYTES) uint8_t smem[];
-    const QkGemmBlock blk = qk_gemm_block<BM, BN, QK_WO_WGMMA_WARPS_N, kBk>(args.k, args.k_tiles_per_split);
+    const QkGemmBlock blk = qk_gemm_block<BM, BN, G::kStrips, kBk>(args.k, args.k_tiles_per_split);
     // The host never launches an empty K range. Telling the compiler so removes the
     // path that skips the main loop, on which the accumulators' zeroing can sit inside
     // an open wgmma pipeline in ptxas's view (an earlier version of this kernel drew
     // advisory C7515 from it: every wgmma serialized; build.rs fails on such advisories).
     __builtin_assume(blk.num_kt > 0);
     const int warp = threadIdx.x / kWarpThreads;
-    const int strip = warp / kWarpsPerStrip;
-    const int half = warp % kWarpsPerStrip;
+    const int strip = warp / G::kWarpsPerStrip;
+    const int part = warp % G::kWarpsPerStrip;
     // The B tiles must start on a swizzle-pattern boundary; the host adds one alignment
     // unit to the dynamic shared memory so the rounded-up base still fits.
     const uint32_t raw_base = qk_smem_addr(smem);
@@ -377,11 +421,11 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     float acc[kSlices][kRowGroups][4];
     qk_zero_acc(acc);
     qk_wgmma_fence_operands(acc);
-    GroupConsts<kHalfTiles> gc = GroupConsts<kHalfTiles>::with_symmetric_zeros<BITS>();
+    GroupConsts<TILES> gc = GroupConsts<TILES>::template with_symmetric_zeros<BITS>();
     const Groups groups(args.group_size);
-    const LaneOffsets<T, kHalfTiles> offsets(strip, half, blk.lane);
+    const LaneOffsets<T, TILES> offsets(strip, part, blk.lane);
     const auto compute = [&](uint32_t stage_addr, uint32_t kt, bool first_tile) {
-        compute_stage<T, BITS>(args, groups, acc, gc, offsets, stage_addr, kt, first_tile);
+        compute_stage<G, T, BITS>(args, groups, acc, gc, offsets, stage_addr, kt, first_tile);
     };
     if constexpr (TMA) {
         tma_consume<T>(blk, smem_base, bars, compute);
@@ -413,7 +457,7 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     for (int i = 0; i < kSlices; ++i) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            const uint32_t col = strip * kNBlock + half * (kNBlock / kWarpsPerStrip) + i * kSliceCols + g + 8 * h;
+            const uint32_t col = strip * kNBlock + part * (kNBlock / G::kWarpsPerStrip) + i * kSliceCols + g + 8 * h;
             const uint32_t gn = blk.n0 + col;
             const float bias_n = (bias != nullptr && gn < args.n) ? __half2float(bias[gn]) : 0.0f;
 #pragma unroll
@@ -434,19 +478,32 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
 
 }  // namespace
 
-/* One kernel per weight width and feed; one block per SM (128 accumulators per thread).
- * The TMA-fed kernels take their arguments as a __grid_constant__ parameter: the copy
- * engine reads A's tensor map from the parameter space by address. */
-#define QK_WO_WGMMA_INSTANCE(NAME, BITS, STAGES, SMEM_BYTES)                                                 \
+/* One kernel per geometry, weight width and feed; one block per SM (128 accumulators per
+ * thread). The TMA-fed kernels take their arguments as a __grid_constant__ parameter: the
+ * copy engine reads A's tensor map from the parameter space by address. */
+#define QK_WO_WGMMA_INSTANCE(NAME, GEOMETRY, BITS, STAGES, SMEM_BYTES)                                       \
     extern "C" __global__ void __launch_bounds__(kConsumerWarps * QK_WARP_THREADS, 1)                       \
         NAME(const QkGemmWeightOnlyArgs args) {                                                              \
-        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, false>(args, nullptr, 0);                           \
-    }                                                                                                        \
+        gemm_weight_only_wgmma<GEOMETRY, BITS, STAGES, SMEM_BYTES, false>(args, nullptr, 0);                 \
+    }
+#define QK_WO_WGMMA_TMA_INSTANCE(NAME, GEOMETRY, BITS, STAGES, SMEM_BYTES)                                   \
     extern "C" __global__ void __launch_bounds__(                                                            \
         (kConsumerWarps + QK_WO_WGMMA_TMA_PRODUCER_WARPS) * QK_WARP_THREADS, 1)                              \
-        NAME##_tma(const __grid_constant__ QkGemmWeightOnlyTmaArgs args) {                                   \
-        gemm_weight_only_wgmma<BITS, STAGES, SMEM_BYTES, true>(args.base, &args.a_map, args.a_box_rows);     \
+        NAME(const __grid_constant__ QkGemmWeightOnlyTmaArgs args) {                                         \
+        gemm_weight_only_wgmma<GEOMETRY, BITS, STAGES, SMEM_BYTES, true>(args.base, &args.a_map,             \
+                                                                         args.a_box_rows);                   \
     }
 
-QK_WO_WGMMA_INSTANCE(qk_gemm_w4a16_large_wgmma, 4, QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES)
-QK_WO_WGMMA_INSTANCE(qk_gemm_w8a16_large_wgmma, 8, QK_WO_WGMMA_STAGES_W8, QK_WO_WGMMA_SMEM_BYTES_W8)
+QK_WO_WGMMA_INSTANCE(qk_gemm_w4a16_large_wgmma, LargeWgmma, 4, QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES)
+QK_WO_WGMMA_INSTANCE(qk_gemm_w8a16_large_wgmma, LargeWgmma, 8, QK_WO_WGMMA_STAGES_W8, QK_WO_WGMMA_SMEM_BYTES_W8)
+QK_WO_WGMMA_TMA_INSTANCE(qk_gemm_w4a16_large_wgmma_tma, LargeWgmma, 4, QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES)
+QK_WO_WGMMA_TMA_INSTANCE(qk_gemm_w8a16_large_wgmma_tma, LargeWgmma, 8, QK_WO_WGMMA_STAGES_W8,
+                         QK_WO_WGMMA_SMEM_BYTES_W8)
+QK_WO_WGMMA_INSTANCE(qk_gemm_w4a16_large_wgmma_n256, LargeWgmmaN256, 4, QK_WO_WGMMA_N256_STAGES,
+                     QK_WO_WGMMA_N256_SMEM_BYTES)
+QK_WO_WGMMA_INSTANCE(qk_gemm_w8a16_large_wgmma_n256, LargeWgmmaN256, 8, QK_WO_WGMMA_N256_STAGES_W8,
+                     QK_WO_WGMMA_N256_SMEM_BYTES_W8)
+QK_WO_WGMMA_TMA_INSTANCE(qk_gemm_w4a16_large_wgmma_n256_tma, LargeWgmmaN256, 4, QK_WO_WGMMA_N256_STAGES,
+                         QK_WO_WGMMA_N256_SMEM_BYTES)
+QK_WO_WGMMA_TMA_INSTANCE(qk_gemm_w8a16_large_wgmma_n256_tma, LargeWgmmaN256, 8, QK_WO_WGMMA_N256_STAGES_W8,
+                         QK_WO_WGMMA_N256_SMEM_BYTES_W8)

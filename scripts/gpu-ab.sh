@@ -29,10 +29,11 @@
 #   ./scripts/gpu-ab.sh run --graph --shapes llama3-8b llama3-70b --m 1,4,8 --reps 15 \
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_swap_ab,w4a16_g128_sym_direct,w8a16,w8a16_swap_ab,w8a16_direct
 #   ./scripts/gpu-ab.sh run --shapes llama3-8b llama3-70b --m 256,4096 --reps 10 \
-#     --kernels w4a16_g128_sym,w4a16_g128_sym_tma
+#     --kernels w4a16_g128_sym,w4a16_g128_sym_tma,w4a16_g128_sym_n256,w4a16_g128_sym_n256_tma,w8a16,w8a16_n256
 # and, to see which unit holds the large-M kernels back (L2 or issue; ncu-limits.py):
 #   ./scripts/gpu-ab.sh profile wgmma 'large_wgmma$' --shapes 4096,28672 --m 4096 --kernels w4a16_g128_sym
 #   ./scripts/gpu-ab.sh profile tma large_wgmma_tma --shapes 4096,28672 --m 4096 --kernels w4a16_g128_sym_tma
+#   ./scripts/gpu-ab.sh profile n256 'large_wgmma_n256$' --shapes 4096,28672 --m 4096 --kernels w4a16_g128_sym_n256
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -55,10 +55,10 @@ fn gemm_w8a16_large_configs_every_group() {
             let weights = random_int8(&mut rng, 576, k, group);
             check_large_configs(test, &device, &mut rng, &weights, &configs, &LARGE_M_SWEEP[..2]);
         }
-        // One split over K = 768 (12 tiles) cycles the wgmma kernel's 5 stages twice.
-        if configs.contains(&WeightOnlyConfig::LargeWgmma) {
+        // One split over K = 768 (12 tiles) cycles the wgmma kernels' 5 stages twice.
+        for config in configs.iter().copied().filter(|c| c.uses_wgmma()) {
             let weights = random_int8(&mut rng, 320, 768, 64);
-            check_config_at(test, &device, &mut rng, &weights, WeightOnlyConfig::LargeWgmma, Some(1), &[100]);
+            check_config_at(test, &device, &mut rng, &weights, config, Some(1), &[100]);
         }
         ran(test, &device);
     }

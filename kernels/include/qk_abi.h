@@ -291,10 +291,24 @@ typedef struct QkGemmW8A8Args {
  * consumers (QK_WO_WGMMA_TMA_*_REGS: 2 x 232 + 40 = 3 x 168, the register file split
  * three ways at launch). Needs N % 256 == 0 and K % 64 == 0 (a bulk copy cannot
  * zero-fill a partial strip or stage); rows of A past M arrive as zeros. Stages and
- * dynamic shared memory as large_wgmma's. */
+ * dynamic shared memory as large_wgmma's. large_wgmma_n256_tma: the same feed for the
+ * large_wgmma_n256 tile below (A's box 64 K x 256 rows; N % 128 == 0). */
 #define QK_WO_WGMMA_TMA_PRODUCER_WARPS 4
 #define QK_WO_WGMMA_TMA_PRODUCER_REGS 40
 #define QK_WO_WGMMA_TMA_CONSUMER_REGS 232
+/* large_wgmma_n256 (same file, sm_90a; explicit only until timed): 256 rows of A x 128
+ * columns of W per block, one wgmma.m64n256k16 per warpgroup and k-step. Four warps
+ * share each 64-column strip (WARPS_M = 4: each dequantizes one 16-column quarter, the
+ * A fragment of its 16 rows of the wgmma), two strips (WARPS_N = 2), so 8 warps = 2
+ * warpgroups and 128 f32 accumulators per thread as large_wgmma. Every dequantized
+ * weight feeds 256 rows of A instead of 128: half the dequantization per multiply-add,
+ * for L2->SM bytes per multiply-add of 2/BN + (bits/8)/BM = 0.0176 (4-bit) instead of
+ * large_wgmma's 0.0117. 5 stages of 37 KiB (4-bit) or 41 KiB (8-bit): 185 or 205 KiB. */
+#define QK_WO_WGMMA_N256_BM 256
+#define QK_WO_WGMMA_N256_WARPS_M 4
+#define QK_WO_WGMMA_N256_WARPS_N 2
+#define QK_WO_WGMMA_N256_STAGES 5
+#define QK_WO_WGMMA_N256_STAGES_W8 5
 /** Dynamic shared memory per block of each weight-only configuration, bytes: STAGES x
  *  [A: BM rows x 128 B | W: BN / 64 strips x 4 units of 64 x 16 weights | 2 scale slots of
  *  BN f16 | 2 zero slots of BN nibbles]; large_wgmma rounds each stage up to
@@ -313,6 +327,8 @@ typedef struct QkGemmW8A8Args {
 #define QK_WO_LARGE_SMEM_BYTES_W8 75648
 #define QK_WO_WGMMA_SMEM_BYTES 134144
 #define QK_WO_WGMMA_SMEM_BYTES_W8 175104
+#define QK_WO_WGMMA_N256_SMEM_BYTES 190464
+#define QK_WO_WGMMA_N256_SMEM_BYTES_W8 210944
 
 /** `qk_gemm_w4a16_*` and `qk_gemm_w8a16_*`:
  *  C[m, n] = f16( f32( sum_k A[m, k] * w[n, k] ) (+ bias[n]) ),
@@ -351,7 +367,7 @@ typedef struct QkTensorMap {
     uint8_t bytes[128];
 } __attribute__((aligned(128))) QkTensorMap;
 
-/** `qk_gemm_w{4,8}a16_large_wgmma_tma`: the weight-only GEMM arguments and the tensor
+/** `qk_gemm_w{4,8}a16_large_wgmma{,_n256}_tma`: the weight-only GEMM arguments and the tensor
  *  map of A (f16 [M, K] row-major: dimensions {K, M}, box {QK_WO_BK, a_box_rows},
  *  128-byte swizzle), passed by value as a __grid_constant__ parameter so the copy
  *  engine reads the map from the parameter space (no upload per launch). */
@@ -360,7 +376,7 @@ typedef struct QkTensorMap {
 #define QK_WO_TMA_ARGS_PAD_BYTES 36
 typedef struct QkGemmWeightOnlyTmaArgs {
     QkGemmWeightOnlyArgs base; /**< as for the other configurations (A is read through a_map) */
-    uint32_t a_box_rows;       /**< rows of A's box: min(M, QK_WO_WGMMA_BM) (a box no taller than A) */
+    uint32_t a_box_rows;       /**< rows of A's box: min(M, the configuration's BM) (a box no taller than A) */
     uint8_t pad[QK_WO_TMA_ARGS_PAD_BYTES]; /**< explicit padding: a_map starts at byte 128 */
     QkTensorMap a_map;         /**< A's tensor map */
 } QkGemmWeightOnlyTmaArgs;

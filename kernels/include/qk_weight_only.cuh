@@ -277,12 +277,14 @@ __device__ __forceinline__ void weight_only_main_loop(const QkGemmWeightOnlyArgs
 
 /* The lane's dequantization constants of the current group, one half2 per n8-tile with
  * both halves equal (the two K elements of a b register share a group). TILES is the
- * n8-tiles of a strip one warp dequantizes: all 8 (mma.sync kernels: a warp per
- * 64-column strip) or the 4 of one 32-column half (the wgmma kernel: two warps per
- * strip, each dequantizing its half of every lane's chunk). */
+ * n8-tiles of a strip one warp dequantizes, a "part" of the strip: all 8 (mma.sync
+ * kernels: a warp per 64-column strip), the 4 of one 32-column half (wgmma large_wgmma:
+ * two warps per strip) or the 2 of one 16-column quarter (wgmma large_wgmma_n256: four
+ * warps per strip), each warp dequantizing its part of every lane's chunk. */
 template <int TILES>
 struct GroupConsts {
-    static_assert(TILES == kNTiles || TILES == kNTiles / 2, "a whole strip or one half");
+    static_assert(TILES == kNTiles || TILES == kNTiles / 2 || TILES == kNTiles / 4,
+                  "a whole strip, one half or one quarter");
     uint32_t scale[TILES];     // (s, s)
     uint32_t zero[TILES];      // (1024 + z): subtracted from an even nibble's 1024 + q
     uint32_t zero_x16[TILES];  // -(64 + z): added to an odd nibble's (1024 + 16 q) / 16
@@ -303,7 +305,7 @@ struct GroupConsts {
 };
 
 /* A lane's fixed offsets within a stage, for the TILES n8-tiles starting at tile
- * TILES * half of strip `strip`: its 16 bytes of the strip's first unit (k-step ks adds
+ * TILES * part of strip `strip`: its 16 bytes of the strip's first unit (k-step ks adds
  * ks * kUnitBytes), its scales and its zero-point word in group slot 0. Computed once
  * per block; the empty asm hides how, so the compiler keeps three registers instead of
  * re-deriving them from %tid.x every stage (which it did, and which a decode warp's
@@ -313,15 +315,15 @@ struct LaneOffsets {
     uint32_t unit;   // lane's bytes of the strip's unit 0
     uint32_t scale;  // lane's scales, slot 0
     uint32_t zero;   // lane's zero-point word, slot 0
-    int half;        // which TILES n8-tiles of the strip (0 for a whole strip); not hidden:
+    int part;        // which TILES n8-tiles of the strip (0 for a whole strip); not hidden:
                      // a constant 0 in the mma.sync kernels, folded away there
 
-    __device__ __forceinline__ LaneOffsets(int strip, int half_, int lane) : half(half_) {
+    __device__ __forceinline__ LaneOffsets(int strip, int part_, int lane) : part(part_) {
         const int g = lane / 4;  // the lane's column within each n8-tile
         unit = T::kWOffset + strip * kKSteps * T::kUnitBytes + lane * QK_CHUNK_BYTES;
         // Position 8g + nt of a 64-column block holds column 8nt + g: the lane's scales
-        // are 16 contiguous bytes, a half's 8 of them.
-        scale = T::kScaleOffset + (strip * kNBlock + g * kNTiles + half * TILES) * kF16Bytes;
+        // are 16 contiguous bytes, a part's 2 * TILES of them.
+        scale = T::kScaleOffset + (strip * kNBlock + g * kNTiles + part * TILES) * kF16Bytes;
         zero = T::kZeroOffset + (strip * kNTiles + g) * sizeof(uint32_t);
         asm("" : "+r"(unit), "+r"(scale), "+r"(zero));
     }
@@ -340,12 +342,12 @@ __device__ __forceinline__ void expand_scales(GroupConsts<TILES>& gc, const uint
 }
 
 /* The lane's 4-bit zero points from its zero-point word (nibble nt: n8-tile nt of its
- * column of the 64-column block; a half strip's tiles from nibble 4 * TILES * half), as
- * the biased f16 the dequantization subtracts and its odd-nibble form. */
+ * column of the 64-column block; a part's tiles from nibble TILES * part), as the biased
+ * f16 the dequantization subtracts and its odd-nibble form. */
 template <int TILES>
-__device__ __forceinline__ void expand_zeros(GroupConsts<TILES>& gc, uint32_t zero_word, int half) {
+__device__ __forceinline__ void expand_zeros(GroupConsts<TILES>& gc, uint32_t zero_word, int part) {
     // The nibble trick on (word >> 4j) yields half2(1024 + z_j, 1024 + z_{j+4}).
-    const uint32_t word = zero_word >> (4 * TILES * half);
+    const uint32_t word = zero_word >> (4 * TILES * part);
 #pragma unroll
     for (int j = 0; j < TILES / 2; ++j) {
         if constexpr (TILES == kNTiles) {
@@ -353,7 +355,7 @@ __device__ __forceinline__ void expand_zeros(GroupConsts<TILES>& gc, uint32_t ze
             gc.zero[j] = qk_prmt(z, z, QK_PRMT_DUP_LOW_HALF);
             gc.zero[j + TILES / 2] = qk_prmt(z, z, QK_PRMT_DUP_HIGH_HALF);
         } else {
-            // Only the low nibbles are this half's: one tile per nibble-trick result.
+            // Only the low nibbles are this part's: one tile per nibble-trick result.
             const uint32_t z0 = qk_nibbles_to_f16x2_biased(word >> (8 * j));
             const uint32_t z1 = qk_nibbles_to_f16x2_biased(word >> (8 * j + 4));
             gc.zero[2 * j] = qk_prmt(z0, z0, QK_PRMT_DUP_LOW_HALF);
@@ -378,13 +380,15 @@ __device__ __forceinline__ void load_group(GroupConsts<TILES>& gc, uint32_t stag
     if constexpr (TILES == kNTiles) {
         const uint4 s = qk_lds_v4(scale_addr);
         pairs[0] = s.x, pairs[1] = s.y, pairs[2] = s.z, pairs[3] = s.w;
-    } else {
+    } else if constexpr (TILES == kNTiles / 2) {
         const uint2 s = qk_lds_v2(scale_addr);
         pairs[0] = s.x, pairs[1] = s.y;
+    } else {
+        pairs[0] = qk_lds_u32(scale_addr);
     }
     expand_scales(gc, pairs);
     if (BITS == 4 && asymmetric) {
-        expand_zeros(gc, qk_lds_u32(stage_addr + offsets.zero + slot * T::kZeroSlotBytes), offsets.half);
+        expand_zeros(gc, qk_lds_u32(stage_addr + offsets.zero + slot * T::kZeroSlotBytes), offsets.part);
     }
 }
 
@@ -403,51 +407,66 @@ __device__ __forceinline__ uint32_t dequant_pair_x16(uint32_t biased_x16, uint32
 }
 
 /* The lane's packed weights of one k-step for TILES n8-tiles: one 16-byte chunk of
- * 4-bit weights (8 tiles, of which a half strip uses 4), or TILES / 4 chunks of 8-bit. */
+ * 4-bit weights (8 tiles, of which a half strip uses 4 and a quarter 2), or the 8-bit
+ * chunks holding them (4 tiles a chunk: TILES / 4, or the one chunk a quarter lies in). */
 template <int BITS, int TILES>
 struct StepWords {
-    static constexpr int kChunks = BITS == 4 ? 1 : TILES / 4;
+    static constexpr int kChunks = BITS == 4 ? 1 : (TILES + 3) / 4;
     uint4 chunk[kChunks];
 };
 
-/* Loads the lane's StepWords of a unit (tiles TILES * half onwards); `lane_addr` is the
+/* Word `i` (0..3) of a 16-byte chunk, `i` known only at run time (a warp's part of a
+ * strip): three selects, where an indexed array would go to local memory. */
+__device__ __forceinline__ uint32_t chunk_word(const uint4& v, int i) {
+    const uint32_t low = (i & 1) ? v.y : v.x;
+    const uint32_t high = (i & 1) ? v.w : v.z;
+    return (i & 2) ? high : low;
+}
+
+
+/* Loads the lane's StepWords of a unit (tiles TILES * part onwards); `lane_addr` is the
  * unit's address plus lane * 16 (stage + LaneOffsets::unit + ks * kUnitBytes).
  * Separate from the dequantization so a kernel can issue the next k-step's shared loads
  * before this k-step's work (see gemm_w4a16_sm90a.cu). */
 template <int BITS, int TILES>
-__device__ __forceinline__ StepWords<BITS, TILES> load_step(uint32_t lane_addr, int half) {
+__device__ __forceinline__ StepWords<BITS, TILES> load_step(uint32_t lane_addr, int part) {
     StepWords<BITS, TILES> w;
     if constexpr (BITS == 4) {
-        // The whole 16 bytes are loaded even for a half: consecutive lanes' 8-byte halves
-        // lie 16 bytes apart, a 2-way bank conflict for ld.shared.v2, while ld.shared.v4
-        // at lane * 16 is conflict-free and moves the same 4 wavefronts per warp.
+        // The whole 16 bytes are loaded even for a half or a quarter: consecutive lanes'
+        // 8- or 4-byte parts lie 16 bytes apart, a 2- or 4-way bank conflict for
+        // ld.shared.v2 or .b32, while ld.shared.v4 at lane * 16 is conflict-free and
+        // moves as many wavefronts per warp (4) as the conflicted narrow load would.
         w.chunk[0] = qk_lds_v4(lane_addr);
     } else {
-        // Chunk c of the lane holds tiles 4c .. 4c + 3: a half is one of the 2 chunks.
+        // Chunk c of the lane holds tiles 4c .. 4c + 3: a half is one of the 2 chunks, a
+        // quarter half of one (loaded whole, for the same reason as 4-bit's).
+        const int first_chunk = TILES * part / 4;
 #pragma unroll
         for (int c = 0; c < StepWords<BITS, TILES>::kChunks; ++c) {
-            const int chunk = c + half * StepWords<BITS, TILES>::kChunks;
-            w.chunk[c] = qk_lds_v4(lane_addr + chunk * kWarpThreads * QK_CHUNK_BYTES);
+            w.chunk[c] = qk_lds_v4(lane_addr + (first_chunk + c) * kWarpThreads * QK_CHUNK_BYTES);
         }
     }
     return w;
 }
 
 /* The lane's B registers of one k-step from its StepWords: b[nt][0..1] for the TILES
- * n8-tiles starting at tile TILES * half of the unit. */
+ * n8-tiles starting at tile TILES * part of the unit. */
 template <int BITS, int TILES>
-__device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const StepWords<BITS, TILES>& sw, int half,
+__device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const StepWords<BITS, TILES>& sw, int part,
                                               const GroupConsts<TILES>& gc) {
     if constexpr (BITS == 4) {
-        // Word j of the lane's chunk holds tiles 2j and 2j + 1: a half is 2 of the 4 words.
+        // Word j of the lane's chunk holds tiles 2j and 2j + 1: a part is TILES / 2 of the
+        // 4 words (a whole strip all of them, without a select).
         constexpr int kWords = TILES / 2;
         const uint4 v = sw.chunk[0];
         uint32_t words[kWords];
         if constexpr (kWords == 4) {
             words[0] = v.x, words[1] = v.y, words[2] = v.z, words[3] = v.w;
+        } else if constexpr (kWords == 2) {
+            words[0] = part ? v.z : v.x;  // a half: part is 0 or 1
+            words[1] = part ? v.w : v.y;
         } else {
-            words[0] = half ? v.z : v.x;
-            words[1] = half ? v.w : v.y;
+            words[0] = chunk_word(v, part);  // a quarter: word `part`
         }
 #pragma unroll
         for (int j = 0; j < kWords; ++j) {
@@ -462,15 +481,19 @@ __device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const Ste
             }
         }
     } else {
+        // Word j of chunk c holds tile 4c + j; a quarter's 2 tiles are words 0, 1 or 2, 3
+        // of its chunk (a whole chunk otherwise: the first word is 0).
+        constexpr int kTilesPerChunk = TILES < 4 ? TILES : 4;
+        const int first_word = TILES * part % 4;
 #pragma unroll
         for (int c = 0; c < StepWords<BITS, TILES>::kChunks; ++c) {
-            const uint32_t words[4] = {sw.chunk[c].x, sw.chunk[c].y, sw.chunk[c].z, sw.chunk[c].w};
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int nt = 4 * c + j;
-                b[nt][0] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_01_F16), gc.zero[nt],
+            for (int j = 0; j < kTilesPerChunk; ++j) {
+                const int nt = kTilesPerChunk * c + j;
+                const uint32_t word = chunk_word(sw.chunk[c], first_word + j);
+                b[nt][0] = dequant_pair(qk_bytes_to_f16x2_biased(word, QK_PRMT_BYTES_01_F16), gc.zero[nt],
                                         gc.scale[nt]);
-                b[nt][1] = dequant_pair(qk_bytes_to_f16x2_biased(words[j], QK_PRMT_BYTES_23_F16), gc.zero[nt],
+                b[nt][1] = dequant_pair(qk_bytes_to_f16x2_biased(word, QK_PRMT_BYTES_23_F16), gc.zero[nt],
                                         gc.scale[nt]);
             }
         }
@@ -478,11 +501,11 @@ __device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const Ste
 }
 
 /* The lane's B registers of one k-step: b[nt][0..1] for the TILES n8-tiles starting at
- * tile TILES * half of a unit, `lane_addr` as load_step's (load_step, then dequant_words). */
+ * tile TILES * part of a unit, `lane_addr` as load_step's (load_step, then dequant_words). */
 template <int BITS, int TILES>
-__device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t lane_addr, int half,
+__device__ __forceinline__ void dequant_step(uint32_t (&b)[TILES][2], uint32_t lane_addr, int part,
                                              const GroupConsts<TILES>& gc) {
-    dequant_words<BITS, TILES>(b, load_step<BITS, TILES>(lane_addr, half), half, gc);
+    dequant_words<BITS, TILES>(b, load_step<BITS, TILES>(lane_addr, part), part, gc);
 }
 
 }  // namespace qk_wo

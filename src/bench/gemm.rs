@@ -145,12 +145,21 @@ pub enum GemmImpl {
     /// `gemm_w4a16` g128 symmetric on [`WeightOnlyConfig::GemvDirect`] (weights streamed
     /// into registers, no shared memory), whatever M: the experiment against `gemv`.
     W4A16G128SymDirect,
+    /// `gemm_w4a16` g128 symmetric on the 256 x 128 wgmma tile
+    /// ([`WeightOnlyConfig::LargeWgmmaN256`]: compute capability 9.0), whatever M: the
+    /// experiment against `w4a16_g128_sym`'s `large_wgmma` at M > 64.
+    W4A16G128SymN256,
+    /// `gemm_w4a16` g128 symmetric on [`WeightOnlyConfig::LargeWgmmaN256Tma`] (the 256 x 128
+    /// wgmma tile fed by the copy engine: N % 128 == 0, K % 64 == 0), whatever M.
+    W4A16G128SymN256Tma,
     /// `gemm_w8a16`, per-channel scales.
     W8A16,
     /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::GemvSwapAb`], whatever M.
     W8A16SwapAb,
     /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::GemvDirect`], whatever M.
     W8A16Direct,
+    /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::LargeWgmmaN256`], whatever M.
+    W8A16N256,
     /// `dequant_int4` (g128, symmetric) to f16, then cuBLAS FP16: what many frameworks do
     /// at large M.
     DequantInt4Cublas,
@@ -158,7 +167,7 @@ pub enum GemmImpl {
 
 impl GemmImpl {
     /// Every implementation, baseline first.
-    pub const ALL: [GemmImpl; 14] = [
+    pub const ALL: [GemmImpl; 17] = [
         GemmImpl::CublasF16,
         GemmImpl::CublasLtInt8,
         GemmImpl::W8A8,
@@ -169,9 +178,12 @@ impl GemmImpl {
         GemmImpl::W4A16G128SymTma,
         GemmImpl::W4A16G128SymSwapAb,
         GemmImpl::W4A16G128SymDirect,
+        GemmImpl::W4A16G128SymN256,
+        GemmImpl::W4A16G128SymN256Tma,
         GemmImpl::W8A16,
         GemmImpl::W8A16SwapAb,
         GemmImpl::W8A16Direct,
+        GemmImpl::W8A16N256,
         GemmImpl::DequantInt4Cublas,
     ];
 
@@ -188,17 +200,21 @@ impl GemmImpl {
             GemmImpl::W4A16G128SymTma => "w4a16_g128_sym_tma",
             GemmImpl::W4A16G128SymSwapAb => "w4a16_g128_sym_swap_ab",
             GemmImpl::W4A16G128SymDirect => "w4a16_g128_sym_direct",
+            GemmImpl::W4A16G128SymN256 => "w4a16_g128_sym_n256",
+            GemmImpl::W4A16G128SymN256Tma => "w4a16_g128_sym_n256_tma",
             GemmImpl::W8A16 => "w8a16",
             GemmImpl::W8A16SwapAb => "w8a16_swap_ab",
             GemmImpl::W8A16Direct => "w8a16_direct",
+            GemmImpl::W8A16N256 => "w8a16_n256",
             GemmImpl::DequantInt4Cublas => "dequant_int4_cublas",
         }
     }
 
     /// Whether the implementation runs only when named (`--kernels`), not in the default
     /// sweep: an experiment the planner does not dispatch to (not yet timed): the
-    /// TMA-fed kernel (pointless below 128 rows of A) and the decode configurations with
-    /// the operands swapped (meant for M <= 8).
+    /// TMA-fed kernel (pointless below 128 rows of A), the 256 x 128 wgmma tile (meant
+    /// for M > 64) and the decode configurations with the operands swapped or streamed
+    /// into registers (meant for M <= 8).
     pub fn explicit_only(self) -> bool {
         self.forced_config().is_some()
     }
@@ -209,6 +225,8 @@ impl GemmImpl {
             GemmImpl::W4A16G128SymTma => Some(WeightOnlyConfig::LargeWgmmaTma),
             GemmImpl::W4A16G128SymSwapAb | GemmImpl::W8A16SwapAb => Some(WeightOnlyConfig::GemvSwapAb),
             GemmImpl::W4A16G128SymDirect | GemmImpl::W8A16Direct => Some(WeightOnlyConfig::GemvDirect),
+            GemmImpl::W4A16G128SymN256 | GemmImpl::W8A16N256 => Some(WeightOnlyConfig::LargeWgmmaN256),
+            GemmImpl::W4A16G128SymN256Tma => Some(WeightOnlyConfig::LargeWgmmaN256Tma),
             _ => None,
         }
     }
@@ -234,10 +252,13 @@ impl GemmImpl {
             | GemmImpl::W4A16G128SymTma
             | GemmImpl::W4A16G128SymSwapAb
             | GemmImpl::W4A16G128SymDirect
+            | GemmImpl::W4A16G128SymN256
+            | GemmImpl::W4A16G128SymN256Tma
             | GemmImpl::W4A16G128Asym
             | GemmImpl::W8A16
             | GemmImpl::W8A16SwapAb
-            | GemmImpl::W8A16Direct => packed + f16_io,
+            | GemmImpl::W8A16Direct
+            | GemmImpl::W8A16N256 => packed + f16_io,
             // The permute kernel also reads A and writes its permuted copy.
             GemmImpl::W4A16G128ActOrder => packed + f16_io + 4.0 * m * k,
             // dequant writes the f16 weights, cuBLAS reads them back.
@@ -279,10 +300,14 @@ impl GemmImpl {
             GemmImpl::W4A16G128Sym
             | GemmImpl::W4A16G128SymTma
             | GemmImpl::W4A16G128SymSwapAb
-            | GemmImpl::W4A16G128SymDirect => Some((WeightBits::Int4, false, false)),
+            | GemmImpl::W4A16G128SymDirect
+            | GemmImpl::W4A16G128SymN256
+            | GemmImpl::W4A16G128SymN256Tma => Some((WeightBits::Int4, false, false)),
             GemmImpl::W4A16G128Asym => Some((WeightBits::Int4, true, false)),
             GemmImpl::W4A16G128ActOrder => Some((WeightBits::Int4, false, true)),
-            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct => Some((WeightBits::Int8, false, false)),
+            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct | GemmImpl::W8A16N256 => {
+                Some((WeightBits::Int8, false, false))
+            }
             _ => None,
         }
     }
@@ -703,9 +728,12 @@ fn launcher<'a>(
         | GemmImpl::W4A16G128SymTma
         | GemmImpl::W4A16G128SymSwapAb
         | GemmImpl::W4A16G128SymDirect
+        | GemmImpl::W4A16G128SymN256
+        | GemmImpl::W4A16G128SymN256Tma
         | GemmImpl::W8A16
         | GemmImpl::W8A16SwapAb
-        | GemmImpl::W8A16Direct => {
+        | GemmImpl::W8A16Direct
+        | GemmImpl::W8A16N256 => {
             let plan = match plans.weight_only.iter().find(|(i, _)| *i == imp) {
                 Some((_, Ok(p))) => p,
                 Some((_, Err(e))) => return Err(e.clone()),

@@ -39,8 +39,9 @@ pub struct RunArgs {
     /// Kernels (comma list): cublas_fp16, cublaslt_int8, w8a8, quant_w8a8, w4a16_g128_sym,
     /// w4a16_g128_asym, w4a16_g128_actorder, w8a16, dequant_int4_cublas, layer_fp16,
     /// layer_w8a8, layer_w4a16_g128, layer_w8a16; and, only when named (experiments not yet
-    /// timed): w4a16_g128_sym_tma, w4a16_g128_sym_swap_ab, w4a16_g128_sym_direct,
-    /// w8a16_swap_ab, w8a16_direct. The FP16 baselines are always added.
+    /// timed): w4a16_g128_sym_tma, w4a16_g128_sym_n256, w4a16_g128_sym_n256_tma,
+    /// w4a16_g128_sym_swap_ab, w4a16_g128_sym_direct, w8a16_n256, w8a16_swap_ab,
+    /// w8a16_direct. The FP16 baselines are always added.
     #[arg(long, value_delimiter = ',')]
     kernels: Vec<String>,
     /// Shapes: llama3-8b, llama3-70b or K,N (repeatable).

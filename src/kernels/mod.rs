@@ -124,6 +124,21 @@ pub const GEMM_W4A16_LARGE_WGMMA_TMA: KernelRef =
 /// `qk_gemm_w8a16_large_wgmma_tma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: 8-bit weights).
 pub const GEMM_W8A16_LARGE_WGMMA_TMA: KernelRef =
     KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w8a16_large_wgmma_tma" };
+/// `qk_gemm_w4a16_large_wgmma_n256` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: 256 x 128
+/// tiles, one wgmma.m64n256k16 per warpgroup and k-step).
+pub const GEMM_W4A16_LARGE_WGMMA_N256: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w4a16_large_wgmma_n256" };
+/// `qk_gemm_w8a16_large_wgmma_n256` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: 8-bit weights).
+pub const GEMM_W8A16_LARGE_WGMMA_N256: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w8a16_large_wgmma_n256" };
+/// `qk_gemm_w4a16_large_wgmma_n256_tma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: the
+/// 256 x 128 wgmma tile fed by TMA and bulk copies from a producer warpgroup).
+pub const GEMM_W4A16_LARGE_WGMMA_N256_TMA: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w4a16_large_wgmma_n256_tma" };
+/// `qk_gemm_w8a16_large_wgmma_n256_tma` in `kernels/gemm_w4a16_sm90a.cu` (sm_90a: 8-bit
+/// weights).
+pub const GEMM_W8A16_LARGE_WGMMA_N256_TMA: KernelRef =
+    KernelRef { module: "gemm_w4a16_sm90a", name: "qk_gemm_w8a16_large_wgmma_n256_tma" };
 /// `qk_permute_cols_f16` in `kernels/permute.cu` (act-order: A's columns into packed K order).
 pub const PERMUTE_COLS_F16: KernelRef = KernelRef { module: "permute", name: "qk_permute_cols_f16" };
 
@@ -151,5 +166,9 @@ pub const ALL: &[KernelRef] = &[
     GEMM_W8A16_LARGE_WGMMA,
     GEMM_W4A16_LARGE_WGMMA_TMA,
     GEMM_W8A16_LARGE_WGMMA_TMA,
+    GEMM_W4A16_LARGE_WGMMA_N256,
+    GEMM_W8A16_LARGE_WGMMA_N256,
+    GEMM_W4A16_LARGE_WGMMA_N256_TMA,
+    GEMM_W8A16_LARGE_WGMMA_N256_TMA,
     PERMUTE_COLS_F16,
 ];

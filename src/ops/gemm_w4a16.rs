@@ -77,6 +77,18 @@ pub enum WeightOnlyConfig {
     /// Compute capability 9.0 only; needs N a multiple of 256 and K of 64. Chosen only
     /// explicitly ([`GemmWeightOnlyPlan::with_config`]) until timed on a GPU.
     LargeWgmmaTma,
+    /// M > 64 on Hopper (compute capability 9.0 only): 256 x 128 tiles, 2 warpgroups each
+    /// issuing one `wgmma.m64n256k16` per k-step, four warps per 64-column strip (each
+    /// dequantizes a 16-column quarter). Every dequantized weight feeds 256 rows of A
+    /// instead of [`LargeWgmma`](Self::LargeWgmma)'s 128: half the dequantization per
+    /// multiply-add, for 50% more L2 traffic per multiply-add. Chosen only explicitly
+    /// until timed on a GPU.
+    LargeWgmmaN256,
+    /// [`LargeWgmmaN256`](Self::LargeWgmmaN256)'s tile fed by the copy engine as
+    /// [`LargeWgmmaTma`](Self::LargeWgmmaTma) feeds `LargeWgmma`'s (one 256-row TMA box of
+    /// A per stage). Compute capability 9.0 only; needs N a multiple of 128 and K of 64.
+    /// Chosen only explicitly until timed on a GPU.
+    LargeWgmmaN256Tma,
 }
 
 /// The shape constants of one configuration, from `qk_abi.h`.
@@ -97,7 +109,7 @@ pub struct WeightOnlyTileShape {
 
 impl WeightOnlyConfig {
     /// Every configuration.
-    pub const ALL: [WeightOnlyConfig; 8] = [
+    pub const ALL: [WeightOnlyConfig; 10] = [
         WeightOnlyConfig::Gemv,
         WeightOnlyConfig::GemvSwapAb,
         WeightOnlyConfig::GemvDirect,
@@ -106,6 +118,8 @@ impl WeightOnlyConfig {
         WeightOnlyConfig::Large,
         WeightOnlyConfig::LargeWgmma,
         WeightOnlyConfig::LargeWgmmaTma,
+        WeightOnlyConfig::LargeWgmmaN256,
+        WeightOnlyConfig::LargeWgmmaN256Tma,
     ];
 
     /// The mma.sync configuration for `m` rows of A (every architecture): the smallest
@@ -145,13 +159,33 @@ impl WeightOnlyConfig {
     }
 
     /// Whether this configuration's kernel runs on compute capability `cc`: every
-    /// configuration on sm_80 and newer, except `LargeWgmma`: 9.0 only (its `sm_90a`
+    /// configuration on sm_80 and newer, except the wgmma ones: 9.0 only (their `sm_90a`
     /// SASS and `compute_90a` PTX use Hopper's arch-specific wgmma).
     pub fn runs_on(self, cc: (u32, u32)) -> bool {
-        match self {
-            WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma => cc == HOPPER_COMPUTE_CAPABILITY,
-            _ => cc >= MIN_COMPUTE_CAPABILITY,
+        if self.uses_wgmma() {
+            cc == HOPPER_COMPUTE_CAPABILITY
+        } else {
+            cc >= MIN_COMPUTE_CAPABILITY
         }
+    }
+
+    /// Whether this is one of the Hopper wgmma configurations
+    /// (`kernels/gemm_w4a16_sm90a.cu`).
+    pub fn uses_wgmma(self) -> bool {
+        matches!(
+            self,
+            WeightOnlyConfig::LargeWgmma
+                | WeightOnlyConfig::LargeWgmmaTma
+                | WeightOnlyConfig::LargeWgmmaN256
+                | WeightOnlyConfig::LargeWgmmaN256Tma
+        )
+    }
+
+    /// Whether this configuration's stages are fed by the copy engine (TMA and bulk copies
+    /// from a producer warpgroup): its kernel takes [`QkGemmWeightOnlyTmaArgs`], and N
+    /// must be a multiple of its tile width and K of 64 (bulk copies cannot zero-fill).
+    pub fn fed_by_tma(self) -> bool {
+        matches!(self, WeightOnlyConfig::LargeWgmmaTma | WeightOnlyConfig::LargeWgmmaN256Tma)
     }
 
     /// The configuration's tile shape for weights of width `bits`.
@@ -212,10 +246,17 @@ impl WeightOnlyConfig {
                 (QK_WO_WGMMA_STAGES, QK_WO_WGMMA_SMEM_BYTES),
                 (QK_WO_WGMMA_STAGES_W8, QK_WO_WGMMA_SMEM_BYTES_W8),
             ),
+            WeightOnlyConfig::LargeWgmmaN256 | WeightOnlyConfig::LargeWgmmaN256Tma => (
+                QK_WO_WGMMA_N256_BM,
+                QK_WO_WGMMA_N256_WARPS_M,
+                QK_WO_WGMMA_N256_WARPS_N,
+                (QK_WO_WGMMA_N256_STAGES, QK_WO_WGMMA_N256_SMEM_BYTES),
+                (QK_WO_WGMMA_N256_STAGES_W8, QK_WO_WGMMA_N256_SMEM_BYTES_W8),
+            ),
         };
         let (stages, shared_bytes) = if bits == WeightBits::Int8 { w8 } else { w4 };
-        // The TMA-fed kernel's producer warpgroup comes on top of the computing warps.
-        let extra_warps = if self == WeightOnlyConfig::LargeWgmmaTma { QK_WO_WGMMA_TMA_PRODUCER_WARPS } else { 0 };
+        // The TMA-fed kernels' producer warpgroup comes on top of the computing warps.
+        let extra_warps = if self.fed_by_tma() { QK_WO_WGMMA_TMA_PRODUCER_WARPS } else { 0 };
         WeightOnlyTileShape {
             block_m,
             block_n: warps_n * QK_WO_N_BLOCK,
@@ -236,6 +277,8 @@ impl WeightOnlyConfig {
             (WeightBits::Int4, WeightOnlyConfig::Large) => kernels::GEMM_W4A16_LARGE,
             (WeightBits::Int4, WeightOnlyConfig::LargeWgmma) => kernels::GEMM_W4A16_LARGE_WGMMA,
             (WeightBits::Int4, WeightOnlyConfig::LargeWgmmaTma) => kernels::GEMM_W4A16_LARGE_WGMMA_TMA,
+            (WeightBits::Int4, WeightOnlyConfig::LargeWgmmaN256) => kernels::GEMM_W4A16_LARGE_WGMMA_N256,
+            (WeightBits::Int4, WeightOnlyConfig::LargeWgmmaN256Tma) => kernels::GEMM_W4A16_LARGE_WGMMA_N256_TMA,
             (WeightBits::Int8, WeightOnlyConfig::Gemv) => kernels::GEMM_W8A16_GEMV,
             (WeightBits::Int8, WeightOnlyConfig::GemvSwapAb) => kernels::GEMM_W8A16_GEMV_SWAP_AB,
             (WeightBits::Int8, WeightOnlyConfig::GemvDirect) => kernels::GEMM_W8A16_GEMV_DIRECT,
@@ -244,6 +287,8 @@ impl WeightOnlyConfig {
             (WeightBits::Int8, WeightOnlyConfig::Large) => kernels::GEMM_W8A16_LARGE,
             (WeightBits::Int8, WeightOnlyConfig::LargeWgmma) => kernels::GEMM_W8A16_LARGE_WGMMA,
             (WeightBits::Int8, WeightOnlyConfig::LargeWgmmaTma) => kernels::GEMM_W8A16_LARGE_WGMMA_TMA,
+            (WeightBits::Int8, WeightOnlyConfig::LargeWgmmaN256) => kernels::GEMM_W8A16_LARGE_WGMMA_N256,
+            (WeightBits::Int8, WeightOnlyConfig::LargeWgmmaN256Tma) => kernels::GEMM_W8A16_LARGE_WGMMA_N256_TMA,
         }
     }
 }
@@ -317,8 +362,9 @@ impl GemmWeightOnlyPlan {
     }
 
     /// Plans with an explicit configuration and optionally an explicit number of K splits
-    /// (clamped to the number of 64-deep K tiles). [`WeightOnlyConfig::LargeWgmma`] needs
-    /// compute capability 9.0 (the simulator models an H100).
+    /// (clamped to the number of 64-deep K tiles). The wgmma configurations
+    /// ([`WeightOnlyConfig::uses_wgmma`]) need compute capability 9.0 (the simulator
+    /// models an H100).
     pub fn with_config(
         device: &Device,
         weights: &DevicePackedWeights,
@@ -337,7 +383,7 @@ impl GemmWeightOnlyPlan {
                 format!("{config:?} does not run on compute capability {}.{}", cc.0, cc.1),
             ));
         }
-        if config == WeightOnlyConfig::LargeWgmmaTma {
+        if config.fed_by_tma() {
             // Bulk copies move whole strips and stages; they cannot zero-fill a partial one.
             let block_n = config.shape(shape.bits()).block_n as usize;
             if !shape.n().is_multiple_of(block_n) || !shape.k().is_multiple_of(BK) {
@@ -466,11 +512,11 @@ impl GemmWeightOnlyPlan {
         let tile = self.config.shape(self.shape.bits());
         let kernel = self.config.kernel(self.shape.bits());
         let (grid, block) = (self.split_k.grid(), [tile.threads, 1, 1]);
-        if self.config != WeightOnlyConfig::LargeWgmmaTma {
+        if !self.config.fed_by_tma() {
             return d.launch(kernel, grid, block, tile.shared_bytes, &args);
         }
         // A as the copy engine reads it: f16 [M, K] row-major, boxes of one K tile x one
-        // 128-row tile, or all of A's rows when it has fewer (a box no taller than the
+        // BM-row tile, or all of A's rows when it has fewer (a box no taller than the
         // tensor; the kernel zeroes the tile's other rows) (qk_abi.h,
         // QkGemmWeightOnlyTmaArgs). Encoded on every call because the map holds A's
         // address, which each call may change; cuTensorMapEncodeTiled only fills a

@@ -6,7 +6,7 @@
 
 use crate::common::{assert_c_within, sim_only, POISON_F16_BITS};
 use half::f16;
-use qkernels::formats::{pack_weight_only, WeightOnlyWeights};
+use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
 use qkernels::reference::{gemm_weight_only_reference, weight_only_tolerance};
 use qkernels::{BackendKind, Device};
@@ -107,12 +107,13 @@ pub fn runs_wgmma(test: &str, device: &Device) -> bool {
     false
 }
 
-/// The large-M configurations `device` runs: mma.sync `Large`, and `LargeWgmma` where
-/// the device runs it (the skip is recorded for `test` otherwise). Call once per test.
+/// The large-M configurations `device` runs: mma.sync `Large`, and `LargeWgmma` and
+/// `LargeWgmmaN256` where the device runs them (the skip is recorded for `test`
+/// otherwise). Call once per test.
 pub fn large_configs(test: &str, device: &Device) -> Vec<WeightOnlyConfig> {
     let mut configs = vec![WeightOnlyConfig::Large];
     if runs_wgmma(test, device) {
-        configs.push(WeightOnlyConfig::LargeWgmma);
+        configs.extend([WeightOnlyConfig::LargeWgmma, WeightOnlyConfig::LargeWgmmaN256]);
     }
     configs
 }
@@ -152,36 +153,41 @@ pub fn check_config_at(
     }
 }
 
-/// Checks `weights` on [`WeightOnlyConfig::LargeWgmmaTma`] at every M of `ms`, with the
-/// automatic split count and with 3 splits.
+/// The configurations fed by the copy engine ([`WeightOnlyConfig::fed_by_tma`]).
+pub const TMA_CONFIGS: [WeightOnlyConfig; 2] = [WeightOnlyConfig::LargeWgmmaTma, WeightOnlyConfig::LargeWgmmaN256Tma];
+
+/// Checks `weights` on each TMA-fed configuration at every M of `ms`, with the automatic
+/// split count and with 3 splits.
 pub fn check_tma_config(label: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights, ms: &[usize]) {
-    for splits in [None, Some(3)] {
-        check_config_at(label, device, rng, weights, WeightOnlyConfig::LargeWgmmaTma, splits, ms);
+    for config in TMA_CONFIGS {
+        for splits in [None, Some(3)] {
+            check_config_at(&format!("{label} {config:?}"), device, rng, weights, config, splits, ms);
+        }
     }
 }
 
-/// Whether `weights` fit [`WeightOnlyConfig::LargeWgmmaTma`]'s whole-strip, whole-stage
-/// copies: N a multiple of its tile width, K of its K tile.
-pub fn tma_eligible(weights: &WeightOnlyWeights) -> bool {
-    let tile_n = WeightOnlyConfig::LargeWgmmaTma.shape(weights.shape().bits()).block_n as usize;
+/// Whether `weights` fit the TMA-fed `config`'s whole-strip, whole-stage copies: N a
+/// multiple of its tile width, K of its K tile.
+pub fn tma_eligible(config: WeightOnlyConfig, weights: &WeightOnlyWeights) -> bool {
+    let tile_n = config.shape(weights.shape().bits()).block_n as usize;
     weights.shape().n().is_multiple_of(tile_n) && weights.shape().k().is_multiple_of(qkernels::abi::QK_WO_BK as usize)
 }
 
 /// Checks `weights` at M = 17 on every configuration, each with 1 split, 3 splits and the
 /// automatic choice (explicit configurations may run M far below or above their tile).
-/// Weights that [`WeightOnlyConfig::LargeWgmmaTma`] cannot take must be refused with a
-/// typed error instead.
+/// Weights that a TMA-fed configuration cannot take must be refused with a typed error
+/// instead.
 pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights) {
     for config in WeightOnlyConfig::ALL {
-        let wgmma = matches!(config, WeightOnlyConfig::LargeWgmma | WeightOnlyConfig::LargeWgmmaTma);
-        if wgmma && !runs_wgmma(test, device) {
+        if config.uses_wgmma() && !runs_wgmma(test, device) {
             continue;
         }
-        if config == WeightOnlyConfig::LargeWgmmaTma && !tma_eligible(weights) {
+        if config.fed_by_tma() && !tma_eligible(config, weights) {
             let w = DevicePackedWeights::upload(device, &pack_weight_only(weights).unwrap()).unwrap();
             let err = GemmWeightOnlyPlan::with_config(device, &w, 17, config, None)
-                .expect_err("LargeWgmmaTma must refuse N % 256 != 0 or K % 64 != 0");
-            assert!(err.to_string().contains("multiple of 256"), "{err}");
+                .expect_err("a TMA-fed configuration must refuse N or K off its tile");
+            let tile_n = config.shape(weights.shape().bits()).block_n;
+            assert!(err.to_string().contains(&format!("multiple of {tile_n}")), "{config:?}: {err}");
             continue;
         }
         for splits in [Some(1), Some(3), None] {
@@ -277,7 +283,8 @@ pub const RANDOM_SHAPE_DRAWS: usize = 24;
 /// The explicit-only configurations (not yet timed on a GPU, so not chosen automatically)
 /// on random shapes, beside the structured sweeps: each draw picks a configuration, a
 /// group (32, 64, 128 or per-channel), N and K within what the configuration takes, M
-/// within its range (decode: 1..=8; large_wgmma_tma: 1..300, where the device runs it)
+/// within its range (decode: 1..=8; large_wgmma_tma and large_wgmma_n256: 1..300, where
+/// the device runs them)
 /// and an automatic or forced split count (automatic for per-channel weights, whose
 /// forced splits each re-read the scale row, past the traffic limit), then checks it as
 /// every test does. `random_weights(rng, n, k, group)` draws the weights (sym/asym and
@@ -288,26 +295,35 @@ pub fn check_random_shapes(
     rng: &mut StdRng,
     random_weights: impl Fn(&mut StdRng, usize, usize, usize) -> WeightOnlyWeights,
 ) {
-    /// Largest N (in units of the configuration's column tile) and K drawn: layers of a
-    /// few hundred columns and rows keep a draw to milliseconds on the simulator, and K up
-    /// to 6 groups of 128 lets forced splits start inside a group.
+    /// Largest N (in 64-column strips) and K drawn: layers of a few hundred columns and
+    /// rows keep a draw to milliseconds on the simulator, and K up to 6 groups of 128 lets
+    /// forced splits start inside a group.
     const MAX_N_UNITS: usize = 6;
+    /// Largest N of a TMA-fed draw (whole tiles of 256 or 128 columns).
+    const MAX_TMA_N: usize = 512;
     const MAX_K: usize = 768;
     const GROUPS: [usize; 4] = [32, 64, 128, 0]; // 0: per-channel (one group of K)
     let mut configs = vec![WeightOnlyConfig::GemvSwapAb, WeightOnlyConfig::GemvDirect];
     if runs_wgmma(test, device) {
-        configs.push(WeightOnlyConfig::LargeWgmmaTma);
+        configs.extend(TMA_CONFIGS);
+        configs.push(WeightOnlyConfig::LargeWgmmaN256);
     }
     for draw in 0..RANDOM_SHAPE_DRAWS {
         let config = configs[rng.random_range(0..configs.len())];
-        let tma = config == WeightOnlyConfig::LargeWgmmaTma;
-        let (n_unit, k_step) = if tma { (256, qkernels::abi::QK_WO_BK as usize) } else { (64, 16) };
+        let tma = config.fed_by_tma();
+        // TMA-fed: whole tiles of N (256 or 128 columns) and whole K tiles.
+        let (n_unit, k_step) = if tma {
+            (config.shape(WeightBits::Int4).block_n as usize, qkernels::abi::QK_WO_BK as usize)
+        } else {
+            (64, 16)
+        };
         let group = GROUPS[rng.random_range(0..GROUPS.len())];
         let k_unit = k_step.max(group);
-        let n = n_unit * rng.random_range(1..=MAX_N_UNITS / if tma { 3 } else { 1 });
+        let max_units = if tma { MAX_TMA_N / n_unit } else { MAX_N_UNITS };
+        let n = n_unit * rng.random_range(1..=max_units);
         let k = k_unit * rng.random_range(1..=MAX_K / k_unit);
         let group = if group == 0 { k } else { group };
-        let m = if tma { rng.random_range(1..300) } else { rng.random_range(1..=8) };
+        let m = if config.uses_wgmma() { rng.random_range(1..300) } else { rng.random_range(1..=8) };
         let splits = if group == k || rng.random_bool(0.4) { None } else { Some(rng.random_range(1..8)) };
         let weights = random_weights(rng, n, k, group);
         let label = format!("{test} draw {draw}: {config:?} splits={splits:?}");
