@@ -80,7 +80,7 @@
  *   every thread executes fence.proxy.async.shared::cta after its copies landed and
  *   before the barrier that publishes them.
  *
- * Partitioning: grid (ceil(N / 256), ceil(M / 128), K splits); the host splits K when
+ * Partitioning: grid (ceil(N / BN), ceil(M / BM), K splits); the host splits K when
  * the tiles alone leave SMs idle, and the last split of a tile sums the f32 partials in
  * split order (qk_split_k_reduce, as in gemm_w4a16.cu). Out-of-range rows
  * of A, strips of W and K past the end are zero-filled by cp.async as in gemm_w4a16.cu,

@@ -27,7 +27,7 @@ use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
     check_large_m_instruction_budget, check_random_shapes, check_tma_config, large_configs, runs_wgmma, DECODE_M_SWEEP,
-    LARGE_M_SWEEP, TMA_CONFIGS,
+    LARGE_M_SWEEP, N256_ROW_TILE_MS, TMA_CONFIGS,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -155,9 +155,10 @@ fn gemm_w4a16_large_configs_every_group_scheme_and_act_order() {
     }
 }
 
-// The TMA-fed wgmma kernel on the shapes it takes (N a multiple of 256, K of 64): every
-// group size, symmetric and asymmetric, act-order; M with a partial 128-row tile (rows
-// past M arrive as zeros from the tensor copy) and more than one; automatic and 3 splits.
+// The TMA-fed wgmma kernels on the shapes they take (N a multiple of their tile width,
+// 256 or 128, and K of 64): every group size, symmetric and asymmetric, act-order; M with
+// a partial row tile (rows past M arrive as zeros from the tensor copy) and, for the
+// 128-row tile, more than one; automatic and 3 splits.
 #[test]
 fn gemm_w4a16_large_wgmma_tma_every_group_scheme_and_act_order() {
     let test = "gemm_w4a16_wgmma_tma";
@@ -178,6 +179,36 @@ fn gemm_w4a16_large_wgmma_tma_every_group_scheme_and_act_order() {
                     check_tma_config(&label, &device, &mut rng, &weights, ms);
                 }
             }
+        }
+        ran(test, &device);
+    }
+}
+
+// The 256-row tiles at M the 128-row sweeps do not reach (N256_ROW_TILE_MS): cp.async-fed
+// on N = 192 (a partial 128-column tile) and K = 224 (a partial stage), groups of 32,
+// asymmetric; TMA-fed on N = 384, groups of 64, asymmetric, act-order.
+#[test]
+fn gemm_w4a16_large_wgmma_n256_partial_and_whole_row_tiles() {
+    let test = "gemm_w4a16_wgmma_n256_rows";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        if !runs_wgmma(test, &device) {
+            continue;
+        }
+        for (config, n, k, group, act_order) in [
+            (WeightOnlyConfig::LargeWgmmaN256, 192, 224, 32, false),
+            (WeightOnlyConfig::LargeWgmmaN256Tma, 384, 256, 64, true),
+        ] {
+            let weights = random_int4(&mut rng, n, k, group, true, act_order);
+            check_config_at(
+                &format!("{test} {config:?}"),
+                &device,
+                &mut rng,
+                &weights,
+                config,
+                None,
+                &N256_ROW_TILE_MS,
+            );
         }
         ran(test, &device);
     }
@@ -242,19 +273,22 @@ fn gemm_w4a16_large_m_on_hopper_uses_wgmma_and_splits_k_when_tiles_are_few() {
 
 #[test]
 fn gemm_w4a16_large_wgmma_reuses_every_stage_and_splits_per_channel() {
-    // One split over K = 768 (12 tiles) cycles the 5 stages twice: stages are refilled
-    // two tiles behind their wgmma readers, which only a long split exercises. And
-    // per-channel scales with several splits (each split reloads the one scale row).
-    // Both cp.async-fed tiles (128 x 256 and 256 x 128).
+    // One split over K = 768 (12 tiles) cycles the 5 stages twice: cp.async stages are
+    // refilled two tiles behind their wgmma readers, and the TMA-fed producer waits on
+    // each stage's "empty" barrier and the consumers on "full" in its second phase, which
+    // only a long split exercises (on a GPU a wrong phase there hangs). And per-channel
+    // scales with several splits (each split reloads the one scale row). Every wgmma
+    // configuration, the TMA-fed ones on N = 512 (whole tiles), the others on N = 320.
     let test = "gemm_w4a16_wgmma_long_k";
     let mut rng = rng(test);
     for device in devices(test) {
         if !runs_wgmma(test, &device) {
             continue;
         }
-        for config in [WeightOnlyConfig::LargeWgmma, WeightOnlyConfig::LargeWgmmaN256] {
+        for config in WeightOnlyConfig::ALL.into_iter().filter(|c| c.uses_wgmma()) {
+            let n = if config.fed_by_tma() { 512 } else { 320 };
             for (group, asymmetric, splits) in [(32usize, true, Some(1)), (128, false, Some(1)), (768, true, Some(3))] {
-                let weights = random_int4(&mut rng, 320, 768, group, asymmetric, false);
+                let weights = random_int4(&mut rng, n, 768, group, asymmetric, false);
                 let label = format!("{test} {config:?} asym={asymmetric} splits={splits:?}");
                 check_config_at(&label, &device, &mut rng, &weights, config, splits, &[100]);
             }

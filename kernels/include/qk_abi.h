@@ -303,7 +303,8 @@ typedef struct QkGemmW8A8Args {
  * warpgroups and 128 f32 accumulators per thread as large_wgmma. Every dequantized
  * weight feeds 256 rows of A instead of 128: half the dequantization per multiply-add,
  * for L2->SM bytes per multiply-add of 2/BN + (bits/8)/BM = 0.0176 (4-bit) instead of
- * large_wgmma's 0.0117. 5 stages of 37 KiB (4-bit) or 41 KiB (8-bit): 185 or 205 KiB. */
+ * large_wgmma's 0.0117. 5 stages of 37 KiB (4-bit) or 41 KiB (8-bit) and one alignment
+ * unit: 186 or 206 KiB. */
 #define QK_WO_WGMMA_N256_BM 256
 #define QK_WO_WGMMA_N256_WARPS_M 4
 #define QK_WO_WGMMA_N256_WARPS_N 2

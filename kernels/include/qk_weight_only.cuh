@@ -55,7 +55,7 @@ struct Tile {
     static constexpr int kBm = BM;
     static constexpr int kStages = STAGES;
     // Rows of C per warp and its m16 tiles (mma.sync kernels; the wgmma kernel's
-    // WARPS_M = 2 warps share a strip's columns instead, each over all BM rows).
+    // WARPS_M = 2 or 4 warps share a strip's columns instead, each over all BM rows).
     static constexpr int kWarpM = BM / WARPS_M;
     static constexpr int kMTiles = kWarpM / kMmaM;
     static constexpr int kChunksPerLane = BITS / 4;                // 16-byte loads per lane per k-step

@@ -91,6 +91,10 @@ pub fn check_every_m(label: &str, device: &Device, rng: &mut StdRng, weights: &W
 /// M of the large configurations' sweeps (128-row tiles): one partial tile, a partial
 /// tile past the 64-row boundary, and several tiles with a partial last one.
 pub const LARGE_M_SWEEP: [usize; 3] = [33, 100, 257];
+/// M for the 256-row wgmma tiles (large_wgmma_n256 and its TMA feed) that LARGE_M_SWEEP
+/// does not reach: one tile with more than 128 real rows (200: the TMA box 56 rows short
+/// of the tile) and two whole tiles (512: no zero fill, grid y = 2).
+pub const N256_ROW_TILE_MS: [usize; 2] = [200, 512];
 
 /// Whether `device` runs [`WeightOnlyConfig::LargeWgmma`] (compute capability 9.0; the
 /// simulator models an H100); prints and records the skip otherwise.
