@@ -200,15 +200,7 @@ fn gemm_w4a16_large_wgmma_n256_partial_and_whole_row_tiles() {
             (WeightOnlyConfig::LargeWgmmaN256Tma, 384, 256, 64, true),
         ] {
             let weights = random_int4(&mut rng, n, k, group, true, act_order);
-            check_config_at(
-                &format!("{test} {config:?}"),
-                &device,
-                &mut rng,
-                &weights,
-                config,
-                None,
-                &N256_ROW_TILE_MS,
-            );
+            check_large_configs(test, &device, &mut rng, &weights, &[config], &N256_ROW_TILE_MS);
         }
         ran(test, &device);
     }

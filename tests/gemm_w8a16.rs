@@ -98,17 +98,8 @@ fn gemm_w8a16_large_wgmma_n256_partial_and_whole_row_tiles() {
             continue;
         }
         let weights = random_int8(&mut rng, 384, 256, 256);
-        for config in [WeightOnlyConfig::LargeWgmmaN256, WeightOnlyConfig::LargeWgmmaN256Tma] {
-            check_config_at(
-                &format!("{test} {config:?}"),
-                &device,
-                &mut rng,
-                &weights,
-                config,
-                None,
-                &N256_ROW_TILE_MS,
-            );
-        }
+        let configs = [WeightOnlyConfig::LargeWgmmaN256, WeightOnlyConfig::LargeWgmmaN256Tma];
+        check_large_configs(test, &device, &mut rng, &weights, &configs, &N256_ROW_TILE_MS);
         ran(test, &device);
     }
 }
