@@ -26,8 +26,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_large_m_instruction_budget, check_random_shapes, check_tma_config, large_configs, runs_wgmma, DECODE_M_SWEEP,
-    LARGE_M_SWEEP, N256_ROW_TILE_MS, TMA_CONFIGS,
+    check_large_m_instruction_budget, check_random_shapes, check_tma_config, large_configs, runs_wgmma, tma_configs,
+    DECODE_M_SWEEP, LARGE_M_SWEEP, N256_ROW_TILE_MS,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -220,7 +220,9 @@ fn gemm_weight_only_large_wgmma_tma_register_hand_off_fits_its_launch_registers(
     use qkernels::abi::{
         QK_WARP_THREADS, QK_WO_WGMMA_TMA_CONSUMER_REGS, QK_WO_WGMMA_TMA_PRODUCER_REGS, QK_WO_WGMMA_TMA_PRODUCER_WARPS,
     };
-    for (bits, config) in [WeightBits::Int4, WeightBits::Int8].into_iter().flat_map(|b| TMA_CONFIGS.map(|c| (b, c))) {
+    for (bits, config) in
+        [WeightBits::Int4, WeightBits::Int8].into_iter().flat_map(|b| tma_configs().map(move |c| (b, c)))
+    {
         let kernel = config.kernel(bits);
         let Some(launch) = qkernels::kernels::resources_of(kernel.name).find(|r| r.arch == "sm_90a") else {
             eprintln!("skipped: {} has no sm_90a build (QK_CUDA_ARCHS)", kernel.name);

@@ -17,7 +17,7 @@ use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
     check_random_shapes, check_tma_config, large_configs, random_a, runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP,
-    N256_ROW_TILE_MS, TMA_CONFIGS,
+    N256_ROW_TILE_MS,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -58,14 +58,13 @@ fn gemm_w8a16_large_configs_every_group() {
         }
         // One split over K = 768 (12 tiles) cycles the wgmma kernels' 5 stages twice; the
         // TMA-fed ones (on whole tiles of N) wait on each stage's barriers in both phases.
-        let mut wgmma_configs: Vec<_> = configs.iter().copied().filter(|c| c.uses_wgmma()).collect();
-        if !wgmma_configs.is_empty() {
-            wgmma_configs.extend(TMA_CONFIGS);
-        }
-        for config in wgmma_configs {
-            let n = if config.fed_by_tma() { 512 } else { 320 };
-            let weights = random_int8(&mut rng, n, 768, 64);
-            check_config_at(test, &device, &mut rng, &weights, config, Some(1), &[100]);
+        // (large_configs holds LargeWgmma where the device runs wgmma.)
+        if configs.contains(&WeightOnlyConfig::LargeWgmma) {
+            for config in WeightOnlyConfig::ALL.into_iter().filter(|c| c.uses_wgmma()) {
+                let n = if config.fed_by_tma() { 512 } else { 320 };
+                let weights = random_int8(&mut rng, n, 768, 64);
+                check_config_at(test, &device, &mut rng, &weights, config, Some(1), &[100]);
+            }
         }
         ran(test, &device);
     }
@@ -84,9 +83,6 @@ const W8_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.088;
 /// 4-bit budget in tests/gemm_w4a16.rs for why its PTX count overstates its SASS).
 const W8_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.097;
 
-// The TMA-fed wgmma kernels with 8-bit weights (4 KB strips per stage): per-channel and
-// groups of 64; M = 1, a partial row tile and, for the 128-row tile, one over two tiles;
-// automatic and 3 splits.
 // The 256-row tiles with 8-bit weights at M the 128-row sweeps do not reach
 // (N256_ROW_TILE_MS): per-channel, cp.async-fed and TMA-fed.
 #[test]
@@ -104,6 +100,9 @@ fn gemm_w8a16_large_wgmma_n256_partial_and_whole_row_tiles() {
     }
 }
 
+// The TMA-fed wgmma kernels with 8-bit weights (4 KB strips per stage): per-channel and
+// groups of 64; M = 1, a partial row tile and, for the 128-row tile, one over two tiles;
+// automatic and 3 splits.
 #[test]
 fn gemm_w8a16_large_wgmma_tma() {
     let test = "gemm_w8a16_wgmma_tma";

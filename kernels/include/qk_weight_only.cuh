@@ -463,7 +463,9 @@ __device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const Ste
         if constexpr (kWords == 4) {
             words[0] = v.x, words[1] = v.y, words[2] = v.z, words[3] = v.w;
         } else if constexpr (kWords == 2) {
-            words[0] = part ? v.z : v.x;  // a half: part is 0 or 1
+            // A half: part is 0 or 1. One select per word; chunk_word(v, 2 * part + j)
+            // would compute the index's bits and cost large_wgmma 1% more instructions.
+            words[0] = part ? v.z : v.x;
             words[1] = part ? v.w : v.y;
         } else {
             words[0] = chunk_word(v, part);  // a quarter: word `part`

@@ -158,12 +158,14 @@ pub fn check_config_at(
 }
 
 /// The configurations fed by the copy engine ([`WeightOnlyConfig::fed_by_tma`]).
-pub const TMA_CONFIGS: [WeightOnlyConfig; 2] = [WeightOnlyConfig::LargeWgmmaTma, WeightOnlyConfig::LargeWgmmaN256Tma];
+pub fn tma_configs() -> impl Iterator<Item = WeightOnlyConfig> {
+    WeightOnlyConfig::ALL.into_iter().filter(|c| c.fed_by_tma())
+}
 
 /// Checks `weights` on each TMA-fed configuration at every M of `ms`, with the automatic
 /// split count and with 3 splits.
 pub fn check_tma_config(label: &str, device: &Device, rng: &mut StdRng, weights: &WeightOnlyWeights, ms: &[usize]) {
-    for config in TMA_CONFIGS {
+    for config in tma_configs() {
         for splits in [None, Some(3)] {
             check_config_at(&format!("{label} {config:?}"), device, rng, weights, config, splits, ms);
         }
@@ -309,7 +311,7 @@ pub fn check_random_shapes(
     const GROUPS: [usize; 4] = [32, 64, 128, 0]; // 0: per-channel (one group of K)
     let mut configs = vec![WeightOnlyConfig::GemvSwapAb, WeightOnlyConfig::GemvDirect];
     if runs_wgmma(test, device) {
-        configs.extend(TMA_CONFIGS);
+        configs.extend(tma_configs());
         configs.push(WeightOnlyConfig::LargeWgmmaN256);
     }
     for draw in 0..RANDOM_SHAPE_DRAWS {
