@@ -68,6 +68,7 @@ fn new_block(ctx: &Ctx, idx: u64) -> Box<Block> {
                 rr: false,
                 budget_used: 0,
                 maxnreg: Vec::new(),
+                grid_waited: 0,
             }
         })
         .collect();

@@ -88,6 +88,28 @@ pub enum HazardKind {
     /// hazard's thread and line, except for [`SetMaxNRegRule::WarpgroupMissing`], whose
     /// line is the instruction the thread's warp skipped. Boxed like `Wgmma`.
     SetMaxNReg(Box<SetMaxNRegHazard>),
+    /// A grid launched with programmatic stream serialization (PTX ISA "griddepcontrol";
+    /// CUDA's programmatic dependent launch) touched global memory that the previous
+    /// grid used, before the touching thread executed `griddepcontrol.wait`: a read
+    /// of an allocation the previous grid wrote, or a write to one it read or wrote.
+    /// On a GPU the previous grid may still be running then. Boxed like `Wgmma`.
+    GridDependency(Box<GridDependencyHazard>),
+}
+
+/// Details of a [`HazardKind::GridDependency`]: the faulting access is the hazard's
+/// thread, line and address; the other side is the previous grid's use of the
+/// allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GridDependencyHazard {
+    /// True when the faulting access writes (stores, atomics), false when it reads
+    /// (loads, atomics' reads, cp.async and bulk-copy sources).
+    pub write: bool,
+    /// The previous grid's kernel.
+    pub prior_kernel: String,
+    /// True when the previous grid wrote the allocation, false when it only read it.
+    pub prior_wrote: bool,
+    /// Base address of the allocation.
+    pub alloc_base: u64,
 }
 
 /// Details of a [`HazardKind::SetMaxNReg`].
@@ -317,6 +339,15 @@ impl fmt::Display for Hazard {
                 }
                 s
             }
+            HazardKind::GridDependency(g) => format!(
+                "grid-dependency hazard: global {} of the allocation at {:#x}, which the previous grid (`{}`) {}, \
+                 before this thread's griddepcontrol.wait (a programmatic launch may start while that grid still \
+                 runs)",
+                if g.write { "write" } else { "read" },
+                g.alloc_base,
+                g.prior_kernel,
+                if g.prior_wrote { "wrote" } else { "read" }
+            ),
             HazardKind::Bulk(b) => {
                 let mut s = format!("bulk-copy hazard: {}: {}", b.rule.describe(), b.detail);
                 if let Some(o) = &b.other {

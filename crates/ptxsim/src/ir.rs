@@ -421,6 +421,17 @@ pub enum Kind {
     /// thread's earlier generic-proxy shared writes before later async-proxy reads
     /// (PTX ISA "fence.proxy", "Memory consistency model: proxies").
     ProxyFence,
+    /// `griddepcontrol.wait` (PTX ISA "griddepcontrol", sm_90): the executing thread
+    /// waits until the grids it depends on have completed and their memory operations
+    /// are visible. The simulator runs launches one after another, so the wait itself
+    /// never blocks; it marks the lane as having waited, which the programmatic-launch
+    /// hazard check reads (see `SimConfig::programmatic_launch`).
+    GridDepWait,
+    /// `cp.async.bulk.prefetch.L2.global{.L2::cache_hint} [src], size{, policy}` (PTX ISA
+    /// "cp.async.bulk.prefetch"): a hint to bring `size` bytes into L2. No effect on
+    /// values and no SM traffic; with hazard checks on, the range must lie in one
+    /// allocation, 16-byte aligned with a size a multiple of 16.
+    BulkPrefetchL2 { src: Addr, size: Operand },
 }
 
 /// Operand A of `wgmma.mma_async`.
@@ -621,7 +632,12 @@ impl Kind {
             | Kind::WgFence
             | Kind::WgCommit
             | Kind::WgWait(_)
-            | Kind::ProxyFence => {}
+            | Kind::ProxyFence
+            | Kind::GridDepWait => {}
+            Kind::BulkPrefetchL2 { src, size } => {
+                r(&src.base, f);
+                r(size, f);
+            }
         }
     }
 }

@@ -209,8 +209,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::{
-    Access, BulkHazard, BulkRule, Hazard, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError, WgmmaHazard,
-    WgmmaRule,
+    Access, BulkHazard, BulkRule, GridDependencyHazard, Hazard, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError,
+    WgmmaHazard, WgmmaRule,
 };
 pub use report::{AllocTraffic, LaunchReport, LineTraffic};
 pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};
@@ -274,6 +274,19 @@ pub struct SimConfig {
     /// block's register pool (see the crate docs); the count applies to every later
     /// launch until changed ([`Gpu::set_launch_registers`]).
     pub launch_registers: Option<u32>,
+    /// Launches are made with programmatic stream serialization (CUDA's programmatic
+    /// dependent launch, default false): on a GPU such a grid may start while the
+    /// previous one still runs, and its threads must execute `griddepcontrol.wait`
+    /// (PTX ISA "griddepcontrol") before touching what that grid used. The simulator
+    /// still runs the grids one after the other; with hazard checks on it reports a
+    /// [`HazardKind::GridDependency`] for any global access that would race the previous
+    /// grid: a read of an allocation it wrote, or a write to one it read or wrote,
+    /// before the accessing thread's wait. The previous grid is the last launch since
+    /// the last host write ([`Gpu::write`]: on a GPU a copy between two kernels orders
+    /// them; a read, [`Gpu::read`], takes `&self` and is not counted, which can only
+    /// report more, never less). Applies to every later launch until changed
+    /// ([`Gpu::set_programmatic_launch`]).
+    pub programmatic_launch: bool,
 }
 
 impl Default for SimConfig {
@@ -289,6 +302,7 @@ impl Default for SimConfig {
             hazard_checks: true,
             quantum: 20_000,
             launch_registers: None,
+            programmatic_launch: false,
         }
     }
 }
@@ -298,6 +312,9 @@ pub struct Gpu {
     mem: GlobalMem,
     cfg: SimConfig,
     module_globals: HashMap<(u64, usize), u64>,
+    /// What the last launch since the last host copy used, for the next programmatic
+    /// launch's grid-dependency check.
+    prior: Option<step::PriorGrid>,
 }
 
 impl Default for Gpu {
@@ -318,7 +335,12 @@ impl Gpu {
 
     /// A GPU with the given configuration.
     pub fn with_config(cfg: SimConfig) -> Gpu {
-        Gpu { mem: GlobalMem { allocs: Vec::new(), next: GLOBAL_BASE }, cfg, module_globals: HashMap::new() }
+        Gpu {
+            mem: GlobalMem { allocs: Vec::new(), next: GLOBAL_BASE },
+            cfg,
+            module_globals: HashMap::new(),
+            prior: None,
+        }
     }
 
     /// The current configuration.
@@ -358,6 +380,12 @@ impl Gpu {
         self.cfg.launch_registers = regs;
     }
 
+    /// Makes later launches programmatic (`true`) or ordinary; see
+    /// [`SimConfig::programmatic_launch`].
+    pub fn set_programmatic_launch(&mut self, on: bool) {
+        self.cfg.programmatic_launch = on;
+    }
+
     /// Allocates zeroed device memory; returns its 256-byte aligned, nonzero address.
     /// Allocations are separated by unmapped gaps so overruns fault.
     pub fn alloc(&mut self, bytes: usize) -> Result<u64, SimError> {
@@ -393,6 +421,7 @@ impl Gpu {
 
     /// Copies host bytes to device memory (`addr` may point inside an allocation).
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), SimError> {
+        self.prior = None;
         let (i, o) = self.locate(addr, data.len())?;
         self.mem.allocs[i].write_bytes(o, data);
         Ok(())
@@ -478,6 +507,13 @@ impl Gpu {
             };
             gsyms.push(addr);
         }
+        // Of a programmatic launch: what the previous grid did to each allocation.
+        let prior_flags = match &self.prior {
+            Some(p) if self.cfg.programmatic_launch && self.cfg.hazard_checks => {
+                Some(p.flags_for(self.mem.allocs.iter().map(|a| a.base)))
+            }
+            _ => None,
+        };
         let ctx = step::Ctx {
             k,
             mem: &self.mem,
@@ -491,6 +527,7 @@ impl Gpu {
             hazards: self.cfg.hazard_checks,
             nsm: self.cfg.sm_count,
             launch_regs: self.cfg.launch_registers,
+            prior_grid: prior_flags.as_ref(),
         };
         let cfg = driver::RunCfg {
             max_resident: self.cfg.sm_count.max(1) as u64,
@@ -499,7 +536,9 @@ impl Gpu {
             bases: self.mem.allocs.iter().map(|a| a.base).collect(),
             lines: k.insts.iter().map(|i| i.line).collect(),
         };
-        driver::run(&ctx, &cfg)
+        let result = driver::run(&ctx, &cfg);
+        self.prior = result.as_ref().ok().map(|r| step::PriorGrid::of_launch(kernel, r));
+        result
     }
 }
 

@@ -1282,6 +1282,21 @@ impl Dec<'_> {
         })
     }
 
+    /// Decodes the non-tensor bulk prefetch into L2 (PTX ISA "cp.async.bulk.prefetch"):
+    /// `cp.async.bulk.prefetch.L2.global{.L2::cache_hint} [srcMem], size{, cache-policy}`.
+    fn bulk_prefetch_l2(&self, m: &Mods, opcode: &str, ops: &[ROp]) -> Result<Kind, SimError> {
+        let hint = m.mods.get(5) == Some(&"L2::cache_hint");
+        let ok = m.mods.len() == 5 + hint as usize && m.mods[..5] == ["async", "bulk", "prefetch", "L2", "global"];
+        if !ok {
+            return Err(self.unsup(format!("`{opcode}` (of the bulk prefetches only .L2.global is supported)")));
+        }
+        self.n(ops, 2 + hint as usize)?;
+        if ops.len() > 2 + hint as usize {
+            return Err(self.err(format!("`{opcode}`: too many operands")));
+        }
+        Ok(Kind::BulkPrefetchL2 { src: self.addr(&ops[0])?, size: self.src(&ops[1], ScalarType::U32)? })
+    }
+
     /// Decodes the tiled tensor bulk copy from global to shared memory with mbarrier
     /// completion (PTX ISA 9.7.9.25.5.1):
     /// `cp.async.bulk.tensor.{1..5}d.{shared::cluster,shared::cta}.global{.tile}.mbarrier::complete_tx::bytes{.L2::cache_hint}
@@ -1887,7 +1902,9 @@ impl Dec<'_> {
                 }
                 if m.has("async") && m.has("bulk") {
                     class = Class::Global;
-                    let kind = if m.has("tensor") {
+                    let kind = if m.mods.get(2) == Some(&"prefetch") && !m.has("tensor") {
+                        self.bulk_prefetch_l2(&m, &r.opcode, ops)?
+                    } else if m.has("tensor") {
                         self.cp_async_bulk_tensor(&m, &r.opcode, ops)?
                     } else {
                         self.cp_async_bulk(&m, &r.opcode, ops)?
@@ -2003,6 +2020,12 @@ impl Dec<'_> {
                 class = Class::Sync;
                 Kind::ProxyFence
             }
+            "griddepcontrol" if m.has("wait") => {
+                class = Class::Sync;
+                Kind::GridDepWait
+            }
+            // `griddepcontrol.launch_dependents` only lets the next grid start early: no
+            // effect on this grid's values or memory.
             "membar" | "fence" | "prefetch" | "prefetchu" | "nanosleep" | "pmevent" | "griddepcontrol" => {
                 class = if m.name.starts_with("prefetch") { Class::Global } else { Class::Sync };
                 Kind::Nop

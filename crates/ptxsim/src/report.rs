@@ -88,6 +88,9 @@ pub struct LaunchReport {
     /// global load bytes and sectors) and written to shared memory (also counted in
     /// the shared wavefronts as conflict-free accesses, like wgmma).
     pub bulk_bytes: u64,
+    /// Bytes `cp.async.bulk.prefetch.L2` asked L2 to fetch (a hint: not in the global
+    /// load bytes, which count what the SMs read).
+    pub l2_prefetch_bytes: u64,
     /// Global bytes requested by loads.
     pub global_load_bytes: u64,
     /// Global bytes requested by stores.
@@ -136,6 +139,9 @@ impl fmt::Display for LaunchReport {
         if self.bulk_copies > 0 {
             writeln!(f, "bulk copies: {} ({} B global -> shared)", self.bulk_copies, self.bulk_bytes)?;
         }
+        if self.l2_prefetch_bytes > 0 {
+            writeln!(f, "L2 prefetches: {} B", self.l2_prefetch_bytes)?;
+        }
         write!(
             f,
             "shared: {} wavefronts (minimum {}, {} bank conflicts) in {} warp accesses",
@@ -170,6 +176,8 @@ pub struct Counters {
     pub bulk: u64,
     /// Bytes copied by cp.async.bulk.
     pub bulk_bytes: u64,
+    /// Bytes of cp.async.bulk.prefetch.L2.
+    pub prefetch_bytes: u64,
     /// Per allocation index: (load bytes, store bytes).
     pub alloc: Vec<(u64, u64)>,
     /// Global sectors.
@@ -197,6 +205,7 @@ impl Counters {
             wgmma_bytes: 0,
             bulk: 0,
             bulk_bytes: 0,
+            prefetch_bytes: 0,
             alloc: vec![(0, 0); nallocs],
             sectors: 0,
             gaccesses: 0,
@@ -242,6 +251,7 @@ impl Counters {
         r.wgmma_shared_bytes += self.wgmma_bytes;
         r.bulk_copies += self.bulk;
         r.bulk_bytes += self.bulk_bytes;
+        r.l2_prefetch_bytes += self.prefetch_bytes;
         for (i, &(l, s)) in self.alloc.iter().enumerate() {
             if l + s > 0 {
                 let e = r.per_alloc.entry(bases[i]).or_default();

@@ -227,6 +227,9 @@ pub struct Warp {
     /// The warp's `setmaxnreg` instructions so far, in order (recorded only with
     /// hazard checks on; empty, and never allocated, in kernels without setmaxnreg).
     pub maxnreg: Vec<MaxNReg>,
+    /// Lanes that executed `griddepcontrol.wait` (read only by a programmatic launch's
+    /// grid-dependency check).
+    pub grid_waited: u32,
 }
 
 /// One executed `setmaxnreg` of a warp (PTX ISA "setmaxnreg").
@@ -268,6 +271,12 @@ impl MaxNReg {
 }
 
 impl Warp {
+    /// Whether lane `l` executed `griddepcontrol.wait`.
+    #[inline(always)]
+    pub fn grid_waited_lane(&self, l: usize) -> bool {
+        (self.grid_waited >> l) & 1 != 0
+    }
+
     /// Lanes that can execute now.
     #[inline]
     pub fn runnable(&self) -> u32 {

@@ -40,10 +40,12 @@
 //! driver finds the block can make no progress.
 
 use crate::error::{
-    Access, BulkHazard, BulkRule, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError, WgmmaHazard, WgmmaRule,
+    Access, BulkHazard, BulkRule, GridDependencyHazard, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError,
+    WgmmaHazard, WgmmaRule,
 };
 use crate::ir::*;
 use crate::report::Counters;
+use crate::report::LaunchReport;
 use crate::semantics::types::{Rounding, ScalarType};
 use crate::semantics::wgmma::{wgmma_warp, MatrixDesc, WgmmaDesc};
 use crate::semantics::{bits, convert, float, mma, warp};
@@ -79,6 +81,68 @@ pub struct Ctx<'a> {
     pub nsm: u32,
     /// Registers per thread each warp starts with (`ptxas`'s count), when known.
     pub launch_regs: Option<u32>,
+    /// Of a programmatic launch with hazard checks on: what the previous grid did to
+    /// each allocation (indexed like `mem.allocs`).
+    pub prior_grid: Option<&'a PriorFlags>,
+}
+
+/// What one grid did to global memory: the allocations it read and wrote, by base
+/// address (from its launch report's per-allocation traffic; atomics count as both).
+pub struct PriorGrid {
+    kernel: String,
+    /// (base, wrote): every allocation the grid read or wrote.
+    used: Vec<(u64, bool)>,
+}
+
+/// A [`PriorGrid`] laid over the allocations of the next launch.
+pub struct PriorFlags {
+    kernel: String,
+    /// Per allocation index: [`PRIOR_READ`] | [`PRIOR_WROTE`], or 0.
+    flags: Vec<u8>,
+}
+
+const PRIOR_READ: u8 = 1;
+const PRIOR_WROTE: u8 = 2;
+
+impl PriorGrid {
+    /// The footprint of the launch of `kernel` that produced `report`.
+    pub fn of_launch(kernel: &str, report: &LaunchReport) -> PriorGrid {
+        let used = report.per_alloc.iter().map(|(&base, t)| (base, t.store_bytes > 0)).collect();
+        PriorGrid { kernel: kernel.to_string(), used }
+    }
+
+    /// Flags per allocation, for allocations with these base addresses in order.
+    pub fn flags_for(&self, bases: impl Iterator<Item = u64>) -> PriorFlags {
+        let flags = bases
+            .map(|b| match self.used.iter().find(|u| u.0 == b) {
+                Some(&(_, true)) => PRIOR_READ | PRIOR_WROTE,
+                Some(&(_, false)) => PRIOR_READ,
+                None => 0,
+            })
+            .collect();
+        PriorFlags { kernel: self.kernel.clone(), flags }
+    }
+}
+
+/// The grid-dependency check of a programmatic launch (see
+/// `SimConfig::programmatic_launch`): lane `l` of warp `wi`, which has or has not
+/// executed `griddepcontrol.wait` (`waited`), accesses allocation `ai` at `addr`.
+/// A read races the previous grid's writes; a write races its reads and writes.
+#[inline(always)]
+fn check_grid_dependency(ctx: &Ctx, waited: bool, ai: usize, write: bool, at: (usize, usize, u32, u64)) -> R<()> {
+    let Some(prior) = ctx.prior_grid else { return Ok(()) };
+    let flags = prior.flags[ai];
+    if waited || flags & PRIOR_WROTE == 0 && !(write && flags & PRIOR_READ != 0) {
+        return Ok(());
+    }
+    let (wi, l, pc, addr) = at;
+    let hazard = GridDependencyHazard {
+        write,
+        prior_kernel: prior.kernel.clone(),
+        prior_wrote: flags & PRIOR_WROTE != 0,
+        alloc_base: ctx.mem.allocs[ai].base,
+    };
+    Err(fault_at(HazardKind::GridDependency(Box::new(hazard)), wi, l, pc, addr))
 }
 
 /// 32-bit registers of an SM, the most one block may hold (CUDA Programming Guide,
@@ -1600,6 +1664,23 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
         Kind::CreatePolicy { d } => each!(d, |_l, _r| 0x1000_0000_0000_0000u64),
         Kind::ActiveMask { d } => each!(d, |_l, _r| exec as u64),
         Kind::Nop => {}
+        Kind::GridDepWait => w.grid_waited |= exec,
+        Kind::BulkPrefetchL2 { src, size } => {
+            for l in lanes(exec) {
+                let n = env.rd(&w.regs, size, l) as u32;
+                c.prefetch_bytes += n as u64;
+                if ctx.hazards {
+                    let a = env.rd(&w.regs, &src.base, l).wrapping_add(src.offset as u64);
+                    let at = |k: BadAddr| fault_at(k, wi, l, pc, a);
+                    // 16-byte granules (PTX ISA "cp.async.bulk.prefetch"): a misaligned
+                    // address or size is reported as a misaligned access of 16 bytes.
+                    if !(a.is_multiple_of(16) && n.is_multiple_of(16)) {
+                        return Err(at(BadAddr::Misaligned("global", 16)));
+                    }
+                    resolve(ctx, Space::Global, a, n, 1, 0).map_err(at)?;
+                }
+            }
+        }
         Kind::ProxyFence => {
             if let Some(g) = wg.as_deref_mut() {
                 for l in lanes(exec) {
@@ -1620,6 +1701,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 log.push(l, a);
                 match loc {
                     Loc::Global(i, _) => {
+                        check_grid_dependency(ctx, w.grid_waited_lane(l), i, false, (wi, l, pc, a))?;
                         c.alloc[i].0 += total as u64;
                         space_seen = Some(Space::Global);
                     }
@@ -1656,9 +1738,15 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 let a = env.rd(&w.regs, &addr.base, l).wrapping_add(addr.offset as u64);
                 let loc = resolve(ctx, *space, a, total, total, lsize as u32).map_err(|k| fault_at(k, wi, l, pc, a))?;
                 log.push(l, a);
-                if let Loc::Shared(o) = loc {
-                    space_seen = Some(Space::Shared);
-                    race.check(SharedAccess { lane: l, off: o, size: total, kind: SharedAccessKind::Write })?;
+                match loc {
+                    Loc::Shared(o) => {
+                        space_seen = Some(Space::Shared);
+                        race.check(SharedAccess { lane: l, off: o, size: total, kind: SharedAccessKind::Write })?;
+                    }
+                    Loc::Global(ai, _) => {
+                        check_grid_dependency(ctx, w.grid_waited_lane(l), ai, true, (wi, l, pc, a))?;
+                    }
+                    _ => {}
                 }
                 for (i, s) in srcs.iter().enumerate() {
                     let v = env.rd(&w.regs, s, l);
@@ -1695,6 +1783,8 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 let cv = co.as_ref().map_or(0, |x| env.rd(&w.regs, x, l)) & mask(ty.bits());
                 let old = match loc {
                     Loc::Global(ai, o) => {
+                        // An atomic reads and writes: the write check covers both.
+                        check_grid_dependency(ctx, w.grid_waited_lane(l), ai, true, (wi, l, pc, a))?;
                         space_seen = Some(Space::Global);
                         c.alloc[ai].0 += es as u64;
                         c.alloc[ai].1 += es as u64;
@@ -1741,6 +1831,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 if n > 0 {
                     let loc = resolve(ctx, Space::Global, ga, n, *size, 0).map_err(|k| fault_at(k, wi, l, pc, ga))?;
                     if let Loc::Global(ai, o) = loc {
+                        check_grid_dependency(ctx, w.grid_waited_lane(l), ai, false, (wi, l, pc, ga))?;
                         for (i, byte) in data.iter_mut().enumerate().take(n as usize) {
                             *byte = ctx.mem.allocs[ai].load(o + i as u64, 1) as u8;
                         }
@@ -2111,7 +2202,7 @@ fn cp_async_bulk(
                     ));
                 }
                 let mut data = vec![0u8; n as usize];
-                bulk_read_global(ctx, c, (wi, l, pc), inst.line, ga, &mut data)?;
+                bulk_read_global(ctx, c, (wi, l, pc), w.grid_waited_lane(l), inst.line, ga, &mut data)?;
                 (dst_of(sa, n)?, ma, data)
             }
             Kind::CpAsyncBulkTensor { dst, tmap, coords, mbar } => {
@@ -2152,7 +2243,7 @@ fn cp_async_bulk(
                 // the shared-space address, not a generic one.
                 let so = dst_of(sa, u32::try_from(map.box_bytes()).unwrap_or(u32::MAX))?;
                 let data = map.gather(&coords, so as u64, |ga, buf: &mut [u8]| {
-                    bulk_read_global(ctx, c, (wi, l, pc), inst.line, ga, buf)
+                    bulk_read_global(ctx, c, (wi, l, pc), w.grid_waited_lane(l), inst.line, ga, buf)
                 })?;
                 (so, ma, data)
             }
@@ -2198,6 +2289,7 @@ fn bulk_read_global(
     ctx: &Ctx,
     c: &mut Counters,
     (wi, l, pc): (usize, usize, u32),
+    grid_waited: bool,
     line: u32,
     ga: u64,
     buf: &mut [u8],
@@ -2206,6 +2298,7 @@ fn bulk_read_global(
     let Loc::Global(ai, go) = resolve(ctx, Space::Global, ga, n, 1, 0).map_err(|k| fault_at(k, wi, l, pc, ga))? else {
         return Err(unsup("bulk-copy source outside global memory".into(), line));
     };
+    check_grid_dependency(ctx, grid_waited, ai, false, (wi, l, pc, ga))?;
     ctx.mem.allocs[ai].read_bytes(go, buf);
     c.alloc[ai].0 += n as u64;
     if n > 0 {

@@ -192,6 +192,8 @@ fn accepted_forms() {
         "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 %p1, [%r3], %r4, 100;",
         "mbarrier.try_wait.relaxed.cta.shared::cta.b64 %p1, [%r3], %rd3;",
         "mbarrier.arrive.release.cta.shared::cta.b64 _, [%r3];",
+        "cp.async.bulk.prefetch.L2.global [%rd1], 16;",
+        "cp.async.bulk.prefetch.L2.global.L2::cache_hint [%rd1], %r4, %rd4;",
     ] {
         load(body).unwrap_or_else(|e| panic!("{body}: {e}"));
     }
@@ -203,7 +205,7 @@ fn rejected_forms() {
         "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%r2], [%rd1], 16, [%r3], %r4;",
         "cp.async.bulk.global.shared::cta.bulk_group [%rd1], [%r2], 16;",
         "cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes [%r2], [%r5], 16, [%r3];",
-        "cp.async.bulk.prefetch.L2.global [%rd1], 16;",
+        "cp.async.bulk.prefetch.tensor.1d.L2.global.tile [%rd1, {%r4}];",
         "mbarrier.try_wait.parity.shared::cluster.b64 %p1, [%r3], 0;",
         "mbarrier.init.shared::cluster.b64 [%r3], 1;",
         "mbarrier.arrive.phase_type::primary.shared::cta.b64 _, [%r3];",
@@ -245,5 +247,37 @@ fn wgmma_reads_bulk_copied_tiles() {
             );
         }
         assert_eq!(report.bulk_copies, 1);
+    }
+}
+
+// cp.async.bulk.prefetch.L2 (PTX ISA "cp.async.bulk.prefetch") is a hint: no effect on
+// memory, no SM traffic counted; its range must lie in one allocation, 16-byte aligned
+// with a size a multiple of 16.
+#[test]
+fn l2_prefetch_is_a_checked_hint() {
+    let run = |offset: u32, size: u32| {
+        let body = format!(
+            "add.u64 %rd3, %rd1, {offset};\ncp.async.bulk.prefetch.L2.global [%rd3], {size};\n\
+             ld.global.u32 %r4, [%rd1];\nst.global.u32 [%rd2], %r4;"
+        );
+        let m = module(&small(&body));
+        let mut gpu = Gpu::new();
+        let src = up_u32(&mut gpu, &(7..39).collect::<Vec<u32>>());
+        let out = gpu.alloc(4).unwrap();
+        let r = gpu.launch(&m, "k", [1, 1, 1], [1, 1, 1], 0, &[KernelArg::U64(src), KernelArg::U64(out)]);
+        (r.map(|r| (r.per_alloc[&src].load_bytes, r.l2_prefetch_bytes, down_u32(&gpu, out, 1)[0])), src)
+    };
+    // The whole 128-byte allocation: counted as prefetched, and only the one 4-byte load
+    // as traffic.
+    assert_eq!(run(0, 128).0.unwrap(), (4, 128, 7));
+    for (offset, size, what) in [(16, 128, "out of bounds"), (8, 16, "misaligned"), (0, 24, "misaligned")] {
+        let (r, src) = run(offset, size);
+        match r {
+            Err(SimError::Hazard(h)) => {
+                assert!(h.to_string().contains(what), "{offset}+{size}: {h}");
+                assert_eq!(h.addr, Some(src + offset as u64));
+            }
+            r => panic!("{offset}+{size}: {:?}", r.map(|_| ())),
+        }
     }
 }

@@ -1,0 +1,199 @@
+//! Programmatic dependent launch (PTX ISA "griddepcontrol"): a grid launched with
+//! programmatic stream serialization may start while the previous grid still runs, so
+//! each thread must execute `griddepcontrol.wait` before it reads what that grid wrote
+//! or writes what it used. These tests pair a producer grid with consumers that do and
+//! do not wait, and check that the simulator reports exactly the accesses that race.
+
+mod common;
+use common::*;
+use ptxsim::{Gpu, HazardKind, KernelArg, SimError};
+
+/// The producer: thread t reads `src[t]` and writes `src[t] + 1` to `dst[t]`.
+const PRODUCER: &str = r#"
+.version 8.0
+.target sm_90
+.address_size 64
+.visible .entry producer(.param .u64 src, .param .u64 dst)
+{
+    .reg .b32 %r<4>;
+    .reg .b64 %rd<8>;
+    ld.param.u64 %rd1, [src];
+    ld.param.u64 %rd2, [dst];
+    mov.u32 %r1, %tid.x;
+    mul.wide.u32 %rd3, %r1, 4;
+    add.u64 %rd4, %rd1, %rd3;
+    add.u64 %rd5, %rd2, %rd3;
+    ld.global.u32 %r2, [%rd4];
+    add.u32 %r2, %r2, 1;
+    st.global.u32 [%rd5], %r2;
+    griddepcontrol.launch_dependents;
+    ret;
+}
+"#;
+
+/// A consumer: thread t loads `input[t]` (by `ld`, or by `cp.async` when CP_ASYNC is
+/// set) and stores it times 2 to `out[t]`, with `griddepcontrol.wait` where WAIT says.
+fn consumer(wait: &str, cp_async: bool) -> String {
+    let (before, after) = match wait {
+        "first" => ("griddepcontrol.wait;", ""),
+        "between" => ("", "griddepcontrol.wait;"),
+        _ => ("", ""),
+    };
+    let load = if cp_async {
+        "cp.async.ca.shared.global [%r5], [%rd4], 4;\n    cp.async.wait_all;\n    ld.shared.u32 %r2, [%r5];"
+    } else {
+        "ld.global.u32 %r2, [%rd4];"
+    };
+    format!(
+        r#"
+.version 8.0
+.target sm_90
+.address_size 64
+.visible .entry consumer(.param .u64 input, .param .u64 out)
+{{
+    .reg .b32 %r<8>;
+    .reg .b64 %rd<8>;
+    .shared .align 4 .b8 stage[256];
+    {before}
+    ld.param.u64 %rd1, [input];
+    ld.param.u64 %rd2, [out];
+    mov.u32 %r1, %tid.x;
+    mul.wide.u32 %rd3, %r1, 4;
+    add.u64 %rd4, %rd1, %rd3;
+    add.u64 %rd5, %rd2, %rd3;
+    mov.u32 %r4, stage;
+    mul.lo.u32 %r6, %r1, 4;
+    add.u32 %r5, %r4, %r6;
+    {load}
+    {after}
+    shl.b32 %r2, %r2, 1;
+    st.global.u32 [%rd5], %r2;
+    ret;
+}}
+"#
+    )
+}
+
+const THREADS: u32 = 32;
+
+struct Buffers {
+    src: u64,
+    mid: u64,
+    out: u64,
+}
+
+/// Uploads `src` = 10, 11, .., runs the producer (src -> mid) with an ordinary launch,
+/// then makes later launches programmatic.
+fn produce(gpu: &mut Gpu) -> Buffers {
+    let values: Vec<u32> = (0..THREADS).map(|t| 10 + t).collect();
+    let src = up_u32(gpu, &values);
+    let mid = up_u32(gpu, &[0xdead_beef; THREADS as usize]);
+    let out = up_u32(gpu, &[0xdead_beef; THREADS as usize]);
+    let m = module(PRODUCER);
+    gpu.launch(&m, "producer", [1, 1, 1], [THREADS, 1, 1], 0, &[KernelArg::U64(src), KernelArg::U64(mid)]).unwrap();
+    gpu.set_programmatic_launch(true);
+    Buffers { src, mid, out }
+}
+
+fn launch_consumer(gpu: &mut Gpu, src: &str, input: u64, out: u64) -> Result<(), SimError> {
+    let m = module(src);
+    gpu.launch(&m, "consumer", [1, 1, 1], [THREADS, 1, 1], 0, &[KernelArg::U64(input), KernelArg::U64(out)]).map(|_| ())
+}
+
+fn grid_hazard(e: SimError) -> (ptxsim::Hazard, ptxsim::GridDependencyHazard) {
+    match e {
+        SimError::Hazard(h) => match &h.kind {
+            HazardKind::GridDependency(g) => {
+                let g = (**g).clone();
+                (*h, g)
+            }
+            _ => panic!("not a grid-dependency hazard: {h}"),
+        },
+        e => panic!("not a hazard: {e}"),
+    }
+}
+
+#[test]
+fn reading_the_previous_grids_output_before_the_wait_is_a_hazard() {
+    for cp_async in [false, true] {
+        let mut gpu = Gpu::new();
+        let b = produce(&mut gpu);
+        let e = launch_consumer(&mut gpu, &consumer("none", cp_async), b.mid, b.out).expect_err("must race");
+        let (h, g) = grid_hazard(e);
+        assert!(!g.write && g.prior_wrote, "{h}");
+        assert_eq!(g.prior_kernel, "producer");
+        assert_eq!(g.alloc_base, b.mid);
+        assert_eq!(h.addr, Some(b.mid + 4 * h.tid[0] as u64));
+        let src = consumer("none", cp_async);
+        let load = if cp_async { "cp.async.ca" } else { "ld.global" };
+        assert_eq!(h.line, common::bulk::line_of(&src, load), "{h}");
+        let text = h.to_string();
+        assert!(
+            text.contains("griddepcontrol.wait") && text.contains("`producer`") && text.contains("wrote"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn waiting_first_or_before_the_dependent_read_is_clean_and_correct() {
+    for (wait, cp_async) in [("first", false), ("first", true), ("between", false)] {
+        let mut gpu = Gpu::new();
+        let b = produce(&mut gpu);
+        // "between": the wait comes after the load of `input` in program order, so only
+        // an input the producer did not write may be read there; here that is `src`.
+        let input = if wait == "between" { b.src } else { b.mid };
+        launch_consumer(&mut gpu, &consumer(wait, cp_async), input, b.out).unwrap_or_else(|e| panic!("{e}"));
+        let got = down_u32(&gpu, b.out, THREADS as usize);
+        let expect: Vec<u32> =
+            (0..THREADS).map(|t| if input == b.mid { 2 * (10 + t + 1) } else { 2 * (10 + t) }).collect();
+        assert_eq!(got, expect, "wait {wait}, cp.async {cp_async}");
+    }
+}
+
+#[test]
+fn writing_what_the_previous_grid_read_before_the_wait_is_a_hazard() {
+    // The consumer's store is after its wait in "between", so write before any wait:
+    // read the untouched `out`, store into `src`, which the producer read.
+    let mut gpu = Gpu::new();
+    let b = produce(&mut gpu);
+    let e = launch_consumer(&mut gpu, &consumer("none", false), b.out, b.src).expect_err("must race");
+    let (h, g) = grid_hazard(e);
+    assert!(g.write && !g.prior_wrote, "{h}");
+    assert_eq!(g.alloc_base, b.src);
+}
+
+#[test]
+fn memory_the_previous_grid_did_not_write_may_be_read_before_the_wait() {
+    // Both grids read `src` (weights, in a GEMM): no race, no wait needed for it.
+    let mut gpu = Gpu::new();
+    let b = produce(&mut gpu);
+    launch_consumer(&mut gpu, &consumer("none", false), b.src, b.out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(down_u32(&gpu, b.out, 2), vec![20, 22]);
+}
+
+#[test]
+fn ordinary_launches_and_host_writes_order_the_grids() {
+    // Without the programmatic attribute the next grid starts after the previous one
+    // completed: nothing to wait for.
+    let mut gpu = Gpu::new();
+    let b = produce(&mut gpu);
+    gpu.set_programmatic_launch(false);
+    launch_consumer(&mut gpu, &consumer("none", false), b.mid, b.out).unwrap_or_else(|e| panic!("{e}"));
+
+    // A host write between the grids orders them too (on a GPU the copy waits for the
+    // producer and the consumer for the copy).
+    let mut gpu = Gpu::new();
+    let b = produce(&mut gpu);
+    gpu.write(b.out, &[0; 4]).unwrap();
+    launch_consumer(&mut gpu, &consumer("none", false), b.mid, b.out).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn without_hazard_checks_the_wait_is_only_an_instruction() {
+    let mut gpu = Gpu::new();
+    gpu.set_hazard_checks(false);
+    let b = produce(&mut gpu);
+    launch_consumer(&mut gpu, &consumer("none", false), b.mid, b.out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(down_u32(&gpu, b.out, 1), vec![22]);
+}
