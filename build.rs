@@ -1,9 +1,11 @@
 //! Compiles `kernels/*.cu` with nvcc and generates the Rust side of the shared ABI.
 //!
 //! For every kernel file it produces
-//!   - PTX for `compute_80`: what the PTX simulator executes, and the JIT fallback;
+//!   - PTX for `compute_90a`: what the PTX simulator executes (it models an H100), the
+//!     same PTX the file's sm_90a SASS is compiled from;
 //!   - a fatbin with SASS for each target architecture (default sm_80, sm_86, sm_89,
-//!     sm_90a; `QK_CUDA_ARCHS=80,90a` narrows it, e.g. for CI) plus the compute_80 PTX;
+//!     sm_90a; `QK_CUDA_ARCHS=80,90a` narrows it, e.g. for CI) plus compute_80 PTX, the
+//!     JIT fallback for GPUs without SASS here;
 //!   - the `ptxas -v` resource usage of every kernel for every architecture.
 //!
 //! Files named `*_sm90a.cu` use Hopper's arch-specific instructions (wgmma): their PTX is
@@ -25,6 +27,10 @@ use std::process::Command;
 /// Architecture of the PTX we embed: the oldest we support (mma.sync m16n8k16/k32 and
 /// cp.async need sm_80), so one PTX runs on every target via the driver's JIT.
 const PTX_ARCH: &str = "80";
+/// Architecture of the PTX the simulator runs: the simulated device is an H100, so it
+/// runs what an H100's SASS is built from, Hopper-only code paths included (e.g. the
+/// `griddepcontrol` of programmatic dependent launch, absent from compute_80 PTX).
+const SIM_PTX_ARCH: &str = "90a";
 /// SASS targets when `QK_CUDA_ARCHS` is unset: Ampere (A100, A10/RTX 30), Ada (L4, RTX 40)
 /// and Hopper with its arch-specific features (`90a`).
 const DEFAULT_SASS_ARCHS: &str = "80,86,89,90a";
@@ -216,7 +222,12 @@ fn compile(nvcc: &Path, src: &Path, include_dir: &Path, out_dir: &Path, archs: &
     let sass_archs: Vec<&String> = archs.iter().filter(|a| !hopper_only || *a == HOPPER_ARCH).collect();
 
     run(
-        nvcc_base(nvcc, include_dir).arg("-ptx").arg(format!("-arch=compute_{ptx_arch}")).arg(src).arg("-o").arg(&ptx),
+        nvcc_base(nvcc, include_dir)
+            .arg("-ptx")
+            .arg(format!("-arch=compute_{SIM_PTX_ARCH}"))
+            .arg(src)
+            .arg("-o")
+            .arg(&ptx),
         &format!("{} (ptx)", src.display()),
     );
 
@@ -278,6 +289,8 @@ fn write_index(out_dir: &Path, nvcc: &Path, archs: &[String], compiled: &[Compil
     writeln!(s, "pub const NVCC_VERSION: &str = {version:?};").unwrap();
     writeln!(s, "/// Architecture of the embedded PTX (of every module not written for one architecture).").unwrap();
     writeln!(s, "pub const PTX_ARCH: &str = \"compute_{PTX_ARCH}\";").unwrap();
+    writeln!(s, "/// Architecture of the PTX the simulator runs ([`KernelModule::ptx`]).").unwrap();
+    writeln!(s, "pub const SIM_PTX_ARCH: &str = \"compute_{SIM_PTX_ARCH}\";").unwrap();
     let sass: Vec<String> = archs.iter().map(|a| format!("sm_{a}")).collect();
     writeln!(s, "/// Architectures with SASS in the embedded fatbins.").unwrap();
     writeln!(s, "pub const SASS_ARCHS: &[&str] = &{sass:?};").unwrap();

@@ -144,6 +144,22 @@
  * once and hidden from the compiler (gemm_weight_only), which otherwise rebuilt them
  * from %tid.x every stage.
  *
+ * Programmatic dependent launch (qk_grid_dependency.cuh; opt-in on the host,
+ * LaunchOrder::Programmatic, sm_90): the splits sweep's fit puts ~4.4 us of every decode
+ * launch outside the weight stream (launch, first DRAM round trip, tail): twice the
+ * 2.1 us that an 8B o-projection's 8.4 MB of 4-bit weights take at 4 TB/s (H200,
+ * docs/results/h200-2026-11-26b/splits-sweep.md). Launched programmatically, a block
+ * may start while the previous kernel still runs: it asks L2 for its prologue's weights (one
+ * cp.async.bulk.prefetch.L2 per strip: the strip's first STAGES - 1 K tiles are one
+ * contiguous range of the packed layout), then waits (griddepcontrol.wait) before
+ * anything the previous kernel may write or read: A's copies, and after the loop the
+ * split-K workspace, the tile counters and C. A block that has finished its loop lets
+ * the next kernel launch (griddepcontrol.launch_dependents), late enough that the next
+ * kernel's prefetches are not evicted by this one's stream. Launched normally (no
+ * QK_LAUNCH_PROGRAMMATIC in launch_flags), nothing is prefetched and the wait returns at
+ * once: the timed stream-order kernels gained one instruction.
+ * gemv_direct waits before its first load (its ring's loads include A's).
+ *
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).
  */
@@ -365,6 +381,11 @@ __device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyAr
 
     float acc[kStripM16Tiles][1][4];
     qk_zero_acc(acc);
+    // Programmatic dependent launch (qk_grid_dependency.cuh): every thread waits for the
+    // previous grid before its first load (the ring's loads include A's). Loading the
+    // ring's weights before the wait would overlap them with the previous grid too, but
+    // cost the 8-bit kernel 13 registers (96 -> 109 on sm_90a: 4 blocks per SM, not 5).
+    qk_wait_for_prior_grid();
     if (strip < args.n / kNBlock) {  // warp-uniform: a strip past N only joins the fix-up
         // Global byte addresses, integers until a (predicated) load uses them.
         const uint64_t w_lane = args.w + static_cast<uint64_t>(strip) * k_steps * kUnitBytes + blk.lane * QK_CHUNK_BYTES;
@@ -444,6 +465,7 @@ __device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyAr
             }
         }
     }
+    qk_allow_dependent_grid();
     transposed_epilogue<BN, kThreads, kCStride>(args, acc, blk, c_tile);
 }
 

@@ -404,6 +404,10 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
     const uint32_t smem_base = (raw_base + QK_WO_WGMMA_STAGE_ALIGN - 1) & ~(QK_WO_WGMMA_STAGE_ALIGN - 1u);
     TmaBarriers bars{};
     if constexpr (TMA) {
+        // Programmatic dependent launch (qk_grid_dependency.cuh): the producer's first
+        // copy reads A and the consumers end by writing C, so every thread waits for the
+        // previous grid first (the cp.async feed does so in weight_only_main_loop).
+        qk_wait_for_prior_grid();
         bars = tma_init_barriers<STAGES>();
         if (warp >= kConsumerWarps) {
             // The producer warpgroup: its registers go to the consumers; one thread
@@ -432,6 +436,7 @@ __device__ __forceinline__ void gemm_weight_only_wgmma(const QkGemmWeightOnlyArg
         // Every consumer is done with the stages before the epilogue reuses them (the
         // cp.async loop ends with a block barrier for the same reason).
         Barrier::sync();
+        qk_allow_dependent_grid();  // the producer warps exited, which counts the same
     } else {
         weight_only_main_loop<T, QkWgmmaReaders>(args, blk, groups, smem_base, compute);
     }

@@ -11,14 +11,21 @@
  * 2-byte gathers (through the read-only path; perm is read by every row and stays in
  * L1/L2) and one 16-byte store. Grid-stride over rows x cols / 8. The kernel moves
  * 2 * M * K bytes; at decode (M <= 8) that is a few KiB against megabytes of weights.
+ *
+ * Programmatic dependent launch (qk_grid_dependency.cuh): src is the previous kernel's
+ * output and dst what the previous GEMM read, so every thread waits first; and the GEMM
+ * that follows may launch at once, to bring its first weights into L2 while this runs.
  */
 #include "qk_abi.h"
+#include "qk_grid_dependency.cuh"
 
 #include <cuda_fp16.h>
 #include <stdint.h>
 
 extern "C" __global__ void __launch_bounds__(QK_PERMUTE_BLOCK_THREADS)
     qk_permute_cols_f16(const QkPermuteColsArgs args) {
+    qk_wait_for_prior_grid();
+    qk_allow_dependent_grid();
     const __half* src = reinterpret_cast<const __half*>(args.src);    // [rows, cols]
     __half* dst = reinterpret_cast<__half*>(args.dst);                // [rows, cols]
     const uint32_t* perm = reinterpret_cast<const uint32_t*>(args.perm);  // [cols]

@@ -28,6 +28,10 @@
 # configurations the planner picks (decode, then large M):
 #   ./scripts/gpu-ab.sh run --graph --shapes llama3-8b llama3-70b --m 1,4,8 --reps 15 \
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_swap_ab,w4a16_g128_sym_direct,w8a16,w8a16_swap_ab,w8a16_direct
+# programmatic dependent launch against stream order (CUDA-graph timing only: consecutive
+# launches must be adjacent kernel nodes), single GEMMs and the decoder layer:
+#   ./scripts/gpu-ab.sh run --graph --shapes llama3-8b llama3-70b --m 1,8 --reps 15 \
+#     --kernels w4a16_g128_sym,w4a16_g128_sym_pdl,w4a16_g128_actorder,w4a16_g128_actorder_pdl,w8a16,w8a16_pdl,layer_w4a16_g128,layer_w4a16_g128_pdl
 #   ./scripts/gpu-ab.sh run --shapes llama3-8b llama3-70b --m 256,4096 --reps 10 \
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_tma,w4a16_g128_sym_n256,w4a16_g128_sym_n256_tma,w8a16,w8a16_n256
 # and, to see which unit holds the large-M kernels back (L2 or issue; ncu-limits.py):

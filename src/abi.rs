@@ -42,7 +42,7 @@ unsafe impl KernelArgs for QkDequantInt4Args {}
 unsafe impl KernelArgs for QkQuantizeInt8Args {}
 // SAFETY: as above (8 x u64 + 4 x u32 = 80 bytes, no padding).
 unsafe impl KernelArgs for QkGemmW8A8Args {}
-// SAFETY: as above (8 x u64 + 6 x u32 = 88 bytes, explicit pad0, no padding).
+// SAFETY: as above (8 x u64 + 6 x u32 = 88 bytes, no padding).
 unsafe impl KernelArgs for QkGemmWeightOnlyArgs {}
 // SAFETY: as above (88 bytes of QkGemmWeightOnlyArgs, a_box_rows and 36 explicit pad
 // bytes, the 128-byte QkTensorMap at offset 128: 256 bytes, no implicit padding, which

@@ -26,8 +26,9 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_large_m_instruction_budget, check_random_shapes, check_tma_config, large_configs, runs_wgmma, tma_configs,
-    DECODE_M_SWEEP, LARGE_M_SWEEP, N256_ROW_TILE_MS,
+    check_large_m_instruction_budget, check_programmatic_chain, check_programmatic_chains, check_random_shapes,
+    check_tma_config, large_configs, runs_wgmma, tma_configs, DECODE_M_SWEEP, LARGE_M_SWEEP, N256_ROW_TILE_MS,
+    PROGRAMMATIC_CHAIN_M,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -106,6 +107,28 @@ fn gemm_w4a16_every_configuration_with_and_without_split_k() {
     for device in devices(test) {
         let weights = random_int4(&mut rng, 320, 320, 64, true, false);
         check_every_configuration(test, &device, &mut rng, &weights);
+        ran(test, &device);
+    }
+}
+
+/// Programmatic dependent launch: every configuration, back to back on the same plan and
+/// into a second layer, without a host copy between. On the simulator a read of the
+/// previous launch's output, or a write to what it used, before the kernel's
+/// griddepcontrol.wait fails the launch; on a GPU the launches overlap for real.
+#[test]
+fn gemm_w4a16_programmatic_launches_back_to_back() {
+    let test = "gemm_w4a16_programmatic";
+    let mut rng = rng(test);
+    for device in devices(test) {
+        let first = random_int4(&mut rng, 256, 256, 64, true, false);
+        let second = random_int4(&mut rng, 256, 256, 128, false, false);
+        check_programmatic_chains(test, &device, &mut rng, &first, &second);
+        // Act-order: the permutation of A is launched programmatically too, and rewrites
+        // the scratch copy the previous GEMM read.
+        let first = random_int4(&mut rng, 256, 256, 128, false, true);
+        let second = random_int4(&mut rng, 192, 256, 32, true, true);
+        let m = PROGRAMMATIC_CHAIN_M;
+        check_programmatic_chain(test, &device, &mut rng, &first, &second, m, WeightOnlyConfig::Gemv);
         ran(test, &device);
     }
 }

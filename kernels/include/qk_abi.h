@@ -353,8 +353,14 @@ typedef struct QkGemmWeightOnlyArgs {
     uint32_t k;                /**< K: multiple of 16 and of group_size */
     uint32_t group_size;       /**< K elements per group: 32, 64, 128 or K */
     uint32_t k_tiles_per_split;/**< BK-tiles per split (grid z) */
-    uint32_t pad0;             /**< explicit padding to a multiple of 8 bytes */
+    uint32_t launch_flags;     /**< QK_LAUNCH_* bits: how the host launched the kernel */
 } QkGemmWeightOnlyArgs;
+
+/** `QkGemmWeightOnlyArgs::launch_flags`: launched with programmatic dependent launch, so
+ *  the blocks may start before the previous kernel ends and prefetch their first weights
+ *  into L2 while they wait for it (qk_grid_dependency.cuh). Unset, the kernels still
+ *  execute griddepcontrol.wait (it returns at once) but prefetch nothing. */
+#define QK_LAUNCH_PROGRAMMATIC 1u
 
 /** Columns of A gathered per thread by `qk_permute_cols_f16`: one 16-byte store. */
 #define QK_PERMUTE_VEC 8

@@ -15,6 +15,7 @@
 #include "qk_abi.h"
 #include "qk_convert.cuh"
 #include "qk_gemm.cuh"
+#include "qk_grid_dependency.cuh"
 #include "qk_mma.cuh"
 #include "qk_pipeline.cuh"
 
@@ -260,12 +261,42 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
     }
 }
 
+/* Before a block waits for the previous grid (programmatic dependent launch,
+ * qk_grid_dependency.cuh): thread s < BN / 64 asks L2 for strip s's weights of the first
+ * TILES K tiles of the block's split (clipped to K), one contiguous range per strip in the
+ * packed layout. They do not depend on the previous grid, so under a programmatic launch
+ * they arrive while it finishes, and the pipeline's first copies hit L2 instead of
+ * paying a DRAM round trip after the wait. Only under a programmatic launch
+ * (QK_LAUNCH_PROGRAMMATIC): otherwise the prologue's own copies follow at once, and the
+ * measured ordinary launch stays as it was. */
+template <class T, int TILES>
+__device__ __forceinline__ void prefetch_first_weights(const QkGemmWeightOnlyArgs& args, const QkGemmBlock& blk) {
+    constexpr uint32_t kStrips = T::kWBytes / (kKSteps * T::kUnitBytes);  // BN / 64
+    const uint32_t strip = blk.n0 / kNBlock + threadIdx.x;
+    if (threadIdx.x < kStrips && strip < args.n / kNBlock) {
+        const uint32_t k_steps = args.k / kMmaK;  // units per strip
+        const uint32_t first = blk.kt_begin * kKSteps;
+        const uint32_t steps = min(static_cast<uint32_t>(min(blk.num_kt, TILES)) * kKSteps, k_steps - first);
+        qk_prefetch_l2(args.w + (static_cast<uint64_t>(strip) * k_steps + first) * T::kUnitBytes,
+                       steps * T::kUnitBytes);
+    }
+}
+
 /* The weight-only main loop of a block: the stage copy plans and the cp.async pipeline
  * (qk_pipeline_main_loop, READERS as there) over the block's K tiles, loading each stage
- * with load_stage; `compute(stage_addr, kt, first_tile)` consumes a stage. */
+ * with load_stage; `compute(stage_addr, kt, first_tile)` consumes a stage.
+ * Programmatic dependent launch: the prologue's weights are prefetched into L2 (when
+ * the host says it launched so: QK_LAUNCH_PROGRAMMATIC), then
+ * every thread waits for the previous grid before its first copy (A is that grid's
+ * output; C, the workspace and the tile counters are written only after the loop), and
+ * once the block's loop is done (no weights left to stream) the next grid may launch. */
 template <class T, class READERS = QkWarpReaders, class Compute>
 __device__ __forceinline__ void weight_only_main_loop(const QkGemmWeightOnlyArgs& args, const QkGemmBlock& blk,
                                                       const Groups& groups, uint32_t smem_base, Compute&& compute) {
+    if (args.launch_flags & QK_LAUNCH_PROGRAMMATIC) {
+        prefetch_first_weights<T, T::kStages - READERS::kLag>(args, blk);
+    }
+    qk_wait_for_prior_grid();
     const StageCopies<T> copies(args, blk.m0, blk.n0);
     qk_pipeline_main_loop<T::kStages, READERS>(
         blk.num_kt,
@@ -273,6 +304,7 @@ __device__ __forceinline__ void weight_only_main_loop(const QkGemmWeightOnlyArgs
             load_stage<T>(args, groups, copies, smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0);
         },
         [&](int stage, int i) { compute(smem_base + stage * T::kStageBytes, blk.kt_begin + i, i == 0); });
+    qk_allow_dependent_grid();
 }
 
 /* The lane's dequantization constants of the current group, one half2 per n8-tile with

@@ -32,12 +32,21 @@ pub enum LayerPrecision {
     W4A16,
     /// 8-bit per-channel weights; f16 activations (`gemm_w8a16`).
     W8A16,
+    /// [`LayerPrecision::W4A16`] with the four GEMMs launched with programmatic dependent
+    /// launch (compute capability 9.0): each may start, and fetch its first weights,
+    /// while the previous one finishes. Untimed yet, so run only when named.
+    W4A16Pdl,
 }
 
 impl LayerPrecision {
     /// Every precision, baseline first.
-    pub const ALL: [LayerPrecision; 4] =
-        [LayerPrecision::Fp16, LayerPrecision::W8A8, LayerPrecision::W4A16, LayerPrecision::W8A16];
+    pub const ALL: [LayerPrecision; 5] = [
+        LayerPrecision::Fp16,
+        LayerPrecision::W8A8,
+        LayerPrecision::W4A16,
+        LayerPrecision::W8A16,
+        LayerPrecision::W4A16Pdl,
+    ];
 
     /// Kernel name in reports.
     pub fn name(self) -> &'static str {
@@ -46,7 +55,13 @@ impl LayerPrecision {
             LayerPrecision::W8A8 => "layer_w8a8",
             LayerPrecision::W4A16 => "layer_w4a16_g128",
             LayerPrecision::W8A16 => "layer_w8a16",
+            LayerPrecision::W4A16Pdl => "layer_w4a16_g128_pdl",
         }
+    }
+
+    /// Whether the precision runs only when named (`--kernels`): an untimed experiment.
+    pub fn explicit_only(self) -> bool {
+        self.gemm_impl().explicit_only()
     }
 
     /// The precision called `name`.
@@ -60,6 +75,7 @@ impl LayerPrecision {
             LayerPrecision::W8A8 => GemmImpl::QuantW8A8,
             LayerPrecision::W4A16 => GemmImpl::W4A16G128Sym,
             LayerPrecision::W8A16 => GemmImpl::W8A16,
+            LayerPrecision::W4A16Pdl => GemmImpl::W4A16G128SymPdl,
         }
     }
 }
@@ -142,14 +158,16 @@ impl LayerPlans {
         let has = |p| precisions.contains(&p);
         let weight_only = precisions
             .iter()
-            .filter(|p| matches!(p, LayerPrecision::W4A16 | LayerPrecision::W8A16))
+            .filter(|p| matches!(p, LayerPrecision::W4A16 | LayerPrecision::W8A16 | LayerPrecision::W4A16Pdl))
             .map(|&p| {
                 let plans = w
                     .linears
                     .iter()
                     .map(|l| {
                         let packed = l.packed(p.gemm_impl())?;
-                        GemmWeightOnlyPlan::new(device, &packed[0], m).map_err(|e| e.to_string())
+                        GemmWeightOnlyPlan::new(device, &packed[0], m)
+                            .and_then(|plan| plan.with_launch_order(p.gemm_impl().launch_order()))
+                            .map_err(|e| e.to_string())
                     })
                     .collect::<std::result::Result<Vec<_>, String>>();
                 (p, plans)
@@ -207,7 +225,7 @@ fn enqueue<'a>(
                 Ok(())
             }))
         }
-        LayerPrecision::W4A16 | LayerPrecision::W8A16 => {
+        LayerPrecision::W4A16 | LayerPrecision::W8A16 | LayerPrecision::W4A16Pdl => {
             let gemms = match plans.weight_only.iter().find(|(p, _)| *p == precision) {
                 Some((_, Ok(p))) => p,
                 Some((_, Err(e))) => return Err(e.clone()),

@@ -19,7 +19,7 @@ use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
 use crate::ops::{
     self, DevicePackedWeights, GemmW8A8Config, GemmW8A8F16Plan, GemmW8A8Plan, GemmWeightOnlyPlan, WeightOnlyConfig,
 };
-use crate::{Device, DeviceBuffer, QkError, Result};
+use crate::{Device, DeviceBuffer, LaunchOrder, QkError, Result};
 
 /// One linear layer of a model: `y[M, N] = x[M, K] · W[N, K]ᵀ`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,8 +152,19 @@ pub enum GemmImpl {
     /// `gemm_w4a16` g128 symmetric on [`WeightOnlyConfig::LargeWgmmaN256Tma`] (the 256 x 128
     /// wgmma tile fed by the copy engine: N % 128 == 0, K % 64 == 0), whatever M.
     W4A16G128SymN256Tma,
+    /// `w4a16_g128_sym` launched with programmatic dependent launch
+    /// ([`LaunchOrder::Programmatic`]: compute capability 9.0): the experiment against
+    /// `w4a16_g128_sym`, meaningful in CUDA-graph mode (`--graph`), where consecutive
+    /// launches are adjacent kernel nodes that may overlap; per-launch event timing puts
+    /// an event between them.
+    W4A16G128SymPdl,
+    /// `w4a16_g128_actorder` with programmatic dependent launch (the permutation of A and
+    /// the GEMM): the GEMM fetches its first weights while the permutation runs.
+    W4A16G128ActOrderPdl,
     /// `gemm_w8a16`, per-channel scales.
     W8A16,
+    /// `w8a16` with programmatic dependent launch.
+    W8A16Pdl,
     /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::GemvSwapAb`], whatever M.
     W8A16SwapAb,
     /// `gemm_w8a16` per-channel on [`WeightOnlyConfig::GemvDirect`], whatever M.
@@ -167,7 +178,7 @@ pub enum GemmImpl {
 
 impl GemmImpl {
     /// Every implementation, baseline first.
-    pub const ALL: [GemmImpl; 17] = [
+    pub const ALL: [GemmImpl; 20] = [
         GemmImpl::CublasF16,
         GemmImpl::CublasLtInt8,
         GemmImpl::W8A8,
@@ -180,7 +191,10 @@ impl GemmImpl {
         GemmImpl::W4A16G128SymDirect,
         GemmImpl::W4A16G128SymN256,
         GemmImpl::W4A16G128SymN256Tma,
+        GemmImpl::W4A16G128SymPdl,
+        GemmImpl::W4A16G128ActOrderPdl,
         GemmImpl::W8A16,
+        GemmImpl::W8A16Pdl,
         GemmImpl::W8A16SwapAb,
         GemmImpl::W8A16Direct,
         GemmImpl::W8A16N256,
@@ -202,7 +216,10 @@ impl GemmImpl {
             GemmImpl::W4A16G128SymDirect => "w4a16_g128_sym_direct",
             GemmImpl::W4A16G128SymN256 => "w4a16_g128_sym_n256",
             GemmImpl::W4A16G128SymN256Tma => "w4a16_g128_sym_n256_tma",
+            GemmImpl::W4A16G128SymPdl => "w4a16_g128_sym_pdl",
+            GemmImpl::W4A16G128ActOrderPdl => "w4a16_g128_actorder_pdl",
             GemmImpl::W8A16 => "w8a16",
+            GemmImpl::W8A16Pdl => "w8a16_pdl",
             GemmImpl::W8A16SwapAb => "w8a16_swap_ab",
             GemmImpl::W8A16Direct => "w8a16_direct",
             GemmImpl::W8A16N256 => "w8a16_n256",
@@ -213,10 +230,20 @@ impl GemmImpl {
     /// Whether the implementation runs only when named (`--kernels`), not in the default
     /// sweep: an experiment the planner does not dispatch to (not yet timed): the
     /// TMA-fed kernel (pointless below 128 rows of A), the 256 x 128 wgmma tile (meant
-    /// for M > 64) and the decode configurations with the operands swapped or streamed
-    /// into registers (meant for M <= 8).
+    /// for M > 64), the decode configurations with the operands swapped or streamed
+    /// into registers (meant for M <= 8) and the programmatic launches.
     pub fn explicit_only(self) -> bool {
-        self.forced_config().is_some()
+        self.forced_config().is_some() || self.launch_order() == LaunchOrder::Programmatic
+    }
+
+    /// How this crate's kernels of the implementation are launched.
+    pub(crate) fn launch_order(self) -> LaunchOrder {
+        match self {
+            GemmImpl::W4A16G128SymPdl | GemmImpl::W4A16G128ActOrderPdl | GemmImpl::W8A16Pdl => {
+                LaunchOrder::Programmatic
+            }
+            _ => LaunchOrder::AfterPrevious,
+        }
     }
 
     /// The weight-only configuration an experiment forces (`None`: the planner's choice).
@@ -254,13 +281,15 @@ impl GemmImpl {
             | GemmImpl::W4A16G128SymDirect
             | GemmImpl::W4A16G128SymN256
             | GemmImpl::W4A16G128SymN256Tma
+            | GemmImpl::W4A16G128SymPdl
             | GemmImpl::W4A16G128Asym
             | GemmImpl::W8A16
+            | GemmImpl::W8A16Pdl
             | GemmImpl::W8A16SwapAb
             | GemmImpl::W8A16Direct
             | GemmImpl::W8A16N256 => packed + f16_io,
             // The permute kernel also reads A and writes its permuted copy.
-            GemmImpl::W4A16G128ActOrder => packed + f16_io + 4.0 * m * k,
+            GemmImpl::W4A16G128ActOrder | GemmImpl::W4A16G128ActOrderPdl => packed + f16_io + 4.0 * m * k,
             // dequant writes the f16 weights, cuBLAS reads them back.
             GemmImpl::DequantInt4Cublas => w4 + 4.0 * n * k + f16_io,
             GemmImpl::CublasF16 => 2.0 * n * k + 2.0 * m * k + 2.0 * m * n,
@@ -302,12 +331,15 @@ impl GemmImpl {
             | GemmImpl::W4A16G128SymSwapAb
             | GemmImpl::W4A16G128SymDirect
             | GemmImpl::W4A16G128SymN256
-            | GemmImpl::W4A16G128SymN256Tma => Some((WeightBits::Int4, false, false)),
+            | GemmImpl::W4A16G128SymN256Tma
+            | GemmImpl::W4A16G128SymPdl => Some((WeightBits::Int4, false, false)),
             GemmImpl::W4A16G128Asym => Some((WeightBits::Int4, true, false)),
-            GemmImpl::W4A16G128ActOrder => Some((WeightBits::Int4, false, true)),
-            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct | GemmImpl::W8A16N256 => {
-                Some((WeightBits::Int8, false, false))
-            }
+            GemmImpl::W4A16G128ActOrder | GemmImpl::W4A16G128ActOrderPdl => Some((WeightBits::Int4, false, true)),
+            GemmImpl::W8A16
+            | GemmImpl::W8A16Pdl
+            | GemmImpl::W8A16SwapAb
+            | GemmImpl::W8A16Direct
+            | GemmImpl::W8A16N256 => Some((WeightBits::Int8, false, false)),
             _ => None,
         }
     }
@@ -607,7 +639,7 @@ impl Plans {
         let has = |i: GemmImpl| impls.contains(&i);
         let weight_only_plan = |i: GemmImpl, p: &DevicePackedWeights| {
             let config = i.forced_config().unwrap_or_else(|| WeightOnlyConfig::choose(device, m));
-            GemmWeightOnlyPlan::with_config(device, p, m, config, splits)
+            GemmWeightOnlyPlan::with_config(device, p, m, config, splits)?.with_launch_order(i.launch_order())
         };
         let w8a8_plan = || GemmW8A8Plan::with_config(device, m, n, k, GemmW8A8Config::for_m(m), splits);
         let weight_only = impls
@@ -730,7 +762,10 @@ fn launcher<'a>(
         | GemmImpl::W4A16G128SymDirect
         | GemmImpl::W4A16G128SymN256
         | GemmImpl::W4A16G128SymN256Tma
+        | GemmImpl::W4A16G128SymPdl
+        | GemmImpl::W4A16G128ActOrderPdl
         | GemmImpl::W8A16
+        | GemmImpl::W8A16Pdl
         | GemmImpl::W8A16SwapAb
         | GemmImpl::W8A16Direct
         | GemmImpl::W8A16N256 => {

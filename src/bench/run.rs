@@ -70,7 +70,7 @@ impl Default for BenchConfig {
     fn default() -> BenchConfig {
         BenchConfig {
             gemm: GemmImpl::ALL.into_iter().filter(|i| !i.explicit_only()).collect(),
-            layers: LayerPrecision::ALL.to_vec(),
+            layers: LayerPrecision::ALL.into_iter().filter(|p| !p.explicit_only()).collect(),
             shapes: MODELS.iter().flat_map(|m| gemm::parse_shapes(m.key).unwrap_or_default()).collect(),
             m: gemm::DEFAULT_M.to_vec(),
             warmup: DEFAULT_WARMUP,

@@ -41,7 +41,9 @@ pub struct RunArgs {
     /// layer_w8a8, layer_w4a16_g128, layer_w8a16; and, only when named (experiments not yet
     /// timed): w4a16_g128_sym_tma, w4a16_g128_sym_n256, w4a16_g128_sym_n256_tma,
     /// w4a16_g128_sym_swap_ab, w4a16_g128_sym_direct, w8a16_n256, w8a16_swap_ab,
-    /// w8a16_direct. The FP16 baselines are always added.
+    /// w8a16_direct, and the programmatic dependent launches (compute capability 9.0; time
+    /// them with --graph) w4a16_g128_sym_pdl, w4a16_g128_actorder_pdl, w8a16_pdl,
+    /// layer_w4a16_g128_pdl. The FP16 baselines are always added.
     #[arg(long, value_delimiter = ',')]
     kernels: Vec<String>,
     /// Shapes: llama3-8b, llama3-70b or K,N (repeatable).

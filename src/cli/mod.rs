@@ -137,7 +137,7 @@ pub fn open_device(choice: BackendChoice) -> Result<Device, String> {
 fn info() -> Result<(), String> {
     println!("qkernels {}", env!("CARGO_PKG_VERSION"));
     println!("kernels built by: {}", kernels::NVCC_VERSION);
-    println!("PTX:              {}", kernels::PTX_ARCH);
+    println!("PTX:              {} (JIT fallback; the simulator runs {})", kernels::PTX_ARCH, kernels::SIM_PTX_ARCH);
     println!("SASS:             {}", kernels::SASS_ARCHS.join(", "));
     match Device::cuda(0) {
         Ok(d) => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{result as cu, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
 
-use super::{Backend, BackendKind, DeviceProperties, Launch, TensorMap2dF16, TENSOR_MAP_BYTES};
+use super::{Backend, BackendKind, DeviceProperties, Launch, LaunchOrder, TensorMap2dF16, TENSOR_MAP_BYTES};
 use crate::kernels::{self, KernelRef};
 use crate::{QkError, Result};
 
@@ -230,6 +230,40 @@ impl Backend for CudaBackend {
         let mut params = [args.as_mut_ptr().cast::<c_void>()];
         let [gx, gy, gz] = launch.grid;
         let [bx, by, bz] = launch.block;
+        if launch.order == LaunchOrder::Programmatic {
+            // Programmatic stream serialization: the kernel may start before the previous
+            // one on the stream completes (Device::check_launch_order refused it below
+            // compute capability 9.0).
+            // SAFETY: CUlaunchAttributeValue is a C union of plain integers and structs of
+            // them, for which all-zero bytes are valid; the field written is the one the
+            // attribute id selects.
+            let mut value: sys::CUlaunchAttributeValue = unsafe { std::mem::zeroed() };
+            value.programmaticStreamSerializationAllowed = 1;
+            let mut attr = sys::CUlaunchAttribute {
+                id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
+                pad: [0; 4],
+                value,
+            };
+            let config = sys::CUlaunchConfig {
+                gridDimX: gx,
+                gridDimY: gy,
+                gridDimZ: gz,
+                blockDimX: bx,
+                blockDimY: by,
+                blockDimZ: bz,
+                sharedMemBytes: launch.dynamic_shared_bytes,
+                hStream: self.stream.cu_stream(),
+                attrs: &mut attr,
+                numAttrs: 1,
+            };
+            // SAFETY: as below for the parameter; `config` and the attribute it points to
+            // outlive the call, which copies them.
+            return unsafe {
+                sys::cuLaunchKernelEx(&config, f.cu_function(), params.as_mut_ptr(), std::ptr::null_mut())
+            }
+            .result()
+            .map_err(cuda_err("cuLaunchKernelEx"));
+        }
         // SAFETY: the kernel takes exactly one by-value parameter, the argument struct
         // whose bytes `args` holds (the wrapper built it from qk_abi.h); cuLaunchKernel
         // copies the parameter before returning.

@@ -89,6 +89,21 @@ pub(crate) trait Backend {
 /// Threads a block may have on every supported GPU (compute capability 8.0 and newer).
 const MAX_THREADS_PER_BLOCK: u32 = 1024;
 
+/// The oldest compute capability with programmatic dependent launch (Hopper: the
+/// launch attribute and PTX's `griddepcontrol`, which needs sm_90).
+const PROGRAMMATIC_LAUNCH_MIN_CC: (u32, u32) = (9, 0);
+
+/// Whether a device of compute capability `cc` can launch in `order`.
+fn check_launch_order_on(cc: (u32, u32), order: LaunchOrder) -> Result<()> {
+    if order == LaunchOrder::Programmatic && cc < PROGRAMMATIC_LAUNCH_MIN_CC {
+        return Err(QkError::invalid(
+            "launch order",
+            format!("programmatic dependent launch needs compute capability 9.0; this device is {}.{}", cc.0, cc.1),
+        ));
+    }
+    Ok(())
+}
+
 /// Bytes of an encoded tensor map (`CUtensorMap`; `ptxsim::TENSOR_MAP_BYTES`).
 pub(crate) const TENSOR_MAP_BYTES: usize = ptxsim::TENSOR_MAP_BYTES;
 
@@ -107,6 +122,22 @@ pub(crate) struct TensorMap2dF16 {
     pub box_dims: [u32; 2],
 }
 
+/// How a kernel launch is ordered after the previous kernel on the device's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LaunchOrder {
+    /// The kernel starts after the previous one has completed: CUDA's stream order.
+    #[default]
+    AfterPrevious,
+    /// Programmatic dependent launch (compute capability 9.0 and newer): the kernel may
+    /// start while the previous one still runs, once every block of that one has
+    /// signalled it (`griddepcontrol.launch_dependents`) or exited, and waits
+    /// (`griddepcontrol.wait`) before it touches that kernel's results. Only kernels
+    /// written for it may be launched this way; on the simulator, accesses that would
+    /// race the previous kernel are reported as hazards. Inside a CUDA graph captured
+    /// from the stream the edge between the two kernels keeps this order.
+    Programmatic,
+}
+
 /// One kernel launch, as a backend receives it.
 pub(crate) struct Launch<'a> {
     pub kernel: KernelRef,
@@ -115,6 +146,8 @@ pub(crate) struct Launch<'a> {
     pub dynamic_shared_bytes: u32,
     /// The kernel's one by-value parameter: its argument struct's bytes.
     pub args: &'a [u8],
+    /// Ordering after the previous kernel.
+    pub order: LaunchOrder,
 }
 
 /// A handle to a GPU or to the simulator. Clones share the device.
@@ -273,9 +306,25 @@ impl Device {
     }
 
     /// Launches `kernel` with `args` (its argument struct) after checking the launch
-    /// shape. Callers (the wrappers in [`crate::ops`]) validate the arguments first.
+    /// shape, in stream order. Callers (the wrappers in [`crate::ops`]) validate the
+    /// arguments first.
     pub(crate) fn launch<A: KernelArgs>(
         &self,
+        kernel: KernelRef,
+        grid: [u32; 3],
+        block: [u32; 3],
+        dynamic_shared_bytes: u32,
+        args: &A,
+    ) -> Result<()> {
+        self.launch_ordered(LaunchOrder::AfterPrevious, kernel, grid, block, dynamic_shared_bytes, args)
+    }
+
+    /// [`Device::launch`] with an explicit [`LaunchOrder`]; `Programmatic` needs compute
+    /// capability 9.0 ([`Device::check_launch_order`]) and a kernel that waits for the
+    /// previous grid before touching its data.
+    pub(crate) fn launch_ordered<A: KernelArgs>(
+        &self,
+        order: LaunchOrder,
         kernel: KernelRef,
         grid: [u32; 3],
         block: [u32; 3],
@@ -285,7 +334,14 @@ impl Device {
         if grid.contains(&0) || block.contains(&0) {
             return Err(QkError::invalid("launch", format!("empty grid {grid:?} or block {block:?}")));
         }
-        self.backend.launch(&Launch { kernel, grid, block, dynamic_shared_bytes, args: args.as_bytes() })
+        self.check_launch_order(order)?;
+        self.backend.launch(&Launch { kernel, grid, block, dynamic_shared_bytes, args: args.as_bytes(), order })
+    }
+
+    /// Whether this device can launch in `order`: programmatic dependent launch needs
+    /// compute capability 9.0 or newer (the simulator models an H100).
+    pub fn check_launch_order(&self, order: LaunchOrder) -> Result<()> {
+        check_launch_order_on(self.properties().compute_capability, order)
     }
 
     pub(crate) fn check_owned<T>(&self, buf: &DeviceBuffer<T>, arg: &'static str) -> Result<()> {
@@ -336,5 +392,22 @@ impl<T> std::fmt::Debug for DeviceBuffer<T> {
 impl<T> Drop for DeviceBuffer<T> {
     fn drop(&mut self) {
         self.device.backend.free(self.addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programmatic_launch_needs_hopper() {
+        for cc in [(8, 0), (8, 6), (8, 9)] {
+            let e = check_launch_order_on(cc, LaunchOrder::Programmatic).expect_err("below 9.0");
+            assert!(e.to_string().contains("compute capability 9.0"), "{e}");
+            check_launch_order_on(cc, LaunchOrder::AfterPrevious).unwrap();
+        }
+        for cc in [(9, 0), (10, 0)] {
+            check_launch_order_on(cc, LaunchOrder::Programmatic).unwrap();
+        }
     }
 }

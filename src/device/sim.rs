@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::{Backend, BackendKind, DeviceProperties, Launch, TensorMap2dF16, TENSOR_MAP_BYTES};
+use super::{Backend, BackendKind, DeviceProperties, Launch, LaunchOrder, TensorMap2dF16, TENSOR_MAP_BYTES};
 use crate::kernels::{self, KernelRef};
 use crate::{QkError, Result};
 
@@ -57,10 +57,7 @@ impl SimBackend {
     pub(crate) fn new() -> SimBackend {
         SimBackend {
             props: DeviceProperties {
-                name: format!(
-                    "ptxsim (simulated H100, {SIM_SM_COUNT} SMs; PTX {}, compute_90a for *_sm90a kernels)",
-                    kernels::PTX_ARCH
-                ),
+                name: format!("ptxsim (simulated H100, {SIM_SM_COUNT} SMs; PTX {})", kernels::SIM_PTX_ARCH),
                 compute_capability: SIM_COMPUTE_CAPABILITY,
                 sm_count: SIM_SM_COUNT,
                 total_memory_bytes: None,
@@ -133,6 +130,8 @@ impl Backend for SimBackend {
         // Warps start with ptxas's register count (the one residency is planned with),
         // so the simulator can model the register pool that setmaxnreg hands around.
         gpu.set_launch_registers(h100_resources(launch.kernel).map(|r| r.registers));
+        // A programmatic launch is checked against what the previous launch touched.
+        gpu.set_programmatic_launch(launch.order == LaunchOrder::Programmatic);
         let report = gpu.launch(
             module,
             launch.kernel.name,

@@ -6,10 +6,12 @@
 pub struct KernelModule {
     /// File stem (`dequant` for `kernels/dequant.cu`).
     pub name: &'static str,
-    /// Virtual architecture of `ptx`: [`PTX_ARCH`], or `compute_90a` for the files written
-    /// for Hopper's arch-specific instructions (`*_sm90a.cu`).
+    /// Virtual architecture of the fatbin's PTX (the driver's JIT fallback): [`PTX_ARCH`],
+    /// or `compute_90a` for the files written for Hopper's arch-specific instructions
+    /// (`*_sm90a.cu`).
     pub ptx_arch: &'static str,
-    /// PTX for `ptx_arch`: what the simulator runs, and the JIT fallback.
+    /// PTX for [`SIM_PTX_ARCH`]: what the simulator runs (it models an H100), the PTX
+    /// the module's `sm_90a` SASS is built from.
     pub ptx: &'static str,
     /// Fatbin with SASS for [`SASS_ARCHS`] (only `sm_90a` for `*_sm90a.cu`) plus the PTX.
     pub fatbin: &'static [u8],

@@ -19,7 +19,7 @@ use half::f16;
 use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
 use super::{check_buffer, grid_stride_blocks};
 use crate::abi::{self, QkGemmWeightOnlyArgs, QkGemmWeightOnlyTmaArgs, QkPermuteColsArgs, QkTensorMap};
-use crate::device::{DeviceBuffer, TensorMap2dF16};
+use crate::device::{DeviceBuffer, LaunchOrder, TensorMap2dF16};
 use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
 use crate::kernels::{self, KernelRef};
 use crate::{Device, QkError, Result};
@@ -350,6 +350,8 @@ pub struct GemmWeightOnlyPlan {
     split_k: SplitKGrid<f32>,
     /// A with its columns in the weights' (act-order) K order.
     a_permuted: Option<DeviceBuffer<f16>>,
+    /// How its kernels are ordered after the previous kernel on the stream.
+    order: LaunchOrder,
 }
 
 impl GemmWeightOnlyPlan {
@@ -411,7 +413,26 @@ impl GemmWeightOnlyPlan {
         };
         let split_k = SplitKGrid::plan(device, tiling, &config, splits, split_k_rule(shape))?;
         let a_permuted = weights.perm.as_ref().map(|_| device.alloc::<f16>(m * shape.k())).transpose()?;
-        Ok(GemmWeightOnlyPlan { device: device.clone(), m, shape, config, split_k, a_permuted })
+        let order = LaunchOrder::AfterPrevious;
+        Ok(GemmWeightOnlyPlan { device: device.clone(), m, shape, config, split_k, a_permuted, order })
+    }
+
+    /// The same plan with its kernels launched in `order`. With
+    /// [`LaunchOrder::Programmatic`] (compute capability 9.0; refused with a typed error
+    /// otherwise) each launch may start while the previous kernel on the stream still
+    /// runs: it fetches its first weights into L2 meanwhile and waits for that kernel
+    /// before reading A or writing anything, which hides part of the launch and of the
+    /// first DRAM round trip, the fixed cost that dominates a decode GEMV. Every
+    /// configuration's kernels (and the act-order permutation) are written for it.
+    pub fn with_launch_order(mut self, order: LaunchOrder) -> Result<GemmWeightOnlyPlan> {
+        self.device.check_launch_order(order)?;
+        self.order = order;
+        Ok(self)
+    }
+
+    /// How the plan's kernels are ordered after the previous kernel on the stream.
+    pub fn launch_order(&self) -> LaunchOrder {
+        self.order
     }
 
     /// The configuration this plan launches.
@@ -440,7 +461,7 @@ impl GemmWeightOnlyPlan {
         let s = self.config.shape(self.shape.bits());
         let tile = [s.block_m, s.block_n, s.threads, s.stages, s.shared_bytes];
         format!(
-            "{} for M={} N={} K={} group={} on {} SMs x {} resident blocks{}",
+            "{} for M={} N={} K={} group={} on {} SMs x {} resident blocks{}{}",
             self.split_k.describe_launch(self.config.kernel(self.shape.bits()).name, &self.config, tile),
             self.m,
             self.shape.n(),
@@ -448,7 +469,8 @@ impl GemmWeightOnlyPlan {
             self.shape.group(),
             self.device.properties().sm_count,
             self.split_k.resident_per_sm(),
-            if self.a_permuted.is_some() { ", act-order permute of A" } else { "" }
+            if self.a_permuted.is_some() { ", act-order permute of A" } else { "" },
+            if self.order == LaunchOrder::Programmatic { ", programmatic launch" } else { "" }
         )
     }
 
@@ -488,7 +510,7 @@ impl GemmWeightOnlyPlan {
         check_buffer(d, c, "c", m * n)?;
         let a_in = match (&self.a_permuted, &weights.perm) {
             (Some(scratch), Some(perm)) => {
-                permute_cols_f16(d, a, perm, scratch, m, k)?;
+                permute_cols_f16(d, self.order, a, perm, scratch, m, k)?;
                 scratch
             }
             _ => a,
@@ -507,13 +529,16 @@ impl GemmWeightOnlyPlan {
             k: k as u32,
             group_size: self.shape.group() as u32,
             k_tiles_per_split: self.split_k.k_tiles_per_split(),
-            pad0: 0,
+            launch_flags: match self.order {
+                LaunchOrder::Programmatic => abi::QK_LAUNCH_PROGRAMMATIC,
+                LaunchOrder::AfterPrevious => 0,
+            },
         };
         let tile = self.config.shape(self.shape.bits());
         let kernel = self.config.kernel(self.shape.bits());
         let (grid, block) = (self.split_k.grid(), [tile.threads, 1, 1]);
         if !self.config.fed_by_tma() {
-            return d.launch(kernel, grid, block, tile.shared_bytes, &args);
+            return d.launch_ordered(self.order, kernel, grid, block, tile.shared_bytes, &args);
         }
         // A as the copy engine reads it: f16 [M, K] row-major, boxes of one K tile x one
         // BM-row tile, or all of A's rows when it has fewer (a box no taller than the
@@ -536,7 +561,7 @@ impl GemmWeightOnlyPlan {
             pad: [0; abi::QK_WO_TMA_ARGS_PAD_BYTES as usize],
             a_map: QkTensorMap { bytes: a_map },
         };
-        d.launch(kernel, grid, block, tile.shared_bytes, &tma_args)
+        d.launch_ordered(self.order, kernel, grid, block, tile.shared_bytes, &tma_args)
     }
 }
 
@@ -561,11 +586,13 @@ fn split_k_rule(shape: WeightOnlyShape) -> SplitKRule {
 }
 
 /// `dst[r, j] = src[r, perm[j]]` for f16 `[rows, cols]` matrices (`perm` u32 `[cols]`, a
-/// permutation; `cols` a multiple of 8): the act-order gather of A's columns. Crate-private:
-/// the kernel reads `src` at whatever `perm` says, so it is called only with the
-/// permutation of [`DevicePackedWeights`], which [`PackedWeights::from_parts`] validated.
+/// permutation; `cols` a multiple of 8): the act-order gather of A's columns, launched in
+/// `order`. Crate-private: the kernel reads `src` at whatever `perm` says, so it is
+/// called only with the permutation of [`DevicePackedWeights`], which
+/// [`PackedWeights::from_parts`] validated.
 pub(crate) fn permute_cols_f16(
     device: &Device,
+    order: LaunchOrder,
     src: &DeviceBuffer<f16>,
     perm: &DeviceBuffer<u32>,
     dst: &DeviceBuffer<f16>,
@@ -589,7 +616,7 @@ pub(crate) fn permute_cols_f16(
     };
     let threads = abi::QK_PERMUTE_BLOCK_THREADS;
     let blocks = grid_stride_blocks(device, kernels::PERMUTE_COLS_F16, len / vec, threads)?;
-    device.launch(kernels::PERMUTE_COLS_F16, [blocks, 1, 1], [threads, 1, 1], 0, &args)
+    device.launch_ordered(order, kernels::PERMUTE_COLS_F16, [blocks, 1, 1], [threads, 1, 1], 0, &args)
 }
 
 /// One-shot `gemm_w4a16` on host data: uploads the packed 4-bit weights, plans for `m`,

@@ -9,7 +9,7 @@ use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
 use qkernels::reference::{gemm_weight_only_reference, weight_only_tolerance};
-use qkernels::{BackendKind, Device};
+use qkernels::{BackendKind, Device, LaunchOrder};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -60,6 +60,8 @@ pub fn check(
     if device.kind() == BackendKind::Sim {
         let report = device.last_sim_report().expect("the simulator reports every launch");
         assert_eq!(report.shared_bank_conflicts, 0, "{label}: bank conflicts\n{report}");
+        // Only a programmatic launch prefetches its first weights into L2.
+        assert_eq!(report.l2_prefetch_bytes, 0, "{label}: an ordinary launch prefetched\n{report}");
         if m <= STREAMING_MAX_M {
             let traffic = |addr: u64| report.per_alloc.get(&addr).map_or(0, |t| t.load_bytes);
             let mut read = traffic(w.words().device_addr()) + traffic(w.scales().device_addr());
@@ -204,6 +206,90 @@ pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, 
                 GemmWeightOnlyPlan::with_config(device, w, m, config, splits).unwrap()
             });
         }
+    }
+}
+
+/// Two layers launched back to back with [`LaunchOrder::Programmatic`] (no host copy
+/// between them, so each launch may overlap the previous one on a GPU, and the
+/// simulator checks each against what the previous launch touched): `first` twice on
+/// the same plan (the second run rewrites the C, split-K workspace and tile counters the
+/// first one used), then `second` on the first layer's output (its A is the previous
+/// grid's C). Both outputs are checked against the f64 reference, the second's on the
+/// first's actual output. `second`'s K must equal `first`'s N.
+pub fn check_programmatic_chain(
+    label: &str,
+    device: &Device,
+    rng: &mut StdRng,
+    first: &WeightOnlyWeights,
+    second: &WeightOnlyWeights,
+    m: usize,
+    config: WeightOnlyConfig,
+) {
+    let (n1, k1, n2) = (first.shape().n(), first.shape().k(), second.shape().n());
+    assert_eq!(second.shape().k(), n1, "{label}: the second layer reads the first one's output");
+    const SPLITS: Option<usize> = Some(3); // exercises the fix-up's workspace and counters
+    let plan_for = |w: &DevicePackedWeights| {
+        GemmWeightOnlyPlan::with_config(device, w, m, config, SPLITS)
+            .and_then(|p| p.with_launch_order(LaunchOrder::Programmatic))
+            .unwrap()
+    };
+    let w1 = DevicePackedWeights::upload(device, &pack_weight_only(first).unwrap()).unwrap();
+    let w2 = DevicePackedWeights::upload(device, &pack_weight_only(second).unwrap()).unwrap();
+    let (plan1, plan2) = (plan_for(&w1), plan_for(&w2));
+    let a = random_a(rng, m, k1);
+    let a_dev = device.upload(&a).unwrap();
+    let c1 = device.alloc::<f16>(m * n1).unwrap();
+    let c2 = device.alloc::<f16>(m * n2).unwrap();
+    device.fill(&c1, f16::from_bits(POISON_F16_BITS)).unwrap();
+    device.fill(&c2, f16::from_bits(POISON_F16_BITS)).unwrap();
+    let label = format!("{label} {config:?} M={m} programmatic: {} then {}", plan1.describe(), plan2.describe());
+    for (plan, a, w, c) in [(&plan1, &a_dev, &w1, &c1), (&plan1, &a_dev, &w1, &c1), (&plan2, &c1, &w2, &c2)] {
+        plan.run(a, w, None, c).unwrap_or_else(|e| panic!("{label}: {e}"));
+    }
+    if device.kind() == BackendKind::Sim {
+        // The cp.async configurations prefetch their prologue's weights (the last launch
+        // is the second layer's GEMM), within the weights' size; gemv_direct and the
+        // TMA-fed ones do not prefetch.
+        let report = device.last_sim_report().expect("the simulator reports every launch");
+        let prefetches = config != WeightOnlyConfig::GemvDirect && !config.fed_by_tma();
+        let weight_bytes = w2.words().size_bytes() as u64;
+        let m_tiles = m.div_ceil(config.shape(second.shape().bits()).block_m as usize) as u64;
+        let bytes = report.l2_prefetch_bytes;
+        assert!(
+            if prefetches { bytes > 0 && bytes <= m_tiles * weight_bytes } else { bytes == 0 },
+            "{label}: {bytes} bytes prefetched into L2 ({m_tiles} M tiles of {weight_bytes} weight bytes)\n{report}"
+        );
+    }
+    let got1 = device.download(&c1).unwrap();
+    let got2 = device.download(&c2).unwrap();
+    let (want1, magnitude1) = gemm_weight_only_reference(&a, &first.dequantize(), None, m, n1, k1).unwrap();
+    assert_c_within(&format!("{label}: layer 1"), &got1, &want1, n1, |i| {
+        weight_only_tolerance(want1[i].to_f64(), magnitude1[i], k1)
+    });
+    let (want2, magnitude2) = gemm_weight_only_reference(&got1, &second.dequantize(), None, m, n2, n1).unwrap();
+    assert_c_within(&format!("{label}: layer 2"), &got2, &want2, n2, |i| {
+        weight_only_tolerance(want2[i].to_f64(), magnitude2[i], n1)
+    });
+}
+
+/// Rows of A of the programmatic chains: two of gemv_swap_ab's 8-row tiles, one of
+/// gemv's 16-row tile.
+pub const PROGRAMMATIC_CHAIN_M: usize = 9;
+
+/// [`check_programmatic_chain`] on every configuration `device` runs (N and K of both
+/// layers multiples of 256 so that the TMA-fed ones take them too).
+pub fn check_programmatic_chains(
+    test: &str,
+    device: &Device,
+    rng: &mut StdRng,
+    first: &WeightOnlyWeights,
+    second: &WeightOnlyWeights,
+) {
+    for config in WeightOnlyConfig::ALL {
+        if config.uses_wgmma() && !runs_wgmma(test, device) {
+            continue;
+        }
+        check_programmatic_chain(test, device, rng, first, second, PROGRAMMATIC_CHAIN_M, config);
     }
 }
 
