@@ -18,6 +18,10 @@
 #       the bench options so that 2 x builds runs fit the device call (a run over one
 #       model's shapes at four M takes ~10 s on an H200; each run is cut at 240 s and
 #       the compare step comes last, but every finished report is already saved).
+#   or:                    ./scripts/gpu-ab.sh new [qk bench run options...]
+#       `qk bench run` of the new build alone (no tests, no other build): for experiments
+#       the older builds do not know by name, timed against their reference in the same
+#       interleaved rounds of one run.
 #   then, optionally:      ./scripts/gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options...]
 #       Nsight Compute (full set) of one launch of the new build's matching kernel: the
 #       stall breakdown and hottest SASS lines printed, the report kept beside the timings.
@@ -29,8 +33,9 @@
 #   ./scripts/gpu-ab.sh run --graph --shapes llama3-8b llama3-70b --m 1,4,8 --reps 15 \
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_swap_ab,w4a16_g128_sym_direct,w8a16,w8a16_swap_ab,w8a16_direct
 # programmatic dependent launch against stream order (CUDA-graph timing only: consecutive
-# launches must be adjacent kernel nodes), single GEMMs and the decoder layer:
-#   ./scripts/gpu-ab.sh run --graph --shapes llama3-8b llama3-70b --m 1,8 --reps 15 \
+# launches must be adjacent kernel nodes), single GEMMs and the decoder layer (names the
+# builds before 14b97b4 do not know):
+#   ./scripts/gpu-ab.sh new --graph --shapes llama3-8b llama3-70b --m 1,8 --reps 15 \
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_pdl,w4a16_g128_actorder,w4a16_g128_actorder_pdl,w8a16,w8a16_pdl,layer_w4a16_g128,layer_w4a16_g128_pdl
 #   ./scripts/gpu-ab.sh run --shapes llama3-8b llama3-70b --m 256,4096 --reps 10 \
 #     --kernels w4a16_g128_sym,w4a16_g128_sym_tma,w4a16_g128_sym_n256,w4a16_g128_sym_n256_tma,w8a16,w8a16_n256
@@ -159,6 +164,17 @@ run() {
     save
 }
 
+# The new build alone: one `qk bench run` with the given options.
+new_only() {
+    rm -rf "$out" "$ab"
+    prepare
+    echo "== bench new ($(date +%T))"
+    timeout 480 "$ab/new/qk" bench run "$@" --out "$out/new" >"$out/new.log" 2>&1 ||
+        echo "bench new failed (exit $?): see new.log"
+    tail -n 40 "$out/new.log" || true
+    save
+}
+
 # Nsight Compute (`--set full`) of the first launch of the kernels matching KERNEL_REGEX
 # in one `qk bench run` of the new build (one point: pass --shapes, --m, --kernels).
 # Keeps the report (profile-NAME.ncu-rep), its details page (ncu-NAME.txt), its
@@ -191,6 +207,10 @@ pack)
 run)
     shift
     run "$@"
+    ;;
+new)
+    shift
+    new_only "$@"
     ;;
 profile)
     shift

@@ -8,31 +8,29 @@ mod common;
 use common::*;
 use ptxsim::{Gpu, HazardKind, KernelArg, SimError};
 
-/// The producer: thread t reads `src[t]` and writes `src[t] + 1` to `dst[t]`.
-const PRODUCER: &str = r#"
-.version 8.0
-.target sm_90
-.address_size 64
-.visible .entry producer(.param .u64 src, .param .u64 dst)
-{
-    .reg .b32 %r<4>;
-    .reg .b64 %rd<8>;
-    ld.param.u64 %rd1, [src];
-    ld.param.u64 %rd2, [dst];
-    mov.u32 %r1, %tid.x;
-    mul.wide.u32 %rd3, %r1, 4;
-    add.u64 %rd4, %rd1, %rd3;
-    add.u64 %rd5, %rd2, %rd3;
-    ld.global.u32 %r2, [%rd4];
-    add.u32 %r2, %r2, 1;
-    st.global.u32 [%rd5], %r2;
-    griddepcontrol.launch_dependents;
-    ret;
+/// An sm_90 kernel `name(p0, p1)` (griddepcontrol needs sm_90) whose body starts with
+/// `%rd1` = p0, `%rd2` = p1, `%r1` = tid and `%rd4`, `%rd5` = the addresses of word tid
+/// of p0 and p1.
+fn kernel(name: &str, body: &str) -> String {
+    let regs = ".reg .b32 %r<8>;\n.reg .b64 %rd<8>;\n.shared .align 4 .b8 stage[256];";
+    let pre = "ld.param.u64 %rd1, [p0];\nld.param.u64 %rd2, [p1];\nmov.u32 %r1, %tid.x;\n\
+               mul.wide.u32 %rd3, %r1, 4;\nadd.u64 %rd4, %rd1, %rd3;\nadd.u64 %rd5, %rd2, %rd3;";
+    wrap(name, 2, regs, &format!("{pre}\n{body}\nret;")).replace(".target sm_80", ".target sm_90")
 }
-"#;
 
-/// A consumer: thread t loads `input[t]` (by `ld`, or by `cp.async` when CP_ASYNC is
-/// set) and stores it times 2 to `out[t]`, with `griddepcontrol.wait` where WAIT says.
+/// The producer (src = p0, dst = p1): thread t writes `src[t] + 1` to `dst[t]`.
+fn producer() -> String {
+    kernel(
+        "producer",
+        "ld.global.u32 %r2, [%rd4];\nadd.u32 %r2, %r2, 1;\nst.global.u32 [%rd5], %r2;\n\
+         griddepcontrol.launch_dependents;",
+    )
+}
+
+/// A consumer (input = p0, out = p1): thread t loads `input[t]` (by `ld`, or by
+/// `cp.async` when `cp_async`) and stores it times 2 to `out[t]`, with
+/// `griddepcontrol.wait` where `wait` says: "first", "between" (after the load) or
+/// "none".
 fn consumer(wait: &str, cp_async: bool) -> String {
     let (before, after) = match wait {
         "first" => ("griddepcontrol.wait;", ""),
@@ -40,38 +38,12 @@ fn consumer(wait: &str, cp_async: bool) -> String {
         _ => ("", ""),
     };
     let load = if cp_async {
-        "cp.async.ca.shared.global [%r5], [%rd4], 4;\n    cp.async.wait_all;\n    ld.shared.u32 %r2, [%r5];"
+        "mov.u32 %r4, stage;\nmul.lo.u32 %r6, %r1, 4;\nadd.u32 %r5, %r4, %r6;\n\
+         cp.async.ca.shared.global [%r5], [%rd4], 4;\ncp.async.wait_all;\nld.shared.u32 %r2, [%r5];"
     } else {
         "ld.global.u32 %r2, [%rd4];"
     };
-    format!(
-        r#"
-.version 8.0
-.target sm_90
-.address_size 64
-.visible .entry consumer(.param .u64 input, .param .u64 out)
-{{
-    .reg .b32 %r<8>;
-    .reg .b64 %rd<8>;
-    .shared .align 4 .b8 stage[256];
-    {before}
-    ld.param.u64 %rd1, [input];
-    ld.param.u64 %rd2, [out];
-    mov.u32 %r1, %tid.x;
-    mul.wide.u32 %rd3, %r1, 4;
-    add.u64 %rd4, %rd1, %rd3;
-    add.u64 %rd5, %rd2, %rd3;
-    mov.u32 %r4, stage;
-    mul.lo.u32 %r6, %r1, 4;
-    add.u32 %r5, %r4, %r6;
-    {load}
-    {after}
-    shl.b32 %r2, %r2, 1;
-    st.global.u32 [%rd5], %r2;
-    ret;
-}}
-"#
-    )
+    kernel("consumer", &format!("{before}\n{load}\n{after}\nshl.b32 %r2, %r2, 1;\nst.global.u32 [%rd5], %r2;"))
 }
 
 const THREADS: u32 = 32;
@@ -89,7 +61,7 @@ fn produce(gpu: &mut Gpu) -> Buffers {
     let src = up_u32(gpu, &values);
     let mid = up_u32(gpu, &[0xdead_beef; THREADS as usize]);
     let out = up_u32(gpu, &[0xdead_beef; THREADS as usize]);
-    let m = module(PRODUCER);
+    let m = module(&producer());
     gpu.launch(&m, "producer", [1, 1, 1], [THREADS, 1, 1], 0, &[KernelArg::U64(src), KernelArg::U64(mid)]).unwrap();
     gpu.set_programmatic_launch(true);
     Buffers { src, mid, out }
