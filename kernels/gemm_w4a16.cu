@@ -158,7 +158,10 @@
  * kernel's prefetches are not evicted by this one's stream. Launched normally (no
  * QK_LAUNCH_PROGRAMMATIC in launch_flags), nothing is prefetched and the wait returns at
  * once: the timed stream-order kernels gained one instruction.
- * gemv_direct waits before its first load (its ring's loads include A's).
+ * gemv_direct waits before its first load (its ring's loads include A's, through L2:
+ * A is written by the previous kernel during this one's lifetime, which the read-only
+ * path does not allow) and triggers when its first warp is done: a block's first
+ * launch_dependents counts for the block, and its warps run independently.
  *
  * Epilogue: acc (+ bias) rounded once to f16, staged in shared memory and written as
  * 16-byte row segments (qk_gemm.cuh).
@@ -421,8 +424,10 @@ __device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyAr
         const auto issue = [&](int j, uint32_t s) {
             const bool in = s < s_end;
             ring[j] = load_step_global<BITS>(in, w_next);
-            ring_a[j][0] = qk_ld_nc_u32_if(in && row_in, a_next);
-            ring_a[j][1] = qk_ld_nc_u32_if(in && row_in, a_next + kB1OffsetBytes);
+            // A through L2 (.cg), not the read-only path: launched programmatically, the
+            // previous kernel wrote it while this one was resident.
+            ring_a[j][0] = qk_ld_cg_u32_if(in && row_in, a_next);
+            ring_a[j][1] = qk_ld_cg_u32_if(in && row_in, a_next + kB1OffsetBytes);
             w_next += kUnitBytes;
             a_next += kStepBytesOfA;
         };
@@ -465,7 +470,7 @@ __device__ __forceinline__ void gemm_weight_only_direct(const QkGemmWeightOnlyAr
             }
         }
     }
-    qk_allow_dependent_grid();
+    qk_allow_dependent_grid();  // the block's first warp to get here lets the next grid launch
     transposed_epilogue<BN, kThreads, kCStride>(args, acc, blk, c_tile);
 }
 

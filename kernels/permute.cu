@@ -8,8 +8,8 @@
  * order-independent, so C is unchanged.
  *
  * Each thread produces QK_PERMUTE_VEC = 8 consecutive output columns of one row: 8
- * 2-byte gathers (through the read-only path; perm is read by every row and stays in
- * L1/L2) and one 16-byte store. Grid-stride over rows x cols / 8. The kernel moves
+ * 2-byte gathers (src through L2, perm through the read-only path: it is read by every
+ * row and stays in L1/L2) and one 16-byte store. Grid-stride over rows x cols / 8. The kernel moves
  * 2 * M * K bytes; at decode (M <= 8) that is a few KiB against megabytes of weights.
  *
  * Programmatic dependent launch (qk_grid_dependency.cuh): src is the previous kernel's
@@ -39,7 +39,10 @@ extern "C" __global__ void __launch_bounds__(QK_PERMUTE_BLOCK_THREADS)
         __align__(16) __half out[QK_PERMUTE_VEC];
 #pragma unroll
         for (int j = 0; j < QK_PERMUTE_VEC; ++j) {
-            out[j] = __ldg(&src_row[__ldg(&perm[col + j])]);
+            // src through L2 only (.cg): under a programmatic launch the previous kernel
+            // wrote it during this kernel's lifetime, which the read-only path (.nc)
+            // does not allow; perm is the weights' and stays read-only.
+            out[j] = __ldcg(&src_row[__ldg(&perm[col + j])]);
         }
         *reinterpret_cast<uint4*>(&dst[row * args.cols + col]) = *reinterpret_cast<const uint4*>(out);
     }

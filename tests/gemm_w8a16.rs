@@ -16,8 +16,8 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
-    check_programmatic_chains, check_random_shapes, check_tma_config, large_configs, random_a, runs_wgmma,
-    DECODE_M_SWEEP, LARGE_M_SWEEP, N256_ROW_TILE_MS,
+    check_programmatic_chains, check_random_shapes, check_tma_config, large_configs, random_a, runs_programmatic,
+    runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP, N256_ROW_TILE_MS,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -197,6 +197,9 @@ fn gemm_w8a16_programmatic_launches_back_to_back() {
     let test = "gemm_w8a16_programmatic";
     let mut rng = rng(test);
     for device in devices(test) {
+        if !runs_programmatic(test, &device) {
+            continue;
+        }
         let first = random_int8(&mut rng, 256, 256, 256);
         let second = random_int8(&mut rng, 256, 256, 64);
         check_programmatic_chains(test, &device, &mut rng, &first, &second);

@@ -31,6 +31,10 @@ __device__ __forceinline__ uint4 qk_ld_stream_v4(const void* ptr) {
     "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %5, 0;\n\t" ZERO_FILL "@p ld.global." CACHE \
     ".v4.b32 {%0, %1, %2, %3}, [%4];\n\t}\n"
 #define QK_ZERO_V4_PTX "mov.b32 %0, 0;\n\tmov.b32 %1, 0;\n\tmov.b32 %2, 0;\n\tmov.b32 %3, 0;\n\t"
+/* The same for 4 bytes into operand %0 from the address in %1 when %2 is nonzero, zeros
+ * when off. */
+#define QK_PRED_LD_U32_PTX(CACHE) \
+    "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %2, 0;\n\tmov.b32 %0, 0;\n\t@p ld.global." CACHE ".u32 %0, [%1];\n\t}\n"
 
 /* qk_ld_stream_v4 of global address `addr` if `pred`; otherwise nothing is read and the
  * result is unspecified, for a caller that never uses it then (a prefetch ring's slots
@@ -57,13 +61,22 @@ __device__ __forceinline__ uint4 qk_ld_nc_v4_if(bool pred, uint64_t addr) {
     return v;
 }
 
+/* 4 bytes at global address `addr` through L2 only (`.cg`), or 0 when `pred` is false
+ * (never read then): for data another grid may have written during this kernel's
+ * lifetime (its input under a programmatic launch, read after griddepcontrol.wait),
+ * which the read-only path (`.nc`) must not be used for. PTX ISA: "ld" (.cg).
+ * 4-byte aligned address. */
+__device__ __forceinline__ uint32_t qk_ld_cg_u32_if(bool pred, uint64_t addr) {
+    uint32_t v;
+    // "memory": never hoisted above the caller's griddepcontrol.wait.
+    asm volatile(QK_PRED_LD_U32_PTX("cg") : "=r"(v) : "l"(addr), "r"(static_cast<uint32_t>(pred)) : "memory");
+    return v;
+}
+
 /* qk_ld_nc_v4_if for 4 bytes (4-byte aligned address). */
 __device__ __forceinline__ uint32_t qk_ld_nc_u32_if(bool pred, uint64_t addr) {
     uint32_t v;
-    asm volatile(
-        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %2, 0;\n\tmov.b32 %0, 0;\n\t@p ld.global.nc.u32 %0, [%1];\n\t}\n"
-        : "=r"(v)
-        : "l"(addr), "r"(static_cast<uint32_t>(pred)));
+    asm volatile(QK_PRED_LD_U32_PTX("nc") : "=r"(v) : "l"(addr), "r"(static_cast<uint32_t>(pred)));
     return v;
 }
 

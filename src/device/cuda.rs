@@ -234,9 +234,9 @@ impl Backend for CudaBackend {
             // Programmatic stream serialization: the kernel may start before the previous
             // one on the stream completes (Device::check_launch_order refused it below
             // compute capability 9.0).
-            // SAFETY: CUlaunchAttributeValue is a C union of plain integers and structs of
-            // them, for which all-zero bytes are valid; the field written is the one the
-            // attribute id selects.
+            // SAFETY: CUlaunchAttributeValue is a C union of integers, raw pointers, event
+            // handles and structs of them, for all of which all-zero bytes are a valid
+            // value (0, null); the field written is the one the attribute id selects.
             let mut value: sys::CUlaunchAttributeValue = unsafe { std::mem::zeroed() };
             value.programmaticStreamSerializationAllowed = 1;
             let mut attr = sys::CUlaunchAttribute {

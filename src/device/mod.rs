@@ -89,16 +89,27 @@ pub(crate) trait Backend {
 /// Threads a block may have on every supported GPU (compute capability 8.0 and newer).
 const MAX_THREADS_PER_BLOCK: u32 = 1024;
 
-/// The oldest compute capability with programmatic dependent launch (Hopper: the
-/// launch attribute and PTX's `griddepcontrol`, which needs sm_90).
-const PROGRAMMATIC_LAUNCH_MIN_CC: (u32, u32) = (9, 0);
+/// The compute capability whose kernels here wait for the previous grid: the
+/// `griddepcontrol` instructions exist from sm_90 on, and the fatbins carry them only in
+/// their `sm_90a` SASS. Any other GPU runs SASS, or JIT-compiled compute_80 PTX, without
+/// the wait, so a programmatic launch there would race the previous kernel.
+const PROGRAMMATIC_LAUNCH_CC: (u32, u32) = (9, 0);
+/// The SASS architecture that holds the waits.
+const PROGRAMMATIC_LAUNCH_SASS: &str = "sm_90a";
 
-/// Whether a device of compute capability `cc` can launch in `order`.
-fn check_launch_order_on(cc: (u32, u32), order: LaunchOrder) -> Result<()> {
-    if order == LaunchOrder::Programmatic && cc < PROGRAMMATIC_LAUNCH_MIN_CC {
+/// Whether a device of compute capability `cc` that runs code built for sm_90a when its
+/// capability is 9.0 (`has_sm90a_code`) can launch in `order`.
+fn check_launch_order_on(cc: (u32, u32), has_sm90a_code: bool, order: LaunchOrder) -> Result<()> {
+    if order == LaunchOrder::Programmatic && (cc != PROGRAMMATIC_LAUNCH_CC || !has_sm90a_code) {
         return Err(QkError::invalid(
             "launch order",
-            format!("programmatic dependent launch needs compute capability 9.0; this device is {}.{}", cc.0, cc.1),
+            format!(
+                "programmatic dependent launch needs compute capability 9.0 and kernels built for \
+                 {PROGRAMMATIC_LAUNCH_SASS} (QK_CUDA_ARCHS); this device is {}.{}{}",
+                cc.0,
+                cc.1,
+                if has_sm90a_code { "" } else { " and the build has no sm_90a code" }
+            ),
         ));
     }
     Ok(())
@@ -128,13 +139,15 @@ pub enum LaunchOrder {
     /// The kernel starts after the previous one has completed: CUDA's stream order.
     #[default]
     AfterPrevious,
-    /// Programmatic dependent launch (compute capability 9.0 and newer): the kernel may
-    /// start while the previous one still runs, once every block of that one has
-    /// signalled it (`griddepcontrol.launch_dependents`) or exited, and waits
-    /// (`griddepcontrol.wait`) before it touches that kernel's results. Only kernels
-    /// written for it may be launched this way; on the simulator, accesses that would
-    /// race the previous kernel are reported as hazards. Inside a CUDA graph captured
-    /// from the stream the edge between the two kernels keeps this order.
+    /// Programmatic dependent launch (compute capability 9.0 with the kernels' sm_90a
+    /// code, see [`Device::check_launch_order`]): the kernel may start while the previous
+    /// one still runs, once every block of that one has signalled it
+    /// (`griddepcontrol.launch_dependents`) or exited, and waits (`griddepcontrol.wait`)
+    /// before it touches that kernel's results. Only kernels written for it may be
+    /// launched this way; on the simulator, accesses that would race the previous kernel
+    /// are reported as hazards. A CUDA graph captured from the stream keeps the
+    /// programmatic edge with a CUDA 12.3 or newer driver (older ones serialize the two
+    /// kernels: no overlap, still correct).
     Programmatic,
 }
 
@@ -339,9 +352,15 @@ impl Device {
     }
 
     /// Whether this device can launch in `order`: programmatic dependent launch needs
-    /// compute capability 9.0 or newer (the simulator models an H100).
+    /// compute capability 9.0 and the kernels' sm_90a SASS (`QK_CUDA_ARCHS` with `90a`,
+    /// the default): only that code waits for the previous grid. The simulator models an
+    /// H100 and runs the compute_90a PTX that SASS is built from.
     pub fn check_launch_order(&self, order: LaunchOrder) -> Result<()> {
-        check_launch_order_on(self.properties().compute_capability, order)
+        let has_sm90a_code = match self.kind() {
+            BackendKind::Sim => true,
+            BackendKind::Cuda => crate::kernels::SASS_ARCHS.contains(&PROGRAMMATIC_LAUNCH_SASS),
+        };
+        check_launch_order_on(self.properties().compute_capability, has_sm90a_code, order)
     }
 
     pub(crate) fn check_owned<T>(&self, buf: &DeviceBuffer<T>, arg: &'static str) -> Result<()> {
@@ -400,14 +419,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn programmatic_launch_needs_hopper() {
-        for cc in [(8, 0), (8, 6), (8, 9)] {
-            let e = check_launch_order_on(cc, LaunchOrder::Programmatic).expect_err("below 9.0");
-            assert!(e.to_string().contains("compute capability 9.0"), "{e}");
-            check_launch_order_on(cc, LaunchOrder::AfterPrevious).unwrap();
-        }
-        for cc in [(9, 0), (10, 0)] {
-            check_launch_order_on(cc, LaunchOrder::Programmatic).unwrap();
+    fn programmatic_launch_needs_hopper_and_its_code() {
+        check_launch_order_on((9, 0), true, LaunchOrder::Programmatic).unwrap();
+        // Before Hopper no griddepcontrol; after it (no SASS here) the JIT compiles the
+        // compute_80 PTX, which has no wait; on an H100 without sm_90a code likewise.
+        for (cc, code) in [((8, 0), true), ((8, 9), true), ((10, 0), true), ((12, 0), true), ((9, 0), false)] {
+            let e = check_launch_order_on(cc, code, LaunchOrder::Programmatic).expect_err("no wait in the code");
+            assert!(e.to_string().contains("compute capability 9.0"), "{cc:?} {code}: {e}");
+            check_launch_order_on(cc, code, LaunchOrder::AfterPrevious).unwrap();
         }
     }
 }

@@ -418,8 +418,9 @@ impl GemmWeightOnlyPlan {
     }
 
     /// The same plan with its kernels launched in `order`. With
-    /// [`LaunchOrder::Programmatic`] (compute capability 9.0; refused with a typed error
-    /// otherwise) each launch may start while the previous kernel on the stream still
+    /// [`LaunchOrder::Programmatic`] (compute capability 9.0 with the kernels' sm_90a
+    /// code, [`Device::check_launch_order`]; refused with a typed error otherwise) each
+    /// launch may start while the previous kernel on the stream still
     /// runs: it fetches its first weights into L2 meanwhile and waits for that kernel
     /// before reading A or writing anything, which hides part of the launch and of the
     /// first DRAM round trip, the fixed cost that dominates a decode GEMV. Every

@@ -272,6 +272,18 @@ pub fn check_programmatic_chain(
     });
 }
 
+/// Whether `device` launches programmatically (compute capability 9.0 with the
+/// kernels' sm_90a code; the simulator does); prints and records the skip otherwise.
+pub fn runs_programmatic(test: &str, device: &Device) -> bool {
+    match device.check_launch_order(LaunchOrder::Programmatic) {
+        Ok(()) => true,
+        Err(e) => {
+            crate::common::skipped(test, device, &e.to_string());
+            false
+        }
+    }
+}
+
 /// Rows of A of the programmatic chains: two of gemv_swap_ab's 8-row tiles, one of
 /// gemv's 16-row tile.
 pub const PROGRAMMATIC_CHAIN_M: usize = 9;

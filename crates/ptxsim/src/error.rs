@@ -89,10 +89,12 @@ pub enum HazardKind {
     /// line is the instruction the thread's warp skipped. Boxed like `Wgmma`.
     SetMaxNReg(Box<SetMaxNRegHazard>),
     /// A grid launched with programmatic stream serialization (PTX ISA "griddepcontrol";
-    /// CUDA's programmatic dependent launch) touched global memory that the previous
-    /// grid used, before the touching thread executed `griddepcontrol.wait`: a read
-    /// of an allocation the previous grid wrote, or a write to one it read or wrote.
-    /// On a GPU the previous grid may still be running then. Boxed like `Wgmma`.
+    /// CUDA's programmatic dependent launch) touched global memory that an earlier grid
+    /// which may still be running used, before the touching thread executed
+    /// `griddepcontrol.wait`: a read of an allocation that grid wrote, or a write to one
+    /// it read or wrote. That grid is the previous one, or one before it when a
+    /// programmatic grid in between could let its dependents start early (no wait, or
+    /// `launch_dependents` before its wait). Boxed like `Wgmma`.
     GridDependency(Box<GridDependencyHazard>),
 }
 
@@ -104,9 +106,9 @@ pub struct GridDependencyHazard {
     /// True when the faulting access writes (stores, atomics), false when it reads
     /// (loads, atomics' reads, cp.async and bulk-copy sources).
     pub write: bool,
-    /// The previous grid's kernel.
+    /// The earlier grid's kernel.
     pub prior_kernel: String,
-    /// True when the previous grid wrote the allocation, false when it only read it.
+    /// True when the earlier grid wrote the allocation, false when it only read it.
     pub prior_wrote: bool,
     /// Base address of the allocation.
     pub alloc_base: u64,
@@ -340,7 +342,7 @@ impl fmt::Display for Hazard {
                 s
             }
             HazardKind::GridDependency(g) => format!(
-                "grid-dependency hazard: global {} of the allocation at {:#x}, which the previous grid (`{}`) {}, \
+                "grid-dependency hazard: global {} of the allocation at {:#x}, which an earlier grid (`{}`) {}, \
                  before this thread's griddepcontrol.wait (a programmatic launch may start while that grid still \
                  runs)",
                 if g.write { "write" } else { "read" },

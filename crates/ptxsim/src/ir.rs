@@ -427,6 +427,11 @@ pub enum Kind {
     /// never blocks; it marks the lane as having waited, which the programmatic-launch
     /// hazard check reads (see `SimConfig::programmatic_launch`).
     GridDepWait,
+    /// `griddepcontrol.launch_dependents` (PTX ISA "griddepcontrol"): lets the next
+    /// programmatically launched grid start once every block has executed it or exited.
+    /// No effect here on values or memory; counted, for the grid-dependency check of the
+    /// grid after the next one (see `PriorGrid::after`).
+    GridDepLaunch,
     /// `cp.async.bulk.prefetch.L2.global{.L2::cache_hint} [src], size{, policy}` (PTX ISA
     /// "cp.async.bulk.prefetch"): a hint to bring `size` bytes into L2. No effect on
     /// values and no SM traffic; with hazard checks on, the range must lie in one
@@ -633,7 +638,8 @@ impl Kind {
             | Kind::WgCommit
             | Kind::WgWait(_)
             | Kind::ProxyFence
-            | Kind::GridDepWait => {}
+            | Kind::GridDepWait
+            | Kind::GridDepLaunch => {}
             Kind::BulkPrefetchL2 { src, size } => {
                 r(&src.base, f);
                 r(size, f);

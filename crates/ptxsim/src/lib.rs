@@ -279,12 +279,15 @@ pub struct SimConfig {
     /// previous one still runs, and its threads must execute `griddepcontrol.wait`
     /// (PTX ISA "griddepcontrol") before touching what that grid used. The simulator
     /// still runs the grids one after the other; with hazard checks on it reports a
-    /// [`HazardKind::GridDependency`] for any global access that would race the previous
-    /// grid: a read of an allocation it wrote, or a write to one it read or wrote,
-    /// before the accessing thread's wait. The previous grid is the last launch since
+    /// [`HazardKind::GridDependency`] for any global access that would race an earlier
+    /// grid still in flight: a read of an allocation it wrote, or a write to one it read
+    /// or wrote, before the accessing thread's wait. In flight are the last launch since
     /// the last host write ([`Gpu::write`]: on a GPU a copy between two kernels orders
     /// them; a read, [`Gpu::read`], takes `&self` and is not counted, which can only
-    /// report more, never less). Applies to every later launch until changed
+    /// report more, never less), and the grids it kept in flight: a programmatic grid
+    /// none of whose threads waited, or one of whose threads executed
+    /// `griddepcontrol.launch_dependents` before its wait, lets the next grid start while
+    /// the grid before it may still run. Applies to every later launch until changed
     /// ([`Gpu::set_programmatic_launch`]).
     pub programmatic_launch: bool,
 }
@@ -537,7 +540,9 @@ impl Gpu {
             lines: k.insts.iter().map(|i| i.line).collect(),
         };
         let result = driver::run(&ctx, &cfg);
-        self.prior = result.as_ref().ok().map(|r| step::PriorGrid::of_launch(kernel, r));
+        let before = self.prior.take();
+        self.prior =
+            result.as_ref().ok().map(|r| step::PriorGrid::after(kernel, r, self.cfg.programmatic_launch, before));
         result
     }
 }

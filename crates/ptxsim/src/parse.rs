@@ -2024,9 +2024,11 @@ impl Dec<'_> {
                 class = Class::Sync;
                 Kind::GridDepWait
             }
-            // `griddepcontrol.launch_dependents` only lets the next grid start early: no
-            // effect on this grid's values or memory.
-            "membar" | "fence" | "prefetch" | "prefetchu" | "nanosleep" | "pmevent" | "griddepcontrol" => {
+            "griddepcontrol" if m.has("launch_dependents") => {
+                class = Class::Sync;
+                Kind::GridDepLaunch
+            }
+            "membar" | "fence" | "prefetch" | "prefetchu" | "nanosleep" | "pmevent" => {
                 class = if m.name.starts_with("prefetch") { Class::Global } else { Class::Sync };
                 Kind::Nop
             }

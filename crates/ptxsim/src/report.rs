@@ -91,6 +91,12 @@ pub struct LaunchReport {
     /// Bytes `cp.async.bulk.prefetch.L2` asked L2 to fetch (a hint: not in the global
     /// load bytes, which count what the SMs read).
     pub l2_prefetch_bytes: u64,
+    /// Threads that executed `griddepcontrol.wait`.
+    pub grid_dependency_waits: u64,
+    /// Threads that executed `griddepcontrol.launch_dependents` before their
+    /// `griddepcontrol.wait` (or without one): under a programmatic launch they let the
+    /// next grid start while the grid before this one may still run.
+    pub early_dependent_launches: u64,
     /// Global bytes requested by loads.
     pub global_load_bytes: u64,
     /// Global bytes requested by stores.
@@ -178,6 +184,10 @@ pub struct Counters {
     pub bulk_bytes: u64,
     /// Bytes of cp.async.bulk.prefetch.L2.
     pub prefetch_bytes: u64,
+    /// Threads that executed griddepcontrol.wait.
+    pub grid_waits: u64,
+    /// Threads that executed griddepcontrol.launch_dependents before their wait.
+    pub early_launches: u64,
     /// Per allocation index: (load bytes, store bytes).
     pub alloc: Vec<(u64, u64)>,
     /// Global sectors.
@@ -206,6 +216,8 @@ impl Counters {
             bulk: 0,
             bulk_bytes: 0,
             prefetch_bytes: 0,
+            grid_waits: 0,
+            early_launches: 0,
             alloc: vec![(0, 0); nallocs],
             sectors: 0,
             gaccesses: 0,
@@ -252,6 +264,8 @@ impl Counters {
         r.bulk_copies += self.bulk;
         r.bulk_bytes += self.bulk_bytes;
         r.l2_prefetch_bytes += self.prefetch_bytes;
+        r.grid_dependency_waits += self.grid_waits;
+        r.early_dependent_launches += self.early_launches;
         for (i, &(l, s)) in self.alloc.iter().enumerate() {
             if l + s > 0 {
                 let e = r.per_alloc.entry(bases[i]).or_default();

@@ -86,41 +86,59 @@ pub struct Ctx<'a> {
     pub prior_grid: Option<&'a PriorFlags>,
 }
 
-/// What one grid did to global memory: the allocations it read and wrote, by base
-/// address (from its launch report's per-allocation traffic; atomics count as both).
+/// What the grids that may still run when the next one starts did to global memory:
+/// the allocations they read and wrote, by base address (from their launch reports'
+/// per-allocation traffic; atomics count as both). Usually one grid, the previous; more
+/// when a programmatic grid could let the next one start before the grid before it had
+/// completed (see [`PriorGrid::after`]).
 pub struct PriorGrid {
-    kernel: String,
-    /// (base, wrote): every allocation the grid read or wrote.
-    used: Vec<(u64, bool)>,
+    /// (base, wrote, kernel): every allocation a grid read or wrote, newest grid first.
+    used: Vec<(u64, bool, String)>,
 }
 
 /// A [`PriorGrid`] laid over the allocations of the next launch.
 pub struct PriorFlags {
-    kernel: String,
     /// Per allocation index: [`PRIOR_READ`] | [`PRIOR_WROTE`], or 0.
     flags: Vec<u8>,
+    /// Per allocation index: the kernel to name (one that wrote it, if any did).
+    kernels: Vec<String>,
 }
 
 const PRIOR_READ: u8 = 1;
 const PRIOR_WROTE: u8 = 2;
 
 impl PriorGrid {
-    /// The footprint of the launch of `kernel` that produced `report`.
-    pub fn of_launch(kernel: &str, report: &LaunchReport) -> PriorGrid {
-        let used = report.per_alloc.iter().map(|(&base, t)| (base, t.store_bytes > 0)).collect();
-        PriorGrid { kernel: kernel.to_string(), used }
+    /// The grids that may still run when the grid after the launch of `kernel` that
+    /// produced `report` starts: that launch, and `before` too when the launch was
+    /// `programmatic` and could let its dependents start before `before` had completed,
+    /// i.e. when none of its threads executed `griddepcontrol.wait` (its blocks can exit
+    /// early) or one executed `griddepcontrol.launch_dependents` before its wait.
+    pub fn after(kernel: &str, report: &LaunchReport, programmatic: bool, before: Option<PriorGrid>) -> PriorGrid {
+        let mut used: Vec<_> =
+            report.per_alloc.iter().map(|(&base, t)| (base, t.store_bytes > 0, kernel.into())).collect();
+        let overlapped = programmatic && (report.grid_dependency_waits == 0 || report.early_dependent_launches > 0);
+        if let (true, Some(b)) = (overlapped, before) {
+            used.extend(b.used);
+        }
+        PriorGrid { used }
     }
 
     /// Flags per allocation, for allocations with these base addresses in order.
     pub fn flags_for(&self, bases: impl Iterator<Item = u64>) -> PriorFlags {
-        let flags = bases
-            .map(|b| match self.used.iter().find(|u| u.0 == b) {
-                Some(&(_, true)) => PRIOR_READ | PRIOR_WROTE,
-                Some(&(_, false)) => PRIOR_READ,
-                None => 0,
-            })
-            .collect();
-        PriorFlags { kernel: self.kernel.clone(), flags }
+        let (mut flags, mut kernels) = (Vec::new(), Vec::new());
+        for b in bases {
+            let mut f = 0;
+            let mut name = "";
+            for (_, wrote, kernel) in self.used.iter().filter(|u| u.0 == b) {
+                if *wrote && f & PRIOR_WROTE == 0 || name.is_empty() {
+                    name = kernel;
+                }
+                f |= if *wrote { PRIOR_READ | PRIOR_WROTE } else { PRIOR_READ };
+            }
+            flags.push(f);
+            kernels.push(name.to_string());
+        }
+        PriorFlags { flags, kernels }
     }
 }
 
@@ -138,7 +156,7 @@ fn check_grid_dependency(ctx: &Ctx, waited: bool, ai: usize, write: bool, at: (u
     let (wi, l, pc, addr) = at;
     let hazard = GridDependencyHazard {
         write,
-        prior_kernel: prior.kernel.clone(),
+        prior_kernel: prior.kernels[ai].clone(),
         prior_wrote: flags & PRIOR_WROTE != 0,
         alloc_base: ctx.mem.allocs[ai].base,
     };
@@ -1664,7 +1682,11 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
         Kind::CreatePolicy { d } => each!(d, |_l, _r| 0x1000_0000_0000_0000u64),
         Kind::ActiveMask { d } => each!(d, |_l, _r| exec as u64),
         Kind::Nop => {}
-        Kind::GridDepWait => w.grid_waited |= exec,
+        Kind::GridDepWait => {
+            w.grid_waited |= exec;
+            c.grid_waits += exec.count_ones() as u64;
+        }
+        Kind::GridDepLaunch => c.early_launches += (exec & !w.grid_waited).count_ones() as u64,
         Kind::BulkPrefetchL2 { src, size } => {
             for l in lanes(exec) {
                 let n = env.rd(&w.regs, size, l) as u32;

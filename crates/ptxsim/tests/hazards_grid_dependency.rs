@@ -169,3 +169,44 @@ fn without_hazard_checks_the_wait_is_only_an_instruction() {
     launch_consumer(&mut gpu, &consumer("none", false), b.mid, b.out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(down_u32(&gpu, b.out, 1), vec![22]);
 }
+
+/// A programmatic grid between the producer and the consumer: copies p0 to p1 (buffers
+/// the other two do not touch), with `prologue` first (a wait, a trigger, both or
+/// nothing).
+fn middle(prologue: &str) -> String {
+    kernel("middle", &format!("{prologue}\nld.global.u32 %r2, [%rd4];\nst.global.u32 [%rd5], %r2;"))
+}
+
+#[test]
+fn a_grid_that_lets_its_dependents_start_early_keeps_the_grid_before_it_in_flight() {
+    // The consumer reads the producer's output before its wait, with a programmatic
+    // grid in between. That grid's dependents (the consumer) start only when each of its
+    // blocks triggered or exited: if one of its threads waits before triggering, the
+    // producer had completed by then; if none waits, or one triggers before its wait,
+    // the producer may still be running when the consumer starts.
+    for (prologue, races) in [
+        ("griddepcontrol.wait;", false),
+        ("griddepcontrol.wait;\ngriddepcontrol.launch_dependents;", false),
+        ("", true),
+        ("griddepcontrol.launch_dependents;\ngriddepcontrol.wait;", true),
+    ] {
+        let mut gpu = Gpu::new();
+        let b = produce(&mut gpu);
+        let x = gpu.alloc(4 * THREADS as usize).unwrap();
+        let y = gpu.alloc(4 * THREADS as usize).unwrap();
+        let m = module(&middle(prologue));
+        let r = gpu.launch(&m, "middle", [1, 1, 1], [THREADS, 1, 1], 0, &[KernelArg::U64(x), KernelArg::U64(y)]);
+        let r = r.unwrap_or_else(|e| panic!("{prologue}: {e}"));
+        let waits = if prologue.contains("wait") { THREADS as u64 } else { 0 };
+        let early = if prologue.starts_with("griddepcontrol.launch") { THREADS as u64 } else { 0 };
+        assert_eq!((r.grid_dependency_waits, r.early_dependent_launches), (waits, early), "{prologue}");
+        match launch_consumer(&mut gpu, &consumer("none", false), b.mid, b.out) {
+            Ok(()) => assert!(!races, "`{prologue}`: the consumer's read of the producer's output must race"),
+            Err(e) => {
+                let (h, g) = grid_hazard(e);
+                assert!(races, "`{prologue}`: {h}");
+                assert_eq!((g.prior_kernel.as_str(), g.prior_wrote, g.alloc_base), ("producer", true, b.mid));
+            }
+        }
+    }
+}
