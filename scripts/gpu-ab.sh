@@ -19,8 +19,9 @@
 #       model's shapes at four M takes ~10 s on an H200; each run is cut at 240 s and
 #       the compare step comes last, but every finished report is already saved).
 #   or:                    ./scripts/gpu-ab.sh new [qk bench run options...]
-#       `qk bench run` of the new build alone (no tests, no other build): for experiments
-#       the older builds do not know by name, timed against their reference in the same
+#       `qk bench run` of the new build alone (no tests, no other build), into new-only/
+#       next to what a `run` earlier in the same device call left: for experiments the
+#       older builds do not know by name, timed against their reference in the same
 #       interleaved rounds of one run.
 #   then, optionally:      ./scripts/gpu-ab.sh profile NAME KERNEL_REGEX [qk bench run options...]
 #       Nsight Compute (full set) of one launch of the new build's matching kernel: the
@@ -164,14 +165,14 @@ run() {
     save
 }
 
-# The new build alone: one `qk bench run` with the given options.
+# The new build alone: one `qk bench run` with the given options, into new-only/ beside
+# what an earlier `run` of the same device call left (so one call can do both).
 new_only() {
-    rm -rf "$out" "$ab"
     prepare
-    echo "== bench new ($(date +%T))"
-    timeout 480 "$ab/new/qk" bench run "$@" --out "$out/new" >"$out/new.log" 2>&1 ||
-        echo "bench new failed (exit $?): see new.log"
-    tail -n 40 "$out/new.log" || true
+    echo "== bench new only ($(date +%T))"
+    timeout 480 "$ab/new/qk" bench run "$@" --out "$out/new-only" >"$out/new-only.log" 2>&1 ||
+        echo "bench new only failed (exit $?): see new-only.log"
+    tail -n 40 "$out/new-only.log" || true
     save
 }
 
