@@ -174,3 +174,40 @@ pub const ALL: &[KernelRef] = &[
     GEMM_W8A16_LARGE_WGMMA_N256_TMA,
     PERMUTE_COLS_F16,
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Kernel sources (`.cu`, `.cuh`, `.h`) under `dir`, recursively.
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("kernels/ is readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "cu" || e == "cuh" || e == "h") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The simulator runs the compute_90a PTX ([`super::SIM_PTX_ARCH`]); the other GPUs run
+    /// code compiled from the same sources for their own architecture. The two can
+    /// differ only where a source branches on the architecture, and only
+    /// `qk_grid_dependency.cuh` may (programmatic dependent launch: its instructions do
+    /// not exist below sm_90, where no launch is programmatic). A branch anywhere else
+    /// would be code that no simulator test runs.
+    #[test]
+    fn only_the_grid_dependency_helpers_branch_on_the_architecture() {
+        let mut files = Vec::new();
+        sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels"), &mut files);
+        assert!(files.len() > 5, "kernel sources not found: {files:?}");
+        let mut branching: Vec<String> = files
+            .iter()
+            .filter(|f| std::fs::read_to_string(f).expect("readable source").contains("__CUDA_ARCH"))
+            .map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .collect();
+        branching.sort();
+        assert_eq!(branching, ["qk_grid_dependency.cuh"]);
+    }
+}
