@@ -18,7 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex};
 
-use crate::error::{Hazard, HazardKind, SimError};
+use crate::error::{Access, Hazard, HazardKind, NonCoherentHazard, SimError};
 use crate::report::{Counters, LaunchReport};
 use crate::state::*;
 use crate::step::{pool_exhausted, step, Block, Ctx, Fault, Step};
@@ -278,18 +278,14 @@ fn run_quantum(ctx: &Ctx, b: &mut Block, quantum: u64) -> Result<Outcome, Fault>
 fn to_error(ctx: &Ctx, b: &Block, f: Fault) -> SimError {
     match f {
         Fault::Error(e) => e,
-        Fault::Hazard { kind, warp, lane, pc, addr } => {
-            let t = warp as u32 * 32 + lane as u32;
-            let [bx, by, _] = ctx.block;
-            SimError::Hazard(Box::new(Hazard {
-                kernel: ctx.k.name.clone(),
-                kind,
-                ctaid: b.ctaid,
-                tid: [t % bx, (t / bx) % by, t / (bx * by)],
-                line: line_of(ctx, pc),
-                addr,
-            }))
-        }
+        Fault::Hazard { kind, warp, lane, pc, addr } => SimError::Hazard(Box::new(Hazard {
+            kernel: ctx.k.name.clone(),
+            kind,
+            ctaid: b.ctaid,
+            tid: tid_of(ctx.block, warp as u32, lane as u32),
+            line: line_of(ctx, pc),
+            addr,
+        })),
     }
 }
 
@@ -328,6 +324,45 @@ struct Sched {
     epoch: u64,
     error: Option<SimError>,
     report: LaunchReport,
+    /// Per allocation: the first `ld.global.nc` of it and the first write to it of the
+    /// blocks finished so far (block, pc, warp, lane), for the read-only-path check.
+    first_nc_load: Vec<Option<SeenAt>>,
+    first_write: Vec<Option<SeenAt>>,
+}
+
+/// Where a block's instruction touched an allocation: (block, pc, warp, lane).
+type SeenAt = ([u32; 3], u32, u32, u32);
+
+/// Thread index (`%tid`) of lane `lane` of warp `warp` in a block of `block` threads.
+fn tid_of(block: [u32; 3], warp: u32, lane: u32) -> [u32; 3] {
+    let t = warp * 32 + lane;
+    let [bx, by, _] = block;
+    [t % bx, (t / bx) % by, t / (bx * by)]
+}
+
+/// The same-grid half of the read-only-path check (`HazardKind::NonCoherentLoad`): an
+/// allocation both loaded through `ld.global.nc` and written by the grid, in whatever
+/// order, is a hazard at the (first) load, naming the (first) write.
+fn non_coherent_hazard(ctx: &Ctx, s: &Sched) -> Option<SimError> {
+    let (i, load, write) =
+        s.first_nc_load.iter().zip(&s.first_write).enumerate().find_map(|(i, (l, w))| Some((i, (*l)?, (*w)?)))?;
+    let (wb, wpc, ww, wl) = write;
+    let writer = Access { tid: tid_of(ctx.block, ww, wl), warp: ww, line: line_of(ctx, wpc), write: true };
+    let base = ctx.mem.allocs[i].base;
+    let kind = HazardKind::NonCoherentLoad(Box::new(NonCoherentHazard {
+        writer: Some((wb, writer)),
+        prior_kernel: None,
+        alloc_base: base,
+    }));
+    let (lb, lpc, lw, ll) = load;
+    Some(SimError::Hazard(Box::new(Hazard {
+        kernel: ctx.k.name.clone(),
+        kind,
+        ctaid: lb,
+        tid: tid_of(ctx.block, lw, ll),
+        line: line_of(ctx, lpc),
+        addr: Some(base),
+    })))
 }
 
 /// Runs all blocks of a launch.
@@ -342,6 +377,8 @@ pub fn run(ctx: &Ctx, cfg: &RunCfg) -> Result<LaunchReport, SimError> {
         epoch: 0,
         error: None,
         report: LaunchReport { threads_per_block: ctx.nthreads, blocks: total, ..Default::default() },
+        first_nc_load: vec![None; cfg.bases.len()],
+        first_write: vec![None; cfg.bases.len()],
     });
     let cv = Condvar::new();
     let threads = cfg.threads.clamp(1, total.max(1) as usize);
@@ -355,6 +392,10 @@ pub fn run(ctx: &Ctx, cfg: &RunCfg) -> Result<LaunchReport, SimError> {
     let s = sched.into_inner().unwrap_or_else(|e| e.into_inner());
     match s.error {
         Some(e) => Err(e),
+        None if ctx.hazards => match non_coherent_hazard(ctx, &s) {
+            Some(e) => Err(e),
+            None => Ok(s.report),
+        },
         None => Ok(s.report),
     }
 }
@@ -403,6 +444,16 @@ fn worker(ctx: &Ctx, cfg: &RunCfg, sched: &Mutex<Sched>, cv: &Condvar, total: u6
                 g.epoch += 1;
                 g.stuck.remove(&b.idx);
                 b.c.merge_into(&mut g.report, &cfg.bases, &cfg.lines);
+                let ctaid = b.ctaid;
+                let seen = |first: &mut Vec<Option<SeenAt>>, mine: &[Option<(u32, u32, u32)>]| {
+                    for (f, m) in first.iter_mut().zip(mine) {
+                        if let (None, Some((pc, w, l))) = (*f, *m) {
+                            *f = Some((ctaid, pc, w, l));
+                        }
+                    }
+                };
+                seen(&mut g.first_nc_load, &b.c.first_nc_load);
+                seen(&mut g.first_write, &b.c.first_write);
             }
             Ok(Outcome::Yield { progress }) => {
                 b.quantum = if progress { cfg.quantum } else { (q / 4).max(64) };

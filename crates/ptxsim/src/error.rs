@@ -96,6 +96,27 @@ pub enum HazardKind {
     /// programmatic grid in between could let its dependents start early (no wait, or
     /// `launch_dependents` before its wait). Boxed like `Wgmma`.
     GridDependency(Box<GridDependencyHazard>),
+    /// `ld.global.nc` (the non-coherent read-only path, PTX ISA "ld") of an allocation
+    /// that is written while the kernel runs: by a thread of the same grid (at any time
+    /// of the launch), or by an earlier grid still in flight under a programmatic launch.
+    /// The read-only path does not see such writes reliably: the data must stay
+    /// unwritten for the kernel's lifetime. Tracked per allocation, not per byte (so a
+    /// grid that writes one part of an allocation and reads another part through the
+    /// read-only path is reported too: keep such data in separate allocations). The
+    /// faulting side is the load; the other side is the write. Boxed like `Wgmma`.
+    NonCoherentLoad(Box<NonCoherentHazard>),
+}
+
+/// Details of a [`HazardKind::NonCoherentLoad`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NonCoherentHazard {
+    /// The write of the same grid: its block (`%ctaid`) and access; `None` when an
+    /// earlier grid wrote the allocation.
+    pub writer: Option<([u32; 3], Access)>,
+    /// The earlier grid's kernel, when it was the writer.
+    pub prior_kernel: Option<String>,
+    /// Base address of the allocation.
+    pub alloc_base: u64,
 }
 
 /// Details of a [`HazardKind::GridDependency`]: the faulting access is the hazard's
@@ -350,6 +371,18 @@ impl fmt::Display for Hazard {
                 g.prior_kernel,
                 if g.prior_wrote { "wrote" } else { "read" }
             ),
+            HazardKind::NonCoherentLoad(n) => {
+                let writer = match (&n.writer, &n.prior_kernel) {
+                    (Some((b, a)), _) => format!("this grid writes ({a}, block ({},{},{}))", b[0], b[1], b[2]),
+                    (None, Some(k)) => format!("an earlier grid (`{k}`) wrote while this one ran"),
+                    (None, None) => "is written while the kernel runs".to_string(),
+                };
+                format!(
+                    "read-only-path hazard: ld.global.nc of the allocation at {:#x}, which {writer}: the \
+                     non-coherent path may return stale data",
+                    n.alloc_base
+                )
+            }
             HazardKind::Bulk(b) => {
                 let mut s = format!("bulk-copy hazard: {}: {}", b.rule.describe(), b.detail);
                 if let Some(o) = &b.other {

@@ -347,8 +347,9 @@ pub enum Kind {
     CvtPack { bf16: bool, m: FMods, d: Reg, a: Operand, b: Operand },
     /// `cvta` (`to` = generic to space) in 32- or 64-bit form.
     Cvta { to: bool, space: Space, bits: u32, d: Reg, a: Operand },
-    /// `ld` (scalar or vector).
-    Ld { space: Space, ty: ScalarType, ds: Vec<Option<Reg>>, addr: Addr },
+    /// `ld` (scalar or vector); `nc`: `ld.global.nc`, through the non-coherent
+    /// read-only path, valid only for data no grid writes while the kernel runs.
+    Ld { space: Space, ty: ScalarType, ds: Vec<Option<Reg>>, addr: Addr, nc: bool },
     /// `st` (scalar or vector).
     St { space: Space, ty: ScalarType, srcs: Vec<Operand>, addr: Addr },
     /// `atom` (`d = None`: `red`).

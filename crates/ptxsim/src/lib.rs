@@ -209,8 +209,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::{
-    Access, BulkHazard, BulkRule, GridDependencyHazard, Hazard, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError,
-    WgmmaHazard, WgmmaRule,
+    Access, BulkHazard, BulkRule, GridDependencyHazard, Hazard, HazardKind, NonCoherentHazard, SetMaxNRegHazard,
+    SetMaxNRegRule, SimError, WgmmaHazard, WgmmaRule,
 };
 pub use report::{AllocTraffic, LaunchReport, LineTraffic};
 pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};

@@ -1823,7 +1823,7 @@ impl Dec<'_> {
                     if ds.len() != n {
                         return Err(self.err("vector size does not match the operand count"));
                     }
-                    Kind::Ld { space, ty, ds, addr: self.addr(&ops[1])? }
+                    Kind::Ld { space, ty, ds, addr: self.addr(&ops[1])?, nc: m.has("nc") }
                 }
             }
             "atom" | "red" => {

@@ -190,6 +190,10 @@ pub struct Counters {
     pub early_launches: u64,
     /// Per allocation index: (load bytes, store bytes).
     pub alloc: Vec<(u64, u64)>,
+    /// Per allocation index: the block's first `ld.global.nc` of it (pc, warp, lane).
+    pub first_nc_load: Vec<Option<(u32, u32, u32)>>,
+    /// Per allocation index: the block's first global write to it (pc, warp, lane).
+    pub first_write: Vec<Option<(u32, u32, u32)>>,
     /// Global sectors.
     pub sectors: u64,
     /// Warp-level global accesses.
@@ -219,6 +223,8 @@ impl Counters {
             grid_waits: 0,
             early_launches: 0,
             alloc: vec![(0, 0); nallocs],
+            first_nc_load: vec![None; nallocs],
+            first_write: vec![None; nallocs],
             sectors: 0,
             gaccesses: 0,
             wavefronts: 0,

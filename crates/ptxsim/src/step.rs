@@ -40,8 +40,8 @@
 //! driver finds the block can make no progress.
 
 use crate::error::{
-    Access, BulkHazard, BulkRule, GridDependencyHazard, HazardKind, SetMaxNRegHazard, SetMaxNRegRule, SimError,
-    WgmmaHazard, WgmmaRule,
+    Access, BulkHazard, BulkRule, GridDependencyHazard, HazardKind, NonCoherentHazard, SetMaxNRegHazard,
+    SetMaxNRegRule, SimError, WgmmaHazard, WgmmaRule,
 };
 use crate::ir::*;
 use crate::report::Counters;
@@ -161,6 +161,24 @@ fn check_grid_dependency(ctx: &Ctx, waited: bool, ai: usize, write: bool, at: (u
         alloc_base: ctx.mem.allocs[ai].base,
     };
     Err(fault_at(HazardKind::GridDependency(Box::new(hazard)), wi, l, pc, addr))
+}
+
+/// The programmatic-launch half of the read-only-path check (see
+/// `HazardKind::NonCoherentLoad`): an `ld.global.nc` by lane `l` of warp `wi` of
+/// allocation `ai` that an earlier grid still in flight wrote. (The same-grid half is
+/// checked when the launch ends, from every block's first such load and write.)
+fn check_non_coherent(ctx: &Ctx, ai: usize, at: (usize, usize, u32, u64)) -> R<()> {
+    let Some(prior) = ctx.prior_grid else { return Ok(()) };
+    if prior.flags[ai] & PRIOR_WROTE == 0 {
+        return Ok(());
+    }
+    let (wi, l, pc, addr) = at;
+    let hazard = NonCoherentHazard {
+        writer: None,
+        prior_kernel: Some(prior.kernels[ai].clone()),
+        alloc_base: ctx.mem.allocs[ai].base,
+    };
+    Err(fault_at(HazardKind::NonCoherentLoad(Box::new(hazard)), wi, l, pc, addr))
 }
 
 /// 32-bit registers of an SM, the most one block may hold (CUDA Programming Guide,
@@ -1710,7 +1728,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 }
             }
         }
-        Kind::Ld { space, ty, ds, addr } => {
+        Kind::Ld { space, ty, ds, addr, nc } => {
             let es = elem_size(*ty);
             let total = es * ds.len() as u32;
             let mut log = AccLog::new();
@@ -1724,6 +1742,10 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                 match loc {
                     Loc::Global(i, _) => {
                         check_grid_dependency(ctx, w.grid_waited_lane(l), i, false, (wi, l, pc, a))?;
+                        if *nc && ctx.hazards {
+                            check_non_coherent(ctx, i, (wi, l, pc, a))?;
+                            c.first_nc_load[i].get_or_insert((pc, wi as u32, l as u32));
+                        }
                         c.alloc[i].0 += total as u64;
                         space_seen = Some(Space::Global);
                     }
@@ -1767,6 +1789,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     }
                     Loc::Global(ai, _) => {
                         check_grid_dependency(ctx, w.grid_waited_lane(l), ai, true, (wi, l, pc, a))?;
+                        c.first_write[ai].get_or_insert((pc, wi as u32, l as u32));
                     }
                     _ => {}
                 }
@@ -1807,6 +1830,7 @@ fn exec_simple(ctx: &Ctx, b: &mut Block, wi: usize, inst: &Inst, exec: u32, pc: 
                     Loc::Global(ai, o) => {
                         // An atomic reads and writes: the write check covers both.
                         check_grid_dependency(ctx, w.grid_waited_lane(l), ai, true, (wi, l, pc, a))?;
+                        c.first_write[ai].get_or_insert((pc, wi as u32, l as u32));
                         space_seen = Some(Space::Global);
                         c.alloc[ai].0 += es as u64;
                         c.alloc[ai].1 += es as u64;

@@ -114,3 +114,39 @@ fn hazard_checks_off_runs_the_racy_kernel() {
     let m = module(include_str!("fail/race.ptx"));
     gpu.launch(&m, "k", [1, 1, 1], [64, 1, 1], 0, &[KernelArg::U64(out)]).unwrap();
 }
+
+/// `ld.global.nc` reads through the non-coherent read-only path, which must not serve
+/// data the grid writes while it runs (PTX ISA "ld"): a grid that writes an allocation
+/// and loads it through that path, in whatever order and from whatever blocks, is
+/// reported at the load, naming the write.
+#[test]
+fn read_only_path_load_of_memory_the_grid_writes() {
+    // Block 0, thread 0 stores word 0; block 1 loads word 1 (`load`) and stores it into
+    // `out`. Blocks run concurrently, so the load may come first.
+    let src = |load: &str| {
+        let body = format!(
+            "ld.param.u64 %rd1, [p0];\nld.param.u64 %rd2, [p1];\nmov.u32 %r1, %ctaid.x;\nmov.u32 %r2, %tid.x;\n\
+             or.b32 %r3, %r1, %r2;\nsetp.ne.u32 %p1, %r3, 0;\n@%p1 bra $LOAD;\nst.global.u32 [%rd1], 5;\nbra $DONE;\n\
+             $LOAD:\nsetp.ne.u32 %p2, %r1, 1;\n@%p2 bra $DONE;\n{load} %r4, [%rd1+4];\nst.global.u32 [%rd2], %r4;\n\
+             $DONE:\nret;"
+        );
+        wrap("k", 2, ".reg .pred %p<4>;\n.reg .b32 %r<8>;\n.reg .b64 %rd<4>;", &body)
+    };
+    let launch = |load: &str| {
+        let mut gpu = Gpu::new();
+        let x = up_u32(&mut gpu, &[1, 2]);
+        let out = gpu.alloc(4).unwrap();
+        let m = module(&src(load));
+        (gpu.launch(&m, "k", [2, 1, 1], [32, 1, 1], 0, &[KernelArg::U64(x), KernelArg::U64(out)]), x)
+    };
+    let (r, x) = launch("ld.global.nc.u32");
+    let h = hazard(r.expect_err("the grid writes what it loads through the read-only path"));
+    let HazardKind::NonCoherentLoad(n) = &h.kind else { panic!("{h}") };
+    let (block, write) = n.writer.clone().expect("the writer is in this grid");
+    assert_eq!((block, write.tid, write.write, n.alloc_base), ([0, 0, 0], [0, 0, 0], true, x));
+    assert_eq!((h.ctaid, h.line), ([1, 0, 0], common::bulk::line_of(&src("ld.global.nc.u32"), "ld.global.nc")));
+    assert_eq!(write.line, common::bulk::line_of(&src("ld.global.nc.u32"), "st.global.u32 [%rd1], 5"));
+    assert!(h.to_string().contains("this grid writes"), "{h}");
+    // A coherent load of the same word is fine.
+    launch("ld.global.u32").0.unwrap_or_else(|e| panic!("{e}"));
+}

@@ -32,16 +32,21 @@ fn producer() -> String {
 /// `griddepcontrol.wait` where `wait` says: "first", "between" (after the load) or
 /// "none".
 fn consumer(wait: &str, cp_async: bool) -> String {
+    consumer_loading(wait, cp_async, "ld.global.u32")
+}
+
+/// [`consumer`] with the plain load written as `load` (e.g. `ld.global.nc.u32`).
+fn consumer_loading(wait: &str, cp_async: bool, load: &str) -> String {
     let (before, after) = match wait {
         "first" => ("griddepcontrol.wait;", ""),
         "between" => ("", "griddepcontrol.wait;"),
         _ => ("", ""),
     };
-    let load = if cp_async {
+    let load: &str = if cp_async {
         "mov.u32 %r4, stage;\nmul.lo.u32 %r6, %r1, 4;\nadd.u32 %r5, %r4, %r6;\n\
          cp.async.ca.shared.global [%r5], [%rd4], 4;\ncp.async.wait_all;\nld.shared.u32 %r2, [%r5];"
     } else {
-        "ld.global.u32 %r2, [%rd4];"
+        &format!("{load} %r2, [%rd4];")
     };
     kernel("consumer", &format!("{before}\n{load}\n{after}\nshl.b32 %r2, %r2, 1;\nst.global.u32 [%rd5], %r2;"))
 }
@@ -209,4 +214,24 @@ fn a_grid_that_lets_its_dependents_start_early_keeps_the_grid_before_it_in_fligh
             }
         }
     }
+}
+
+#[test]
+fn the_read_only_path_must_not_load_what_an_earlier_grid_in_flight_wrote() {
+    // After its wait the consumer may read the producer's output, but not through
+    // ld.global.nc: the producer wrote it while the consumer was resident.
+    let mut gpu = Gpu::new();
+    let b = produce(&mut gpu);
+    let src = consumer_loading("first", false, "ld.global.nc.u32");
+    let e = launch_consumer(&mut gpu, &src, b.mid, b.out).expect_err("a non-coherent load of the producer's output");
+    let SimError::Hazard(h) = e else { panic!("not a hazard: {e}") };
+    let HazardKind::NonCoherentLoad(n) = &h.kind else { panic!("not a read-only-path hazard: {h}") };
+    assert_eq!((n.prior_kernel.as_deref(), n.writer.is_none(), n.alloc_base), (Some("producer"), true, b.mid));
+    assert_eq!(h.line, common::bulk::line_of(&src, "ld.global.nc"));
+    assert!(h.to_string().contains("stale"), "{h}");
+    // The weights (read by both, written by neither) may go through it.
+    let mut gpu = Gpu::new();
+    let b = produce(&mut gpu);
+    launch_consumer(&mut gpu, &consumer_loading("none", false, "ld.global.nc.u32"), b.src, b.out)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
