@@ -1,7 +1,9 @@
 //! A 4-bit weight-only linear layer, end to end: quantize f32 weights group-wise
 //! (group 128, asymmetric), repack them into `gemm_w4a16`'s kernel layout, upload once,
 //! and run the GEMM for a decode step (M = 1) and a short prefill (M = 33), checking
-//! every output against an f64 reference.
+//! every output against an f64 reference. The decode step is also run twice back to
+//! back with programmatic dependent launch where the device has it (an H100/H200, or
+//! the simulator): the same bits as in stream order.
 //!
 //!     cargo run --release --example w4a16_linear [-- --sim]
 //!
@@ -16,6 +18,7 @@ use half::f16;
 use qkernels::formats::{pack_weight_only, quantize_int4, GroupSize, Int4Scheme, WeightOnlyWeights};
 use qkernels::ops::{DevicePackedWeights, GemmWeightOnlyPlan};
 use qkernels::reference::{gemm_weight_only_reference, weight_only_tolerance};
+use qkernels::{Device, LaunchOrder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -51,6 +54,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         let c_dev = device.alloc::<f16>(m * N)?;
         plan.run(&a_dev, &weights, Some(&bias_dev), &c_dev)?;
         let c = device.download(&c_dev)?;
+        if m == 1 {
+            outside += programmatic_decode(&device, &plan, &a_dev, &weights, &bias_dev, &c)?;
+        }
 
         // Kernel vs reference on the same f16 weights: they differ only by the f32
         // accumulation and the final rounding to f16 (the bound weight_only_tolerance
@@ -70,6 +76,37 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     common::verdict(outside)
+}
+
+/// Runs `plan` as a decode loop would on Hopper: two launches back to back with
+/// programmatic dependent launch, each allowed to start (and prefetch its weights)
+/// while the previous one finishes, and waiting for it before reading A or writing C.
+/// The split-K fix-up sums in a fixed order, so C must equal `stream_order` bit for bit.
+/// Returns 1 when it does not, 0 when it does or the device cannot launch so.
+fn programmatic_decode(
+    device: &Device,
+    plan: &GemmWeightOnlyPlan,
+    a: &qkernels::DeviceBuffer<f16>,
+    weights: &DevicePackedWeights,
+    bias: &qkernels::DeviceBuffer<f16>,
+    stream_order: &[f16],
+) -> Result<usize, Box<dyn Error>> {
+    if let Err(e) = device.check_launch_order(LaunchOrder::Programmatic) {
+        println!("  programmatic launch: skipped: {e}");
+        return Ok(0);
+    }
+    let (m, n, k) = plan.dims();
+    let programmatic = GemmWeightOnlyPlan::new(device, weights, m)?.with_launch_order(LaunchOrder::Programmatic)?;
+    let c = device.alloc::<f16>(m * n)?;
+    for _ in 0..2 {
+        programmatic.run(a, weights, Some(bias), &c)?;
+    }
+    let same = device.download(&c)?.iter().zip(stream_order).all(|(x, y)| x.to_bits() == y.to_bits());
+    println!(
+        "  programmatic launch, twice back to back (K = {k}): {}",
+        if same { "the same bits as stream order" } else { "DIFFERENT from stream order" }
+    );
+    Ok(usize::from(!same))
 }
 
 /// A standard normal sample (Box-Muller), so the example needs no distribution crate.
