@@ -145,19 +145,20 @@
  * from %tid.x every stage.
  *
  * Programmatic dependent launch (qk_grid_dependency.cuh; opt-in on the host,
- * LaunchOrder::Programmatic, sm_90): the splits sweep's fit puts ~4.4 us of every decode
- * launch outside the weight stream (launch, first DRAM round trip, tail): twice the
- * 2.1 us that an 8B o-projection's 8.4 MB of 4-bit weights take at 4 TB/s (H200,
- * docs/results/h200-2026-11-26b/splits-sweep.md). Launched programmatically, a block
- * may start while the previous kernel still runs: it asks L2 for its prologue's weights (one
- * cp.async.bulk.prefetch.L2 per strip: the strip's first STAGES - 1 K tiles are one
- * contiguous range of the packed layout), then waits (griddepcontrol.wait) before
- * anything the previous kernel may write or read: A's copies, and after the loop the
- * split-K workspace, the tile counters and C. A block that has finished its loop lets
- * the next kernel launch (griddepcontrol.launch_dependents), late enough that the next
- * kernel's prefetches are not evicted by this one's stream. Launched normally (no
- * QK_LAUNCH_PROGRAMMATIC in launch_flags), nothing is prefetched and the wait returns at
- * once: the timed stream-order kernels gained one instruction.
+ * LaunchOrder::Programmatic, compute capability 9.0 with this sm_90a code): the splits
+ * sweep's fit puts ~4.4 us of every decode launch outside the weight stream (launch,
+ * first DRAM round trip, tail): twice the 2.1 us that an 8B o-projection's 8.4 MB of
+ * 4-bit weights take at 4 TB/s (H200, docs/results/h200-2026-11-26b/splits-sweep.md).
+ * Launched programmatically, a block may start while the previous kernel still runs: it
+ * asks L2 for its prologue's weights (one cp.async.bulk.prefetch.L2 per strip: the
+ * strip's first STAGES - 1 K tiles are one contiguous range of the packed layout), then
+ * waits (griddepcontrol.wait) before anything the previous kernel may write or read: A's
+ * copies, and after the loop the split-K workspace, the tile counters and C. A block that
+ * has finished its loop lets the next kernel launch (griddepcontrol.launch_dependents),
+ * late enough that the next kernel's prefetches are not evicted by this one's stream.
+ * Launched normally (no QK_LAUNCH_PROGRAMMATIC in launch_flags), nothing is prefetched
+ * and the wait returns at once: the timed stream-order kernels gained the wait and the
+ * flag test.
  * gemv_direct waits before its first load (its ring's loads include A's, through L2:
  * A is written by the previous kernel during this one's lifetime, which the read-only
  * path does not allow) and triggers when its first warp is done: a block's first

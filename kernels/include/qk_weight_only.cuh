@@ -272,6 +272,7 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
 template <class T, int TILES>
 __device__ __forceinline__ void prefetch_first_weights(const QkGemmWeightOnlyArgs& args, const QkGemmBlock& blk) {
     constexpr uint32_t kStrips = T::kWBytes / (kKSteps * T::kUnitBytes);  // BN / 64
+    static_assert(T::kUnitBytes % QK_PREFETCH_GRANULE_BYTES == 0, "whole units are whole prefetch granules");
     const uint32_t strip = blk.n0 / kNBlock + threadIdx.x;
     if (threadIdx.x < kStrips && strip < args.n / kNBlock) {
         const uint32_t k_steps = args.k / kMmaK;  // units per strip
@@ -286,10 +287,10 @@ __device__ __forceinline__ void prefetch_first_weights(const QkGemmWeightOnlyArg
  * (qk_pipeline_main_loop, READERS as there) over the block's K tiles, loading each stage
  * with load_stage; `compute(stage_addr, kt, first_tile)` consumes a stage.
  * Programmatic dependent launch: the prologue's weights are prefetched into L2 (when
- * the host says it launched so: QK_LAUNCH_PROGRAMMATIC), then
- * every thread waits for the previous grid before its first copy (A is that grid's
- * output; C, the workspace and the tile counters are written only after the loop), and
- * once the block's loop is done (no weights left to stream) the next grid may launch. */
+ * the host says it launched so: QK_LAUNCH_PROGRAMMATIC), then every thread waits for
+ * the previous grid before its first copy (A is that grid's output; C, the workspace
+ * and the tile counters are written only after the loop), and once the block's loop is
+ * done (no weights left to stream) the next grid may launch. */
 template <class T, class READERS = QkWarpReaders, class Compute>
 __device__ __forceinline__ void weight_only_main_loop(const QkGemmWeightOnlyArgs& args, const QkGemmBlock& blk,
                                                       const Groups& groups, uint32_t smem_base, Compute&& compute) {
