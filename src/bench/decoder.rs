@@ -33,7 +33,7 @@ pub enum LayerPrecision {
     /// 8-bit per-channel weights; f16 activations (`gemm_w8a16`).
     W8A16,
     /// [`LayerPrecision::W4A16`] with the four GEMMs launched with programmatic dependent
-    /// launch (compute capability 9.0): each may start, and fetch its first weights,
+    /// launch (compute capability 9.0, sm_90a code): each may start, and fetch its first weights,
     /// while the previous one finishes. Untimed yet, so run only when named.
     W4A16Pdl,
 }

@@ -420,10 +420,10 @@ impl GemmWeightOnlyPlan {
     /// The same plan with its kernels launched in `order`. With
     /// [`LaunchOrder::Programmatic`] (compute capability 9.0 with the kernels' sm_90a
     /// code, [`Device::check_launch_order`]; refused with a typed error otherwise) each
-    /// launch may start while the previous kernel on the stream still
-    /// runs: it fetches its first weights into L2 meanwhile and waits for that kernel
-    /// before reading A or writing anything, which hides part of the launch and of the
-    /// first DRAM round trip, the fixed cost that dominates a decode GEMV. Every
+    /// launch may start while the previous kernel on the stream still runs: it waits for
+    /// that kernel before reading A or writing anything (the cp.async configurations
+    /// first fetch their first weights into L2), which hides part of the launch and of
+    /// the first DRAM round trip, the fixed cost that dominates a decode GEMV. Every
     /// configuration's kernels (and the act-order permutation) are written for it.
     pub fn with_launch_order(mut self, order: LaunchOrder) -> Result<GemmWeightOnlyPlan> {
         self.device.check_launch_order(order)?;
