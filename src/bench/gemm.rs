@@ -238,11 +238,22 @@ impl GemmImpl {
 
     /// How this crate's kernels of the implementation are launched.
     pub(crate) fn launch_order(self) -> LaunchOrder {
+        if self.stream_order_twin() == self {
+            LaunchOrder::AfterPrevious
+        } else {
+            LaunchOrder::Programmatic
+        }
+    }
+
+    /// The implementation that launches the same kernels on the same weights in stream
+    /// order: the `*_pdl` ones differ from theirs only in the launch, so they share its
+    /// weights, traffic and everything else but [`GemmImpl::launch_order`].
+    fn stream_order_twin(self) -> GemmImpl {
         match self {
-            GemmImpl::W4A16G128SymPdl | GemmImpl::W4A16G128ActOrderPdl | GemmImpl::W8A16Pdl => {
-                LaunchOrder::Programmatic
-            }
-            _ => LaunchOrder::AfterPrevious,
+            GemmImpl::W4A16G128SymPdl => GemmImpl::W4A16G128Sym,
+            GemmImpl::W4A16G128ActOrderPdl => GemmImpl::W4A16G128ActOrder,
+            GemmImpl::W8A16Pdl => GemmImpl::W8A16,
+            other => other,
         }
     }
 
@@ -325,21 +336,18 @@ impl GemmImpl {
 
     /// The kernel-layout weights this implementation reads: (bits, asymmetric, act-order).
     fn packed_weights(self) -> Option<(WeightBits, bool, bool)> {
-        match self {
+        match self.stream_order_twin() {
             GemmImpl::W4A16G128Sym
             | GemmImpl::W4A16G128SymTma
             | GemmImpl::W4A16G128SymSwapAb
             | GemmImpl::W4A16G128SymDirect
             | GemmImpl::W4A16G128SymN256
-            | GemmImpl::W4A16G128SymN256Tma
-            | GemmImpl::W4A16G128SymPdl => Some((WeightBits::Int4, false, false)),
+            | GemmImpl::W4A16G128SymN256Tma => Some((WeightBits::Int4, false, false)),
             GemmImpl::W4A16G128Asym => Some((WeightBits::Int4, true, false)),
-            GemmImpl::W4A16G128ActOrder | GemmImpl::W4A16G128ActOrderPdl => Some((WeightBits::Int4, false, true)),
-            GemmImpl::W8A16
-            | GemmImpl::W8A16Pdl
-            | GemmImpl::W8A16SwapAb
-            | GemmImpl::W8A16Direct
-            | GemmImpl::W8A16N256 => Some((WeightBits::Int8, false, false)),
+            GemmImpl::W4A16G128ActOrder => Some((WeightBits::Int4, false, true)),
+            GemmImpl::W8A16 | GemmImpl::W8A16SwapAb | GemmImpl::W8A16Direct | GemmImpl::W8A16N256 => {
+                Some((WeightBits::Int8, false, false))
+            }
             _ => None,
         }
     }
@@ -929,5 +937,14 @@ mod tests {
         assert_eq!(GemmImpl::W4A16G128ActOrder.bytes(1, 64, 256), 8192.0 + 256.0 + 1024.0 + f16_io + 1024.0);
         // 8-bit per-channel: one f16 scale per column.
         assert_eq!(GemmImpl::W8A16.bytes(1, 64, 256), 16384.0 + 128.0 + f16_io);
+        // A programmatic launch moves what its stream-order twin moves, from the same
+        // weights; it runs only when named.
+        for imp in GemmImpl::ALL.into_iter().filter(|i| i.launch_order() == LaunchOrder::Programmatic) {
+            let twin = imp.stream_order_twin();
+            assert_ne!(twin, imp);
+            assert_eq!(imp.bytes(3, 64, 256), twin.bytes(3, 64, 256), "{imp:?}");
+            assert_eq!(imp.packed_weights(), twin.packed_weights(), "{imp:?}");
+            assert!(imp.explicit_only() && imp.name().ends_with("_pdl"), "{imp:?}");
+        }
     }
 }

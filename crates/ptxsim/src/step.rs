@@ -44,8 +44,7 @@ use crate::error::{
     SetMaxNRegRule, SimError, WgmmaHazard, WgmmaRule,
 };
 use crate::ir::*;
-use crate::report::Counters;
-use crate::report::LaunchReport;
+use crate::report::{Counters, LaunchReport};
 use crate::semantics::types::{Rounding, ScalarType};
 use crate::semantics::wgmma::{wgmma_warp, MatrixDesc, WgmmaDesc};
 use crate::semantics::{bits, convert, float, mma, warp};
