@@ -27,8 +27,8 @@ use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
     check_large_m_instruction_budget, check_programmatic_chain, check_programmatic_chains, check_random_shapes,
-    check_tma_config, large_configs, runs_programmatic, runs_wgmma, tma_configs, DECODE_M_SWEEP, LARGE_M_SWEEP,
-    N256_ROW_TILE_MS, PROGRAMMATIC_CHAIN_M,
+    check_tma_config, large_configs, runs_programmatic, runs_wgmma, tma_configs, wgmma_configs_with_n, DECODE_M_SWEEP,
+    LARGE_M_SWEEP, N256_ROW_TILE_MS, PROGRAMMATIC_CHAIN_M,
 };
 
 /// Random 4-bit weights: codes, f16 scales in ±[2⁻⁹, 2⁻⁵], zero points (asymmetric), and
@@ -318,8 +318,7 @@ fn gemm_w4a16_large_wgmma_reuses_every_stage_and_splits_per_channel() {
         if !runs_wgmma(test, &device) {
             continue;
         }
-        for config in WeightOnlyConfig::ALL.into_iter().filter(|c| c.uses_wgmma()) {
-            let n = if config.fed_by_tma() { 512 } else { 320 };
+        for (config, n) in wgmma_configs_with_n() {
             for (group, asymmetric, splits) in [(32usize, true, Some(1)), (128, false, Some(1)), (768, true, Some(3))] {
                 let weights = random_int4(&mut rng, n, 768, group, asymmetric, false);
                 let label = format!("{test} {config:?} asym={asymmetric} splits={splits:?}");
@@ -511,6 +510,22 @@ fn gemm_w4a16_host_rejects_m_it_cannot_hold() {
 /// layout the header documents, so a pairing mistake on the Rust side (one
 /// configuration's bytes under another) fails too; and each fits the opt-in limit of the
 /// GPUs it runs on.
+/// The shapes each configuration takes (`WeightOnlyConfig::takes`, which the planner
+/// and the configuration sweeps use): all of them for the cp.async and register feeds;
+/// for the TMA-fed ones whole tiles of N (256 columns for large_wgmma_tma, 128 for the
+/// n256 one) and whole 64-deep K tiles, since bulk copies cannot zero-fill.
+#[test]
+fn tma_fed_configurations_take_whole_tiles_only() {
+    let shape = |n, k, group| WeightOnlyShape::new(WeightBits::Int4, n, k, group).unwrap();
+    for config in WeightOnlyConfig::ALL.into_iter().filter(|c| !c.fed_by_tma()) {
+        assert!(config.takes(shape(192, 208, 208)), "{config:?}");
+    }
+    for (n, k, tma, n256_tma) in [(512, 256, true, true), (384, 256, false, true), (512, 208, false, false)] {
+        assert_eq!(WeightOnlyConfig::LargeWgmmaTma.takes(shape(n, k, k)), tma, "N={n} K={k}");
+        assert_eq!(WeightOnlyConfig::LargeWgmmaN256Tma.takes(shape(n, k, k)), n256_tma, "N={n} K={k}");
+    }
+}
+
 #[test]
 fn tile_shapes_match_the_documented_stage_layout() {
     const A_ROW_BYTES: u32 = 64 * 2; // one 64-deep K tile of f16

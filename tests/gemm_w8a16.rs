@@ -17,7 +17,7 @@ use rand::Rng;
 use weight_only_common::{
     check_config_at, check_decode_instruction_budget, check_every_configuration, check_every_m, check_large_configs,
     check_programmatic_chains, check_random_shapes, check_tma_config, large_configs, random_a, runs_programmatic,
-    runs_wgmma, DECODE_M_SWEEP, LARGE_M_SWEEP, N256_ROW_TILE_MS,
+    runs_wgmma, wgmma_configs_with_n, DECODE_M_SWEEP, LARGE_M_SWEEP, N256_ROW_TILE_MS,
 };
 
 /// Random int8 weights over the full range (−128 included) with f16 scales in ±[2⁻¹², 2⁻⁸].
@@ -60,8 +60,7 @@ fn gemm_w8a16_large_configs_every_group() {
         // TMA-fed ones (on whole tiles of N) wait on each stage's barriers in both phases.
         // (large_configs holds LargeWgmma where the device runs wgmma.)
         if configs.contains(&WeightOnlyConfig::LargeWgmma) {
-            for config in WeightOnlyConfig::ALL.into_iter().filter(|c| c.uses_wgmma()) {
-                let n = if config.fed_by_tma() { 512 } else { 320 };
+            for (config, n) in wgmma_configs_with_n() {
                 let weights = random_int8(&mut rng, n, 768, 64);
                 check_config_at(test, &device, &mut rng, &weights, config, Some(1), &[100]);
             }

@@ -27,10 +27,6 @@ const SIM_SHARED_BYTES_PER_SM: u32 = 228 * 1024;
 mod h100_sm {
     /// SASS architecture whose `ptxas` register counts are used.
     pub const ARCH: &str = "sm_90a";
-    /// 32-bit registers per SM.
-    pub const REGISTERS: u32 = 64 * 1024;
-    /// Registers are allocated per warp, in units of this many.
-    pub const REGISTER_ALLOCATION_UNIT: u32 = 256;
     /// Resident threads per SM.
     pub const THREADS: u32 = 2048;
     /// Resident blocks per SM.
@@ -109,8 +105,9 @@ impl Backend for SimBackend {
         // Device bounds the arguments (1 ..= 1024 threads, dynamic shared bytes at most an
         // SM's), so neither warps * 32 nor the shared sum can overflow.
         let warps = block_threads.div_ceil(32).max(1);
-        let warp_registers = (registers * 32).next_multiple_of(h100_sm::REGISTER_ALLOCATION_UNIT);
-        let by_registers = h100_sm::REGISTERS.checked_div(warp_registers).map_or(u32::MAX, |w| w / warps);
+        // The simulator's register pool rule: per warp, in units of 256, 64 Ki per SM.
+        let by_registers =
+            ptxsim::REGISTERS_PER_SM.checked_div(ptxsim::warp_registers(registers)).map_or(u32::MAX, |w| w / warps);
         let block_shared = dynamic_shared_bytes + static_shared + h100_sm::RESERVED_SHARED_BYTES_PER_BLOCK;
         let by_shared = self.props.shared_bytes_per_sm / block_shared;
         let by_threads = h100_sm::THREADS / (warps * 32);

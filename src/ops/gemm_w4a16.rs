@@ -188,6 +188,15 @@ impl WeightOnlyConfig {
         matches!(self, WeightOnlyConfig::LargeWgmmaTma | WeightOnlyConfig::LargeWgmmaN256Tma)
     }
 
+    /// Whether this configuration's kernel can take weights of `shape`: every one can,
+    /// except the TMA-fed ones ([`WeightOnlyConfig::fed_by_tma`]), whose bulk copies move
+    /// whole strips and stages and cannot zero-fill a partial one: they need N a multiple
+    /// of their tile width and K a multiple of the 64-deep K tile.
+    pub fn takes(self, shape: WeightOnlyShape) -> bool {
+        !self.fed_by_tma()
+            || shape.n().is_multiple_of(self.shape(shape.bits()).block_n as usize) && shape.k().is_multiple_of(BK)
+    }
+
     /// The configuration's tile shape for weights of width `bits`.
     pub fn shape(self, bits: WeightBits) -> WeightOnlyTileShape {
         use abi::*;
@@ -346,6 +355,9 @@ pub struct GemmWeightOnlyPlan {
     m: usize,
     shape: WeightOnlyShape,
     config: WeightOnlyConfig,
+    /// The configuration's tile and kernel for the weights' width (looked up once).
+    tile: WeightOnlyTileShape,
+    kernel: KernelRef,
     /// Grid, split-K factor, f32 partial tiles and tile counters.
     split_k: SplitKGrid<f32>,
     /// A with its columns in the weights' (act-order) K order.
@@ -385,21 +397,18 @@ impl GemmWeightOnlyPlan {
                 format!("{config:?} does not run on compute capability {}.{}", cc.0, cc.1),
             ));
         }
-        if config.fed_by_tma() {
-            // Bulk copies move whole strips and stages; they cannot zero-fill a partial one.
-            let block_n = config.shape(shape.bits()).block_n as usize;
-            if !shape.n().is_multiple_of(block_n) || !shape.k().is_multiple_of(BK) {
-                return Err(QkError::invalid(
-                    "config",
-                    format!(
-                        "{config:?} needs N a multiple of {block_n} and K of {BK}; N = {}, K = {}",
-                        shape.n(),
-                        shape.k()
-                    ),
-                ));
-            }
+        let (tile, kernel) = (config.shape(shape.bits()), config.kernel(shape.bits()));
+        if !config.takes(shape) {
+            return Err(QkError::invalid(
+                "config",
+                format!(
+                    "{config:?} needs N a multiple of {} and K of {BK}; N = {}, K = {}",
+                    tile.block_n,
+                    shape.n(),
+                    shape.k()
+                ),
+            ));
         }
-        let tile = config.shape(shape.bits());
         let tiling = GemmTiling {
             m,
             n: shape.n(),
@@ -407,14 +416,14 @@ impl GemmWeightOnlyPlan {
             block_m: tile.block_m,
             block_n: tile.block_n,
             bk: BK,
-            kernel: config.kernel(shape.bits()),
+            kernel,
             threads: tile.threads,
             shared_bytes: tile.shared_bytes,
         };
         let split_k = SplitKGrid::plan(device, tiling, &config, splits, split_k_rule(shape))?;
         let a_permuted = weights.perm.as_ref().map(|_| device.alloc::<f16>(m * shape.k())).transpose()?;
         let order = LaunchOrder::AfterPrevious;
-        Ok(GemmWeightOnlyPlan { device: device.clone(), m, shape, config, split_k, a_permuted, order })
+        Ok(GemmWeightOnlyPlan { device: device.clone(), m, shape, config, tile, kernel, split_k, a_permuted, order })
     }
 
     /// The same plan with its kernels launched in `order`. With
@@ -459,11 +468,11 @@ impl GemmWeightOnlyPlan {
     /// One line describing the choice, for `qk run --report` and the bench reports'
     /// `plan`: kernel, tile shape, grid, splits, and the inputs it was chosen from.
     pub fn describe(&self) -> String {
-        let s = self.config.shape(self.shape.bits());
+        let s = self.tile;
         let tile = [s.block_m, s.block_n, s.threads, s.stages, s.shared_bytes];
         format!(
             "{} for M={} N={} K={} group={} on {} SMs x {} resident blocks{}{}",
-            self.split_k.describe_launch(self.config.kernel(self.shape.bits()).name, &self.config, tile),
+            self.split_k.describe_launch(self.kernel.name, &self.config, tile),
             self.m,
             self.shape.n(),
             self.shape.k(),
@@ -535,8 +544,7 @@ impl GemmWeightOnlyPlan {
                 LaunchOrder::AfterPrevious => 0,
             },
         };
-        let tile = self.config.shape(self.shape.bits());
-        let kernel = self.config.kernel(self.shape.bits());
+        let (tile, kernel) = (self.tile, self.kernel);
         let (grid, block) = (self.split_k.grid(), [tile.threads, 1, 1]);
         if !self.config.fed_by_tma() {
             return d.launch_ordered(self.order, kernel, grid, block, tile.shared_bytes, &args);

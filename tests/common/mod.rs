@@ -103,7 +103,9 @@ fn record(test: &str, backend: &str, what: &str) {
 
 /// Registers an SM allocates to one warp of a kernel using `per_thread` registers per
 /// thread: 32 threads' worth, in units of 256 (every sm_80 to sm_90 SM; the CUDA
-/// occupancy calculator's register allocation granularity).
+/// occupancy calculator's register allocation granularity). Written here from that
+/// rule, not taken from `ptxsim::warp_registers`, so that the tests check the
+/// simulator's residency and register pool against an independent statement of it.
 pub fn warp_registers(per_thread: u32) -> u32 {
     const WARP_THREADS: u32 = 32;
     const WARP_REGISTER_UNIT: u32 = 256;

@@ -119,9 +119,20 @@ pub fn runs_wgmma(test: &str, device: &Device) -> bool {
 pub fn large_configs(test: &str, device: &Device) -> Vec<WeightOnlyConfig> {
     let mut configs = vec![WeightOnlyConfig::Large];
     if runs_wgmma(test, device) {
-        configs.extend([WeightOnlyConfig::LargeWgmma, WeightOnlyConfig::LargeWgmmaN256]);
+        configs.extend(wgmma_configs().filter(|c| !c.fed_by_tma()));
     }
     configs
+}
+
+/// The wgmma configurations ([`WeightOnlyConfig::uses_wgmma`]).
+pub fn wgmma_configs() -> impl Iterator<Item = WeightOnlyConfig> {
+    WeightOnlyConfig::ALL.into_iter().filter(|c| c.uses_wgmma())
+}
+
+/// Each wgmma configuration with an N it takes: 512 (whole 256- and 128-column tiles)
+/// for the TMA-fed ones, 320 (a partial last tile) for the others.
+pub fn wgmma_configs_with_n() -> impl Iterator<Item = (WeightOnlyConfig, usize)> {
+    wgmma_configs().map(|c| (c, if c.fed_by_tma() { 512 } else { 320 }))
 }
 
 /// Checks `weights` with each of `configs` at every M of `ms`, automatic split-K, each
@@ -174,13 +185,6 @@ pub fn check_tma_config(label: &str, device: &Device, rng: &mut StdRng, weights:
     }
 }
 
-/// Whether `weights` fit the TMA-fed `config`'s whole-strip, whole-stage copies: N a
-/// multiple of its tile width, K of its K tile.
-pub fn tma_eligible(config: WeightOnlyConfig, weights: &WeightOnlyWeights) -> bool {
-    let tile_n = config.shape(weights.shape().bits()).block_n as usize;
-    weights.shape().n().is_multiple_of(tile_n) && weights.shape().k().is_multiple_of(qkernels::abi::QK_WO_BK as usize)
-}
-
 /// Checks `weights` at M = 17 on every configuration, each with 1 split, 3 splits and the
 /// automatic choice (explicit configurations may run M far below or above their tile).
 /// Weights that a TMA-fed configuration cannot take must be refused with a typed error
@@ -190,7 +194,7 @@ pub fn check_every_configuration(test: &str, device: &Device, rng: &mut StdRng, 
         if config.uses_wgmma() && !runs_wgmma(test, device) {
             continue;
         }
-        if config.fed_by_tma() && !tma_eligible(config, weights) {
+        if !config.takes(weights.shape()) {
             let w = DevicePackedWeights::upload(device, &pack_weight_only(weights).unwrap()).unwrap();
             let err = GemmWeightOnlyPlan::with_config(device, &w, 17, config, None)
                 .expect_err("a TMA-fed configuration must refuse N or K off its tile");

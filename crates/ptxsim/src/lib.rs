@@ -214,6 +214,7 @@ pub use error::{
 };
 pub use report::{AllocTraffic, LaunchReport, LineTraffic};
 pub use state::{LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};
+pub use step::{warp_registers, REGISTERS_PER_SM};
 pub use tensor_map::{TensorMap, TensorMapError, TensorSwizzle, TENSOR_MAP_BYTES};
 
 use state::{Alloc, GlobalMem, GLOBAL_BASE};
