@@ -20,6 +20,7 @@ use half::f16;
 use safetensors::tensor::Dtype;
 
 use super::tensors::{self, HostTensor, OutTensor, TensorFile};
+use crate::formats::int32_codes::PER_WORD as CODES_PER_WORD;
 use crate::formats::weight_only::{K_STEP, N_BLOCK};
 use crate::formats::{
     import_awq, import_gptq, pack_weight_only, AwqTensors, GptqTensors, GptqVersion, PackedWeights, RawTensor,
@@ -217,16 +218,13 @@ fn packed_weights(file: &TensorFile, format: WeightFormat) -> Result<PackedWeigh
     pack_weight_only(&logical).map_err(|e| e.to_string())
 }
 
-/// Words of `qweight` per column of `scales` in each checkpoint layout: GPTQ packs eight
-/// codes along K (`qweight` [K/8, N]), AWQ eight along N (`qweight` [K, N/8]).
-const CODES_PER_WORD: usize = 8;
-
 /// A hint appended to an import error when the tensors have the other checkpoint
 /// layout's shapes (`scales` is [K/g, N] in both): `qweight` N columns wide read as AWQ,
 /// or N/8 wide read as GPTQ. Empty when the shapes say nothing.
 fn other_layout_hint(format: WeightFormat, qweight: &[usize], scales: &[usize]) -> &'static str {
     let (Some(&qweight_cols), Some(&n)) = (qweight.get(1), scales.get(1)) else { return "" };
     let looks_gptq = qweight_cols == n;
+    // GPTQ packs its codes along K (`qweight` [K/8, N]), AWQ along N ([K, N/8]).
     let looks_awq = qweight_cols.checked_mul(CODES_PER_WORD) == Some(n);
     match format {
         WeightFormat::Gptq | WeightFormat::GptqV2 if looks_awq && !looks_gptq => {

@@ -15,16 +15,11 @@
 
 use safetensors::Dtype;
 
+use super::int32_codes::{BITS, MASK as NIBBLE, PER_WORD};
 use super::weight_only::{group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 
 /// AutoAWQ's column order inside a word: nibble i holds column `8j + AWQ_ORDER[i]`.
 pub const AWQ_ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
-/// Codes per int32 word.
-const PER_WORD: usize = 8;
-/// Bits per code.
-const BITS: usize = 4;
-/// Mask of one code.
-const NIBBLE: u32 = 0xf;
 
 /// The tensors of one AWQ layer, as read from a checkpoint.
 #[derive(Debug, Clone, Copy)]

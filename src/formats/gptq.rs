@@ -18,16 +18,11 @@
 
 use safetensors::Dtype;
 
+use super::int32_codes::{BITS, MASK as NIBBLE, PER_WORD};
 use super::weight_only::{
     check_g_idx, group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
 };
 
-/// Codes per int32 word.
-const PER_WORD: usize = 8;
-/// Bits per code.
-const BITS: usize = 4;
-/// Mask of one code.
-const NIBBLE: u32 = 0xf;
 /// Largest stored zero point in v1 (stored + 1 must stay <= 15).
 const V1_MAX_STORED: u32 = 14;
 

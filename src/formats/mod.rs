@@ -41,6 +41,17 @@ pub use weight_only::{
 
 use half::f16;
 
+/// How GPTQ and AWQ checkpoints pack 4-bit codes: eight to an int32 word, code i in bits
+/// 4i .. 4i + 3 (along K in GPTQ's `qweight`, along N in AWQ's and in both `qzeros`).
+pub(crate) mod int32_codes {
+    /// Codes per int32 word.
+    pub const PER_WORD: usize = 8;
+    /// Bits per code.
+    pub const BITS: usize = 4;
+    /// Mask of one code.
+    pub const MASK: u32 = 0xf;
+}
+
 /// Checks that `rows` and `cols` are non-zero and returns `rows * cols`.
 fn checked_len(rows: usize, cols: usize) -> Result<usize, FormatError> {
     if rows == 0 {
