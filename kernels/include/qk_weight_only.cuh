@@ -517,15 +517,16 @@ __device__ __forceinline__ void dequant_words(uint32_t (&b)[TILES][2], const Ste
         }
     } else {
         // Word j of chunk c holds tile 4c + j; a quarter's 2 tiles are words 0, 1 or 2, 3
-        // of its chunk (a whole chunk otherwise: the first word is 0).
+        // of its chunk, selected at run time (its part); whole chunks need no select.
         constexpr int kTilesPerChunk = TILES < 4 ? TILES : 4;
-        const int first_word = TILES * part % 4;
 #pragma unroll
         for (int c = 0; c < StepWords<BITS, TILES>::kChunks; ++c) {
+            const uint4 v = sw.chunk[c];
+            const uint32_t whole[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
             for (int j = 0; j < kTilesPerChunk; ++j) {
                 const int nt = kTilesPerChunk * c + j;
-                const uint32_t word = chunk_word(sw.chunk[c], first_word + j);
+                const uint32_t word = TILES < 4 ? chunk_word(v, TILES * part % 4 + j) : whole[j];
                 b[nt][0] = dequant_pair(qk_bytes_to_f16x2_biased(word, QK_PRMT_BYTES_01_F16), gc.zero[nt],
                                         gc.scale[nt]);
                 b[nt][1] = dequant_pair(qk_bytes_to_f16x2_biased(word, QK_PRMT_BYTES_23_F16), gc.zero[nt],
