@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use half::f16;
 use qkernels::formats::weight_only::{int4_position, int8_position, scale_position, zero_position};
 use qkernels::formats::{
-    import_awq, import_gptq, pack_weight_only, unpack_weight_only, AwqTensors, GptqTensors, GptqVersion, RawTensor,
-    WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
+    import_awq, import_gptq, pack_weight_only, unpack_weight_only, AwqTensors, CheckpointLayout, GptqTensors,
+    GptqVersion, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
 };
 use qkernels::reference::f16_from_f64_rn;
 use rand::rngs::StdRng;
@@ -291,6 +291,35 @@ fn malformed_checkpoints_get_typed_errors() {
         scales: RawTensor { dtype: Dtype::F16, shape: &s_sc4, data: &sc4 },
     };
     assert!(matches!(import_awq(&t), Err(WeightOnlyError::UnsupportedGroup { group: 16, .. })));
+    // Each layout read by the other's importer: the error names the layout the shapes
+    // have. GPTQ's qweight is [K/8, N] = [8, 64]; AWQ's is [K, N/8] = [64, 8].
+    let gptq_as_awq = AwqTensors { qweight: good.qweight, qzeros: good.qzeros, scales: good.scales };
+    assert_eq!(
+        import_awq(&gptq_as_awq).err(),
+        Some(WeightOnlyError::OtherCheckpointLayout {
+            expected: CheckpointLayout::Awq,
+            found: CheckpointLayout::Gptq,
+            qweight: s_qw.to_vec(),
+            scales: s_sc.to_vec(),
+        })
+    );
+    let awq_as_gptq = GptqTensors { qweight: RawTensor { dtype: Dtype::I32, shape: &s_awq_qw, data: &awq_qw }, ..good };
+    let err = import_gptq(&awq_as_gptq, GptqVersion::V2).unwrap_err();
+    assert_eq!(
+        err,
+        WeightOnlyError::OtherCheckpointLayout {
+            expected: CheckpointLayout::Gptq,
+            found: CheckpointLayout::Awq,
+            qweight: s_awq_qw.to_vec(),
+            scales: s_sc.to_vec(),
+        }
+    );
+    assert!(err.to_string().contains("import_awq"), "the message names the importer to call: {err}");
+    // Shapes that fit both layouts (N = 0) or neither say nothing about the layout.
+    assert_eq!(CheckpointLayout::of_shapes(0, 0), None);
+    assert_eq!(CheckpointLayout::of_shapes(n, n), Some(CheckpointLayout::Gptq));
+    assert_eq!(CheckpointLayout::of_shapes(n / 8, n), Some(CheckpointLayout::Awq));
+    assert_eq!(CheckpointLayout::of_shapes(n / 8 + 1, n), None);
 }
 
 /// `qk run gemm_w4a16` (and `qk repack` + `--format packed`) on GPTQ and AWQ files written
@@ -364,7 +393,7 @@ fn qk_run_matches_an_independent_script_on_gptq_and_awq_files() {
         // Read as the other format, the shapes disagree, and the error says which layout
         // the tensors have.
         let (other, hint) =
-            if kind == "gptq" { ("awq", "--format gptq or gptq_v2?") } else { ("gptq", "--format awq?") };
+            if kind == "gptq" { ("awq", "--format gptq or gptq_v2)") } else { ("gptq", "--format awq)") };
         let stderr = qk_refuses(&["run", "gemm_w4a16", "--format", other, "--backend", "sim"], &inputs);
         assert!(stderr.contains(hint), "{kind} read as {other}: {stderr}");
         let packed = dir.path().join(format!("{kind}_packed.safetensors"));

@@ -20,7 +20,6 @@ use half::f16;
 use safetensors::tensor::Dtype;
 
 use super::tensors::{self, HostTensor, OutTensor, TensorFile};
-use crate::formats::int32_codes::PER_WORD as CODES_PER_WORD;
 use crate::formats::weight_only::{K_STEP, N_BLOCK};
 use crate::formats::{
     import_awq, import_gptq, pack_weight_only, AwqTensors, GptqTensors, GptqVersion, PackedWeights, RawTensor,
@@ -201,8 +200,7 @@ fn packed_weights(file: &TensorFile, format: WeightFormat) -> Result<PackedWeigh
                 g_idx: file.get_optional("g_idx", &[Dtype::I32], 1)?.map(raw),
             };
             let version = if format == WeightFormat::Gptq { GptqVersion::V1 } else { GptqVersion::V2 };
-            let hint = other_layout_hint(format, tensors.qweight.shape, tensors.scales.shape);
-            import_gptq(&tensors, version).map_err(|e| format!("{e}{hint}"))?
+            import_gptq(&tensors, version).map_err(|e| e.to_string())?
         }
         WeightFormat::Awq => {
             let tensors = AwqTensors {
@@ -210,31 +208,11 @@ fn packed_weights(file: &TensorFile, format: WeightFormat) -> Result<PackedWeigh
                 qzeros: raw(file.get("qzeros", &[Dtype::I32], 2)?),
                 scales: raw(file.get("scales", &[Dtype::F16], 2)?),
             };
-            let hint = other_layout_hint(format, tensors.qweight.shape, tensors.scales.shape);
-            import_awq(&tensors).map_err(|e| format!("{e}{hint}"))?
+            import_awq(&tensors).map_err(|e| e.to_string())?
         }
         WeightFormat::Packed => return read_packed(file),
     };
     pack_weight_only(&logical).map_err(|e| e.to_string())
-}
-
-/// A hint appended to an import error when the tensors have the other checkpoint
-/// layout's shapes (`scales` is [K/g, N] in both): `qweight` N columns wide read as AWQ,
-/// or N/8 wide read as GPTQ. Empty when the shapes say nothing.
-fn other_layout_hint(format: WeightFormat, qweight: &[usize], scales: &[usize]) -> &'static str {
-    let (Some(&qweight_cols), Some(&n)) = (qweight.get(1), scales.get(1)) else { return "" };
-    let looks_gptq = qweight_cols == n;
-    // GPTQ packs its codes along K (`qweight` [K/8, N]), AWQ along N ([K, N/8]).
-    let looks_awq = qweight_cols.checked_mul(CODES_PER_WORD) == Some(n);
-    match format {
-        WeightFormat::Gptq | WeightFormat::GptqV2 if looks_awq && !looks_gptq => {
-            " (qweight [K, N/8] beside scales [K/g, N] is AWQ's layout: --format awq?)"
-        }
-        WeightFormat::Awq if looks_gptq && !looks_awq => {
-            " (qweight [K/8, N] beside scales [K/g, N] is GPTQ's layout: --format gptq or gptq_v2?)"
-        }
-        _ => "",
-    }
 }
 
 /// A file tensor as the importers take it.

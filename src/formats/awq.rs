@@ -16,7 +16,9 @@
 use safetensors::Dtype;
 
 use super::int32_codes::{BITS, MASK as NIBBLE, PER_WORD};
-use super::weight_only::{group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
+use super::weight_only::{
+    group_from_rows, CheckpointLayout, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
+};
 
 /// AutoAWQ's column order inside a word: nibble i holds column `8j + AWQ_ORDER[i]`.
 pub const AWQ_ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
@@ -33,12 +35,14 @@ pub struct AwqTensors<'a> {
 }
 
 /// Imports an AWQ layer. Errors (typed): wrong dtype or rank, shapes that disagree,
-/// K not divisible into equal groups of 32, 64, 128 or K, a shape whose size overflows
+/// K not divisible into equal groups of 32, 64, 128 or K, GPTQ's shapes
+/// ([`WeightOnlyError::OtherCheckpointLayout`]), a shape whose size overflows
 /// ([`WeightOnlyError::TensorOverflow`], [`WeightOnlyError::ShapeOverflow`]).
 pub fn import_awq(t: &AwqTensors<'_>) -> Result<WeightOnlyWeights, WeightOnlyError> {
     t.qweight.expect("qweight", Dtype::I32, "int32", 2)?;
     t.qzeros.expect("qzeros", Dtype::I32, "int32", 2)?;
     t.scales.expect("scales", Dtype::F16, "f16", 2)?;
+    CheckpointLayout::Awq.check(t.qweight.shape, t.scales.shape)?;
     let (k, n_words) = (t.qweight.shape[0], t.qweight.shape[1]);
     if n_words == 0 || k == 0 {
         return Err(WeightOnlyError::ZeroDimension { arg: if n_words == 0 { "N" } else { "K" } });

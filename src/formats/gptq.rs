@@ -20,7 +20,8 @@ use safetensors::Dtype;
 
 use super::int32_codes::{BITS, MASK as NIBBLE, PER_WORD};
 use super::weight_only::{
-    check_g_idx, group_from_rows, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
+    check_g_idx, group_from_rows, CheckpointLayout, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape,
+    WeightOnlyWeights,
 };
 
 /// Largest stored zero point in v1 (stored + 1 must stay <= 15).
@@ -50,13 +51,15 @@ pub struct GptqTensors<'a> {
 
 /// Imports a GPTQ layer. Errors (typed): wrong dtype or rank, shapes that disagree, N not
 /// a multiple of 8 (`qzeros` packs 8 columns per word), K not divisible into equal groups
-/// of 32, 64, 128 or K, `g_idx` out of range or unbalanced, a v1 stored zero-point nibble
+/// of 32, 64, 128 or K, `g_idx` out of range or unbalanced, AWQ's shapes
+/// ([`WeightOnlyError::OtherCheckpointLayout`]), a v1 stored zero-point nibble
 /// of 15 (z = 16, [`WeightOnlyError::GptqV1ZeroOverflow`]), a shape whose size overflows
 /// ([`WeightOnlyError::TensorOverflow`], [`WeightOnlyError::ShapeOverflow`]).
 pub fn import_gptq(t: &GptqTensors<'_>, version: GptqVersion) -> Result<WeightOnlyWeights, WeightOnlyError> {
     t.qweight.expect("qweight", Dtype::I32, "int32", 2)?;
     t.qzeros.expect("qzeros", Dtype::I32, "int32", 2)?;
     t.scales.expect("scales", Dtype::F16, "f16", 2)?;
+    CheckpointLayout::Gptq.check(t.qweight.shape, t.scales.shape)?;
     let (k_words, n) = (t.qweight.shape[0], t.qweight.shape[1]);
     if n == 0 || k_words == 0 {
         return Err(WeightOnlyError::ZeroDimension { arg: if n == 0 { "N" } else { "K" } });

@@ -35,8 +35,8 @@ pub use int8::{
     Int8Weights, ScaleDtype,
 };
 pub use weight_only::{
-    pack_weight_only, unpack_weight_only, PackedWeights, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape,
-    WeightOnlyWeights,
+    pack_weight_only, unpack_weight_only, CheckpointLayout, PackedWeights, RawTensor, WeightBits, WeightOnlyError,
+    WeightOnlyShape, WeightOnlyWeights,
 };
 
 use half::f16;

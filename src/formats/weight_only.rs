@@ -27,6 +27,7 @@
 
 use half::f16;
 
+use super::int32_codes;
 use crate::abi;
 use crate::reference::f16_from_f64_rn;
 
@@ -236,6 +237,99 @@ pub enum WeightOnlyError {
         /// K.
         k: usize,
     },
+    /// The `qweight` and `scales` shapes are the other checkpoint layout's: GPTQ packs
+    /// `qweight` along K (`[K/8, N]`), AWQ along N (`[K, N/8]`), and both store `scales`
+    /// `[K/g, N]`, so the width of `qweight` against that of `scales` tells them apart.
+    #[error(
+        "qweight {qweight:?} beside scales {scales:?} is {found}'s layout (qweight {}), not {expected}'s \
+         (qweight {}): import it with {} (qk: --format {})",
+        found.qweight_shape(),
+        expected.qweight_shape(),
+        found.importer(),
+        found.cli_formats()
+    )]
+    OtherCheckpointLayout {
+        /// The layout the importer that was called reads.
+        expected: CheckpointLayout,
+        /// The layout the shapes have.
+        found: CheckpointLayout,
+        /// The shape of `qweight`.
+        qweight: Vec<usize>,
+        /// The shape of `scales`.
+        scales: Vec<usize>,
+    },
+}
+
+/// The two checkpoint layouts of 4-bit weights the importers read (GPTQ v1 and v2 differ
+/// only in how they store zero points, not in layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointLayout {
+    /// AutoGPTQ / GPTQModel: `qweight` int32 `[K/8, N]`, codes packed along K.
+    Gptq,
+    /// AutoAWQ GEMM: `qweight` int32 `[K, N/8]`, codes packed along N.
+    Awq,
+}
+
+impl CheckpointLayout {
+    /// The layout that `qweight` `[_, qweight_cols]` beside `scales` `[_, scales_cols]`
+    /// has, when exactly one of them fits (`None` when neither does, or both: N = 0).
+    pub fn of_shapes(qweight_cols: usize, scales_cols: usize) -> Option<CheckpointLayout> {
+        let gptq = qweight_cols == scales_cols;
+        let awq = qweight_cols.checked_mul(int32_codes::PER_WORD) == Some(scales_cols);
+        match (gptq, awq) {
+            (true, false) => Some(CheckpointLayout::Gptq),
+            (false, true) => Some(CheckpointLayout::Awq),
+            _ => None,
+        }
+    }
+
+    /// Refuses `qweight` and `scales` (both rank 2) that have the other layout's shapes,
+    /// with [`WeightOnlyError::OtherCheckpointLayout`]; shapes that fit neither are left
+    /// to the importer's own shape checks.
+    pub(crate) fn check(self, qweight: &[usize], scales: &[usize]) -> Result<(), WeightOnlyError> {
+        match CheckpointLayout::of_shapes(qweight[1], scales[1]) {
+            Some(found) if found != self => Err(WeightOnlyError::OtherCheckpointLayout {
+                expected: self,
+                found,
+                qweight: qweight.to_vec(),
+                scales: scales.to_vec(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The shape of `qweight` in this layout, in words.
+    fn qweight_shape(self) -> &'static str {
+        match self {
+            CheckpointLayout::Gptq => "[K/8, N]",
+            CheckpointLayout::Awq => "[K, N/8]",
+        }
+    }
+
+    /// The library function that imports this layout.
+    fn importer(self) -> &'static str {
+        match self {
+            CheckpointLayout::Gptq => "import_gptq",
+            CheckpointLayout::Awq => "import_awq",
+        }
+    }
+
+    /// The `qk run` / `qk repack` `--format` values of this layout.
+    fn cli_formats(self) -> &'static str {
+        match self {
+            CheckpointLayout::Gptq => "gptq or gptq_v2",
+            CheckpointLayout::Awq => "awq",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckpointLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckpointLayout::Gptq => "GPTQ",
+            CheckpointLayout::Awq => "AWQ",
+        })
+    }
 }
 
 /// The shape of a weight-only layer: weight width, N (output channels), K (reduction
