@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 
 use half::f16;
-use qkernels::formats::weight_only::{int4_position, int8_position, scale_position, zero_position};
 use qkernels::formats::{
     import_awq, import_gptq, pack_weight_only, unpack_weight_only, AwqTensors, CheckpointLayout, GptqTensors,
     GptqVersion, RawTensor, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights,
@@ -49,31 +48,58 @@ fn random_g_idx(rng: &mut StdRng, k: usize, group: usize) -> Vec<i32> {
 #[test]
 fn kernel_layout_positions_are_bijections() {
     for (n, k) in [(64usize, 16usize), (128, 48), (192, 80)] {
+        let int4 = WeightOnlyShape::new(WeightBits::Int4, n, k, k).unwrap();
         let mut seen = HashSet::new();
         for nn in 0..n {
             for kk in 0..k {
-                let (word, nibble) = int4_position(k, nn, kk);
+                let (word, nibble) = int4.code_position(nn, kk).unwrap();
                 assert!(word < n * k / 8 && nibble < 8);
                 assert!(seen.insert((word, nibble)), "int4 ({nn}, {kk}) collides");
             }
         }
         assert_eq!(seen.len(), n * k);
+        let int8 = WeightOnlyShape::new(WeightBits::Int8, n, k, k).unwrap();
         let mut seen = HashSet::new();
         for nn in 0..n {
             for kk in 0..k {
-                let (word, byte) = int8_position(k, nn, kk);
+                let (word, byte) = int8.code_position(nn, kk).unwrap();
                 assert!(word < n * k / 4 && byte < 4);
                 assert!(seen.insert((word, byte)), "int8 ({nn}, {kk}) collides");
             }
         }
         let groups = 3;
-        let scales: HashSet<usize> = (0..groups).flat_map(|g| (0..n).map(move |nn| scale_position(n, g, nn))).collect();
+        let grouped = WeightOnlyShape::new(WeightBits::Int4, n, groups * 32, 32).unwrap();
+        let scales: HashSet<usize> =
+            (0..groups).flat_map(|g| (0..n).map(move |nn| grouped.scale_position(g, nn).unwrap())).collect();
         assert_eq!(scales, (0..groups * n).collect());
         let zeros: HashSet<(usize, usize)> =
-            (0..groups).flat_map(|g| (0..n).map(move |nn| zero_position(n, g, nn))).collect();
+            (0..groups).flat_map(|g| (0..n).map(move |nn| grouped.zero_position(g, nn).unwrap())).collect();
         assert_eq!(zeros.len(), groups * n);
         assert!(zeros.iter().all(|&(w, nib)| w < groups * n / 8 && nib < 8));
     }
+}
+
+/// The position methods answer `None`, not a wrapped index, outside the shape, for a
+/// shape the layout cannot hold, and for zero points of 8-bit weights.
+#[test]
+fn kernel_layout_positions_outside_the_shape_are_none() {
+    let int4 = WeightOnlyShape::new(WeightBits::Int4, 128, 64, 32).unwrap();
+    assert!(int4.code_position(127, 63).is_some());
+    for (n, k) in [(128, 0), (0, 64), (usize::MAX, 0), (0, usize::MAX)] {
+        assert_eq!(int4.code_position(n, k), None, "({n}, {k})");
+    }
+    assert!(int4.scale_position(1, 127).is_some() && int4.zero_position(1, 127).is_some());
+    for (g, n) in [(2, 0), (0, 128), (usize::MAX, usize::MAX)] {
+        assert_eq!(int4.scale_position(g, n), None, "({g}, {n})");
+        assert_eq!(int4.zero_position(g, n), None, "({g}, {n})");
+    }
+    let int8 = WeightOnlyShape::new(WeightBits::Int8, 128, 64, 64).unwrap();
+    assert!(int8.code_position(0, 0).is_some() && int8.scale_position(0, 0).is_some());
+    assert_eq!(int8.zero_position(0, 0), None);
+    // N = 96 is a valid shape that the layout (64-column blocks) cannot hold.
+    let unpackable = WeightOnlyShape::new(WeightBits::Int4, 96, 64, 32).unwrap();
+    assert_eq!(unpackable.code_position(0, 0), None);
+    assert_eq!(unpackable.scale_position(0, 0), None);
 }
 
 #[test]
@@ -81,9 +107,10 @@ fn kernel_layout_matches_the_mma_fragment_of_its_lane() {
     // Element (n, k) must sit in the chunk of lane 4 * (n % 8) + (k % 8) / 2 of its unit,
     // in the word of its n8-tile pair, as the (k, k+1) pair of its b register.
     let (n_total, k_total) = (128, 32);
+    let shape = WeightOnlyShape::new(WeightBits::Int4, n_total, k_total, k_total).unwrap();
     for n in 0..n_total {
         for k in 0..k_total {
-            let (word, nibble) = int4_position(k_total, n, k);
+            let (word, nibble) = shape.code_position(n, k).unwrap();
             let unit = (n / 64) * (k_total / 16) + k / 16;
             let lane = 4 * (n % 8) + (k % 8) / 2;
             let tile = (n % 64) / 8;

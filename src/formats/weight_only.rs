@@ -18,7 +18,8 @@
 //! # Kernel layout
 //!
 //! Documented once, in `kernels/include/qk_abi.h` ("gemm_w4a16 / gemm_w8a16"); the
-//! position functions [`int4_position`] and [`int8_position`] are its executable form.
+//! position methods [`WeightOnlyShape::code_position`], [`WeightOnlyShape::scale_position`]
+//! and [`WeightOnlyShape::zero_position`] are its executable form.
 //! Requirements, each for a layout reason: N a multiple of 64 ([`N_BLOCK`]: a warp's
 //! 16-byte load spans 8 n8-tiles), K a multiple of 16 ([`K_STEP`]: one mma k-step), the
 //! group 32, 64, 128 or K with K divisible by it. Act-order weights are stored with K
@@ -405,6 +406,36 @@ impl WeightOnlyShape {
     pub fn packed_words(self) -> usize {
         self.weights() / (WORD_BITS / self.bits.bits())
     }
+
+    /// True when the kernel layout holds this shape (N a multiple of 64, K of 16: see
+    /// [`pack_weight_only`]).
+    fn fits_layout(self) -> bool {
+        check_layout(self.n, self.k, self.group).is_ok()
+    }
+
+    /// Where weight (n, k) (k in packed order) lives in the kernel layout's words: (word
+    /// index, code index in the word: nibble 0..8 for 4 bits, byte 0..4 for 8 bits).
+    /// `None` outside `[N, K]` or when the layout cannot hold the shape.
+    pub fn code_position(self, n: usize, k: usize) -> Option<(usize, usize)> {
+        (n < self.n && k < self.k && self.fits_layout()).then(|| match self.bits {
+            WeightBits::Int4 => int4_position(self.k, n, k),
+            WeightBits::Int8 => int8_position(self.k, n, k),
+        })
+    }
+
+    /// Index of the scale of (group, n) in the shuffled scales. `None` outside
+    /// `[groups, N]` or when the layout cannot hold the shape.
+    pub fn scale_position(self, group: usize, n: usize) -> Option<usize> {
+        (group < self.groups() && n < self.n && self.fits_layout()).then(|| scale_position(self.n, group, n))
+    }
+
+    /// Where the zero point of (group, n) lives in the packed zeros (4-bit asymmetric):
+    /// (word index, nibble). `None` for 8-bit weights (symmetric only), outside
+    /// `[groups, N]`, or when the layout cannot hold the shape.
+    pub fn zero_position(self, group: usize, n: usize) -> Option<(usize, usize)> {
+        let fits = self.bits == WeightBits::Int4 && group < self.groups() && n < self.n && self.fits_layout();
+        fits.then(|| zero_position(self.n, group, n))
+    }
 }
 
 /// Weight-only quantized weights in logical form (see the [module documentation](self)).
@@ -628,15 +659,16 @@ impl PackedWeights {
 }
 
 /// Where 4-bit element (n, k) of an N x K matrix lives in the packed words: (word index,
-/// nibble 0..8). See `qk_abi.h`.
-pub fn int4_position(k_total: usize, n: usize, k: usize) -> (usize, usize) {
+/// nibble 0..8). See `qk_abi.h`. Unchecked: the packer's loops stay in range; callers
+/// outside use [`WeightOnlyShape::code_position`].
+fn int4_position(k_total: usize, n: usize, k: usize) -> (usize, usize) {
     let (unit, lane, nt, r, hi) = fragment_coords(k_total, n, k);
     let word = (unit * WARP_LANES + lane) * WORDS_PER_CHUNK + nt / 2;
     (word, 2 * (nt % 2) + r + 4 * hi)
 }
 
 /// Where 8-bit element (n, k) lives in the packed words: (word index, byte 0..4).
-pub fn int8_position(k_total: usize, n: usize, k: usize) -> (usize, usize) {
+fn int8_position(k_total: usize, n: usize, k: usize) -> (usize, usize) {
     let (unit, lane, nt, r, hi) = fragment_coords(k_total, n, k);
     let chunk = nt / WORDS_PER_CHUNK;
     let word = ((unit * 2 + chunk) * WARP_LANES + lane) * WORDS_PER_CHUNK + nt % WORDS_PER_CHUNK;
@@ -645,13 +677,13 @@ pub fn int8_position(k_total: usize, n: usize, k: usize) -> (usize, usize) {
 
 /// Index of the scale of (group, n) in the shuffled scales: inside each 64-column block,
 /// position 8g + nt holds column 8nt + g (a lane's 8 scales are contiguous).
-pub fn scale_position(n_total: usize, group: usize, n: usize) -> usize {
+fn scale_position(n_total: usize, group: usize, n: usize) -> usize {
     let (block, c) = (n / N_BLOCK, n % N_BLOCK);
     group * n_total + block * N_BLOCK + (c % TILE_N) * N_TILES + c / TILE_N
 }
 
 /// Where the zero point of (group, n) lives in the packed zeros: (word index, nibble).
-pub fn zero_position(n_total: usize, group: usize, n: usize) -> (usize, usize) {
+fn zero_position(n_total: usize, group: usize, n: usize) -> (usize, usize) {
     let (block, c) = (n / N_BLOCK, n % N_BLOCK);
     ((group * n_total + block * N_BLOCK) / ZEROS_PER_WORD + c % TILE_N, c / TILE_N)
 }
