@@ -46,7 +46,7 @@ pub mod kernels;
 pub mod ops;
 pub mod reference;
 
-pub use device::{BackendKind, Device, DeviceBuffer, DeviceProperties, LaunchOrder};
+pub use device::{BackendKind, Device, DeviceBuffer, DeviceProperties, DeviceRegion, LaunchOrder};
 pub use error::QkError;
 
 /// Result type of this crate.

@@ -505,6 +505,32 @@ fn gemm_w4a16_host_rejects_m_it_cannot_hold() {
     assert!(matches!(r, Err(QkError::InvalidArgument { .. })), "M = 0: {r:?}");
 }
 
+/// An output that is also an input is refused before launch: `c` as `a` (K = N, so both
+/// hold M x N f16) and `c` as `bias` (M = 1). The kernels read all of A's row block in
+/// every block of the launch while other blocks write C.
+#[test]
+fn gemm_w4a16_refuses_an_output_that_aliases_an_input() {
+    let mut rng = rng("gemm_w4a16_alias");
+    let device = Device::sim();
+    let w = DevicePackedWeights::upload(
+        &device,
+        &pack_weight_only(&random_int4(&mut rng, 64, 64, 32, false, false)).unwrap(),
+    )
+    .unwrap();
+    for m in [1, 2] {
+        let plan = GemmWeightOnlyPlan::new(&device, &w, m).unwrap();
+        let a: Vec<f16> = (0..m * 64).map(|_| f16::from_f32(rng.random_range(-1.0..1.0))).collect();
+        let a = device.upload(&a).unwrap();
+        let r = plan.run(&a, &w, None, &a);
+        assert!(matches!(r, Err(QkError::InvalidArgument { arg: "c", .. })), "M = {m}, c = a: {r:?}");
+        if m == 1 {
+            let c = device.alloc::<f16>(64).unwrap();
+            let r = plan.run(&a, &w, Some(&c), &c);
+            assert!(matches!(r, Err(QkError::InvalidArgument { arg: "c", .. })), "c = bias: {r:?}");
+        }
+    }
+}
+
 /// The shared-memory sizes the host launches with (qk_abi.h's `QK_WO_*_SMEM_BYTES`, which
 /// the kernels static_assert against their tile layout) recomputed here from the stage
 /// layout the header documents, so a pairing mistake on the Rust side (one

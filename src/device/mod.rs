@@ -403,6 +403,33 @@ impl<T> DeviceBuffer<T> {
     pub fn device_addr(&self) -> u64 {
         self.addr
     }
+
+    /// Where the buffer lives, without access to its contents.
+    pub fn region(&self) -> DeviceRegion {
+        DeviceRegion { addr: self.addr, size_bytes: self.size_bytes() }
+    }
+}
+
+/// The address range of a device allocation, and nothing else: what a type that owns
+/// validated device buffers shows of them (for traffic accounting and profiling), so
+/// that no caller can write them through [`Device::write`], [`Device::fill`] or
+/// [`Device::copy`], which take a shared `&DeviceBuffer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceRegion {
+    addr: u64,
+    size_bytes: usize,
+}
+
+impl DeviceRegion {
+    /// The device address of the first byte.
+    pub fn device_addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// Size in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.size_bytes
+    }
 }
 
 impl<T> std::fmt::Debug for DeviceBuffer<T> {

@@ -17,9 +17,9 @@
 use half::f16;
 
 use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
-use super::{check_buffer, grid_stride_blocks};
+use super::{check_buffer, check_not_aliased, grid_stride_blocks};
 use crate::abi::{self, QkGemmWeightOnlyArgs, QkGemmWeightOnlyTmaArgs, QkPermuteColsArgs, QkTensorMap};
-use crate::device::{DeviceBuffer, LaunchOrder, TensorMap2dF16};
+use crate::device::{DeviceBuffer, DeviceRegion, LaunchOrder, TensorMap2dF16};
 use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
 use crate::kernels::{self, KernelRef};
 use crate::{Device, QkError, Result};
@@ -328,21 +328,25 @@ impl DevicePackedWeights {
     pub fn shape(&self) -> WeightOnlyShape {
         self.shape
     }
-    /// The packed codes (for traffic accounting: their device address and size).
-    pub fn words(&self) -> &DeviceBuffer<u32> {
-        &self.words
+    // The accessors give address ranges, not buffers: `run` trusts the contents it
+    // validated at upload (the permutation indexes A unchecked on the device), and
+    // `Device::write` would let a `&DeviceBuffer` holder rewrite them.
+
+    /// Where the packed codes live (for traffic accounting).
+    pub fn words(&self) -> DeviceRegion {
+        self.words.region()
     }
-    /// The shuffled scales.
-    pub fn scales(&self) -> &DeviceBuffer<f16> {
-        &self.scales
+    /// Where the shuffled scales live.
+    pub fn scales(&self) -> DeviceRegion {
+        self.scales.region()
     }
-    /// The packed zero points, if asymmetric.
-    pub fn zeros(&self) -> Option<&DeviceBuffer<u32>> {
-        self.zeros.as_ref()
+    /// Where the packed zero points live, if asymmetric.
+    pub fn zeros(&self) -> Option<DeviceRegion> {
+        self.zeros.as_ref().map(DeviceBuffer::region)
     }
-    /// The act-order permutation, if any.
-    pub fn perm(&self) -> Option<&DeviceBuffer<u32>> {
-        self.perm.as_ref()
+    /// Where the act-order permutation lives, if any.
+    pub fn perm(&self) -> Option<DeviceRegion> {
+        self.perm.as_ref().map(DeviceBuffer::region)
     }
 }
 
@@ -518,6 +522,7 @@ impl GemmWeightOnlyPlan {
             check_buffer(d, b, "bias", n)?;
         }
         check_buffer(d, c, "c", m * n)?;
+        check_not_aliased(c, "c", &[("a", Some(a)), ("bias", bias)])?;
         let a_in = match (&self.a_permuted, &weights.perm) {
             (Some(scratch), Some(perm)) => {
                 permute_cols_f16(d, self.order, a, perm, scratch, m, k)?;

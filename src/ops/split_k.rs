@@ -22,6 +22,11 @@ use crate::{Device, QkError, Result};
 /// so the cap stays (docs/results/h200-2026-11-26b/splits-sweep.md).
 const SPLIT_K_BLOCKS_PER_SM: usize = 2;
 
+/// The largest grid y and z dimension a launch may have (CUDA's `maxGridSize[1..3]`,
+/// 65535 on every architecture since compute capability 2.0): grid y counts M tiles,
+/// grid z K splits. A larger grid would fail at launch instead of at planning.
+const MAX_GRID_YZ: usize = 65535;
+
 /// The shortest split, in K tiles, that the automatic choice prefers among equally even
 /// counts: with the decode GEMV's 6 stages a split of 4 K tiles is little but its
 /// pipeline prologue and fix-up. H200, 4096 × 4096, M = 1: 8 splits of 8 K tiles
@@ -111,8 +116,11 @@ impl<P: Pod> SplitKGrid<P> {
         }
         let tiles_n = n.div_ceil(block_n as usize);
         let tiles_m = m.div_ceil(block_m as usize);
-        if tiles_m > u16::MAX as usize {
-            return Err(QkError::invalid("m", format!("M = {m} needs {tiles_m} row tiles; grid y allows 65535")));
+        if tiles_m > MAX_GRID_YZ {
+            return Err(QkError::invalid(
+                "m",
+                format!("M = {m} needs {tiles_m} row tiles; grid y allows {MAX_GRID_YZ}"),
+            ));
         }
         let tiles = tiles_n * tiles_m;
         let k_tiles = k.div_ceil(bk);
@@ -136,6 +144,9 @@ impl<P: Pod> SplitKGrid<P> {
         }
         // No empty split: recompute the count from the per-split length.
         let splits = k_tiles.div_ceil(k_tiles_per_split);
+        if splits > MAX_GRID_YZ {
+            return Err(QkError::invalid("splits", format!("{splits} K splits; grid z allows {MAX_GRID_YZ}")));
+        }
         // The partial tiles and the per-tile counters exist only with splits: the kernels
         // touch them only when grid z > 1 (one split has nothing to sum).
         let (workspace, tile_counters) = if splits > 1 {
@@ -234,7 +245,28 @@ fn balanced_splits(tiles: usize, k_tiles: usize, sm_count: usize, per_sm: usize,
 
 #[cfg(test)]
 mod tests {
-    use super::balanced_splits;
+    use super::{balanced_splits, GemmTiling, SplitKGrid, SplitKRule, MAX_GRID_YZ};
+    use crate::{kernels, Device, QkError};
+
+    #[test]
+    fn split_counts_past_the_grid_z_limit_are_refused_before_allocating() {
+        // K = 65536 tiles of 64 and an explicit split per tile: grid z would be 65536.
+        let bk = 64;
+        let tiling = GemmTiling {
+            m: 1,
+            n: 256,
+            k: (MAX_GRID_YZ + 1) * bk,
+            block_m: 16,
+            block_n: 256,
+            bk,
+            kernel: kernels::GEMM_W4A16_GEMV,
+            threads: 128,
+            shared_bytes: 0,
+        };
+        let rule = SplitKRule { max_splits: usize::MAX, k_tiles_multiple: 1 };
+        let planned = SplitKGrid::<f32>::plan(&Device::sim(), tiling, &"test", Some(MAX_GRID_YZ + 1), rule);
+        assert!(matches!(planned, Err(QkError::InvalidArgument { arg: "splits", .. })), "{planned:?}");
+    }
 
     #[test]
     fn split_count_spreads_blocks_evenly_over_the_sms() {
