@@ -37,18 +37,20 @@ MIN_LOOP_BYTES = 0x100
 
 # Opcode (the mnemonic before the first '.') -> class, in the order printed.
 CLASSES = [
-    ("dequant", {"LOP3", "PRMT", "SHF", "HADD2", "HFMA2", "HMUL2", "I2F", "F2FP"}),
+    # LOP3 and SHF also do index arithmetic: in a loop without f16x2 work they are that.
+    ("dequant", {"LOP3", "PRMT", "SHF", "HADD2", "HFMA2", "HMUL2", "I2F", "I2FP", "F2FP"}),
     ("tensor", {"HMMA", "HGMMA", "IMMA", "WARPGROUP"}),
-    ("f32", {"FADD", "FMUL", "FFMA", "FMNMX", "F2F", "MUFU", "FSETP"}),
-    ("memory", {"LDG", "LDS", "LDSM", "LDGSTS", "STS", "STG", "LDC", "ULDC", "UTMALDG", "UBLKCP", "RED", "ATOM",
-                "ATOMS", "CCTL", "LD", "ST", "SHFL"}),
+    ("f32", {"FADD", "FMUL", "FFMA", "FMNMX", "F2F", "F2I", "MUFU", "FSETP", "FCHK"}),
+    ("memory", {"LDG", "LDS", "LDSM", "LDGSTS", "STS", "STG", "LDC", "ULDC", "UTMALDG", "UBLKCP", "UBLKPF", "RED", "ATOM",
+                "ATOMG", "ATOMS", "CCTL", "LD", "ST", "SHFL"}),
     ("int/addr", {"IMAD", "IADD3", "LEA", "VIADD", "ISETP", "SEL", "MOV", "UIADD3", "UIMAD", "UMOV", "USEL",
                   "UISETP", "ULEA", "ULOP3", "USHF", "IABS", "S2R", "S2UR", "CS2R", "PLOP3", "R2UR", "VIMNMX",
-                  "IMNMX", "FSEL", "P2R", "R2P", "UPRMT", "ISCADD", "IADD", "UIADD", "BMSK", "POPC", "FLO"}),
+                  "IMNMX", "VIADDMNMX", "FSEL", "P2R", "R2P", "UPRMT", "ISCADD", "IADD", "UIADD", "BMSK", "BREV",
+                  "UBREV", "POPC", "FLO", "UFLO"}),
     ("control/sync", {"BRA", "BAR", "DEPBAR", "LDGDEPBAR", "SYNCS", "WARPSYNC", "BSSY", "BSYNC", "EXIT", "NOP",
                       "RET", "CALL", "MEMBAR", "FENCE", "ERRBAR", "YIELD", "ELECT", "UCGABAR_ARV", "UCGABAR_WAIT",
                       "ACQBULK", "ARRIVES", "WARPGROUP_ARRIVE", "WARPGROUP_DEPBAR", "USETMAXREG", "BPT", "VOTEU",
-                      "VOTE", "ACQ", "CCTL"}),
+                      "VOTE", "ACQ", "CGAERRBAR", "PREEXIT", "ENDCOLLECTIVE", "BREAK"}),
 ]
 INSTRUCTION = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;")
 BRANCH_TARGET = re.compile(r"\bBRA(?:\.[A-Z.]+)?\s+(?:!?U?P[0-9T],\s*)?`?\(?(0x[0-9a-f]+)")
@@ -70,7 +72,11 @@ def newest_fatbins() -> list:
     stamps = glob.glob(os.path.join(ROOT, "target", "*", "build", "qkernels-*", "out", "kernels.stamp"))
     if not stamps:
         sys.exit("sass-loops: no built kernels under target/ (run cargo build --release first)")
-    out = os.path.dirname(max(stamps, key=os.path.getmtime))
+    # Debug and release builds compile the same kernels: the newest release build, else
+    # the newest build, and say which one was read.
+    release = [s for s in stamps if os.sep + "release" + os.sep in s]
+    out = os.path.dirname(max(release or stamps, key=os.path.getmtime))
+    print(f"sass-loops: reading {os.path.relpath(out, ROOT)}", file=sys.stderr)
     return sorted(glob.glob(os.path.join(out, "*.fatbin")))
 
 
@@ -125,7 +131,7 @@ def report(name: str, body: list, show_all: bool) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", default="sm_90a", help="SASS architecture in the fatbin (default sm_90a)")
-    p.add_argument("--fatbin", nargs="+", help="fatbins to read (default: the newest build's)")
+    p.add_argument("--fatbin", action="append", help="a fatbin to read, repeatable (default: the newest build's)")
     p.add_argument("--all", action="store_true", help=f"also loops shorter than {MIN_LOOP_BYTES} bytes")
     p.add_argument("kernel", nargs="?", default=".", help="regex on kernel names (default: all)")
     args = p.parse_args()

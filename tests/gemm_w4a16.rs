@@ -505,29 +505,42 @@ fn gemm_w4a16_host_rejects_m_it_cannot_hold() {
     assert!(matches!(r, Err(QkError::InvalidArgument { .. })), "M = 0: {r:?}");
 }
 
-/// An output that is also an input is refused before launch: `c` as `a` (K = N, so both
-/// hold M x N f16) and `c` as `bias` (M = 1). The kernels read all of A's row block in
-/// every block of the launch while other blocks write C.
+/// `c` in `a`'s buffer (K = N, so both hold M x N f16) is refused before launch: every
+/// block reads its rows of A across K while other blocks write C. `c` in the bias's
+/// buffer (M = 1) is allowed and runs in place: in every configuration a column's bias
+/// is read by the block that then writes the column, so the result is bit for bit the
+/// out-of-place one.
 #[test]
-fn gemm_w4a16_refuses_an_output_that_aliases_an_input() {
-    let mut rng = rng("gemm_w4a16_alias");
-    let device = Device::sim();
-    let w = DevicePackedWeights::upload(
-        &device,
-        &pack_weight_only(&random_int4(&mut rng, 64, 64, 32, false, false)).unwrap(),
-    )
-    .unwrap();
-    for m in [1, 2] {
-        let plan = GemmWeightOnlyPlan::new(&device, &w, m).unwrap();
-        let a: Vec<f16> = (0..m * 64).map(|_| f16::from_f32(rng.random_range(-1.0..1.0))).collect();
-        let a = device.upload(&a).unwrap();
-        let r = plan.run(&a, &w, None, &a);
-        assert!(matches!(r, Err(QkError::InvalidArgument { arg: "c", .. })), "M = {m}, c = a: {r:?}");
-        if m == 1 {
-            let c = device.alloc::<f16>(64).unwrap();
-            let r = plan.run(&a, &w, Some(&c), &c);
-            assert!(matches!(r, Err(QkError::InvalidArgument { arg: "c", .. })), "c = bias: {r:?}");
+fn gemm_w4a16_refuses_c_in_a_and_runs_in_place_over_the_bias() {
+    let test = "gemm_w4a16_alias";
+    let mut rng = rng(test);
+    let (n, k) = (256, 256);
+    let weights = pack_weight_only(&random_int4(&mut rng, n, k, 64, true, false)).unwrap();
+    let a_host: Vec<f16> = (0..k).map(|_| f16::from_f32(rng.random_range(-1.0..1.0))).collect();
+    let bias_host: Vec<f16> = (0..n).map(|_| f16::from_f32(rng.random_range(-1.0..1.0))).collect();
+    for device in devices(test) {
+        let w = DevicePackedWeights::upload(&device, &weights).unwrap();
+        let a = device.upload(&a_host).unwrap();
+        let r = GemmWeightOnlyPlan::new(&device, &w, 1).unwrap().run(&a, &w, None, &a);
+        assert!(matches!(r, Err(QkError::InvalidArgument { arg: "c", .. })), "c = a: {r:?}");
+        let wgmma = runs_wgmma(test, &device);
+        let configs = WeightOnlyConfig::ALL.into_iter().filter(|c| (wgmma || !c.uses_wgmma()) && c.takes(w.shape()));
+        for (config, splits) in configs.flat_map(|c| [(c, None), (c, Some(2))]) {
+            let plan = GemmWeightOnlyPlan::with_config(&device, &w, 1, config, splits).unwrap();
+            let bias = device.upload(&bias_host).unwrap();
+            // NaN poison: every element of the out-of-place result must be written.
+            let c = device.upload(&vec![f16::NAN; n]).unwrap();
+            plan.run(&a, &w, Some(&bias), &c).unwrap();
+            plan.run(&a, &w, Some(&bias), &bias).unwrap();
+            let (out_of_place, in_place) = (device.download(&c).unwrap(), device.download(&bias).unwrap());
+            assert!(
+                out_of_place.iter().all(|v| !v.is_nan()),
+                "{config:?} splits {splits:?}: an element was not written"
+            );
+            let same = out_of_place.iter().zip(&in_place).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{config:?} splits {splits:?}: in place over the bias differs");
         }
+        ran(test, &device);
     }
 }
 

@@ -17,7 +17,7 @@
 use half::f16;
 
 use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
-use super::{check_buffer, check_not_aliased, grid_stride_blocks};
+use super::{check_buffer, grid_stride_blocks};
 use crate::abi::{self, QkGemmWeightOnlyArgs, QkGemmWeightOnlyTmaArgs, QkPermuteColsArgs, QkTensorMap};
 use crate::device::{DeviceBuffer, DeviceRegion, LaunchOrder, TensorMap2dF16};
 use crate::formats::{PackedWeights, WeightBits, WeightOnlyShape};
@@ -380,7 +380,8 @@ impl GemmWeightOnlyPlan {
     }
 
     /// Plans with an explicit configuration and optionally an explicit number of K splits
-    /// (clamped to the number of 64-deep K tiles). The wgmma configurations
+    /// (clamped to the number of 64-deep K tiles; more than 65535, the grid's z limit, is
+    /// an error). The wgmma configurations
     /// ([`WeightOnlyConfig::uses_wgmma`]) need compute capability 9.0 (the simulator
     /// models an H100).
     pub fn with_config(
@@ -489,7 +490,8 @@ impl GemmWeightOnlyPlan {
     }
 
     /// Runs `c = a · dequant(weights)ᵀ (+ bias)`. Shapes: `a` f16 `[M, K]` (original K
-    /// order), `bias` f16 `[N]`, `c` f16 `[M, N]`; all on the plan's device, 16-byte
+    /// order), `bias` f16 `[N]`, `c` f16 `[M, N]`, `c` not the same buffer as `a` (no in-place
+    /// GEMM; `c` may be the bias); all on the plan's device, 16-byte
     /// aligned. `weights` must have the [`WeightOnlyShape`] the plan was made for.
     pub fn run(
         &self,
@@ -522,7 +524,14 @@ impl GemmWeightOnlyPlan {
             check_buffer(d, b, "bias", n)?;
         }
         check_buffer(d, c, "c", m * n)?;
-        check_not_aliased(c, "c", &[("a", Some(a)), ("bias", bias)])?;
+        // Every block reads its rows of A across all of K while other blocks of the launch
+        // write C, in no order: C in A's memory would be read partly overwritten. (C as
+        // the bias is fine: a column's bias is read by the block that writes the column,
+        // before it stores.) With act-order A is first gathered into scratch, but one
+        // rule for every weight format is easier to rely on.
+        if c.device_addr() == a.device_addr() {
+            return Err(QkError::invalid("c", "is the same buffer as `a`; the GEMM cannot run in place"));
+        }
         let a_in = match (&self.a_permuted, &weights.perm) {
             (Some(scratch), Some(perm)) => {
                 permute_cols_f16(d, self.order, a, perm, scratch, m, k)?;

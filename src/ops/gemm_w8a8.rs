@@ -5,7 +5,7 @@
 use half::f16;
 
 use super::split_k::{GemmTiling, SplitKGrid, SplitKRule};
-use super::{check_buffer, check_len, check_not_aliased, quantize_int8_per_token};
+use super::{check_buffer, check_len, quantize_int8_per_token};
 use crate::abi::{self, QkGemmW8A8Args};
 use crate::device::DeviceBuffer;
 use crate::kernels::{self, KernelRef};
@@ -114,7 +114,8 @@ impl GemmW8A8Plan {
     }
 
     /// Plans with an explicit configuration and optionally an explicit number of K splits
-    /// (clamped to the number of 128-wide K tiles).
+    /// (clamped to the number of 128-wide K tiles; more than 65535, the grid's z limit, is
+    /// an error).
     pub fn with_config(
         device: &Device,
         m: usize,
@@ -209,7 +210,6 @@ impl GemmW8A8Plan {
             check_buffer(d, b, "bias", n)?;
         }
         check_buffer(d, c, "c", m * n)?;
-        check_not_aliased(c, "c", &[("bias", bias)])?;
         let args = QkGemmW8A8Args {
             a_q: a_q.device_addr(),
             a_scale: a_scale.device_addr(),

@@ -58,24 +58,6 @@ pub(crate) fn check_buffer<T>(device: &Device, buf: &DeviceBuffer<T>, arg: &'sta
     Ok(())
 }
 
-/// Refuses an output buffer that is also one of the launch's inputs of the same element
-/// type (a [`DeviceBuffer`] is a whole allocation, so buffers of different types are
-/// never the same memory). The kernels read their inputs while other blocks of the same
-/// launch write the output, with no order between blocks, so an aliased input would be
-/// read partly overwritten: a result that depends on block scheduling.
-pub(crate) fn check_not_aliased<T>(
-    out: &DeviceBuffer<T>,
-    out_arg: &'static str,
-    inputs: &[(&'static str, Option<&DeviceBuffer<T>>)],
-) -> Result<()> {
-    match inputs.iter().find(|(_, input)| input.is_some_and(|b| b.device_addr() == out.device_addr())) {
-        Some((arg, _)) => {
-            Err(QkError::invalid(out_arg, format!("is the same buffer as `{arg}`; outputs must not alias inputs")))
-        }
-        None => Ok(()),
-    }
-}
-
 /// Checks a host slice's length.
 pub(crate) fn check_len<T>(data: &[T], arg: &'static str, len: usize) -> Result<()> {
     if data.len() != len {

@@ -35,7 +35,8 @@ const MAX_GRID_YZ: usize = 65535;
 const MIN_K_TILES_PER_SPLIT: usize = 8;
 
 /// The per-kernel part of the automatic split-K choice. Neither bound applies to an
-/// explicit split count (a caller asking for N splits gets N, clamped to the K tiles).
+/// explicit split count (a caller asking for N splits gets N, clamped to the K tiles, or
+/// an error past the grid's z limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SplitKRule {
     /// Most splits the automatic choice may pick (e.g. to cap re-read scale rows).
@@ -249,7 +250,7 @@ mod tests {
     use crate::{kernels, Device, QkError};
 
     #[test]
-    fn split_counts_past_the_grid_z_limit_are_refused_before_allocating() {
+    fn split_counts_past_the_grid_z_limit_are_refused() {
         // K = 65536 tiles of 64 and an explicit split per tile: grid z would be 65536.
         let bk = 64;
         let tiling = GemmTiling {
