@@ -16,7 +16,7 @@
 mod common;
 mod weight_only_common;
 
-use common::{devices, ran, rng, sim_only};
+use common::{devices, devices_where, ran, rng, sim_only};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{gemm_weight_only_host, DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
@@ -119,10 +119,7 @@ fn gemm_w4a16_every_configuration_with_and_without_split_k() {
 fn gemm_w4a16_programmatic_launches_back_to_back() {
     let test = "gemm_w4a16_programmatic";
     let mut rng = rng(test);
-    for device in devices(test) {
-        if !runs_programmatic(test, &device) {
-            continue;
-        }
+    for device in devices_where(test, runs_programmatic) {
         let first = random_int4(&mut rng, 256, 256, 64, true, false);
         let second = random_int4(&mut rng, 256, 256, 128, false, false);
         check_programmatic_chains(test, &device, &mut rng, &first, &second);
@@ -202,10 +199,7 @@ fn gemm_w4a16_large_configs_every_group_scheme_and_act_order() {
 fn gemm_w4a16_large_wgmma_tma_every_group_scheme_and_act_order() {
     let test = "gemm_w4a16_wgmma_tma";
     let mut rng = rng(test);
-    for device in devices(test) {
-        if !runs_wgmma(test, &device) {
-            continue;
-        }
+    for device in devices_where(test, runs_wgmma) {
         for (group, k) in [(32usize, 192usize), (64, 256), (128, 384), (192, 192)] {
             for asymmetric in [false, true] {
                 for act_order in [false, true] {
@@ -230,10 +224,7 @@ fn gemm_w4a16_large_wgmma_tma_every_group_scheme_and_act_order() {
 fn gemm_w4a16_large_wgmma_n256_partial_and_whole_row_tiles() {
     let test = "gemm_w4a16_wgmma_n256_rows";
     let mut rng = rng(test);
-    for device in devices(test) {
-        if !runs_wgmma(test, &device) {
-            continue;
-        }
+    for device in devices_where(test, runs_wgmma) {
         for (config, n, k, group, act_order) in [
             (WeightOnlyConfig::LargeWgmmaN256, 192, 224, 32, false),
             (WeightOnlyConfig::LargeWgmmaN256Tma, 384, 256, 64, true),
@@ -314,10 +305,7 @@ fn gemm_w4a16_large_wgmma_reuses_every_stage_and_splits_per_channel() {
     // configuration, the TMA-fed ones on N = 512 (whole tiles), the others on N = 320.
     let test = "gemm_w4a16_wgmma_long_k";
     let mut rng = rng(test);
-    for device in devices(test) {
-        if !runs_wgmma(test, &device) {
-            continue;
-        }
+    for device in devices_where(test, runs_wgmma) {
         for (config, n) in wgmma_configs_with_n() {
             for (group, asymmetric, splits) in [(32usize, true, Some(1)), (128, false, Some(1)), (768, true, Some(3))] {
                 let weights = random_int4(&mut rng, n, 768, group, asymmetric, false);

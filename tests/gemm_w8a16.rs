@@ -6,7 +6,7 @@
 mod common;
 mod weight_only_common;
 
-use common::{assert_c_within, devices, ran, rng};
+use common::{assert_c_within, devices, devices_where, ran, rng};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan, WeightOnlyConfig};
@@ -88,10 +88,7 @@ const W8_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.097;
 fn gemm_w8a16_large_wgmma_n256_partial_and_whole_row_tiles() {
     let test = "gemm_w8a16_wgmma_n256_rows";
     let mut rng = rng(test);
-    for device in devices(test) {
-        if !runs_wgmma(test, &device) {
-            continue;
-        }
+    for device in devices_where(test, runs_wgmma) {
         let weights = random_int8(&mut rng, 384, 256, 256);
         let configs = [WeightOnlyConfig::LargeWgmmaN256, WeightOnlyConfig::LargeWgmmaN256Tma];
         check_large_configs(test, &device, &mut rng, &weights, &configs, &N256_ROW_TILE_MS);
@@ -106,10 +103,7 @@ fn gemm_w8a16_large_wgmma_n256_partial_and_whole_row_tiles() {
 fn gemm_w8a16_large_wgmma_tma() {
     let test = "gemm_w8a16_wgmma_tma";
     let mut rng = rng(test);
-    for device in devices(test) {
-        if !runs_wgmma(test, &device) {
-            continue;
-        }
+    for device in devices_where(test, runs_wgmma) {
         for (k, group) in [(256usize, 256usize), (320, 64)] {
             let weights = random_int8(&mut rng, 512, k, group);
             let label = format!("{test} K={k} g={group}");
@@ -195,10 +189,7 @@ fn gemm_w8a16_every_configuration_with_and_without_split_k() {
 fn gemm_w8a16_programmatic_launches_back_to_back() {
     let test = "gemm_w8a16_programmatic";
     let mut rng = rng(test);
-    for device in devices(test) {
-        if !runs_programmatic(test, &device) {
-            continue;
-        }
+    for device in devices_where(test, runs_programmatic) {
         let first = random_int8(&mut rng, 256, 256, 256);
         let second = random_int8(&mut rng, 256, 256, 64);
         check_programmatic_chains(test, &device, &mut rng, &first, &second);

@@ -61,6 +61,12 @@ pub fn devices(test: &str) -> Vec<Device> {
     out
 }
 
+/// [`devices`] that pass `runs(test, device)`, a check that records its own skip (e.g. a
+/// feature the device lacks): the test loops over what it can run.
+pub fn devices_where(test: &str, runs: fn(&str, &Device) -> bool) -> impl Iterator<Item = Device> + '_ {
+    devices(test).into_iter().filter(move |d| runs(test, d))
+}
+
 /// The simulator, for a test that checks what only the simulator observes (instruction
 /// counts, plans made for the simulated H100); `None`, with the skip printed and
 /// recorded, when [`BACKEND_ENV`] asks for the GPU alone.
