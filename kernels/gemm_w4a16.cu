@@ -72,8 +72,8 @@
  * dequantized weights are the A operand, 8 rows of A the n8, and the accumulators the
  * transposed tile. gemv multiplies a 16-row A tile of which at most 8 rows are real;
  * here no mma is spent on padding: 4 mma and half an ldmatrix per k-step instead of 8
- * and one, half the A copies and accumulators (112 -> 80 registers at 4 bits on
- * sm_90a), 0.160 instead of 0.172 instructions per 4-bit byte. Whether that is faster
+ * and one, half the A copies and accumulators (112 -> 78 registers at 4 bits on
+ * sm_90a), 0.156 instead of 0.168 instructions per 4-bit byte. Whether that is faster
  * on a GPU is not yet measured, so the host takes it only when asked.
  *
  * gemv_direct (gemm_weight_only_direct) keeps gemv_swap_ab's mma arrangement and drops
@@ -121,19 +121,26 @@
  * version of this kernel executed 0.30 warp instructions per 4-bit weight byte (3.8 per
  * SM clock of the 4 an SM can issue at best) and streamed at a third of copy
  * bandwidth, as an issue-bound kernel would. Hence: the copies of a stage are planned
- * once per block (QkTileCopy, WeightStreamCopy, GroupRowCopy: a 64-bit add or
- * multiply-add, a compare and the cp.async per chunk, no loop remainders), group
- * boundaries are masks, not remainders (Groups), the 4-bit dequantization shares one
- * shift among four b registers, the lane's shared-memory offsets and the symmetric zero
- * points are set once, not per group (LaneOffsets, GroupConsts::with_symmetric_zeros),
+ * once per block (QkTileCopy, WeightStreamCopy, GroupRowCopy: per chunk a compare and
+ * the cp.async from one running address per thread and tensor, the weight passes at
+ * constant offsets from it, no loop remainders; a thread's group-row chunk is skipped
+ * by a branch in the stages that start no group), group boundaries are masks, not
+ * remainders (Groups), the 4-bit dequantization shares one shift among four b
+ * registers, the lane's shared-memory offsets and the symmetric zero points are set
+ * once, not per group (LaneOffsets, GroupConsts::with_symmetric_zeros),
  * and no branch separates the k-steps of a stage (the next k-step's shared loads issue
- * early): 0.172 instructions per 4-bit byte, 0.090 per 8-bit byte (was 0.16), counted
+ * early): 0.168 instructions per 4-bit byte, 0.084 per 8-bit byte (was 0.16), counted
  * by the simulator and held as budgets by tests/gemm_w4a16.rs and tests/gemm_w8a16.rs.
  * The SASS of a 4-bit stage has 4 x 62 instructions of k-step work (16 lop3, 4 shifts,
  * 8 sub, 8 fma, 16 mul, 8 mma, 2 shared loads); the group-row copies alone had been ~45
- * more per slot and warp, paid by every warp because predicated. Timed on an H200:
- * 1.4-1.8x faster at M = 1 than the loop version (docs/results/h200-2026-11-26), and
- * the group-row plan and fixed offsets another 2-8% at decode
+ * more per slot and warp, paid by every warp because predicated, and with a strip per
+ * pass and a group slot per loop trip a stage's copies still took ~60 instructions per
+ * warp, predicated, where they now take ~25, and the warps holding a group-row chunk
+ * ~15 more at a group start (symmetric groups of 64 or more: warp 0 alone)
+ * (scripts/sass-loops.py, sm_90a main loop 416 -> 395 static instructions; 8-bit
+ * 365 -> 329; not yet timed). Timed on an H200: 1.4-1.8x faster at M = 1 than the
+ * loop version (docs/results/h200-2026-11-26), and the group-row plan and fixed offsets
+ * another 2-8% at decode
  * (docs/results/h200-2026-11-26b/ab-overhead-cut.txt), at a cost: the sm_90a W8A16
  * kernel got 4-5% slower at M >= 256, a sum of small scheduling changes that no single
  * one of them undoes (ab-planner-and-wgmma-bisect.txt there). The

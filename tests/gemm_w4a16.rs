@@ -332,13 +332,13 @@ fn gemm_w4a16_plans_mma_sync_large_off_hopper() {
 }
 
 /// Budget of the wgmma kernel at large M, warp instructions per 1024 multiply-adds
-/// (measured 1.223 with nvcc 13.0.88 at M = 256, N = 1024, K = 1024, g128: two warps per
-/// strip halve the dequantization per multiply-add; 1.250 before the group rows' copy
-/// plan; 1.78 with one warp per strip and 64-row tiles; the mma.sync large configuration
-/// executes 2.37).
+/// (measured 1.206 with nvcc 13.0.88 at M = 256, N = 1024, K = 1024, g128: two warps per
+/// strip halve the dequantization per multiply-add; 1.225 before the copies were planned
+/// per strip and group slot, 1.250 before the group rows' copy plan; 1.78 with one warp
+/// per strip and 64-row tiles; the mma.sync large configuration executes 2.14).
 const W4_WGMMA_INSTRUCTIONS_PER_KMAC: f64 = 1.3;
 
-/// Budget of the 256 x 128 wgmma tile at large M (measured 1.085 with nvcc 13.0.88 on the
+/// Budget of the 256 x 128 wgmma tile at large M (measured 1.064 with nvcc 13.0.88 on the
 /// same layer: four warps per strip, one wgmma.m64n256k16 per warpgroup and k-step, so
 /// half the f16x2 dequantization per multiply-add (8 instead of 16 per warp and k-step,
 /// plus 3 selects of the lane's word), but twice the A copies per block and stage).
@@ -360,15 +360,16 @@ fn gemm_w4a16_large_wgmma_stays_within_its_instruction_budget() {
     }
 }
 
-/// Budget of the 4-bit decode kernel, warp instructions per weight byte (measured 0.172
+/// Budget of the 4-bit decode kernel, warp instructions per weight byte (measured 0.1675
 /// with nvcc 13.0.88: per 16-byte lane chunk 4 shifts, 16 lop3, 16 sub/fma and 16
-/// scale multiplies for 32 weights, 8 mma, and little else; 0.185 while every warp
-/// computed the group rows' copy addresses each stage (GroupRowCopy), 0.30 before the
-/// copy plans).
-const W4_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.18;
-/// Budget of the 4-bit gemv_swap_ab kernel (measured 0.160 with nvcc 13.0.88: 4 of
+/// scale multiplies for 32 weights, 8 mma, and little else; 0.172 while each copy pass
+/// took a strip of its own and each group slot its own copy code, 0.185 while every
+/// warp computed the group rows' copy addresses each stage (GroupRowCopy), 0.30 before
+/// the copy plans).
+const W4_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.175;
+/// Budget of the 4-bit gemv_swap_ab kernel (measured 0.156 with nvcc 13.0.88: 4 of
 /// gemv's 8 mma and 1 of its 2 ldmatrix per lane chunk, half its A copies).
-const W4_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.165;
+const W4_SWAP_AB_DECODE_INSTRUCTIONS_PER_BYTE: f64 = 0.16;
 /// Budget of the 4-bit gemv_direct kernel (measured 0.181 with nvcc 13.0.88: no stage
 /// copies, waits or barriers, but per k-step three predicated loads, two 64-bit address
 /// increments and the ring's bounds and group tests. The PTX count overstates it: each

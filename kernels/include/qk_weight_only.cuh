@@ -117,113 +117,135 @@ struct Groups {
 };
 
 /* One thread's share of a stage's weight copies: the kKSteps units of each of the
- * block's BN / 64 strips, contiguous per strip in the packed layout. Thread t copies
- * chunk t + p * kThreads (p = 0 .. kPasses - 1) of the stage's strips, a fixed trip
- * count; the per-thread part of every address is computed once, so a stage's copy costs
- * a 64-bit add, the K and N bound tests and the cp.async itself. A pass covers part of
- * one strip (kThreads <= chunks per strip stage) or whole strips (kThreads a multiple). */
+ * block's BN / 64 strips, contiguous per strip in the packed layout. The threads are
+ * split evenly over the strips, whole warps per strip, and thread t of a strip's
+ * kThreadsPerStrip copies chunks t, t + kThreadsPerStrip, ... of the strip's stage: a
+ * fixed trip count of kPasses copies from one running source address at offsets known
+ * at compile time, which ptxas folds into the cp.async's immediate (the K bound is one
+ * compare per pass). A warp's pass still reads and writes 512 consecutive bytes.
+ *
+ * Why one strip per thread: with a strip per pass instead, each pass added the strip
+ * stride to a 64-bit address (two instructions) and tested its own strip against N,
+ * paid by every warp every stage (issue-bound decode, see gemm_w4a16.cu). */
 template <class T>
 struct WeightStreamCopy {
-    static constexpr int kChunks = T::kWBytes / QK_CHUNK_BYTES;
-    static constexpr int kPasses = kChunks / T::kThreads;
     static constexpr int kChunksPerUnit = T::kUnitBytes / QK_CHUNK_BYTES;
     static constexpr int kChunksPerStrip = kKSteps * kChunksPerUnit;  // of one stage
     static constexpr int kStageStripBytes = kKSteps * T::kUnitBytes;  // one stage of one strip
-    static_assert(kChunks % T::kThreads == 0, "every thread copies the same number of chunks");
-    static_assert((kChunksPerStrip % T::kThreads == 0 || T::kThreads % kChunksPerStrip == 0) &&
-                      T::kThreads % kChunksPerUnit == 0,
-                  "a pass covers whole units, of one strip or of whole strips");
+    static constexpr int kStrips = T::kWBytes / kStageStripBytes;     // BN / 64
+    static constexpr int kThreadsPerStrip = T::kThreads / kStrips;
+    static constexpr int kPasses = kChunksPerStrip / kThreadsPerStrip;
+    static_assert(T::kThreads % kStrips == 0 && kThreadsPerStrip % kWarpThreads == 0,
+                  "whole warps per strip: a warp's pass is 512 consecutive bytes");
+    static_assert(kChunksPerStrip % kThreadsPerStrip == 0, "every thread copies the same number of chunks");
+    static_assert(kThreadsPerStrip % kChunksPerUnit == 0 || kChunksPerUnit % kThreadsPerStrip == 0,
+                  "a pass covers whole units, or the same part of one unit for every thread");
 
-    const uint8_t* src;     // this thread's pass-0 chunk, at K tile 0
-    uint64_t strip_bytes;   // bytes of one 64-column strip (K/16 units)
-    uint32_t k_steps;       // K / 16
-    uint32_t unit;          // k-step within a stage of this thread's pass-0 chunk
-    uint32_t strips_in;     // bit p: this thread's pass-p strip lies inside N
+    const uint8_t* src;  // this thread's pass-0 chunk, at K tile 0
+    uint32_t dst;        // its offset in a stage's weight area
+    uint32_t steps_in;   // K / 16 if the thread's strip lies inside N, else 0: nothing to copy
+    uint32_t unit;       // k-step within a stage of the pass-0 chunk
 
     __device__ __forceinline__ WeightStreamCopy(const QkGemmWeightOnlyArgs& args, uint32_t n0) {
         const uint8_t* w = reinterpret_cast<const uint8_t*>(args.w);  // units [N/64][K/16]
-        k_steps = args.k / kMmaK;
-        strip_bytes = static_cast<uint64_t>(k_steps) * T::kUnitBytes;
-        // A block with more threads than a strip stage has chunks starts its threads on
-        // different strips; otherwise all on the first (known at compile time).
-        constexpr bool kThreadsSpanStrips = T::kThreads > kChunksPerStrip;
-        const uint32_t strip0 = n0 / kNBlock + (kThreadsSpanStrips ? threadIdx.x / kChunksPerStrip : 0);
-        const uint32_t chunk0 = kThreadsSpanStrips ? threadIdx.x % kChunksPerStrip : threadIdx.x;
-        src = w + strip0 * strip_bytes + chunk0 * QK_CHUNK_BYTES;
+        const uint32_t k_steps = args.k / kMmaK;
+        const uint32_t strip = threadIdx.x / kThreadsPerStrip;
+        const uint32_t chunk0 = threadIdx.x % kThreadsPerStrip;
+        src = w + (n0 / kNBlock + strip) * (static_cast<uint64_t>(k_steps) * T::kUnitBytes) + chunk0 * QK_CHUNK_BYTES;
+        dst = strip * kStageStripBytes + chunk0 * QK_CHUNK_BYTES;
+        steps_in = n0 / kNBlock + strip < args.n / kNBlock ? k_steps : 0;
         unit = chunk0 / kChunksPerUnit;
-        strips_in = 0;
-#pragma unroll
-        for (int p = 0; p < kPasses; ++p) {
-            strips_in |= static_cast<uint32_t>(strip0 + strip_of(p) < args.n / kNBlock) << p;
-        }
         // Kept in registers, not re-derived from %tid.x every stage (see QkTileCopy).
-        asm("" : "+l"(src), "+l"(strip_bytes), "+r"(k_steps), "+r"(unit), "+r"(strips_in));
+        asm("" : "+l"(src), "+r"(dst), "+r"(steps_in), "+r"(unit));
     }
 
-    /* Strips and chunks (within the strip's stage) pass p adds to pass 0's. */
-    static constexpr int strip_of(int p) { return p * T::kThreads / kChunksPerStrip; }
-    static constexpr int chunk_of(int p) { return p * T::kThreads % kChunksPerStrip; }
-
-    /* Issues the copies of K tile `kt` into the stage's weight area at shared `dst`. */
-    __device__ __forceinline__ void issue(uint32_t dst, uint32_t kt) const {
+    /* Issues the copies of K tile `kt` into the stage's weight area at shared `area`. */
+    __device__ __forceinline__ void issue(uint32_t area, uint32_t kt) const {
         const uint8_t* stage_src = src + static_cast<uint64_t>(kt) * kStageStripBytes;
+        // k-steps left from the pass-0 chunk's to the end of K (to 0 past N), signed: each
+        // pass's bound is then one compare with a constant (K / 16 < 2^27: no overflow).
+        const int32_t steps_left = static_cast<int32_t>(steps_in) - static_cast<int32_t>(kt * kKSteps + unit);
 #pragma unroll
         for (int p = 0; p < kPasses; ++p) {
-            const uint32_t step = kt * kKSteps + unit + chunk_of(p) / kChunksPerUnit;
-            const bool in = step < k_steps && ((strips_in >> p) & 1u);
-            const uint8_t* from = stage_src + strip_of(p) * strip_bytes + chunk_of(p) * QK_CHUNK_BYTES;
-            qk_cp_async_16(dst + (p * T::kThreads + threadIdx.x) * QK_CHUNK_BYTES, from, in ? QK_CHUNK_BYTES : 0);
+            constexpr uint32_t kPassBytes = kThreadsPerStrip * QK_CHUNK_BYTES;
+            // chunk0 < kThreadsPerStrip: pass p's unit is unit + p * kThreadsPerStrip /
+            // kChunksPerUnit in either case of the static_assert above.
+            const bool in = p * kThreadsPerStrip / kChunksPerUnit < steps_left;
+            qk_cp_async_16(area + dst + p * kPassBytes, stage_src + p * kPassBytes, in ? QK_CHUNK_BYTES : 0);
         }
     }
 };
 
 /* One thread's share of the copies of a stage's group rows (the scales, and the zero
  * points of asymmetric 4-bit weights, of the groups a stage needs), planned once per
- * block like QkTileCopy. Threads 0 .. kScaleChunks - 1 copy one 16-byte chunk of the
- * block's BN scales each, the next kZeroChunks threads one chunk of its BN zero-point
- * nibbles each, the others nothing.
+ * block like QkTileCopy. Each thread that copies owns one 16-byte chunk of one slot of
+ * one tensor, for the whole loop:
+ *
+ *     threads   [0, S)      [S, 2S)     [2S, 2S+Z)   [2S+Z, 2S+2Z)    the rest
+ *     copy      scales      scales      zero points  zero points      nothing
+ *               slot 0      slot 1      slot 0       slot 1
+ *
+ * (S = BN / 8 chunks of BN f16 scales, Z = BN / 32 chunks of BN nibbles). Slot 1 holds
+ * the second group of a 64-wide stage and is used only by groups of 32; its threads
+ * copy nothing otherwise.
  *
  * Why: every warp issues a stage's copy code, predicated or not, so its cost is paid by
  * all of them. Computed per stage (the group row's address from the column, the tensor
  * and N, the bounds), it took ~45 instructions per group slot and warp, as many as a
- * third of the decode GEMV's k-step work; planned, a slot costs an address multiply-add,
- * a compare and the predicated cp.async. */
+ * third of the decode GEMV's k-step work. Planned with a chunk per thread and slot, a
+ * stage's whole group-row copy is one instance of the code (the row's group: a shift;
+ * its address: a multiply-add; the K bound; the cp.async), which ptxas puts behind a
+ * branch that threads without a chunk, and all threads in a stage that starts no
+ * group, skip. A loop over the two slots had given every warp two predicated instances
+ * in every stage (~30 SASS instructions of the 4-bit decode kernel's loop of 416). */
 template <class T>
 struct GroupRowCopy {
     static constexpr int kScaleChunks = T::kScaleSlotBytes / QK_CHUNK_BYTES;
     static constexpr int kZeroChunks = T::kZeroSlotBytes / QK_CHUNK_BYTES;
-    static_assert(kScaleChunks + kZeroChunks <= T::kThreads, "one group-row chunk per thread at most");
+    static constexpr int kCopyThreads = kGroupSlots * (kScaleChunks + kZeroChunks);
+    static_assert(kCopyThreads <= T::kThreads, "one group-row chunk per thread at most");
 
     const uint8_t* src;   // the thread's chunk in group row 0 of its tensor
     uint32_t row_bytes;   // bytes of one group row of that tensor
-    uint32_t dst;         // the chunk's offset in a stage (slot 0)
-    uint32_t slot_bytes;  // bytes between the tensor's slots in a stage
-    uint32_t copies;      // 1: the thread has a chunk (of a tensor present)
+    uint32_t dst;         // the chunk's offset in a stage (in its slot)
+    uint32_t slot_k;      // K offset of the thread's slot in a stage: 0, or 32 for slot 1
+    uint32_t copies;      // 1: the thread has a chunk (of a tensor present, of a slot in use)
     uint32_t bytes_in_n;  // 16, or 0 for a chunk past N: zero-filled, as the strips' weights
 
-    __device__ __forceinline__ GroupRowCopy(const QkGemmWeightOnlyArgs& args, uint32_t n0) {
+    __device__ __forceinline__ GroupRowCopy(const QkGemmWeightOnlyArgs& args, const Groups& groups, uint32_t n0) {
         const uint32_t t = threadIdx.x;
-        const bool scale_thread = t < kScaleChunks;
-        // Scales f16 [K/g, N]: chunk t holds columns n0 + 8t ..; zero points u32
+        const bool scale_thread = t < kGroupSlots * kScaleChunks;
+        // The thread's slot and chunk within its tensor's slot.
+        const uint32_t u = scale_thread ? t : t - kGroupSlots * kScaleChunks;
+        const uint32_t chunks = scale_thread ? kScaleChunks : kZeroChunks;
+        const uint32_t slot = u / chunks;
+        const uint32_t i = u % chunks;
+        // Scales f16 [K/g, N]: chunk i holds columns n0 + 8i ..; zero points u32
         // [K/g, N/8]: chunk i holds the nibbles of columns n0 + 32i ...
-        const uint32_t i = scale_thread ? t : t - kScaleChunks;
         const uint32_t gn = n0 + i * (scale_thread ? kHalvesPerChunk : kColsPerZeroChunk);
         const uint64_t tensor = scale_thread ? args.scales : args.zeros;
         row_bytes = scale_thread ? args.n * kF16Bytes : args.n / kNibblesPerByte;
         src = reinterpret_cast<const uint8_t*>(tensor) + (scale_thread ? gn * kF16Bytes : gn / kNibblesPerByte);
-        dst = scale_thread ? T::kScaleOffset + i * QK_CHUNK_BYTES : T::kZeroOffset + i * QK_CHUNK_BYTES;
-        slot_bytes = scale_thread ? T::kScaleSlotBytes : T::kZeroSlotBytes;
-        copies = (t < kScaleChunks + kZeroChunks && tensor != 0) ? 1u : 0u;
+        dst = (scale_thread ? T::kScaleOffset + slot * T::kScaleSlotBytes : T::kZeroOffset + slot * T::kZeroSlotBytes) +
+              i * QK_CHUNK_BYTES;
+        slot_k = slot * QK_WO_MIN_GROUP;
+        copies = (t < kCopyThreads && tensor != 0 && (slot == 0 || groups.of_32)) ? 1u : 0u;
         bytes_in_n = gn < args.n ? QK_CHUNK_BYTES : 0;
-        asm("" : "+l"(src), "+r"(row_bytes), "+r"(dst), "+r"(slot_bytes), "+r"(copies), "+r"(bytes_in_n));
+        asm("" : "+l"(src), "+r"(row_bytes), "+r"(dst), "+r"(slot_k), "+r"(copies), "+r"(bytes_in_n));
     }
 
-    /* Issues the thread's copy of group `group`'s row into slot `slot` of the stage at
-     * `stage_addr`; `k_in` false (a slot past K) zero-fills it instead. */
-    __device__ __forceinline__ void issue(uint32_t stage_addr, int slot, uint32_t group, bool k_in) const {
-        if (copies) {
-            qk_cp_async_16(stage_addr + dst + slot * slot_bytes, src + static_cast<uint64_t>(group) * row_bytes,
-                           k_in ? bytes_in_n : 0);
+    /* Issues the thread's copy of the group row its slot needs for the stage at
+     * `stage_addr` holding K tile `k0` .. k0 + 63, when the stage needs group rows at all
+     * (`stage_starts`: a group starts at k0, or k0 is the split's first K; groups of 32
+     * start at every k0). A slot past K (the second of a stage of groups of 32 in a K
+     * that ends 32 into it) is zero-filled, so the k-steps there, which run on zeros (see
+     * compute_stage), read finite scales. */
+    __device__ __forceinline__ void issue(uint32_t stage_addr, uint32_t k0, bool stage_starts, const Groups& groups,
+                                          uint32_t k) const {
+        const uint32_t gk = k0 + slot_k;
+        if (copies && stage_starts) {
+            qk_cp_async_16(stage_addr + dst, src + static_cast<uint64_t>(groups.of(gk)) * row_bytes,
+                           gk < k ? bytes_in_n : 0);
         }
     }
 };
@@ -235,8 +257,9 @@ struct StageCopies {
     WeightStreamCopy<T> w;
     GroupRowCopy<T> rows;
 
-    __device__ __forceinline__ StageCopies(const QkGemmWeightOnlyArgs& args, uint32_t m0, uint32_t n0)
-        : a(reinterpret_cast<const void*>(args.a), m0, args.m, args.k * 2), w(args, n0), rows(args, n0) {}
+    __device__ __forceinline__ StageCopies(const QkGemmWeightOnlyArgs& args, const Groups& groups, uint32_t m0,
+                                           uint32_t n0)
+        : a(reinterpret_cast<const void*>(args.a), m0, args.m, args.k * 2), w(args, n0), rows(args, groups, n0) {}
 };
 
 /* Issues the cp.async copies of K-tile `kt` (A, W, and the scale/zero rows of groups
@@ -249,16 +272,8 @@ __device__ __forceinline__ void load_stage(const QkGemmWeightOnlyArgs& args, con
     copies.a.issue(stage_addr, kt);
     copies.w.issue(stage_addr + T::kWOffset, kt);
     // Scale (and zero) rows of the groups that start in this tile (or are current at a
-    // split's first tile). Block-uniform conditions.
-#pragma unroll
-    for (int slot = 0; slot < kGroupSlots; ++slot) {
-        const uint32_t gk = k0 + slot * QK_WO_MIN_GROUP;
-        // Groups of 32: both slots, every stage; a slot past K is zero-filled, so the
-        // k-steps there (which run on zeros, see compute_stage) read finite scales.
-        if (groups.needs_slot(slot, k0, first_tile)) {
-            copies.rows.issue(stage_addr, slot, groups.of(gk), gk < args.k);
-        }
-    }
+    // split's first tile). Block-uniform condition.
+    copies.rows.issue(stage_addr, k0, groups.starts(k0, first_tile), groups, args.k);
 }
 
 /* Before a block waits for the previous grid (programmatic dependent launch,
@@ -298,7 +313,7 @@ __device__ __forceinline__ void weight_only_main_loop(const QkGemmWeightOnlyArgs
         prefetch_first_weights<T, T::kStages - READERS::kLag>(args, blk);
     }
     qk_wait_for_prior_grid();
-    const StageCopies<T> copies(args, blk.m0, blk.n0);
+    const StageCopies<T> copies(args, groups, blk.m0, blk.n0);
     qk_pipeline_main_loop<T::kStages, READERS>(
         blk.num_kt,
         [&](int stage, int i) {

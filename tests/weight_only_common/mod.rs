@@ -331,7 +331,7 @@ pub fn check_decode_instruction_budget(
     let Some((report, plan, w)) = launch_once_on_sim(label, weights, 1, config) else { return };
     let per_byte = report.warp_instructions as f64 / w.words().size_bytes() as f64;
     println!(
-        "{label}: {per_byte:.3} warp instructions per weight byte ({:.1} per SM clock at full H100 bandwidth), limit {limit_per_byte}",
+        "{label}: {per_byte:.4} warp instructions per weight byte ({:.1} per SM clock at full H100 bandwidth), limit {limit_per_byte}",
         per_byte * H100_BYTES_PER_SM_CYCLE
     );
     assert!(
@@ -356,7 +356,7 @@ pub fn check_large_m_instruction_budget(
     let Some((report, plan, _)) = launch_once_on_sim(label, weights, m, config) else { return };
     let (n, k) = (weights.shape().n(), weights.shape().k());
     let per_kmac = report.warp_instructions as f64 * 1024.0 / (m * n * k) as f64;
-    println!("{label}: {per_kmac:.3} warp instructions per 1024 multiply-adds, limit {limit_per_kmac}");
+    println!("{label}: {per_kmac:.4} warp instructions per 1024 multiply-adds, limit {limit_per_kmac}");
     assert!(
         per_kmac <= limit_per_kmac,
         "{label}: {} executes {per_kmac:.3} warp instructions per 1024 multiply-adds, over the budget of {limit_per_kmac}\n{report}",
