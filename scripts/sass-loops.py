@@ -10,6 +10,7 @@ counts include paths a run may skip (e.g. the asymmetric zero-point branch), so 
 the same kernel before and after a change, not kernels with each other.
 
 usage: scripts/sass-loops.py [--arch sm_90a] [--fatbin FILE ...] [KERNEL_REGEX]
+       scripts/sass-loops.py --install   (only install the disassembler; scripts/setup.sh)
 
 Without --fatbin it reads the newest build's fatbins under target/*/build/qkernels-*/out.
 cuobjdump and the nvdisasm it runs come from the PyPI wheels pinned below, installed on
@@ -133,16 +134,23 @@ def main() -> int:
     p.add_argument("--arch", default="sm_90a", help="SASS architecture in the fatbin (default sm_90a)")
     p.add_argument("--fatbin", action="append", help="a fatbin to read, repeatable (default: the newest build's)")
     p.add_argument("--all", action="store_true", help=f"also loops shorter than {MIN_LOOP_BYTES} bytes")
+    p.add_argument("--install", action="store_true", help="install the disassembler and exit")
     p.add_argument("kernel", nargs="?", default=".", help="regex on kernel names (default: all)")
     args = p.parse_args()
     tool = ensure_cuobjdump()
+    if args.install:
+        print(f"sass-loops: disassembler present ({os.path.relpath(TOOLS_BIN, ROOT)})")
+        return 0
     pattern = re.compile(args.kernel)
     for fatbin in args.fatbin or newest_fatbins():
         run = subprocess.run([tool, "-sass", "-arch", args.arch, fatbin], capture_output=True, text=True)
-        if run.returncode != 0:
-            print(f"{os.path.basename(fatbin)}: no {args.arch} SASS ({run.stderr.strip()})", file=sys.stderr)
+        listed = sorted(functions(run.stdout)) if run.returncode == 0 else []
+        if not listed:
+            # cuobjdump fails, or lists nothing, for an architecture the fatbin lacks.
+            why = run.stderr.strip() or "nothing listed"
+            print(f"{os.path.basename(fatbin)}: no {args.arch} SASS ({why})", file=sys.stderr)
             continue
-        for name, body in sorted(functions(run.stdout)):
+        for name, body in listed:
             if pattern.search(name):
                 report(name, body, args.all)
     return 0

@@ -36,6 +36,10 @@ else
 fi
 "$prefix/nvidia/cu13/bin/nvcc" --version | tail -n 2
 
+# cuobjdump and nvdisasm (pinned in the script): the SASS budget tests read the kernels'
+# main loops with scripts/sass-loops.py.
+python3 "$root/scripts/sass-loops.py" --install
+
 # bindgen loads libclang at build time. libclang1-14 alone cannot parse headers that
 # include <stddef.h>; libclang-common-14-dev brings clang's resource headers.
 if ldconfig -p | grep -q 'libclang-14\.so\|libclang\.so\.1\b' \

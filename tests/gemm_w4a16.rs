@@ -12,11 +12,14 @@
 //! The simulator also checks what a GPU cannot: no hazards (a hazard fails the launch),
 //! 0 shared-memory bank conflicts, and at M ≤ 16 that the weight + scale + zero bytes
 //! read from global memory are at most 1.05× their size (the weights are streamed once).
+//!
+//! Instruction budgets, not timings: the warp instructions (PTX) the simulator executes
+//! per weight byte or multiply-add, and the static SASS of the main loops ptxas built.
 
 mod common;
 mod weight_only_common;
 
-use common::{devices, devices_where, ran, rng, sim_only};
+use common::{check_main_loop_sass_budgets, devices, devices_where, ran, rng, sim_only, SassBudget};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{gemm_weight_only_host, DevicePackedWeights, GemmWeightOnlyPlan, WeightOnlyConfig};
@@ -400,6 +403,24 @@ fn gemm_w4a16_decode_stays_within_its_instruction_budget() {
         WeightOnlyConfig::GemvDirect,
         W4_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE,
     );
+}
+
+/// Budgets of the main loops the planner picks, in static SASS instructions (one trip:
+/// a 64-deep K tile; measured with nvcc 13.0.88): the 4-bit decode kernel (4096 weights
+/// per warp and trip; 395 on sm_90a and 392 on sm_80, 416 and 414 while every warp paid
+/// for the group-row copies of both slots, if-converted, and a strip stride per weight
+/// pass) and the sm_90a wgmma kernel at large M (293, was 301). A change that makes
+/// ptxas predicate a skipped path, or rebuild a planned address every trip, shows here
+/// even where the PTX count hardly moves.
+const W4_MAIN_LOOP_SASS_BUDGETS: [SassBudget; 3] = [
+    ("gemm_w4a16", "qk_gemm_w4a16_gemv", "sm_90a", 400),
+    ("gemm_w4a16", "qk_gemm_w4a16_gemv", "sm_80", 400),
+    ("gemm_w4a16_sm90a", "qk_gemm_w4a16_large_wgmma", "sm_90a", 300),
+];
+
+#[test]
+fn gemm_w4a16_main_loops_stay_within_their_sass_budgets() {
+    check_main_loop_sass_budgets("gemm_w4a16_main_loop_sass", &W4_MAIN_LOOP_SASS_BUDGETS);
 }
 
 // The decode configurations with the operands swapped (weights as the mma's A operand,

@@ -6,7 +6,7 @@
 mod common;
 mod weight_only_common;
 
-use common::{assert_c_within, devices, devices_where, ran, rng};
+use common::{assert_c_within, check_main_loop_sass_budgets, devices, devices_where, ran, rng, SassBudget};
 use half::f16;
 use qkernels::formats::{pack_weight_only, WeightBits, WeightOnlyError, WeightOnlyShape, WeightOnlyWeights};
 use qkernels::ops::{gemm_w8a16_host, pack_w8a16, GemmWeightOnlyPlan, WeightOnlyConfig};
@@ -136,6 +136,21 @@ fn gemm_w8a16_decode_stays_within_its_instruction_budget() {
         WeightOnlyConfig::GemvDirect,
         W8_DIRECT_DECODE_INSTRUCTIONS_PER_BYTE,
     );
+}
+
+/// Budgets of the main loops the planner picks, in static SASS instructions (measured
+/// with nvcc 13.0.88; see W4_MAIN_LOOP_SASS_BUDGETS in tests/gemm_w4a16.rs): the 8-bit
+/// decode kernel (329 on sm_90a and 328 on sm_80, 365 both before the copies were planned
+/// per strip and group slot) and the sm_90a wgmma kernel at large M (235, was 250).
+const W8_MAIN_LOOP_SASS_BUDGETS: [SassBudget; 3] = [
+    ("gemm_w4a16", "qk_gemm_w8a16_gemv", "sm_90a", 335),
+    ("gemm_w4a16", "qk_gemm_w8a16_gemv", "sm_80", 335),
+    ("gemm_w4a16_sm90a", "qk_gemm_w8a16_large_wgmma", "sm_90a", 240),
+];
+
+#[test]
+fn gemm_w8a16_main_loops_stay_within_their_sass_budgets() {
+    check_main_loop_sass_budgets("gemm_w8a16_main_loop_sass", &W8_MAIN_LOOP_SASS_BUDGETS);
 }
 
 // The decode configurations with the operands swapped (through shared memory and

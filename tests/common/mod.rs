@@ -10,6 +10,8 @@
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
 use std::io::Write;
+use std::path::Path;
+use std::process::Command;
 
 use half::f16;
 use qkernels::{BackendKind, Device};
@@ -77,6 +79,63 @@ pub fn sim_only(test: &str) -> Option<Device> {
         return None;
     }
     Some(Device::sim())
+}
+
+/// One kernel's main-loop budget in static SASS instructions: (kernels/ source file
+/// stem, kernel, architecture, budget).
+pub type SassBudget = (&'static str, &'static str, &'static str, usize);
+
+/// Checks each [`SassBudget`]: the static SASS instructions of the kernel's main loop
+/// (its longest loop) for the architecture, in the fatbin `build.rs` compiled from
+/// `kernels/<source>.cu`, as `scripts/sass-loops.py` counts them (with the cuobjdump
+/// `scripts/setup.sh` installs), printed beside the budget. The simulator counts the PTX
+/// a kernel executes; ptxas decides what a GPU issues (e.g. whether a branch stays a
+/// branch or every warp pays for both sides), so the SASS is budgeted too. The count is
+/// deterministic for the pinned nvcc. Skipped, printed, when [`BACKEND_ENV`] asks for
+/// the GPU alone (the packed test binaries then run on a machine without this build's
+/// fatbins, and the SASS is the same wherever it is read), and per budget when the build
+/// has no SASS for its architecture (`QK_CUDA_ARCHS` narrowed it).
+pub fn check_main_loop_sass_budgets(test: &str, budgets: &[SassBudget]) {
+    if std::env::var(BACKEND_ENV).is_ok_and(|v| v == "cuda") {
+        println!("{test}: skipped: {BACKEND_ENV}=cuda (the SASS is read where the kernels are built)");
+        return;
+    }
+    for &(source, kernel, arch, budget) in budgets {
+        let Some(count) = main_loop_sass_instructions(test, source, kernel, arch) else { continue };
+        println!("{test}: {kernel} {arch}: main loop {count} SASS instructions, limit {budget}");
+        assert!(
+            count <= budget,
+            "{test}: {kernel} {arch}: main loop of {count} SASS instructions, over the budget of {budget}"
+        );
+    }
+}
+
+/// [`check_main_loop_sass_budgets`]'s count for one kernel; `None`, printed, when the
+/// build has no SASS for `arch`.
+fn main_loop_sass_instructions(test: &str, source: &str, kernel: &str, arch: &str) -> Option<usize> {
+    let fatbin = Path::new(env!("OUT_DIR")).join(format!("{source}.fatbin"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("sass-loops.py");
+    let run = Command::new("python3")
+        .arg(&script)
+        .args(["--arch", arch, "--fatbin"])
+        .arg(&fatbin)
+        .arg(format!("^{kernel}$"))
+        .output()
+        .unwrap_or_else(|e| panic!("{test}: cannot run python3 {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{test}: {} failed on {}:\n{stdout}{stderr}", script.display(), fatbin.display());
+    if stderr.contains(&format!("no {arch} SASS")) {
+        println!("{test}: {kernel}: skipped: the build has no {arch} SASS ({})", stderr.trim());
+        return None;
+    }
+    // "  loop 0x1ac0..0x3360: 395 (dequant 273, ...)"
+    let longest = stdout
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("loop "))
+        .filter_map(|rest| rest.split(": ").nth(1)?.split_whitespace().next()?.parse::<usize>().ok())
+        .max();
+    Some(longest.unwrap_or_else(|| panic!("{test}: no loop of {kernel} for {arch} in {}:\n{stdout}", fatbin.display())))
 }
 
 /// Records that `test` ran on `device` (call after its assertions passed).
