@@ -13,8 +13,9 @@ usage: scripts/sass-loops.py [--arch sm_90a] [--fatbin FILE ...] [KERNEL_REGEX]
        scripts/sass-loops.py --install   (only install the disassembler; scripts/setup.sh)
 
 Without --fatbin it reads the newest build's fatbins under target/*/build/qkernels-*/out.
-cuobjdump and the nvdisasm it runs come from the PyPI wheels pinned below, installed on
-first use into the git-ignored .toolchain/cuda-tools (no GPU or driver needed).
+cuobjdump and the nvdisasm it runs come from the PyPI wheels pinned below, installed by
+scripts/setup.sh (or on first use) into the git-ignored .toolchain/cuda-tools (no GPU or
+driver needed). The SASS budget tests (tests/gemm_w4a16.rs, tests/gemm_w8a16.rs) run it.
 """
 import argparse
 import collections
